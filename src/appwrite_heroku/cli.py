@@ -1,0 +1,63 @@
+"""The `appwrite-heroku` command: one parser, each subcommand owned by its domain module.
+
+Each module listed in ``_COMMAND_MODULES`` exposes ``register(subparsers)``, which adds its
+subcommand and sets ``func`` on the parsed namespace to a callable returning an exit status.
+Errors of this project become one line on stderr with their exit status; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from . import __version__
+from .errors import AppwriteHerokuError
+
+# Imported lazily so that `launch` in a dyno does not pay for the release side's imports.
+_COMMAND_MODULES = (
+    "appwrite_heroku.env_command",  # env
+    "appwrite_heroku.release",  # deploy, plan
+    "appwrite_heroku.bridge",  # redis-bridge
+    "appwrite_heroku.launcher",  # launch
+)
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse prints usage plus the error; we promise one line and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="appwrite-heroku",
+        description="Deploy and run Appwrite on Heroku.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status: int = args.func(args)
+    except AppwriteHerokuError as error:
+        print(f"appwrite-heroku: error: {error}", file=sys.stderr)
+        return error.exit_status
+    except KeyboardInterrupt:
+        print("appwrite-heroku: interrupted", file=sys.stderr)
+        return 130
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
