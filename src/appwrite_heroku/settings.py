@@ -13,6 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import quote, unquote, urlsplit
+
+from .errors import InputError
 
 DEFAULT_BRIDGE_PORT = 6379
 
@@ -36,7 +39,41 @@ class RedisUpstream:
 
     def url(self) -> str:
         """The upstream as a URL with percent-encoded credentials (secret)."""
-        raise NotImplementedError
+        auth = ""
+        if self.password is not None or self.username:
+            user = quote(self.username or "", safe="")
+            auth = f"{user}:{quote(self.password or '', safe='')}@"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{'rediss' if self.tls else 'redis'}://{auth}{host}:{self.port}/{self.db}"
+
+
+def parse_redis_url(url: str, source: str) -> RedisUpstream:
+    """`redis://` or `rediss://`, optional `user:password@` (percent-encoded), optional `/db`.
+
+    `source` names the variable for error messages; the URL itself is never echoed.
+    """
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as error:
+        raise InputError(f"{source} is not a valid Redis URL ({error}); "
+                         "expected redis[s]://[user:password@]host:port[/db]") from None
+    if parts.scheme not in ("redis", "rediss"):
+        raise InputError(f"{source} must start with redis:// or rediss://")
+    if not parts.hostname:
+        raise InputError(f"{source} has no host; expected redis[s]://[user:password@]host:port")
+    path = parts.path.strip("/")
+    if path and not path.isdigit():
+        raise InputError(f"{source} has a database path that is not a number")
+    return RedisUpstream(
+        source=source,
+        host=parts.hostname,
+        port=port or 6379,
+        tls=parts.scheme == "rediss",
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password is not None else None,
+        db=int(path or 0),
+    )
 
 
 @dataclass
