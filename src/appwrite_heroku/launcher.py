@@ -1,9 +1,376 @@
-"""Placeholder: filled in by its issue."""
+"""`appwrite-heroku launch web|worker|all|release`: the Lite image's entry point on a dyno.
+
+At every boot: derive Appwrite's settings from the dyno's config vars, wait (bounded) for the
+database, start the Redis bridge when Heroku's Redis needs TLS or a password, size the Swoole
+pools from the cgroup memory limit, then hand the role's programs to supervisord and watch it.
+The release role instead runs Appwrite's `migrate` when the release upgrades Appwrite.
+
+Paths and tools are environment-configurable (`APPWRITE_LITE_*`) so tests can point the launcher
+at stand-in Appwrite entry points; the defaults are the image's own paths.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import database, migration, processes, router, sizing, supervision
+from .errors import AppwriteHerokuError, InputError, NotReadyError
+from .secrecy import Redactor, is_secret_name
+
+STORAGE_SUBDIRS = ("uploads", "imports", "cache", "config", "certificates", "functions", "debug")
+_BRIDGE_UPSTREAM_VAR = "APPWRITE_REDIS_BRIDGE_UPSTREAM"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where Appwrite and our tools are; every field has an `APPWRITE_LITE_*` override."""
+
+    bin_dir: Path
+    code_dir: Path
+    console_root: Path
+    storage_dir: Path
+    cgroup_root: Path
+    runtime_parent: Path | None
+    php: str
+    nginx: str
+    listen_hosts: tuple[str, ...]
+    realtime_idle: int
+    bridge_port: int
+    db_attempts: int
+    db_delay: float
+    crash_policy: supervision.CrashPolicy
+    appwrite_version: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], role: str) -> Layout:
+        def number(name: str, default: str) -> float:
+            raw = env.get(name, default)
+            try:
+                return float(raw)
+            except ValueError:
+                raise InputError(f"{name} must be a number, got {raw!r}") from None
+
+        # Web dynos must bind $PORT within 60 s (R10): their database wait stays shorter.
+        attempts_default = "8" if role in ("web", "all") else "24"
+        hosts = tuple(h.strip() for h in env.get("APPWRITE_LITE_LISTEN", "0.0.0.0,[::]")
+                      .split(",") if h.strip())
+        runtime = env.get("APPWRITE_LITE_RUNTIME_DIR")
+        return cls(
+            bin_dir=Path(env.get("APPWRITE_LITE_BIN_DIR", "/usr/local/bin")),
+            code_dir=Path(env.get("APPWRITE_LITE_CODE_DIR", "/usr/src/code")),
+            console_root=Path(env.get("APPWRITE_LITE_CONSOLE_ROOT", "/usr/share/nginx/html")),
+            storage_dir=Path(env.get("APPWRITE_LITE_STORAGE_DIR", "/storage")),
+            cgroup_root=Path(env.get("APPWRITE_LITE_CGROUP_ROOT", "/sys/fs/cgroup")),
+            runtime_parent=Path(runtime) if runtime else None,
+            php=env.get("APPWRITE_LITE_PHP", "php"),
+            nginx=env.get("APPWRITE_LITE_NGINX", "nginx"),
+            listen_hosts=hosts,
+            realtime_idle=int(number("APPWRITE_LITE_REALTIME_IDLE", str(
+                router.DEFAULT_REALTIME_IDLE))),
+            bridge_port=int(number("APPWRITE_LITE_BRIDGE_PORT", "6379")),
+            db_attempts=max(1, int(number("APPWRITE_LITE_DB_ATTEMPTS", attempts_default))),
+            db_delay=number("APPWRITE_LITE_DB_DELAY", "4"),
+            crash_policy=supervision.CrashPolicy(
+                limit=int(number("APPWRITE_LITE_CRASH_LIMIT", "5")),
+                window=number("APPWRITE_LITE_CRASH_WINDOW", "120"),
+            ),
+            appwrite_version=env.get("APPWRITE_LITE_APPWRITE_VERSION", "").strip(),
+        )
+
+
+class Log:
+    """Launcher output: one line at a time on stdout, every known secret masked."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        self.redactor = redactor
+        self._lock = threading.Lock()
+
+    def __call__(self, line: str) -> None:
+        text = self.redactor.redact(line)
+        with self._lock:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
+
+    def launcher(self, line: str) -> None:
+        self(f"[launcher] {line}")
+
+
+def child_environment(
+    environ: Mapping[str, str], settings: Mapping[str, str],
+) -> dict[str, str]:
+    """What Appwrite's processes see: the dyno's environment without add-on URLs and other
+    secrets Appwrite does not read, plus the derived `_APP_*` settings."""
+    env = {
+        key: value for key, value in environ.items()
+        if key.startswith("_APP_") or not is_secret_name(key)
+    }
+    env.pop(_BRIDGE_UPSTREAM_VAR, None)
+    env.update(settings)
+    return env
+
+
+def check_storage(storage_dir: Path) -> list[str]:
+    """The storage directories Heroku's non-root user cannot write (created when missing)."""
+    unwritable = []
+    for name in STORAGE_SUBDIRS:
+        path = storage_dir / name
+        with contextlib.suppress(OSError):
+            path.mkdir(parents=True, exist_ok=True)
+        if not (path.is_dir() and os.access(path, os.W_OK | os.X_OK)):
+            unwritable.append(str(path))
+    return unwritable
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def derive_settings(environ: Mapping[str, str], layout: Layout, log: Log) -> Any:
+    """The settings engine's derivation, with its secrets registered for masking first."""
+    from .settings import derive
+
+    derivation = derive(environ, bridge_port=layout.bridge_port)
+    for key in derivation.secret_keys:
+        log.redactor.add(derivation.settings.get(key))
+    for key, value in derivation.settings.items():
+        if is_secret_name(key):
+            log.redactor.add(value)
+    if derivation.redis_upstream is not None:
+        log.redactor.add(derivation.redis_upstream.password)
+        log.redactor.add(derivation.redis_upstream.url())
+    for warning in derivation.warnings:
+        log.launcher(f"warning: {warning}")
+    if derivation.missing_secrets:
+        names = ", ".join(derivation.missing_secrets)
+        raise InputError(
+            f"{names} missing: set it once with `heroku config:set` (the Deploy button "
+            "generates it) — it is never generated on a dyno, whose disk is wiped on restart, "
+            "and a new key would make existing data unreadable"
+        )
+    return derivation
+
+
+@contextlib.contextmanager
+def redis_bridge(derivation: Any, layout: Layout, log: Log) -> Iterator[None]:
+    """The in-process bridge (a thread, not a second interpreter: the launcher's memory stays
+    within one Python process) when Appwrite cannot talk to Heroku's Redis directly."""
+    upstream = derivation.redis_upstream
+    if upstream is None or not upstream.needs_bridge:
+        yield
+        return
+    bridge_module = importlib.import_module("appwrite_heroku.bridge")
+    bridge = bridge_module.BridgeThread.start(upstream, host="127.0.0.1", port=layout.bridge_port)
+    log.launcher(f"redis bridge: 127.0.0.1:{bridge.port} → {upstream.source} "
+                 f"({'TLS' if upstream.tls else 'plain'}, authenticated)")
+    try:
+        yield
+    finally:
+        bridge.stop(5)
+
+
+def http_and_router(
+    layout: Layout, runtime_dir: Path, port: int,
+) -> list[processes.Program]:
+    api_port, realtime_port = free_loopback_port(), free_loopback_port()
+    config = router.RouterConfig(
+        port=port, api_port=api_port, realtime_port=realtime_port,
+        console_root=layout.console_root, runtime_dir=runtime_dir / "nginx",
+        listen_hosts=layout.listen_hosts, realtime_idle_seconds=layout.realtime_idle,
+        run_as=pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None,
+    )
+    config_path = router.write_nginx(config)
+    nginx = processes.Program(
+        name="nginx", command=router.nginx_command(layout.nginx, config_path, config.runtime_dir),
+        directory=str(config.runtime_dir), startsecs=1, priority=400,
+    )
+    return [*processes.http_programs(
+        php=layout.php, bin_dir=layout.bin_dir, code_dir=layout.code_dir,
+        api_port=api_port, realtime_port=realtime_port,
+    ), nginx]
+
+
+def background(layout: Layout, log: Log) -> list[processes.Program]:
+    entry_points = processes.list_entry_points(layout.bin_dir)
+    selection = processes.select_background(entry_points)
+    for name, why in sorted(selection.skipped.items()):
+        log.launcher(f"skipping {name}: {why}")
+    if processes.missing_always(selection):
+        log.launcher(f"warning: no usage-stats consumer found in {layout.bin_dir}: the "
+                     "v1-stats-usage queue will grow in Redis")
+    log.launcher(f"queue workers and schedulers: {', '.join(selection.chosen) or 'none'}")
+    return processes.background_programs(selection, layout.bin_dir, layout.code_dir)
+
+
+def plan_programs(role: str, layout: Layout, runtime_dir: Path, environ: Mapping[str, str],
+                  log: Log) -> list[processes.Program]:
+    programs: list[processes.Program] = []
+    if role in ("worker", "all"):
+        programs += background(layout, log)
+    if role in ("web", "all"):
+        raw_port = environ.get("PORT", "")
+        if not raw_port.isdigit():
+            raise InputError("PORT is not set to a port number: Heroku sets it for web dynos; "
+                             "set it yourself to run the web role elsewhere")
+        programs = http_and_router(layout, runtime_dir, int(raw_port)) + programs
+    return programs
+
+
+def run_role(role: str, environ: Mapping[str, str], log: Log,
+             stopping: threading.Event) -> int:
+    layout = Layout.from_env(environ, role)
+    derivation = derive_settings(environ, layout, log)
+    if role != "release":
+        unwritable = check_storage(layout.storage_dir)
+        if unwritable:
+            raise InputError(
+                f"storage not writable by this user: {', '.join(unwritable)}; build the image "
+                "from Dockerfile.lite (it makes /storage writable for Heroku's non-root user)")
+    target = database.DatabaseTarget.from_settings(derivation.settings)
+    database.wait_until_ready(
+        target, attempts=layout.db_attempts, delay=layout.db_delay, log=log.launcher,
+        not_ready_vars=list(derivation.not_ready),
+        sleep=lambda seconds: _interruptible_sleep(seconds, stopping),
+    )
+    with redis_bridge(derivation, layout, log):
+        if role == "release":
+            return release(layout, target, child_environment(environ, derivation.settings), log)
+        return serve(role, layout, environ, derivation.settings, log, stopping)
+
+
+def _interruptible_sleep(seconds: float, stopping: threading.Event) -> None:
+    if stopping.wait(seconds):
+        raise NotReadyError("stopped by a signal while waiting for the database")
+
+
+def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mapping[str, str],
+          log: Log, stopping: threading.Event) -> int:
+    runtime_dir = Path(tempfile.mkdtemp(prefix="appwrite-lite-", dir=layout.runtime_parent))
+    try:
+        programs = plan_programs(role, layout, runtime_dir, environ, log)
+        queue_workers = sum(1 for p in programs if p.priority == 300)
+        policy = sizing.choose_policy(
+            sizing.read_memory_limit(layout.cgroup_root), role, queue_workers, environ,
+        )
+        log.launcher(policy.description)
+        env = child_environment(environ, {**settings, **policy.settings})
+        supervisor = supervision.Supervisor(runtime_dir, programs, env, log, layout.crash_policy)
+        log.launcher(f"role {role}: starting {', '.join(p.name for p in programs)}")
+        supervisor.start()
+        try:
+            reason = supervisor.watch(stopping)
+        finally:
+            if stopping.is_set():
+                log.launcher("stopping: SIGTERM to every program")
+            supervisor.stop()
+        if reason:
+            log.launcher(f"giving up so Heroku restarts the dyno: {reason}")
+            return 1
+        log.launcher("stopped")
+        return 0
+    finally:
+        shutil.rmtree(runtime_dir, ignore_errors=True)
+
+
+def release(layout: Layout, target: database.DatabaseTarget, env: Mapping[str, str],
+            log: Log) -> int:
+    if not layout.appwrite_version:
+        raise InputError("APPWRITE_LITE_APPWRITE_VERSION is not set: build the image from "
+                         "Dockerfile.lite, which records the Appwrite version it is built on")
+    if not target.speaks_mysql:
+        log.launcher(f"release: the {target.adapter} adapter keeps no release marker here; "
+                     "run `migrate` yourself when upgrading")
+        return 0
+    connection = database.connect(target)
+    try:
+        previous = database.read_marker(connection)
+        installed = database.appwrite_installed(connection, target.schema)
+        decision = migration.decide(previous, layout.appwrite_version, installed)
+        log.launcher(f"release: {decision.reason}")
+        if decision.action == migration.REFUSE:
+            return 1
+        if decision.action == migration.MIGRATE:
+            status = run_migrate(layout, env, log)
+            if status != 0:
+                log.launcher(f"release: migrate failed with status {status}; the previous "
+                             "release stays live")
+                return 1
+        database.write_marker(connection, layout.appwrite_version)
+        log.launcher(f"release: recorded Appwrite {layout.appwrite_version} as released")
+        return 0
+    finally:
+        connection.close()
+
+
+def run_migrate(layout: Layout, env: Mapping[str, str], log: Log) -> int:
+    script = layout.bin_dir / "migrate"
+    command = [str(script)] if os.access(script, os.X_OK) else [
+        layout.php, "app/cli.php", "migrate"]
+    process = subprocess.Popen(
+        command, cwd=layout.code_dir, env=dict(env), stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    for raw in process.stdout:
+        log(f"[migrate] {raw.decode('utf-8', 'replace').rstrip()}")
+    return process.wait()
+
+
+def _install_signal_handlers(stopping: threading.Event) -> Callable[[], None]:
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+    def handle(signum: int, _frame: object) -> None:
+        stopping.set()
+
+    for sig in previous:
+        signal.signal(sig, handle)
+
+    def restore() -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
+def launch(args: argparse.Namespace) -> int:
+    environ = dict(os.environ)
+    redactor = Redactor([v for k, v in environ.items() if is_secret_name(k)])
+    log = Log(redactor)
+    stopping = threading.Event()
+    restore = _install_signal_handlers(stopping)
+    try:
+        return run_role(args.role, environ, log, stopping)
+    except AppwriteHerokuError as error:
+        # Masked here too: cli prints the message as it is.
+        raise type(error)(redactor.redact(str(error))) from None
+    finally:
+        restore()
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds this module's subcommand."""
+    """Adds `launch ROLE`."""
+    parser = subparsers.add_parser(
+        "launch", help="run Appwrite's processes for a dyno role (the image's entry point)",
+        description="Derive Appwrite's settings from the dyno's config vars, then run the "
+                    "role: web (proxy on $PORT, API, realtime), worker (queue workers), all "
+                    "(both), release (migrate when upgrading).",
+    )
+    parser.add_argument("role", choices=processes.ROLES)
+    parser.set_defaults(func=launch)
