@@ -7,13 +7,50 @@ CONTRACT (the CLI's `deploy`/`plan` and the Action's entrypoint.py both call thi
 It raises ``InputError`` (exit 2) for bad input, ``PlatformError`` (exit 3) when Heroku keeps
 failing after retries, and returns a result whose ``exit_status`` is 1 for a failed release or
 health check (rolled back or not) — never 0 for a failed release.
+
+Order (each step is a ``reporter.step``): preflight (app, config vars, newest release) → tag
+guard → build + push → image IDs from the registry → ONE config PATCH if anything changed (and
+wait for its release) → ONE docker-releases formation PATCH → "no new release"? → stream and
+poll the release phase → health → on failure, roll back to the release captured at preflight.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
+import secrets
+import sys
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from . import build as builder
+from . import health
+from . import settings as settings_engine
+from .errors import (
+    EXIT_FAILED,
+    EXIT_OK,
+    InputError,
+    NotReadyError,
+    PlatformError,
+)
+from .heroku_api import DEFAULT_API_URL, ApiInputError, HerokuClient, make_retry
+from .plan import OPENSSL_KEY, Plan, diff, full_patch, render
+from .registry import DEFAULT_REGISTRY_URL, PROCESS_TYPES, Registry, image_ids
+from .secrecy import Redactor, is_secret_name
+from .tag_guard import RELEASE_VAR, decide, make_record, parse_record
+
+BUILDS = ("docker", "buildah", "heroku", "none")
+_APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
+REDIS_VARS = ("APPWRITE_REDIS_URL", "REDIS_URL", "REDISCLOUD_URL")
+DB_VARS = ("JAWSDB_MARIA_URL", "JAWSDB_URL", "CLEARDB_DATABASE_URL", "DATABASE_URL")
+# Appwrite 1.9.6 with its workers does not fit in 512 MB (R14); these sizes have 512 MB or less.
+SMALL_DYNOS = frozenset({"eco", "basic", "free", "hobby", "standard-1x", "standard-1X"})
 
 
 class Reporter(Protocol):
@@ -48,6 +85,9 @@ class DeployOptions:
     release_timeout: float = 1800.0
     rollback: bool = True
     source_dir: str = "."  # the build context holding Dockerfile.lite
+    api_timeout: float = 30.0  # seconds per Heroku API request before it counts as a stall
+    retry_backoff: float = 0.5  # base of the jittered exponential backoff (seconds)
+    buildah_storage: str | None = None  # buildah --root/--runroot (vfs) instead of its default
 
 
 @dataclass
@@ -60,11 +100,504 @@ class DeployResult:
     rolled_back: bool = False
     healthy: bool | None = None
     summary: str = ""  # one line saying what happened
+    api_requests: int = 0  # Heroku Platform API requests this deploy made
 
 
-def deploy(options: DeployOptions, reporter: Reporter) -> DeployResult:
-    raise NotImplementedError
+@dataclass(frozen=True)
+class Endpoints:
+    api_key: str | None
+    api_url: str
+    registry_url: str
+    router_url: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Endpoints:
+        return cls(
+            api_key=(env.get("HEROKU_API_KEY") or "").strip() or None,
+            api_url=env.get("HEROKU_API_URL") or DEFAULT_API_URL,
+            registry_url=env.get("HEROKU_REGISTRY_URL") or DEFAULT_REGISTRY_URL,
+            router_url=env.get("HEROKU_ROUTER_URL") or None,
+        )
+
+
+# -- pure parts ---------------------------------------------------------------------------------
+
+def check_options(options: DeployOptions) -> None:
+    if options.build not in BUILDS:
+        raise InputError(f"--build {options.build!r} is not one of {', '.join(BUILDS)}")
+    if options.config_from is None and not _APP_NAME.match(options.app or ""):
+        raise InputError(f"app name {options.app!r} is not a Heroku app name "
+                         "(lowercase letters, digits, dashes; 3-30 chars): pass --app NAME")
+    if options.config_from is not None and not options.dry_run:
+        raise InputError("--config-from only plans (no account, no writes): use "
+                         "`appwrite-heroku plan --config-from FILE`")
+    for key, value in options.extra_config.items():
+        if not re.match(r"^\w+$", key) or not isinstance(value, str):
+            raise InputError(f"config var {key!r} must be a word (letters, digits, _) with a "
+                             "string value")
+    if options.health_timeout <= 0 or options.release_timeout <= 0:
+        raise InputError("timeouts must be positive numbers of seconds")
+
+
+def missing_addons(config: Mapping[str, str]) -> list[str]:
+    """The add-ons Appwrite cannot run without, judged from config vars already read."""
+    missing = []
+    has_redis = any(config.get(k) for k in REDIS_VARS) or config.get("_APP_REDIS_HOST") or any(
+        k.startswith("HEROKU_REDIS_") and k.endswith("_URL") for k in config)
+    if not has_redis:
+        missing.append("a Redis add-on (heroku addons:create heroku-redis:mini -a APP)")
+    if not (any(config.get(k) for k in DB_VARS) or config.get("_APP_DB_HOST")):
+        missing.append("a database add-on (heroku addons:create jawsdb-maria:kitefin -a APP)")
+    return missing
+
+
+def load_config_file(path: str) -> dict[str, str]:
+    """A `heroku config --json` object; errors name the file, never a value."""
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    except OSError as error:
+        raise InputError(f"cannot read --config-from {path}: {error.strerror}") from None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise InputError(f"--config-from {path} is not JSON: save `heroku config --json -a APP`"
+                         " into it") from None
+    if not isinstance(data, dict):
+        raise InputError(f"--config-from {path} must hold one JSON object of config vars")
+    for key, value in data.items():
+        if not isinstance(value, str):
+            raise InputError(f"--config-from {path}: config var {key} is not a string")
+    return data
+
+
+def hostname_of(web_url: str | None) -> str | None:
+    return urlsplit(web_url).hostname if web_url else None
+
+
+def small_dynos(formation: list[dict[str, Any]]) -> list[str]:
+    return sorted(f"{item.get('type')} ({item.get('size')})" for item in formation
+                  if str(item.get("size", "")).lower() in {s.lower() for s in SMALL_DYNOS}
+                  and int(item.get("quantity") or 0) > 0)
+
+
+# -- the engine ---------------------------------------------------------------------------------
+
+@dataclass
+class _Run:
+    options: DeployOptions
+    reporter: Reporter
+    endpoints: Endpoints
+    client: HerokuClient | None = None
+    result: DeployResult = field(default_factory=lambda: DeployResult(exit_status=EXIT_OK))
+
+    def say(self, message: str) -> None:
+        self.reporter.info(message)
+
+    def mask_config(self, config: Mapping[str, str]) -> None:
+        """Every secret-looking config value is masked before anything could print it."""
+        for key, value in config.items():
+            if value and is_secret_name(key):
+                self.reporter.secret(value)
+                # The password inside an add-on URL can reappear on its own (_APP_DB_PASS).
+                password = urlsplit(value).password if "://" in value else None
+                if password:
+                    self.reporter.secret(password)
+
+
+def _derive(run: _Run, config: Mapping[str, str], hostname: str | None
+            ) -> tuple[settings_engine.Derivation, dict[str, str]]:
+    derivation = settings_engine.derive(config, hostname=hostname)
+    for key in derivation.secret_keys:
+        value = derivation.settings.get(key)
+        if value:
+            run.reporter.secret(value)
+    generated = {key: secrets.token_hex(32) for key in derivation.missing_secrets}
+    for value in generated.values():
+        run.reporter.secret(value)
+    for warning in derivation.warnings:
+        run.reporter.warning(warning)
+    return derivation, generated
+
+
+def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
+    """`plan --config-from FILE`: no credentials, no network."""
+    assert options.config_from is not None
+    config = load_config_file(options.config_from)
+    run = _Run(options, reporter, Endpoints(None, DEFAULT_API_URL, DEFAULT_REGISTRY_URL, None))
+    run.mask_config(config)
+    reporter.step("Plan (offline, from a config file)")
+    merged = {**config, **options.extra_config}
+    derivation, generated = _derive(run, merged, None)
+    record = make_record(options.tag, options.appwrite_version, options.commit).format()
+    patch = full_patch(merged, derivation, generated, {}, record)
+    patch.update({k: v for k, v in options.extra_config.items() if config.get(k) != v})
+    plan = Plan(app=options.app or "(app from --config-from)", build=options.build,
+                config_changes=diff(config, patch, derivation.secret_keys),
+                images=_planned_images(options))
+    plan.warnings.extend(f"missing {m}" for m in missing_addons(config))
+    plan.warnings.extend(f"{name} is not ready yet" for name in derivation.not_ready)
+    for line in render(plan):
+        reporter.info(line)
+    run.result.changed_config_keys = sorted(patch)
+    run.result.summary = (f"plan: {len(patch)} config change(s), release "
+                          f"{', '.join(plan.images)}; nothing written")
+    return run.result
+
+
+def _planned_images(options: DeployOptions) -> dict[str, str]:
+    what = {"none": "the image already at <registry>/{app}/{kind}:latest",
+            "heroku": "built by Heroku from heroku.yml"}.get(
+        options.build, f"{builder.DOCKERFILE} with APPWRITE_VERSION={options.appwrite_version}")
+    return {kind: what.format(app=options.app, kind=kind) for kind in PROCESS_TYPES}
+
+
+def deploy(options: DeployOptions, reporter: Reporter,
+           env: Mapping[str, str] | None = None) -> DeployResult:
+    check_options(options)
+    if options.config_from is not None:
+        return plan_offline(options, reporter)
+    endpoints = Endpoints.from_env(os.environ if env is None else env)
+    if not endpoints.api_key:
+        raise InputError("HEROKU_API_KEY is not set: create a key with `heroku "
+                         "authorizations:create -d appwrite-heroku` and export it "
+                         "(or plan offline with --config-from FILE)")
+    reporter.secret(endpoints.api_key)
+    client = HerokuClient(api_key=endpoints.api_key, api_url=endpoints.api_url,
+                          timeout=options.api_timeout, app=options.app,
+                          retry=make_retry(backoff_factor=options.retry_backoff))
+    run = _Run(options, reporter, endpoints, client)
+    try:
+        _deploy(run, client)
+    finally:
+        run.result.api_requests = client.request_count
+        client.close()
+    return run.result
+
+
+def _deploy(run: _Run, client: HerokuClient) -> None:
+    options, reporter, result = run.options, run.reporter, run.result
+    app = options.app
+
+    reporter.step(f"Preflight: {app}")
+    info = client.get_app(app)
+    stack = (info.get("build_stack") or {}).get("name") or (info.get("stack") or {}).get("name")
+    if stack != "container":
+        raise InputError(f"app {app} has stack {stack!r}, not 'container': run "
+                         f"`heroku stack:set container -a {app}`, then deploy again")
+    hostname = hostname_of(info.get("web_url"))
+    if not hostname:
+        raise PlatformError(f"Heroku returned no web_url for {app}")
+    result.app_url = f"https://{hostname}/"
+    config = client.config_vars(app)
+    run.mask_config(config)
+    missing = missing_addons(config)
+    if missing:
+        raise InputError(f"app {app} lacks {' and '.join(missing)}".replace("APP", app))
+    merged = {**config, **options.extra_config}
+    derivation, generated = _derive(run, merged, hostname)
+    if derivation.not_ready:
+        raise NotReadyError(
+            f"{', '.join(derivation.not_ready)} is not ready yet (the add-on is still being "
+            "provisioned): wait a few minutes, then deploy again")
+    captured = client.newest_release(app)
+    running = parse_record(config.get(RELEASE_VAR))
+    captured_ok = bool(captured and captured.get("status") == "succeeded"
+                       and captured.get("current", True))
+    decision = decide(tag=options.tag, appwrite=options.appwrite_version,
+                      commit=options.commit, running=running, running_ok=captured_ok,
+                      force=options.force, pattern=options.tag_pattern)
+    for warning in decision.warnings:
+        reporter.warning(warning)
+    reporter.info(f"{decision.reason}; newest release "
+                  f"v{captured.get('version') if captured else '-'}")
+    if decision.action == "noop":
+        result.release_version = captured.get("version") if captured else None
+        result.summary = f"no-op: {decision.reason}"
+        reporter.info(result.summary)
+        return
+
+    record = make_record(options.tag, options.appwrite_version, options.commit).format()
+    patch = full_patch(merged, derivation, generated, {}, record)
+    patch.update({k: v for k, v in options.extra_config.items() if config.get(k) != v})
+    if config.get(OPENSSL_KEY):
+        patch.pop(OPENSSL_KEY, None)
+    plan = Plan(app=app, build=options.build, config_changes=diff(config, patch,
+                derivation.secret_keys), images=_planned_images(options))
+    for line in render(plan):
+        reporter.info(line)
+    result.changed_config_keys = sorted(patch)
+    if options.dry_run:
+        result.summary = f"dry run: {len(patch)} config change(s) planned; nothing written"
+        return
+
+    deadline = time.monotonic() + options.release_timeout
+    on_line = reporter.info
+    registry = Registry(run.endpoints.registry_url)
+    if options.build == "heroku":
+        reporter.step("Build on Heroku (Sources + Build API)")
+        builder.build_on_heroku(client, app=app, source_dir=options.source_dir,
+                                version=options.commit or options.tag, deadline=deadline,
+                                on_line=on_line)
+        after_build = client.newest_release(app)
+        last_id = _id(captured)
+        if after_build and after_build.get("id") != last_id:
+            finished = _wait_release(run, after_build, deadline)
+            last_id = _id(finished)
+            if finished.get("status") != "succeeded":
+                _fail(run, captured, f"release v{finished.get('version')} of the build failed",
+                      deadline, changed=bool(patch))
+                return
+        ok, new_release = _write_config(run, patch, captured, deadline)
+        if not ok:
+            return
+        final = new_release or after_build
+        _health_and_finish(run, captured, final, hostname, deadline)
+        return
+
+    if options.build in ("buildah", "docker"):
+        assert run.endpoints.api_key is not None
+        reporter.step(f"Build and push ({options.build})")
+        if options.build == "buildah":
+            builder.build_buildah(app=app, registry=registry, api_key=run.endpoints.api_key,
+                                  source_dir=options.source_dir,
+                                  appwrite_version=options.appwrite_version,
+                                  on_line=on_line, storage_dir=options.buildah_storage)
+        else:
+            builder.build_docker(app=app, registry=registry, api_key=run.endpoints.api_key,
+                                 source_dir=options.source_dir,
+                                 appwrite_version=options.appwrite_version, on_line=on_line)
+    reporter.step("Image IDs from the registry")
+    ids = image_ids(client, registry, app)
+    result.image_ids = ids
+    for kind, image in ids.items():
+        reporter.info(f"{kind}: {image}")
+
+    ok, config_release = _write_config(run, patch, captured, deadline)
+    if not ok:
+        return
+    last = config_release or captured
+
+    reporter.step("Release (one docker-releases formation PATCH)")
+    formation = client.release_images(app, ids)
+    small = small_dynos(formation)
+    if small:
+        reporter.warning(f"dyno size too small for Appwrite (512 MB): {', '.join(small)}; "
+                         f"use standard-2x: `heroku ps:type standard-2x -a {app}`")
+    newest = client.newest_release(app)
+    if newest is None or newest.get("id") == _id(last):
+        result.release_version = last.get("version") if last else None
+        if config_release is None:
+            result.healthy = None
+            result.summary = ("no-op: the images are identical to the running ones; "
+                              "Heroku made no new release")
+            reporter.info(result.summary)
+            return
+        reporter.info("images unchanged; the config release is the new release")
+        _health_and_finish(run, captured, config_release, hostname, deadline)
+        return
+    finished = _wait_release(run, newest, deadline)
+    if finished.get("status") != "succeeded":
+        _fail(run, captured, f"the release phase of v{finished.get('version')} "
+              f"{'failed' if finished.get('status') == 'failed' else 'did not finish in time'}",
+              deadline, changed=config_release is not None)
+        return
+    _health_and_finish(run, captured, finished, hostname, deadline)
+
+
+def _id(release: Mapping[str, Any] | None) -> str | None:
+    return str(release["id"]) if release and release.get("id") else None
+
+
+def _write_config(run: _Run, patch: dict[str, str | None], captured: dict[str, Any] | None,
+                  deadline: float) -> tuple[bool, dict[str, Any] | None]:
+    """The ONE config PATCH. Returns (ok, its finished release or None when it made none);
+    not ok = its release failed (already rolled back and reported)."""
+    if not patch:
+        run.reporter.info("config vars: nothing to change (no restart)")
+        return True, None
+    assert run.client is not None
+    run.reporter.step(f"Config vars: one PATCH of {len(patch)} key(s)")
+    run.client.patch_config_vars(run.options.app, patch)
+    release = run.client.newest_release(run.options.app)
+    if release is None or release.get("id") == _id(captured):
+        return True, None
+    finished = _wait_release(run, release, deadline)
+    if finished.get("status") != "succeeded":
+        _fail(run, captured, f"the config release v{finished.get('version')}'s release phase "
+              "failed", deadline, changed=True)
+        return False, finished
+    return True, finished
+
+
+def _wait_release(run: _Run, release: dict[str, Any], deadline: float) -> dict[str, Any]:
+    """Streams the release-phase output, then polls until succeeded/failed (the status can stay
+    pending after the stream ends) or the deadline passes (returned still pending)."""
+    assert run.client is not None
+    version = release.get("version")
+    if release.get("status") != "pending":
+        return release
+    run.reporter.step(f"Release phase of v{version}")
+    stream = release.get("output_stream_url")
+    if stream:
+        for line in run.client.stream_lines(stream, deadline=deadline):
+            run.reporter.info(line)
+    delay = 0.4
+    while True:
+        release = run.client.release(run.options.app, str(release["id"]))
+        if release.get("status") != "pending":
+            run.reporter.info(f"release v{version}: {release.get('status')}")
+            return release
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            run.reporter.error(f"release v{version} still pending at the release timeout")
+            return release
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 2, 5.0)
+
+
+def _health_and_finish(run: _Run, captured: dict[str, Any] | None,
+                       release: dict[str, Any] | None, hostname: str, deadline: float) -> None:
+    result, options = run.result, run.options
+    result.release_version = release.get("version") if release else None
+    run.reporter.step(f"Health: GET /v1/health/version on {hostname}")
+    outcome = health.check(hostname, options.appwrite_version, timeout=options.health_timeout,
+                           router_url=run.endpoints.router_url,
+                           on_attempt=lambda detail: run.reporter.info(f"not yet: {detail}"))
+    result.healthy = outcome.healthy
+    if not outcome.healthy:
+        _fail(run, captured, f"health check failed ({outcome.detail} after "
+              f"{outcome.attempts} attempts)", deadline, changed=True)
+        return
+    run.reporter.info(f"healthy: {outcome.detail}")
+    result.exit_status = EXIT_OK
+    result.summary = (f"released v{result.release_version} ({options.tag or 'untagged'}, "
+                      f"Appwrite {options.appwrite_version}); healthy")
+    run.reporter.info(result.summary)
+
+
+def _fail(run: _Run, captured: dict[str, Any] | None, why: str, deadline: float, *,
+          changed: bool) -> None:
+    """Red, always. Rolls back to the captured release when something newer is current."""
+    result, reporter, client = run.result, run.reporter, run.client
+    assert client is not None
+    result.exit_status = EXIT_FAILED
+    reporter.error(why)
+    if not changed:
+        result.summary = (f"FAILED: {why}; release v{captured.get('version') if captured else '-'}"
+                          " is still current (nothing to roll back)")
+        reporter.error(result.summary)
+        return
+    if captured is None or not run.options.rollback:
+        result.summary = (f"FAILED: {why}; no rollback ("
+                          f"{'disabled' if captured else 'no earlier release'})")
+        reporter.error(result.summary)
+        return
+    reporter.step(f"Rollback to v{captured.get('version')}")
+    try:
+        rollback = client.rollback(run.options.app, str(captured["id"]))
+    except ApiInputError as error:
+        result.summary = (f"FAILED: {why}; rollback to v{captured.get('version')} refused: "
+                          f"{error} — roll back by hand: `heroku rollback -a {run.options.app}`")
+        reporter.error(result.summary)
+        return
+    except PlatformError as error:
+        result.summary = f"FAILED: {why}; rollback failed: {error}"
+        reporter.error(result.summary)
+        return
+    # A rollback runs the release phase again (Heroku docs: "Release Phase"): wait for it.
+    finished = _wait_release(run, rollback, max(deadline, time.monotonic() + 120))
+    result.rolled_back = finished.get("status") == "succeeded"
+    result.summary = (f"FAILED: {why}; rolled back to v{captured.get('version')} as "
+                      f"v{finished.get('version')} ({finished.get('status')})")
+    reporter.error(result.summary)
+
+
+# -- the CLI ------------------------------------------------------------------------------------
+
+class ConsoleReporter:
+    """Steps and info to stdout, warnings and errors to stderr, every secret masked."""
+
+    def __init__(self, out: Callable[[str], None] | None = None,
+                 err: Callable[[str], None] | None = None) -> None:
+        self.redactor = Redactor()
+        self._out = out or (lambda text: print(text, flush=True))
+        self._err = err or (lambda text: print(text, file=sys.stderr, flush=True))
+
+    def secret(self, value: str) -> None:
+        self.redactor.add(value)
+
+    def step(self, title: str) -> None:
+        self._out(self.redactor.redact(f"==> {title}"))
+
+    def info(self, message: str) -> None:
+        self._out(self.redactor.redact(message))
+
+    def warning(self, message: str) -> None:
+        self._err(self.redactor.redact(f"warning: {message}"))
+
+    def error(self, message: str) -> None:
+        self._err(self.redactor.redact(f"error: {message}"))
+
+
+def _parse_config_pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not re.match(r"^\w+$", key):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {key!r}")
+    return key, value
+
+
+def _options(args: argparse.Namespace, *, dry_run: bool) -> DeployOptions:
+    return DeployOptions(
+        app=args.app or "", tag=args.tag, appwrite_version=args.appwrite_version,
+        build=args.build, dry_run=dry_run or bool(getattr(args, "dry_run", False)),
+        force=args.force, tag_pattern=args.tag_pattern, commit=args.commit,
+        extra_config=dict(args.config or []), config_from=args.config_from,
+        health_timeout=args.health_timeout, release_timeout=args.release_timeout,
+        rollback=not args.no_rollback, source_dir=args.source_dir)
+
+
+def _run_command(args: argparse.Namespace, *, dry_run: bool) -> int:
+    reporter = ConsoleReporter()
+    options = _options(args, dry_run=dry_run)
+    try:
+        result = deploy(options, reporter)
+    except Exception as error:
+        # The CLI prints the message: make sure no secret the engine saw is in it.
+        error.args = tuple(reporter.redactor.redact(str(a)) for a in error.args)
+        raise
+    return result.exit_status
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Adds `deploy` and `plan`."""
+    for name, dry_run, help_text in (
+        ("deploy", False, "build, push and release Appwrite Lite to a Heroku app"),
+        ("plan", True, "show what deploy would change (masked), writing nothing"),
+    ):
+        parser = subparsers.add_parser(name, help=help_text, description=help_text)
+        parser.add_argument("--app", "-a", required=False, default=os.environ.get("HEROKU_APP"),
+                            help="the Heroku app (default: $HEROKU_APP)")
+        parser.add_argument("--tag", help="the git tag being released, e.g. v1.2.3")
+        parser.add_argument("--tag-pattern", default="v*",
+                            help="refs that may be released (glob, default v*)")
+        parser.add_argument("--appwrite-version", default="1.9.6")
+        parser.add_argument("--commit", help="the commit SHA, recorded with the release")
+        parser.add_argument("--build", choices=BUILDS, default="none" if dry_run else "docker",
+                            help="how to build: docker (buildx), buildah, heroku (Build API), "
+                                 "none (images already pushed)")
+        parser.add_argument("--source-dir", default=".",
+                            help=f"the build context holding {builder.DOCKERFILE}")
+        parser.add_argument("--config", action="append", type=_parse_config_pair,
+                            metavar="KEY=VALUE", help="a config var of your own (repeatable)")
+        parser.add_argument("--config-from", metavar="FILE.json",
+                            help="plan from `heroku config --json` output: no account needed")
+        parser.add_argument("--force", action="store_true",
+                            help="release even the running or an older tag")
+        parser.add_argument("--no-rollback", action="store_true",
+                            help="leave a failed release in place")
+        parser.add_argument("--health-timeout", type=float, default=300.0, metavar="SECONDS")
+        parser.add_argument("--release-timeout", type=float, default=1800.0, metavar="SECONDS")
+        if not dry_run:
+            parser.add_argument("--dry-run", action="store_true",
+                                help="the same as `plan`: print the plan, write nothing")
+        parser.set_defaults(func=lambda args, dry=dry_run: _run_command(args, dry_run=dry))

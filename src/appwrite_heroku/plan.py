@@ -1,0 +1,117 @@
+"""What a deploy would change, as a masked, printable diff. Pure functions over dicts.
+
+``plan`` and ``deploy --dry-run`` print this and write nothing; ``deploy`` prints the same
+diff before it writes, so a log always says what changed (never a secret value).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from . import settings as settings_engine
+from .secrecy import MASK, is_secret_name
+from .settings import Derivation
+from .tag_guard import RELEASE_VAR
+
+# Never changed once set, on any path (Appwrite encrypts stored data with it).
+OPENSSL_KEY = "_APP_OPENSSL_KEY_V1"
+
+
+@dataclass(frozen=True)
+class ConfigChange:
+    key: str
+    kind: str  # "add" | "change" | "remove"
+    old: str | None
+    new: str | None
+    secret: bool
+
+
+@dataclass
+class Plan:
+    app: str
+    config_changes: list[ConfigChange] = field(default_factory=list)
+    images: dict[str, str] = field(default_factory=dict)  # process type -> what is released
+    build: str = "none"
+    noop: str | None = None  # why nothing will happen, if so
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def patch(self) -> dict[str, str | None]:
+        return {c.key: c.new for c in self.config_changes}
+
+
+def full_patch(current: Mapping[str, str], derivation: Derivation,
+               generated: Mapping[str, str], extra: Mapping[str, str],
+               record: str | None) -> dict[str, str | None]:
+    """The ONE config PATCH of a deploy: the settings engine's minimal patch, the user's own
+    config vars, and the release record — minus anything that would touch an existing
+    ``_APP_OPENSSL_KEY_V1`` (whatever any input says)."""
+    patch: dict[str, str | None] = dict(
+        settings_engine.config_patch(current, derivation, generated))
+    for key, value in extra.items():
+        if current.get(key) != value:
+            patch[key] = value
+    if record is not None and current.get(RELEASE_VAR) != record:
+        patch[RELEASE_VAR] = record
+    if current.get(OPENSSL_KEY):
+        patch.pop(OPENSSL_KEY, None)
+    # A PATCH that sets a value already there would still restart every dyno: drop it.
+    return {k: v for k, v in patch.items() if not (v is not None and current.get(k) == v)
+            and not (v is None and k not in current)}
+
+
+def diff(current: Mapping[str, str], patch: Mapping[str, str | None],
+         secret_keys: Iterable[str] = ()) -> list[ConfigChange]:
+    """Each key the PATCH touches, sorted, with whether its value must be masked."""
+    secret = set(secret_keys)
+    changes: list[ConfigChange] = []
+    for key in sorted(patch):
+        new, old = patch[key], current.get(key)
+        if new is None:
+            kind = "remove"
+        elif old is None:
+            kind = "add"
+        else:
+            kind = "change"
+        changes.append(ConfigChange(key, kind, old, new,
+                                    key in secret or is_secret_name(key)))
+    return changes
+
+
+def _show(value: str | None, secret: bool) -> str:
+    if value is None:
+        return "(unset)"
+    return MASK if secret else value
+
+
+def render(plan: Plan) -> list[str]:
+    """The plan as lines for a terminal or a log group; secret values are ``****``."""
+    lines = [f"Plan for {plan.app}:"]
+    if plan.noop:
+        lines.append(f"  nothing to do: {plan.noop}")
+        return lines
+    if plan.config_changes:
+        lines.append(f"  config vars ({len(plan.config_changes)} change(s), one PATCH, "
+                     "one restart):")
+        for change in plan.config_changes:
+            if change.kind == "add":
+                lines.append(f"    + {change.key}={_show(change.new, change.secret)}")
+            elif change.kind == "remove":
+                lines.append(f"    - {change.key}")
+            else:
+                lines.append(f"    ~ {change.key}: {_show(change.old, change.secret)} -> "
+                             f"{_show(change.new, change.secret)}")
+    else:
+        lines.append("  config vars: no change")
+    if plan.images:
+        build = "no build (images already pushed)" if plan.build == "none" else (
+            f"built with {plan.build}")
+        lines.append(f"  images ({build}):")
+        for kind, image in plan.images.items():
+            lines.append(f"    {kind}: {image}")
+        lines.append("  formation: one docker-releases PATCH for "
+                     + ", ".join(plan.images))
+    for warning in plan.warnings:
+        lines.append(f"  warning: {warning}")
+    return lines
