@@ -12,8 +12,10 @@ import re
 MASK = "****"
 
 # Names whose values are secret wherever they appear (config vars or `_APP_*` settings).
+# `_APP_CONNECTIONS_*`, `*_DSN` and `_APP_LOGGING_CONFIG` hold connection strings with passwords.
 _SECRET_NAME = re.compile(
-    r"(PASS|PASSWORD|SECRET|KEY|TOKEN|PRIVATE|CREDENTIALS?)(_|$)|_URL$",
+    r"(PASS|PASSWORD|SECRET|KEY|TOKEN|PRIVATE|CREDENTIALS?)(_|$)|_URL$|_DSNS?$"
+    r"|^_APP_CONNECTIONS_|^_APP_LOGGING_CONFIG",
     re.IGNORECASE,
 )
 def is_secret_name(name: str) -> bool:
