@@ -1,9 +1,721 @@
-"""Placeholder: filled in by its issue."""
+"""The Redis bridge: plain, password-less TCP on loopback ↔ TLS + password upstream.
+
+Appwrite 1.9.6 speaks plain TCP to Redis and its queue connections never authenticate, while
+Heroku's Key-Value Store takes only TLS (self-signed certificate) with a password. stunnel and
+HAProxy can wrap TLS but cannot inject ``AUTH``, so this module does both: for every local
+connection it opens one upstream connection, authenticates and selects the database there
+(hidden from the client), then relays bytes both ways untouched.
+
+Why it is written by hand, at the ``asyncio.Protocol`` level: a relay of opaque bytes needs no
+Redis client library, and streams add a copy and a task per direction per connection; protocols
+relay with one callback per chunk and cost nothing while a connection is idle (500 idle
+connections must fit in 40 MB). uvloop is used when importable (the optional extra ``fast``).
+
+CONTRACT (the launcher uses these names): ``RedisBridge`` (``start``/``port``/``close``),
+``serve()`` (blocking, for the CLI) and ``BridgeThread`` (for a process that is not asyncio).
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import os
+import resource
+import signal
+import ssl
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from .errors import InputError
+from .secrecy import Redactor
+from .settings import RedisUpstream, parse_redis_url
+
+UPSTREAM_ENV = "APPWRITE_REDIS_BRIDGE_UPSTREAM"
+CONNECT_TIMEOUT = 10.0  # seconds for TCP + TLS + AUTH/SELECT to the upstream
+FAILED_CLIENT_GRACE = 1.0  # seconds a refused client may still read its error before we close
+WRITE_HIGH_WATER = 256 * 1024  # bytes queued to one side before the other side stops reading
+PREFIX_LIMIT = 64 * 1024  # an AUTH/HELLO longer than this is not a credential: stop scanning
+
+log = logging.getLogger("appwrite_heroku.bridge")
+
+
+# --------------------------------------------------------------------------------------------
+# Functional core: RESP encoding, handshake replies, the client's AUTH/HELLO prefix.
+# --------------------------------------------------------------------------------------------
+
+
+def encode_command(*args: bytes) -> bytes:
+    """One command as a RESP array of bulk strings (what every Redis client sends)."""
+    out = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        out.append(b"$%d\r\n%s\r\n" % (len(arg), arg))
+    return b"".join(out)
+
+
+def handshake_commands(upstream: RedisUpstream) -> list[bytes]:
+    """What the bridge sends before relaying: ``AUTH [user] pass`` and ``SELECT db`` (not 0)."""
+    commands: list[bytes] = []
+    if upstream.password is not None or upstream.username:
+        password = (upstream.password or "").encode()
+        if upstream.username:
+            commands.append(encode_command(b"AUTH", upstream.username.encode(), password))
+        else:
+            commands.append(encode_command(b"AUTH", password))
+    if upstream.db:
+        commands.append(encode_command(b"SELECT", str(upstream.db).encode()))
+    return commands
+
+
+class HandshakeError(Exception):
+    """The upstream answered the bridge's own AUTH/SELECT with an error."""
+
+
+def parse_handshake_replies(buffer: bytes, expected: int) -> int | None:
+    """Checks the upstream's replies to the handshake; returns the bytes they use.
+
+    ``None`` means more bytes are needed. Each reply to AUTH and SELECT is one line, ``+OK``
+    or an error; anything else raises ``HandshakeError`` whose text is the server's (servers
+    never echo the password back, and callers redact it anyway).
+    """
+    pos = 0
+    for _ in range(expected):
+        end = buffer.find(b"\r\n", pos)
+        if end < 0:
+            if len(buffer) - pos > PREFIX_LIMIT:
+                raise HandshakeError("the upstream does not speak the Redis protocol")
+            return None
+        line = buffer[pos:end]
+        if line.startswith(b"-"):
+            raise HandshakeError(line[1:].decode("utf-8", "replace")[:200])
+        if line != b"+OK":
+            raise HandshakeError("the upstream does not speak the Redis protocol")
+        pos = end + 2
+    return pos
+
+
+@dataclass(frozen=True)
+class PrefixScan:
+    """The result of scanning the start of a client's byte stream for its own credentials."""
+
+    reply: bytes = b""  # answers to the client's AUTH commands, to send it right away
+    forward: bytes = b""  # bytes for the upstream, in order, after those answers
+    pending: bytes = b""  # an incomplete AUTH/HELLO: keep it, scan again with more bytes
+    done: bool = False  # the prefix is over: relay every later byte without looking
+
+
+_INCOMPLETE = object()
+_AUTH_OK = b"+OK\r\n"
+_AUTH_ARITY = b"-ERR wrong number of arguments for 'auth' command\r\n"
+
+
+def _read_line(data: bytes, pos: int) -> tuple[bytes, int] | None:
+    end = data.find(b"\r\n", pos)
+    if end < 0:
+        return None
+    return data[pos:end], end + 2
+
+
+def _read_array(data: bytes, pos: int, limit: int | None) -> Any:
+    """Parses a RESP array of bulk strings at ``pos``, reading at most ``limit`` items.
+
+    Returns ``(items, count, end)``, ``_INCOMPLETE``, or ``None`` when the bytes are not such
+    an array (then the upstream, not the bridge, should answer them).
+    """
+    header = _read_line(data, pos)
+    if header is None:
+        return _INCOMPLETE
+    try:
+        count = int(header[0][1:])
+    except ValueError:
+        return None
+    if count <= 0:
+        return None
+    items: list[bytes] = []
+    pos = header[1]
+    for _ in range(count if limit is None else min(count, limit)):
+        line = _read_line(data, pos)
+        if line is None:
+            return _INCOMPLETE
+        if not line[0].startswith(b"$"):
+            return None
+        try:
+            size = int(line[0][1:])
+        except ValueError:
+            return None
+        if size < 0:
+            return None
+        end = line[1] + size
+        if len(data) < end + 2:
+            return _INCOMPLETE
+        items.append(data[line[1]:end])
+        pos = end + 2
+    return items, count, pos
+
+
+def _strip_hello_auth(args: list[bytes]) -> list[bytes]:
+    """``HELLO 3 AUTH user pass SETNAME x`` → ``HELLO 3 SETNAME x``: the bridge's own
+    credentials are already in force upstream, the client's must not reach it."""
+    out: list[bytes] = []
+    i = 0
+    while i < len(args):
+        if i > 0 and args[i].upper() == b"AUTH":
+            i += 3
+            continue
+        out.append(args[i])
+        i += 1
+    return out
+
+
+def scan_prefix(data: bytes) -> PrefixScan:
+    """Answers the client's leading ``AUTH`` commands locally and strips ``AUTH`` from a
+    leading ``HELLO``; stops at the first other command.
+
+    Why only the prefix: redis-py, redis-benchmark, phpredis and redis-cli all authenticate
+    first on a new connection, so looking at the start of the stream covers real clients,
+    while parsing every later byte of a pipelined stream in Python would cost throughput on
+    every command for a case no client produces. The trade-off: an ``AUTH`` sent later in a
+    connection is relayed to the upstream as is (it then succeeds only with the upstream's
+    real credentials, as it would without the bridge).
+    """
+    replies: list[bytes] = []
+    pos, size = 0, len(data)
+    while pos < size:
+        if data[pos:pos + 1] == b"*":
+            head = _read_array(data, pos, 1)
+            if head is _INCOMPLETE:
+                break
+            if head is None or head[0][0].upper() not in (b"AUTH", b"HELLO"):
+                return PrefixScan(b"".join(replies), data[pos:], done=True)
+            full = _read_array(data, pos, None)
+            if full is _INCOMPLETE:
+                break
+            if full is None:
+                return PrefixScan(b"".join(replies), data[pos:], done=True)
+            args, _, end = full
+            if args[0].upper() == b"HELLO":
+                hello = encode_command(*_strip_hello_auth(args))
+                return PrefixScan(b"".join(replies), hello + data[end:], done=True)
+            replies.append(_AUTH_OK if len(args) in (2, 3) else _AUTH_ARITY)
+            pos = end
+        else:
+            # An inline command (telnet style): one line of words.
+            line = _read_line(data, pos)
+            if line is None:
+                break
+            words = line[0].split()
+            if not words or words[0].upper() != b"AUTH":
+                return PrefixScan(b"".join(replies), data[pos:], done=True)
+            replies.append(_AUTH_OK if len(words) in (2, 3) else _AUTH_ARITY)
+            pos = line[1]
+    rest = data[pos:]
+    if len(rest) > PREFIX_LIMIT:
+        return PrefixScan(b"".join(replies), rest, done=True)
+    return PrefixScan(b"".join(replies), b"", rest, done=False)
+
+
+def upstream_error_reply(address: str, reason: str) -> bytes:
+    """The RESP error a client gets when the bridge cannot reach or log in to the upstream."""
+    text = " ".join(reason.split()) or "unknown error"
+    return f"-ERR bridge: upstream unavailable ({address}): {text}\r\n".encode()
+
+
+def describe_failure(error: BaseException) -> str:
+    """A short reason for a failed upstream connection, from the error's type and text."""
+    if isinstance(error, (asyncio.TimeoutError, TimeoutError)):
+        return f"no answer within {CONNECT_TIMEOUT:g}s"
+    if isinstance(error, HandshakeError):
+        return f"login refused: {error}"
+    if isinstance(error, ssl.SSLError):
+        return f"TLS failed: {error.reason or error}"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
+def upstream_ssl_context(ca_file: str | None) -> ssl.SSLContext:
+    """Heroku's Key-Value Store presents a self-signed certificate, so without a CA file the
+    certificate is not verified (as Heroku documents for every client); with one, it is."""
+    if ca_file:
+        return ssl.create_default_context(cafile=ca_file)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` on loopback only: the bridge adds the password for whoever connects."""
+    host, sep, port_text = value.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise InputError(f"--listen {value!r} is not HOST:PORT; use e.g. --listen 127.0.0.1:6379")
+    if host != "localhost":
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            raise InputError(
+                f"--listen {value!r} is not a loopback address; the bridge logs in for every "
+                "client, so it listens on 127.0.0.1 (or ::1) only"
+            )
+    return host, int(port_text)
+
+
+def raise_fd_limit() -> None:
+    """Each bridged connection holds two descriptors; lift the soft limit to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+class _Throttle:
+    """At most one log line per interval per kind, with a count of the ones held back, so
+    a restart of the upstream under 500 connections is one line, not 500."""
+
+    def __init__(self, interval: float = 5.0) -> None:
+        self._interval = interval
+        self._last: dict[str, float] = {}
+        self._held: dict[str, int] = {}
+
+    def emit(self, kind: str, level: int, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last.get(kind, -self._interval) < self._interval:
+            self._held[kind] = self._held.get(kind, 0) + 1
+            return
+        held = self._held.pop(kind, 0)
+        self._last[kind] = now
+        log.log(level, message + (f" (and {held} more like it)" if held else ""))
+
+
+# --------------------------------------------------------------------------------------------
+# The relay: one _ClientSide and one _UpstreamSide per local connection.
+# --------------------------------------------------------------------------------------------
+
+
+class _UpstreamSide(asyncio.Protocol):
+    """The bridge's connection to the real Redis: first the handshake, then relaying.
+
+    ``done`` gets ``None`` once logged in, or the error that prevented it (a value, not an
+    exception, so a late failure after a timeout is never reported as unretrieved).
+    """
+
+    def __init__(self, handshake: list[bytes], done: asyncio.Future[BaseException | None]
+                 ) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.client: _ClientSide | None = None
+        self._expected = len(handshake)
+        self._handshake = b"".join(handshake)
+        self._replies = b""
+        self._done = done
+
+    def _finish(self, error: BaseException | None) -> None:
+        if not self._done.done():
+            self._done.set_result(error)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        if self._expected:
+            transport.write(self._handshake)
+        else:
+            self._finish(None)
+
+    def data_received(self, data: bytes) -> None:
+        if self.client is not None:
+            self.client.write(data)
+            return
+        if self._done.done():
+            return  # logged in, client not attached yet: Redis sends nothing unasked
+        self._replies += data
+        try:
+            used = parse_handshake_replies(self._replies, self._expected)
+        except HandshakeError as error:
+            self._finish(error)
+            return
+        if used is not None:
+            self._finish(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._finish(exc or ConnectionResetError("the upstream closed the connection"))
+        if self.client is not None:
+            self.client.upstream_lost()
+
+    def pause_writing(self) -> None:
+        if self.client is not None:
+            self.client.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.client is not None:
+            self.client.resume_reading()
+
+
+class _ClientSide(asyncio.Protocol):
+    """A local client (Appwrite). Reading waits until the upstream is logged in."""
+
+    def __init__(self, bridge: RedisBridge) -> None:
+        self.bridge = bridge
+        self.transport: asyncio.Transport | None = None
+        self.upstream: asyncio.Transport | None = None
+        self._scanning = True
+        self._pending = b""
+        self._failed = False
+        self._early: list[bytes] = []  # bytes read before the upstream login finished
+        self._connecting: asyncio.Task[None] | None = None
+
+    # -- lifecycle
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
+        self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        transport.pause_reading()
+        self.bridge._links.add(self)
+        self.bridge.accepted += 1
+        self._connecting = asyncio.get_running_loop().create_task(self._connect())
+
+    async def _connect(self) -> None:
+        bridge = self.bridge
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[BaseException | None] = loop.create_future()
+        made: list[_UpstreamSide] = []  # so a timed-out half-made connection can be closed
+
+        def factory() -> _UpstreamSide:
+            made.append(_UpstreamSide(bridge._handshake, done))
+            return made[0]
+
+        async def login() -> None:
+            await loop.create_connection(
+                factory, bridge.upstream.host, bridge.upstream.port,
+                ssl=bridge._ssl, server_hostname=bridge._server_hostname,
+            )
+            error = await done
+            if error is not None:
+                raise error
+
+        try:
+            await asyncio.wait_for(login(), CONNECT_TIMEOUT)
+        except asyncio.CancelledError:
+            self._close_made(made)
+            raise
+        except Exception as failure:  # every failure becomes a Redis error for this client
+            self._close_made(made)
+            self._connecting = None
+            self._refuse(failure)
+            return
+        self._connecting = None
+        upstream = made[0]
+        assert upstream.transport is not None
+        if self.transport is None or self.transport.is_closing():
+            upstream.transport.close()
+            return
+        self.upstream = upstream.transport
+        upstream.client = self
+        if self._early:
+            early, self._early = b"".join(self._early), []
+            self.data_received(early)
+        self.transport.resume_reading()
+
+    @staticmethod
+    def _close_made(made: list[_UpstreamSide]) -> None:
+        if made and made[0].transport is not None:
+            made[0].transport.close()
+
+    def _refuse(self, error: BaseException) -> None:
+        bridge = self.bridge
+        bridge.upstream_failures += 1
+        reason = bridge._redactor.redact(describe_failure(error))
+        bridge._throttle.emit(
+            "refused", logging.WARNING,
+            f"upstream unavailable ({bridge.address} from {bridge.upstream.source}): {reason}",
+        )
+        if self.transport is None or self.transport.is_closing():
+            return
+        self._failed = True
+        self.transport.write(upstream_error_reply(bridge.address, reason))
+        # Read (and drop) what the client sends for a moment, so closing does not reset the
+        # connection before the client has read its error.
+        self.transport.resume_reading()
+        asyncio.get_running_loop().call_later(FAILED_CLIENT_GRACE, self.transport.close)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.bridge._links.discard(self)
+        if self._connecting is not None:
+            self._connecting.cancel()
+        if self.upstream is not None:
+            self.upstream.close()
+        self.transport = None
+
+    def eof_received(self) -> bool | None:
+        return None  # Redis answers nothing after a client's EOF: close both sides
+
+    # -- relaying
+    def data_received(self, data: bytes) -> None:
+        if self.upstream is None:
+            if self._failed or self.transport is None:
+                return  # refused: the client's bytes are dropped
+            # Not logged in upstream yet (uvloop starts reading despite pause_reading in
+            # connection_made): keep this chunk and stop reading until the login is done.
+            self._early.append(data)
+            self.transport.pause_reading()
+            return
+        if self._scanning:
+            scan = scan_prefix(self._pending + data if self._pending else data)
+            self._pending = scan.pending
+            self._scanning = not scan.done
+            if scan.reply and self.transport is not None:
+                self.transport.write(scan.reply)
+            if scan.forward:
+                self.upstream.write(scan.forward)
+            return
+        self.upstream.write(data)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def upstream_lost(self) -> None:
+        """The upstream went away: close the client (after what it has been sent) so it
+        reconnects. Nothing is replayed: a command may or may not have run upstream."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.bridge._throttle.emit(
+                "lost", logging.INFO,
+                f"upstream {self.bridge.address} closed a connection; closing its client",
+            )
+            self.transport.close()
+
+    # -- backpressure: a full buffer on one side stops reading on the other
+    def pause_writing(self) -> None:
+        if self.upstream is not None:
+            self.upstream.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.upstream is not None:
+            self.upstream.resume_reading()
+
+    def pause_reading(self) -> None:
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and self.upstream is not None:
+            self.transport.resume_reading()
+
+    def abort(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+        if self.upstream is not None:
+            self.upstream.abort()
+        if self.transport is not None:
+            self.transport.abort()
+
+
+# --------------------------------------------------------------------------------------------
+# The library entries: RedisBridge (asyncio), serve() (blocking, CLI), BridgeThread.
+# --------------------------------------------------------------------------------------------
+
+
+class RedisBridge:
+    """Listens on loopback and bridges every connection to ``upstream``."""
+
+    def __init__(
+        self, upstream: RedisUpstream, *, host: str = "127.0.0.1", port: int = 0,
+        ca_file: str | None = None,
+    ) -> None:
+        self.upstream = upstream
+        self.host = host
+        self.port = port
+        self.address = f"{upstream.host}:{upstream.port}"  # never the URL: that has the password
+        self.accepted = 0
+        self.upstream_failures = 0
+        self._handshake = handshake_commands(upstream)
+        self._ssl = upstream_ssl_context(ca_file) if upstream.tls else None
+        self._server_hostname = upstream.host if upstream.tls else None
+        self._redactor = Redactor([upstream.password or ""])
+        self._throttle = _Throttle()
+        self._links: set[_ClientSide] = set()
+        self._server: asyncio.AbstractServer | None = None
+
+    @property
+    def active(self) -> int:
+        """Client connections open right now."""
+        return len(self._links)
+
+    async def start(self) -> None:
+        """Binds the listening socket; afterwards ``port`` is the real port."""
+        raise_fd_limit()
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: _ClientSide(self), self.host, self.port, backlog=1024,
+        )
+        self.port = int(self._server.sockets[0].getsockname()[1])
+        log.info("listening on %s:%d, upstream %s%s (from %s)", self.host, self.port,
+                 self.address, " over TLS" if self.upstream.tls else "", self.upstream.source)
+
+    async def close(self) -> None:
+        """Stops accepting and closes every connection (in-flight commands are cut)."""
+        if self._server is not None:
+            self._server.close()
+        for link in list(self._links):
+            link.abort()
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        # Let the transports' connection_lost callbacks run before returning.
+        for _ in range(3):
+            await asyncio.sleep(0)
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed (roughly twice the relay throughput), asyncio otherwise."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    loop: asyncio.AbstractEventLoop = uvloop.new_event_loop()
+    return loop
+
+
+def serve(upstream: RedisUpstream, host: str, port: int, ca_file: str | None = None) -> int:
+    """Runs the bridge until SIGTERM or SIGINT; returns the exit status."""
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("redis-bridge: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
+    async def main() -> None:
+        bridge = RedisBridge(upstream, host=host, port=port, ca_file=ca_file)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await bridge.start()
+        await stop.wait()
+        log.info("stopping: closing %d connection(s)", bridge.active)
+        await bridge.close()
+
+    loop = new_event_loop()
+    try:
+        loop.run_until_complete(main())
+    except OSError as error:  # e.g. the port is taken
+        log.error("cannot listen on %s:%d: %s", host, port, error.strerror or error)
+        return 1
+    finally:
+        loop.close()
+    return 0
+
+
+class BridgeThread:
+    """A bridge on its own event loop in a daemon thread, for a caller that is not asyncio."""
+
+    def __init__(self, bridge: RedisBridge, loop: asyncio.AbstractEventLoop,
+                 thread: threading.Thread) -> None:
+        self.bridge = bridge
+        self.port = bridge.port
+        self._loop = loop
+        self._thread = thread
+
+    @classmethod
+    def start(cls, upstream: RedisUpstream, host: str = "127.0.0.1", port: int = 0,
+              ca_file: str | None = None) -> BridgeThread:
+        """Returns once the bridge listens; raises ``OSError`` if it cannot bind."""
+        loop = new_event_loop()
+        bridge = RedisBridge(upstream, host=host, port=port, ca_file=ca_file)
+        started: list[BaseException | None] = []
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(bridge.start())
+            except BaseException as error:
+                started.append(error)
+                ready.set()
+                loop.close()
+                return
+            started.append(None)
+            ready.set()
+            try:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(bridge.close())
+                loop.close()
+
+        thread = threading.Thread(target=run, name="redis-bridge", daemon=True)
+        thread.start()
+        ready.wait()
+        if started[0] is not None:
+            raise started[0]
+        return cls(bridge, loop, thread)
+
+    def call(self, function: Callable[[], Any], timeout: float = 5.0) -> Any:
+        """Runs ``function`` on the bridge's loop and returns its result (for inspection)."""
+        async def wrapped() -> Any:
+            return function()
+        return asyncio.run_coroutine_threadsafe(wrapped(), self._loop).result(timeout)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Closes every connection and the loop; waits for the thread."""
+        if self._thread.is_alive():
+            with contextlib.suppress(RuntimeError):  # the loop already stopped
+                self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout)
+
+
+# --------------------------------------------------------------------------------------------
+# The CLI: appwrite-heroku redis-bridge --listen 127.0.0.1:PORT [--upstream URL] [--ca-file F]
+# --------------------------------------------------------------------------------------------
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds this module's subcommand."""
+    """Adds ``redis-bridge``."""
+    parser = subparsers.add_parser(
+        "redis-bridge",
+        help="relay plain local Redis connections to a TLS + password Redis",
+        description=(
+            "Listen on loopback; for every connection, log in to the upstream Redis (TLS for "
+            "rediss://, AUTH, SELECT) and relay. Give the upstream URL in the environment "
+            f"variable {UPSTREAM_ENV} to keep its password out of the process list."
+        ),
+    )
+    parser.add_argument("--listen", required=True, metavar="127.0.0.1:PORT",
+                        help="loopback address and port to listen on")
+    parser.add_argument("--upstream", metavar="URL",
+                        help=f"redis[s]://[user:password@]host:port[/db] (default: ${UPSTREAM_ENV}"
+                             "; prefer the variable: arguments are visible in ps)")
+    parser.add_argument("--ca-file", metavar="FILE",
+                        help="verify the upstream's certificate against this CA (default: "
+                             "not verified, as Heroku's is self-signed)")
+    parser.set_defaults(func=_run_cli)
+
+
+def upstream_from(argument: str | None, environ: Mapping[str, str]) -> RedisUpstream:
+    """The upstream from ``--upstream`` or, failing that, the environment variable."""
+    if argument:
+        return parse_redis_url(argument, "--upstream")
+    url = environ.get(UPSTREAM_ENV, "")
+    if not url:
+        raise InputError(f"no upstream: set {UPSTREAM_ENV} to the Redis URL (or pass --upstream)")
+    return parse_redis_url(url, UPSTREAM_ENV)
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    host, port = parse_listen(args.listen)
+    upstream = upstream_from(args.upstream, os.environ)
+    if args.ca_file and not os.path.isfile(args.ca_file):
+        raise InputError(f"--ca-file {args.ca_file!r} is not a readable file")
+    return serve(upstream, host, port, args.ca_file)
+
