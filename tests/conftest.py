@@ -64,3 +64,13 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     server = start_registry(tmp_path_factory.mktemp("registry"), api_key=CANARY_API_KEY)
     yield server
     server.stop()
+
+
+from standins.heroku import HerokuStandIn  # noqa: E402
+
+
+@pytest.fixture
+def heroku_standin(registry: Registry) -> Iterator[HerokuStandIn]:
+    """A fresh Heroku API + router stand-in per test, checking images against `registry`."""
+    with HerokuStandIn(api_key=CANARY_API_KEY, registry=registry) as standin:
+        yield standin
