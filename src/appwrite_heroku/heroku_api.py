@@ -77,6 +77,18 @@ class HerokuRetry(Retry):
             return True
         return super().is_retry(method, status_code, has_retry_after)
 
+    def parse_retry_after(self, retry_after: str) -> float:
+        """Seconds (Heroku sends an integer; a fraction is accepted too); an HTTP date as
+        urllib3 reads it; anything else counts as no hint (backoff instead of an error)."""
+        try:
+            return max(0.0, float(retry_after))
+        except ValueError:
+            pass
+        try:
+            return super().parse_retry_after(retry_after)
+        except Exception:
+            return 0.0
+
     def get_retry_after(self, response: BaseHTTPResponse) -> float | None:
         seconds = super().get_retry_after(response)
         return None if seconds is None else min(seconds, self.RETRY_AFTER_CAP)

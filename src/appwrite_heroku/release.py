@@ -43,7 +43,7 @@ from .heroku_api import DEFAULT_API_URL, ApiInputError, HerokuClient, make_retry
 from .plan import OPENSSL_KEY, Plan, diff, full_patch, render
 from .registry import DEFAULT_REGISTRY_URL, PROCESS_TYPES, Registry, image_ids
 from .secrecy import Redactor, is_secret_name
-from .tag_guard import RELEASE_VAR, decide, make_record, parse_record
+from .tag_guard import RELEASE_VAR, check_tag, decide, make_record, parse_record
 
 BUILDS = ("docker", "buildah", "heroku", "none")
 _APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
@@ -135,6 +135,7 @@ def check_options(options: DeployOptions) -> None:
         if not re.match(r"^\w+$", key) or not isinstance(value, str):
             raise InputError(f"config var {key!r} must be a word (letters, digits, _) with a "
                              "string value")
+    check_tag(options.tag, options.tag_pattern)
     if options.health_timeout <= 0 or options.release_timeout <= 0:
         raise InputError("timeouts must be positive numbers of seconds")
 
@@ -280,7 +281,7 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
 
     reporter.step(f"Preflight: {app}")
     info = client.get_app(app)
-    stack = (info.get("build_stack") or {}).get("name") or (info.get("stack") or {}).get("name")
+    stack = (info.get("stack") or {}).get("name") or (info.get("build_stack") or {}).get("name")
     if stack != "container":
         raise InputError(f"app {app} has stack {stack!r}, not 'container': run "
                          f"`heroku stack:set container -a {app}`, then deploy again")
@@ -293,12 +294,6 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
     missing = missing_addons(config)
     if missing:
         raise InputError(f"app {app} lacks {' and '.join(missing)}".replace("APP", app))
-    merged = {**config, **options.extra_config}
-    derivation, generated = _derive(run, merged, hostname)
-    if derivation.not_ready:
-        raise NotReadyError(
-            f"{', '.join(derivation.not_ready)} is not ready yet (the add-on is still being "
-            "provisioned): wait a few minutes, then deploy again")
     captured = client.newest_release(app)
     running = parse_record(config.get(RELEASE_VAR))
     captured_ok = bool(captured and captured.get("status") == "succeeded"
@@ -315,6 +310,12 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
         result.summary = f"no-op: {decision.reason}"
         reporter.info(result.summary)
         return
+    merged = {**config, **options.extra_config}
+    derivation, generated = _derive(run, merged, hostname)
+    if derivation.not_ready:
+        raise NotReadyError(
+            f"{', '.join(derivation.not_ready)} is not ready yet (the add-on is still being "
+            "provisioned): wait a few minutes, then deploy again")
 
     record = make_record(options.tag, options.appwrite_version, options.commit).format()
     patch = full_patch(merged, derivation, generated, {}, record)

@@ -1,0 +1,333 @@
+"""The release engine end to end against the Heroku stand-in, the real local registry and
+images the engine builds itself with buildah (FROM scratch + a static busybox)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from appwrite_heroku import build as builder
+from appwrite_heroku.release import DeployOptions, DeployResult, deploy
+from appwrite_heroku.secrecy import Redactor
+from conftest import CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
+from services import Registry, have, isolated_env
+from standins.heroku import HerokuStandIn
+
+pytestmark = pytest.mark.skipif(not have("buildah"), reason="buildah is installed by .ci/run")
+
+CANARIES = (CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD)
+BUSYBOX = Path("/bin/busybox")
+REDIS_URL = f"rediss://:{CANARY_REDIS_PASSWORD}@ec2-3-1-2-3.compute-1.amazonaws.com:12345"
+JAWSDB_URL = f"mysql://u1x2y3:{CANARY_DB_PASSWORD}@abc.cbetxkdyhwsb.us-east-1.rds.amazonaws.com:3306/dbname1"
+
+
+@dataclass
+class RecordingReporter:
+    """Like the Action's reporter: masks only what it was told, in the order it was told, so a
+    secret printed before `secret()` was called shows up here."""
+
+    redactor: Redactor = field(default_factory=Redactor)
+    lines: list[str] = field(default_factory=list)
+
+    def secret(self, value: str) -> None:
+        self.redactor.add(value)
+
+    def _emit(self, kind: str, text: str) -> None:
+        self.lines.append(f"{kind}: {self.redactor.redact(text)}")
+
+    def step(self, title: str) -> None:
+        self._emit("step", title)
+
+    def info(self, message: str) -> None:
+        self._emit("info", message)
+
+    def warning(self, message: str) -> None:
+        self._emit("warning", message)
+
+    def error(self, message: str) -> None:
+        self._emit("error", message)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@pytest.fixture
+def standin(registry: Registry) -> Iterator[HerokuStandIn]:
+    with HerokuStandIn(api_key=CANARY_API_KEY, registry=registry) as server:
+        yield server
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    directory = tmp_path / "src"
+    directory.mkdir()
+    shutil.copy(BUSYBOX, directory / "busybox")
+    (directory / "Dockerfile.lite").write_text(
+        "FROM scratch\nARG APPWRITE_VERSION\nCOPY busybox /bin/busybox\n"
+        "COPY marker.txt /marker.txt\nCMD [\"/bin/busybox\", \"sh\"]\n")
+    (directory / "marker.txt").write_text("one\n")
+    return directory
+
+
+_counter = iter(range(10_000))
+
+
+def make_app(standin: HerokuStandIn, **kwargs: object) -> str:
+    name = f"aw-{int(time.time()) % 100000}-{next(_counter)}"
+    standin.create_app(
+        name, addons=[
+            {"service": "heroku-redis", "plan": "mini", "config_vars": {"REDIS_URL": REDIS_URL}},
+            {"service": "jawsdb-maria", "plan": "kitefin",
+             "config_vars": {"JAWSDB_MARIA_URL": JAWSDB_URL.replace("mysql", "mysql")}},
+        ], formation={"web": {"quantity": 1, "size": "standard-2x"},
+                      "worker": {"quantity": 1, "size": "standard-2x"}},
+        **kwargs)  # type: ignore[arg-type]
+    return name
+
+
+@dataclass
+class Env:
+    standin: HerokuStandIn
+    registry: Registry
+    tmp: Path
+
+    def environ(self) -> dict[str, str]:
+        return {"HEROKU_API_KEY": CANARY_API_KEY, "HEROKU_API_URL": self.standin.url,
+                "HEROKU_REGISTRY_URL": self.registry.url,
+                "HEROKU_ROUTER_URL": self.standin.router_url}
+
+    def run(self, app: str, source: Path, **kwargs: object) -> tuple[DeployResult,
+                                                                      RecordingReporter]:
+        options = DeployOptions(app=app, build="buildah", source_dir=str(source),
+                                buildah_storage=str(self.tmp / "buildah"),
+                                health_timeout=5, release_timeout=30, api_timeout=2,
+                                retry_backoff=0.05, commit="0123abc")
+        for key, value in kwargs.items():
+            setattr(options, key, value)
+        reporter = RecordingReporter()
+        spawned_before = len(builder.SPAWNED)
+        result = deploy(options, reporter, env=self.environ())
+        self.assert_clean(reporter, builder.SPAWNED[spawned_before:])
+        return result, reporter
+
+    def assert_clean(self, reporter: RecordingReporter, argvs: list[list[str]]) -> None:
+        printed = reporter.text
+        descriptions = [r["description"] for app in self.standin.apps.values()
+                        for r in app.releases]
+        for canary in CANARIES:
+            assert canary not in printed
+            assert all(canary not in " ".join(argv) for argv in argvs)
+            assert all(canary not in d for d in descriptions)
+        assert self.standin.schema_violations == []
+
+
+@pytest.fixture
+def env(standin: HerokuStandIn, registry: Registry, tmp_path: Path) -> Env:
+    return Env(standin, registry, tmp_path)
+
+
+def current_images(standin: HerokuStandIn, app: str) -> dict[str, str]:
+    return dict(standin.app(app).images)
+
+
+def test_first_deploy_then_same_tag_is_a_green_noop(env: Env, source: Path) -> None:
+    app = make_app(env.standin)
+    result, reporter = env.run(app, source, tag="v1.0.0")
+    assert result.exit_status == 0, reporter.text
+    assert result.healthy is True
+    assert set(result.image_ids) == {"web", "worker", "release"}
+    assert current_images(env.standin, app) == result.image_ids
+    config = env.standin.app(app).config_vars
+    assert config["APPWRITE_LITE_RELEASE"] == "tag=v1.0.0 appwrite=1.9.6 commit=0123abc"
+    openssl_key = config["_APP_OPENSSL_KEY_V1"]
+    assert len(openssl_key) >= 32 and openssl_key not in reporter.text
+    assert config["_APP_DOMAIN"] == f"{app}.herokuapp.com"
+    # exactly one config PATCH and one formation PATCH
+    assert len(env.standin.api_requests("PATCH", r"/config-vars$")) == 1
+    assert len(env.standin.api_requests("PATCH", r"/formation$")) == 1
+    assert env.standin.app(app).current_release()["status"] == "succeeded"
+    assert "Running release command" in reporter.text  # the release phase was streamed
+
+    releases_before = len(env.standin.app(app).releases)
+    requests_before = len(env.standin.requests)
+    again, reporter = env.run(app, source, tag="v1.0.0")
+    assert again.exit_status == 0 and again.summary.startswith("no-op")
+    assert len(env.standin.app(app).releases) == releases_before
+    writes = [r for r in env.standin.requests[requests_before:] if r.method != "GET"]
+    assert writes == []
+    assert env.standin.app(app).config_vars["_APP_OPENSSL_KEY_V1"] == openssl_key
+
+
+def test_forced_rebuild_of_identical_source_makes_no_release(env: Env, source: Path) -> None:
+    app = make_app(env.standin)
+    first, _ = env.run(app, source, tag="v1.0.0")
+    assert first.exit_status == 0
+    releases_before = len(env.standin.app(app).releases)
+    result, reporter = env.run(app, source, tag="v1.0.0", force=True)
+    assert result.exit_status == 0, reporter.text
+    assert result.image_ids == first.image_ids  # --timestamp 0: identical source, identical ID
+    assert "no new release" in result.summary
+    assert len(env.standin.app(app).releases) == releases_before
+
+
+def test_config_only_change(env: Env, source: Path) -> None:
+    app = make_app(env.standin)
+    assert env.run(app, source, tag="v1.0.0")[0].exit_status == 0
+    openssl_key = env.standin.app(app).config_vars["_APP_OPENSSL_KEY_V1"]
+    images = current_images(env.standin, app)
+    # The user asks for one more setting of their own; the images stay as they are.
+    result, reporter = env.run(app, source, tag="v1.0.1", build="none",
+                               extra_config={"_APP_CONSOLE_WHITELIST_ROOT": "disabled"})
+    assert result.exit_status == 0, reporter.text
+    assert "_APP_CONSOLE_WHITELIST_ROOT" in result.changed_config_keys
+    assert current_images(env.standin, app) == images
+    config = env.standin.app(app).config_vars
+    assert config["_APP_CONSOLE_WHITELIST_ROOT"] == "disabled"
+    assert config["_APP_OPENSSL_KEY_V1"] == openssl_key
+    assert len(env.standin.api_requests("PATCH", r"/config-vars$")) == 2
+
+
+def test_release_phase_failure_is_red_and_previous_release_stays(env: Env,
+                                                                 source: Path) -> None:
+    app = make_app(env.standin)
+    first, _ = env.run(app, source, tag="v1.0.0")
+    assert first.exit_status == 0
+    openssl_key = env.standin.app(app).config_vars["_APP_OPENSSL_KEY_V1"]
+    env.standin.app(app).release_phase_outcome = "fail"  # fails images not seen passing
+    (source / "marker.txt").write_text("two\n")
+    result, reporter = env.run(app, source, tag="v1.1.0")
+    assert result.exit_status == 1, reporter.text
+    assert "FAILED" in result.summary and "release phase" in result.summary
+    assert current_images(env.standin, app) == first.image_ids
+    current = env.standin.app(app).current_release()
+    assert current["status"] == "succeeded"
+    config = env.standin.app(app).config_vars
+    assert config["_APP_OPENSSL_KEY_V1"] == openssl_key
+    # the config written for v1.1.0 was rolled back with the release it belonged to
+    assert result.rolled_back is True
+    assert config["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.0 ")
+    assert any("Rollback" in line for line in reporter.lines)
+
+
+def test_health_failure_rolls_back(env: Env, source: Path) -> None:
+    app = make_app(env.standin)
+    first, _ = env.run(app, source, tag="v1.0.0")
+    assert first.exit_status == 0
+    env.standin.app(app).health_status = 503
+    (source / "marker.txt").write_text("three\n")
+    result, reporter = env.run(app, source, tag="v1.2.0", health_timeout=2)
+    assert result.exit_status == 1, reporter.text
+    assert result.healthy is False and result.rolled_back is True
+    assert "rolled back" in result.summary
+    assert current_images(env.standin, app) == first.image_ids
+    assert env.standin.app(app).config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.0 ")
+
+
+def test_older_tag_is_refused_unless_forced(env: Env, source: Path) -> None:
+    from appwrite_heroku.errors import InputError
+
+    app = make_app(env.standin)
+    assert env.run(app, source, tag="v2.0.0")[0].exit_status == 0
+    releases = len(env.standin.app(app).releases)
+    with pytest.raises(InputError, match=r"older than the running v2\.0\.0"):
+        env.run(app, source, tag="v1.9.9")
+    with pytest.raises(InputError, match="does not match the release pattern"):
+        env.run(app, source, tag="nightly")
+    assert len(env.standin.app(app).releases) == releases
+    assert env.standin.requests[-1].method == "GET"
+
+
+def test_429_storm_and_5xx_bursts_are_retried(env: Env, source: Path) -> None:
+    app = make_app(env.standin)
+    env.standin.inject("429", count=3, path=r"/config-vars$", retry_after=0.2)
+    env.standin.inject("429", count=2, path=r"/releases", method="GET")
+    env.standin.inject("503", count=2, path=r"/formation$", method="PATCH")
+    env.standin.inject("500", count=2, path=r"^/apps/[^/]+$")
+    result, reporter = env.run(app, source, tag="v1.0.0")
+    assert result.exit_status == 0, reporter.text
+    assert len([r for r in env.standin.requests if r.status == 429]) == 5
+    assert current_images(env.standin, app) == result.image_ids
+
+
+def test_rate_limit_pool_empty_is_honoured(env: Env, source: Path) -> None:
+    app = make_app(env.standin)
+    assert env.run(app, source, tag="v1.0.0")[0].exit_status == 0
+    # A pool of 3 tokens refilled at 4 a second: the deploy must pace itself through 429s.
+    env.standin.set_rate_limit(size=3, refill_per_second=4)
+    before = len(env.standin.requests)
+    result, reporter = env.run(app, source, tag="v1.0.1", build="none")
+    assert result.exit_status == 0, reporter.text
+    assert env.standin.app(app).config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.1 ")
+    assert len(env.standin.requests) > before
+
+
+def test_dropped_connections_and_stalls_on_idempotent_calls(env: Env, source: Path) -> None:
+    app = make_app(env.standin)
+    env.standin.inject("drop", count=2, path=r"/config-vars$", method="GET")
+    env.standin.inject("stall", count=1, path=r"/releases", method="GET", seconds=3)
+    env.standin.inject("drop", count=1, path=r"/formation$", method="PATCH")
+    result, reporter = env.run(app, source, tag="v1.0.0")
+    assert result.exit_status == 0, reporter.text
+    assert current_images(env.standin, app) == result.image_ids
+
+
+def test_platform_failure_after_retries_is_exit_3(env: Env, source: Path) -> None:
+    from appwrite_heroku.errors import PlatformError
+
+    app = make_app(env.standin)
+    env.standin.inject("503", count=50, path=r"^/apps/[^/]+$")
+    with pytest.raises(PlatformError, match="503"):
+        env.run(app, source, tag="v1.0.0", build="none", retry_backoff=0.01)
+
+
+def test_cli_deploy_output_has_no_secret(env: Env, source: Path, tmp_path: Path) -> None:
+    app = make_app(env.standin)
+    command = [sys.executable, "-m", "appwrite_heroku", "deploy", "--app", app, "--tag",
+               "v3.0.0", "--build", "buildah", "--source-dir", str(source),
+               "--health-timeout", "5", "--release-timeout", "30"]
+    process_env = {**isolated_env(tmp_path), **env.environ()}
+    # buildah's default storage would be shared: point it at this test's directory.
+    process_env["CONTAINERS_STORAGE_CONF"] = str(_storage_conf(tmp_path))
+    done = subprocess.run(command, capture_output=True, text=True, env=process_env,
+                          timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for canary in CANARIES:
+        assert canary not in done.stdout and canary not in done.stderr
+    assert "released v" in done.stdout
+    assert env.standin.schema_violations == []
+    # bad input: one line, exit 2
+    bad = subprocess.run([sys.executable, "-m", "appwrite_heroku", "deploy", "--app", app,
+                          "--tag", "v0.1.0", "--build", "none"], capture_output=True,
+                         text=True, env=process_env, timeout=60)
+    assert bad.returncode == 2
+    assert bad.stderr.count("\n") == 1 and "older than the running v3.0.0" in bad.stderr
+    assert CANARY_API_KEY not in bad.stderr + bad.stdout
+
+
+def _storage_conf(tmp_path: Path) -> Path:
+    conf = tmp_path / "storage.conf"
+    conf.write_text(
+        "[storage]\n"
+        'driver = "vfs"\n'
+        f'runroot = "{tmp_path / "cs-runroot"}"\n'
+        f'graphroot = "{tmp_path / "cs-root"}"\n')
+    return conf
+
+
+def test_plan_with_network_writes_nothing(env: Env, source: Path) -> None:
+    app = make_app(env.standin)
+    result, reporter = env.run(app, source, tag="v1.0.0", dry_run=True)
+    assert result.exit_status == 0
+    assert all(r.method == "GET" for r in env.standin.requests)
+    assert "+ _APP_OPENSSL_KEY_V1=****" in reporter.text
+    assert "+ APPWRITE_LITE_RELEASE=tag=v1.0.0 appwrite=1.9.6 commit=0123abc" in reporter.text
+    assert json.dumps(result.changed_config_keys)
