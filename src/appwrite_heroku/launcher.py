@@ -274,6 +274,7 @@ def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mappi
         supervisor = supervision.Supervisor(runtime_dir, programs, env, log, layout.crash_policy)
         log.launcher(f"role {role}: starting {', '.join(p.name for p in programs)}")
         supervisor.start()
+        log.launcher(f"supervisord config {supervisor.config_path}")
         try:
             reason = supervisor.watch(stopping)
         finally:

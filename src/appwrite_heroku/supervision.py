@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError
 from .processes import Program
 from .router import render_template
 
@@ -218,6 +219,10 @@ class Supervisor:
         self.config_path = runtime_dir / "supervisord.conf"
 
     def start(self) -> None:
+        socket_path = self.runtime_dir / "supervisor.sock"
+        if len(str(socket_path)) > 100:  # AF_UNIX paths stop at 107 bytes
+            raise InputError(f"runtime directory path too long for a unix socket: "
+                             f"{self.runtime_dir}; set APPWRITE_LITE_RUNTIME_DIR to a short one")
         self.runtime_dir.mkdir(parents=True, exist_ok=True)
         (self.runtime_dir / "logs").mkdir(exist_ok=True)
         self.config_path.write_text(render_supervisord(self.runtime_dir, self.programs))

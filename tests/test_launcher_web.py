@@ -1,0 +1,187 @@
+"""The web and all roles end to end: real nginx and supervisord, stand-in Appwrite servers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import websockets
+
+sys.path.insert(0, str(Path(__file__).parent / "standins" / "appwrite"))
+
+from conftest import CANARY_DB_PASSWORD
+from lite import (
+    CANARY_EXECUTOR_SECRET,
+    CANARY_OPENSSL_KEY,
+    Launched,
+    dyno_env,
+    make_root,
+    pids_alive,
+    recorded_pids,
+)
+from services import free_port, wait_for_port
+
+IDLE = 2  # the proxy's websocket idle timer, shortened from an hour for the test
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory: pytest.TempPathFactory, mariadb, redis_plain) -> Iterator[tuple]:
+    root = tmp_path_factory.mktemp("lite-web")
+    port = free_port()
+    env = dyno_env(make_root(root), database_url=mariadb.url, redis_url=redis_plain.url,
+                   bridge_port=free_port(), PORT=str(port),
+                   APPWRITE_LITE_REALTIME_IDLE=str(IDLE))
+    launched = Launched("web", env)
+    try:
+        wait_for_port(port, timeout=20)
+        launched.wait_for_line("api listening")
+        launched.wait_for_line("realtime listening")
+        yield launched, port, root
+    finally:
+        launched.terminate()
+        try:
+            launched.wait(timeout=30)
+        finally:
+            launched.kill_session()
+
+
+def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(request, timeout=10) as response:
+        return response.status, response.read(), dict(response.headers)
+
+
+def test_api_through_the_proxy_keeps_host_and_forwarded_headers(web) -> None:
+    _, port, _ = web
+    status, body, _ = get(port, "/v1/account", {
+        "Host": "lite-test.herokuapp.com", "X-Forwarded-Proto": "https",
+        "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Port": "443",
+    })
+    seen = json.loads(body)
+    assert status == 200 and seen["path"] == "/v1/account"
+    assert seen["headers"]["host"] == "lite-test.herokuapp.com"
+    assert seen["headers"]["x-forwarded-proto"] == "https"  # not overwritten with http
+    assert seen["headers"]["x-forwarded-for"] == "203.0.113.9"
+    assert seen["headers"]["x-forwarded-port"] == "443"
+
+
+def test_forwarded_headers_filled_in_when_absent(web) -> None:
+    _, port, _ = web
+    _, body, _ = get(port, "/v1/health")
+    headers = json.loads(body)["headers"]
+    assert headers["x-forwarded-proto"] == "http"
+    assert headers["x-forwarded-for"] == "127.0.0.1"
+
+
+def test_api_gets_derived_and_sized_settings_but_no_addon_urls(web) -> None:
+    _, port, _ = web
+    _, body, _ = get(port, "/v1/settings")
+    seen = json.loads(body)
+    # The cgroup says 512 MiB: 6 Swoole workers in all, 3 per server on one "CPU".
+    assert seen["settings"]["_APP_CPU_NUM"] == "1"
+    assert seen["settings"]["_APP_WORKER_PER_CORE"] == "3"
+    assert seen["settings"]["_APP_DB_HOST"] == "127.0.0.1"
+    # JAWSDB_URL and REDIS_URL carry passwords Appwrite never reads.
+    assert not {"JAWSDB_URL", "REDIS_URL"} & set(seen["sees_addon_urls"])
+
+
+def test_console_static_files_and_spa_fallback(web) -> None:
+    _, port, _ = web
+    status, body, headers = get(port, "/console/_app/app.js")
+    assert status == 200 and b"stand-in console" in body
+    assert "javascript" in headers["Content-Type"]
+    for path in ("/console/", "/console/project-123/databases"):
+        status, body, _ = get(port, path)
+        assert status == 200 and b"Appwrite console" in body
+
+
+def test_realtime_websocket_pinged_outlives_the_idle_timer(web) -> None:
+    """Like the SDKs' heartbeat: a `ping` message keeps a quiet socket open well past the
+    proxy's idle timer (shortened here to IDLE seconds; an hour on a dyno, above Heroku's 55 s)."""
+    _, port, _ = web
+
+    async def scenario() -> float:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/v1/realtime?project=console",
+                                      ping_interval=None) as socket:
+            await socket.send(json.dumps({"type": "echo", "data": "hello"}))
+            assert json.loads(await socket.recv())["data"] == "hello"
+            started = time.monotonic()
+            while time.monotonic() - started < IDLE * 3:
+                await asyncio.sleep(IDLE / 3)
+                await socket.send(json.dumps({"type": "ping"}))
+                assert json.loads(await socket.recv()) == {"type": "pong"}
+            return time.monotonic() - started
+
+    assert asyncio.run(scenario()) >= IDLE * 3
+
+
+def test_realtime_websocket_silent_is_closed_by_the_idle_timer(web) -> None:
+    """The timer is real: a socket with no traffic at all is closed after IDLE seconds."""
+    _, port, _ = web
+
+    async def scenario() -> float:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/v1/realtime",
+                                      ping_interval=None) as socket:
+            started = time.monotonic()
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(socket.recv(), timeout=IDLE * 5)
+            return time.monotonic() - started
+
+    waited = asyncio.run(scenario())
+    assert IDLE - 0.5 <= waited < IDLE * 5
+
+
+def test_logs_are_prefixed_per_program_and_free_of_secrets(web) -> None:
+    launched, port, _ = web
+    get(port, "/v1/logged")
+    launched.wait_for_line("[api] api: \"GET /v1/logged")
+    launched.wait_for_line("[launcher] sizing: cgroup limit 512 MiB")
+    for secret in (CANARY_DB_PASSWORD, CANARY_OPENSSL_KEY, CANARY_EXECUTOR_SECRET):
+        assert secret not in launched.output
+
+
+def test_no_secret_on_any_command_line(web) -> None:
+    launched, _, root = web
+    for pid in launched.session_pids():
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        for secret in (CANARY_DB_PASSWORD, CANARY_OPENSSL_KEY, CANARY_EXECUTOR_SECRET):
+            assert secret not in argv
+    runtime = launched.wait_for_line("supervisord.conf").split("config ")[-1]
+    for config in Path(runtime).parent.rglob("*.conf"):
+        assert CANARY_DB_PASSWORD not in config.read_text()
+
+
+def test_all_role_runs_web_and_workers_and_sigterm_empties_the_dyno(
+        tmp_path: Path, mariadb, redis_plain) -> None:
+    port = free_port()
+    env = dyno_env(make_root(tmp_path), database_url=mariadb.url, redis_url=redis_plain.url,
+                   bridge_port=free_port(), PORT=str(port))
+    launched = Launched("all", env)
+    try:
+        wait_for_port(port, timeout=20)
+        launched.wait_for_line("worker-stats-usage: consuming")
+        launched.wait_for_line("api listening")
+        status, _, _ = get(port, "/v1/health/version")
+        assert status == 200
+        time.sleep(1)
+        children = [pid for name, pid in recorded_pids(tmp_path / "records").items()]
+        everyone = set(launched.session_pids()) - {launched.proc.pid}
+        assert len(children) >= 10 and set(children) <= everyone
+        started = time.monotonic()
+        launched.terminate()
+        assert launched.wait(timeout=30) == 0
+        assert time.monotonic() - started < 30
+        assert pids_alive(everyone) == []
+        launched.wait_for_line("[launcher] stopped")
+    finally:
+        launched.kill_session()
