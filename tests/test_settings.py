@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from appwrite_heroku.errors import InputError
 from appwrite_heroku.settings import (
@@ -389,3 +391,27 @@ def test_wrong_password_really_fails_against_the_real_redis(redis_password: obje
         "canary", "wrong")})
     with pytest.raises(redis.exceptions.AuthenticationError):
         _ping_upstream(derivation)
+
+
+# --- derive as a whole: malformed input only ever raises our error, never with a secret --------
+
+_ADD_ON_VARS = ["REDIS_URL", "APPWRITE_REDIS_URL", "HEROKU_REDIS_TEAL_URL", "JAWSDB_MARIA_URL",
+                "JAWSDB_URL", "CLEARDB_DATABASE_URL", "DATABASE_URL", "CLOUDCUBE_URL",
+                "BUCKETEER_AWS_REGION", "MAILGUN_SMTP_PORT", "HEROKU_APP_DEFAULT_DOMAIN_NAME",
+                MARKER_VAR]
+_CANARY = "Canary-Derive-Secret-5e1f"
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(_ADD_ON_VARS), junk=st.text(max_size=60),
+       scheme=st.sampled_from(["", "redis://", "rediss://", "mysql://", "postgres://", "https://"]),
+       with_canary=st.booleans())
+def test_derive_on_junk_raises_only_input_error_without_the_secret(
+        name: str, junk: str, scheme: str, with_canary: bool) -> None:
+    value = scheme + (f"u:{_CANARY}@" if with_canary else "") + junk
+    try:
+        derivation = derive({**BASE, name: value})
+    except InputError as error:
+        assert _CANARY not in str(error)
+        return
+    assert all(_CANARY not in warning for warning in derivation.warnings)
