@@ -50,8 +50,29 @@ def test_accept_header_must_name_version_3(standin: HerokuStandIn) -> None:
         response = api(standin, "GET", "/apps/my-app", accept=accept)
         assert response.status_code == 406
         assert response.json()["id"] == "not_acceptable"
-    assert api(standin, "GET", "/apps/my-app").status_code == 200
-    assert api(standin, "GET", "/apps/my-app", accept=DOCKER).status_code == 200
+    assert len(standin.schema_violations) == 3, "a missing version is a client bug"
+    for accept in (ACCEPT, DOCKER, "application/vnd.heroku+json; version=3.cedar-acm",
+                   f"application/json, {ACCEPT}"):
+        assert api(standin, "GET", "/apps/my-app", accept=accept).status_code == 200
+    assert len(standin.schema_violations) == 3
+
+
+def test_heroku3_client_works_against_it(standin: HerokuStandIn) -> None:
+    """heroku3 sends Basic auth, `version=3.cedar-acm` and `Range: version ..; order=desc,max=1;`
+    and checks the key with /account/rate-limits."""
+    from heroku3.api import Heroku
+
+    standin.create_app("my-app", config_vars={"A": "1"})
+    session = requests.Session()
+    session.trust_env = False
+    client = Heroku(session=session)
+    client._heroku_url = standin.url
+    assert client.authenticate(CANARY_API_KEY) is True
+    app = client.app("my-app")
+    app.config().update({"B": "2"})
+    newest = app.releases(order_by="version", sort="desc", limit=1)
+    assert [(r.version, r.description) for r in newest] == [(2, "Set B config var")]
+    assert standin.schema_violations == [] and standin.unimplemented == []
 
 
 def test_credentials_are_checked(standin: HerokuStandIn) -> None:

@@ -54,6 +54,7 @@ from standins.heroku_schema import (
     default_schema_path,
 )
 from standins.heroku_state import (
+    OWNER,
     Addon,
     App,
     Build,
@@ -78,6 +79,9 @@ MANIFEST_TYPES = (
     "application/vnd.oci.image.index.v1+json",
 )
 HEROKU_JSON = "application/vnd.heroku+json"
+# `3` and the variants clients really send: docker-releases (image releases; the only one that
+# changes behaviour here), cedar-acm (heroku3's default), sdk (heroku-go).
+ACCEPTED_VERSIONS = ("3", DOCKER_RELEASES_VARIANT, "3.cedar-acm", "3.sdk")
 ERROR_URL = "https://devcenter.heroku.com/articles/platform-api-reference#clients"
 APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
 RELEASE_VERSION = re.compile(r"appwrite=([0-9A-Za-z.+-]+)")
@@ -319,7 +323,8 @@ class HerokuStandIn:
         if variant is None:
             raise ApiError(406, "not_acceptable",
                            "Please specify a version along with Heroku's API MIME type. For "
-                           "example, `Accept: application/vnd.heroku+json; version=3`.")
+                           "example, `Accept: application/vnd.heroku+json; version=3`.",
+                           violation=True)
         if not self._authorized(headers.get("authorization", "")):
             raise ApiError(401, "unauthorized", "Invalid credentials provided.")
         with self.lock:
@@ -438,7 +443,7 @@ def _accept_variant(accept: str) -> str | None:
             continue
         for param in params:
             key, _, value = param.partition("=")
-            if key.strip().lower() == "version" and value.strip() in ("3", DOCKER_RELEASES_VARIANT):
+            if key.strip().lower() == "version" and value.strip() in ACCEPTED_VERSIONS:
                 return value.strip()
     return None
 
@@ -715,7 +720,25 @@ def _list_builds(s: HerokuStandIn, r: Route, body: Any, h: dict[str, str]) -> Re
         return 200, [app.build_json(b) for b in app.builds], {}
 
 
+def _rate_limits(s: HerokuStandIn, r: Route, body: Any, h: dict[str, str]) -> Reply:
+    return 200, {"remaining": s.bucket.remaining}, {}
+
+
+def _account(s: HerokuStandIn, r: Route, body: Any, h: dict[str, str]) -> Reply:
+    return 200, {
+        "allow_tracking": False, "beta": False, "created_at": "2020-01-01T00:00:00Z",
+        "email": OWNER["email"], "federated": False, "id": OWNER["id"],
+        "identity_provider": None, "last_login": "2026-01-01T00:00:00Z", "name": "Owner",
+        "sms_number": None, "suspended_at": None, "delinquent_at": None,
+        "two_factor_authentication": True, "updated_at": "2026-01-01T00:00:00Z",
+        "verified": True, "country_of_residence": None, "default_organization": None,
+        "default_team": None,
+    }, {}
+
+
 _HANDLERS: dict[str, Any] = {
+    "GET /account": _account,
+    "GET /account/rate-limits": _rate_limits,
     "GET /apps/{app}": _get_app,
     "GET /apps/{app}/config-vars": _get_config,
     "PATCH /apps/{app}/config-vars": _patch_config,

@@ -467,7 +467,8 @@ def parse_range(header: str | None, fields: tuple[str, ...] = ("version", "id"))
     if not match or match["field"] not in fields:
         raise ValueError(f"unsupported Range {header!r}")
     size, order = DEFAULT_PAGE, "asc"
-    for option in filter(None, (o.strip() for o in (match["opts"] or "").split(","))):
+    options = re.split(r"[,;]", match["opts"] or "")  # heroku3 writes "order=desc,max=10;"
+    for option in filter(None, (o.strip() for o in options)):
         key, _, value = option.partition("=")
         key, value = key.strip(), value.strip()
         if key == "max" and value.isdigit() and int(value) > 0:
