@@ -98,10 +98,13 @@ class ActionsReporter:
     plain text.
     """
 
-    def __init__(self, out: TextIO | None = None, redactor: Redactor | None = None) -> None:
+    def __init__(self, out: TextIO | None = None, redactor: Redactor | None = None,
+                 error_title: str | None = None) -> None:
         self._out = out or sys.stdout
         self.redactor = redactor or Redactor()
         self._group_open = False
+        self._error_title = error_title
+        self.errors: list[str] = []  # every error message annotated, as given (unredacted)
 
     def _print(self, line: str) -> None:
         self._out.write(line + "\n")
@@ -140,7 +143,9 @@ class ActionsReporter:
         self._annotate("warning", message, title)
 
     def error(self, message: str, title: str | None = None) -> None:
-        self._annotate("error", message, title)
+        """The engine calls this without a title; the Action's default title then applies."""
+        self.errors.append(message)
+        self._annotate("error", message, title or self._error_title)
 
     def notice(self, message: str, title: str | None = None) -> None:
         self._annotate("notice", message, title)
