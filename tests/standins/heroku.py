@@ -38,7 +38,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -736,7 +736,8 @@ def _account(s: HerokuStandIn, r: Route, body: Any, h: dict[str, str]) -> Reply:
     }, {}
 
 
-_HANDLERS: dict[str, Any] = {
+Handler = Callable[[HerokuStandIn, Route, Any, dict[str, str]], Reply]
+_HANDLERS: dict[str, Handler] = {
     "GET /account": _account,
     "GET /account/rate-limits": _rate_limits,
     "GET /apps/{app}": _get_app,
@@ -829,7 +830,7 @@ class _ApiHandler(_Handler):
         if s.latency:
             time.sleep(s.latency)
         request_id = headers.get("request-id") or str(uuid.uuid4())
-        status, payload, extra = 500, {}, {}
+        status, payload, extra = 500, {}, {}  # type: tuple[int, Any, dict[str, str]]
         try:
             fault = s._take_fault(self.command, self.path)
             if fault is not None:

@@ -59,11 +59,13 @@ def _strict_properties(
 _FORMATS = FormatChecker(["date-time", "email", "ipv4", "ipv6", "regex"])
 
 
-@_FORMATS.checks("uuid", raises=ValueError)
 def _is_uuid(value: object) -> bool:
     if not isinstance(value, str):
         return True
     return len(value) == 36 and str(uuid.UUID(value)) == value.lower()
+
+
+_FORMATS.checks("uuid", raises=ValueError)(_is_uuid)
 
 
 HyperSchemaValidator = extend(Draft4Validator, {"strictProperties": _strict_properties})
