@@ -169,6 +169,8 @@ def test_jawsdb_placeholder_is_not_ready(value: str) -> None:
     "mysql://abec58g5wbufie13:gx929roht4t2edut@migae5o25m2psr4q.cbetxkdyhwsb.us-east-1.rds."
     "amazonaws.com:3306/e5yg48m9itqa2gxv",
     "mysql://u:p@h:badport/db",
+    "mysql://waitpending:creatingplaceholder@provisioning.rds.amazonaws.com/notready",
+    "not a url at all",
 ])
 def test_real_or_malformed_jawsdb_url_is_not_a_placeholder(value: str) -> None:
     assert not addons.is_jawsdb_placeholder(value)

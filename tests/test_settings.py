@@ -303,7 +303,7 @@ def test_forged_or_garbled_marker_never_claims_the_openssl_key() -> None:
     assert derive(forged).settings["_APP_OPENSSL_KEY_V1"] == BASE["_APP_OPENSSL_KEY_V1"]
 
 
-@pytest.mark.parametrize("current_key", ["k" * 64, "short", "your-secret-key"])
+@pytest.mark.parametrize("current_key", ["k" * 64, "short", "your-secret-key", "", "  "])
 def test_config_patch_never_changes_or_deletes_an_existing_openssl_key(current_key: str) -> None:
     config = {**BASE, "_APP_OPENSSL_KEY_V1": current_key}
     # Even a derivation that claims the key is missing and derived must not move it.
@@ -352,9 +352,12 @@ def _ping_upstream(derivation: Derivation) -> bytes:
 
     upstream = derivation.redis_upstream
     assert upstream is not None
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     client = redis.Redis(host=upstream.host, port=upstream.port, username=upstream.username,
                          password=upstream.password, db=upstream.db, ssl=upstream.tls,
-                         ssl_cert_reqs="none", socket_timeout=5)
+                         ssl_cert_reqs="none", socket_timeout=5, retry=Retry(NoBackoff(), 0))
     try:
         client.set("settings-probe", b"ok")
         value = client.get("settings-probe")
@@ -415,3 +418,12 @@ def test_derive_on_junk_raises_only_input_error_without_the_secret(
         assert _CANARY not in str(error)
         return
     assert all(_CANARY not in warning for warning in derivation.warnings)
+
+
+def test_blank_openssl_key_is_reported_and_left_alone() -> None:
+    config = {**BASE, "_APP_OPENSSL_KEY_V1": " "}
+    derivation = derive(config)
+    assert derivation.missing_secrets == ["_APP_OPENSSL_KEY_V1"]
+    assert "_APP_OPENSSL_KEY_V1" not in derivation.settings
+    assert any("set but blank" in w for w in derivation.warnings)
+    assert "_APP_OPENSSL_KEY_V1" not in config_patch(config, derivation, GENERATED)

@@ -158,8 +158,7 @@ _PLACEHOLDER_WORDS = re.compile(
     r"placeholder|pending|provision|not[ _-]?ready|being (created|set ?up)|creating|wait",
     re.IGNORECASE,
 )
-_TEMPLATE_PARTS = frozenset({"host", "hostname", "user", "username", "password", "pass",
-                             "database", "schema", "port", "db_name", "default_schema"})
+_TEMPLATE_HOSTS = frozenset({"host", "hostname", "placeholder", "pending", "example.com"})
 
 
 @dataclass(frozen=True)
@@ -186,20 +185,19 @@ class Database:
 
 
 def is_jawsdb_placeholder(value: str) -> bool:
-    """True for what JawsDB holds while the database is still being created."""
+    """True for what JawsDB holds while the database is still being created: a blank, free text
+    about provisioning, or a template URL whose host is a word like `hostname`. Words are only
+    looked for outside URLs, so random credentials can never make a real URL look pending."""
     text = value.strip()
-    if not text or _PLACEHOLDER_WORDS.search(text):
+    if not text:
         return True
     if "://" not in text:
-        return False
+        return bool(_PLACEHOLDER_WORDS.search(text))
     try:
-        parts = urlsplit(text)
-        host, user, password = parts.hostname, parts.username, parts.password
+        host = (urlsplit(text).hostname or "").lower()
     except ValueError:
         return False
-    pieces = {unquote(piece).lower() for piece in (host, user, password) if piece}
-    pieces.add(parts.path.strip("/").lower())
-    return bool(pieces & _TEMPLATE_PARTS) and (host or "").lower() in _TEMPLATE_PARTS | {""}
+    return host in _TEMPLATE_HOSTS
 
 
 def _dsn_safe(text: str) -> bool:

@@ -284,7 +284,11 @@ def derive(
         name for name in GENERATED_SECRETS if not addons.present(derivation.settings, name)
     ]
     for name in derivation.missing_secrets:
-        derivation.settings.pop(name, None)
+        if derivation.settings.pop(name, None) is not None:
+            derivation.warnings.append(
+                f"{name} is set but blank; set it by hand (a release never replaces an "
+                "existing value, as that would make encrypted data unreadable)"
+            )
     derivation.secret_keys = frozenset(
         name for name in derivation.settings if name in _ALWAYS_SECRET or is_secret_name(name)
     )
@@ -307,8 +311,8 @@ def config_patch(
     An empty dict means nothing to write.
     """
     patch: dict[str, str | None] = {}
-    secrets_now = {name: current[name] for name in GENERATED_SECRETS
-                   if addons.present(current, name)}
+    # Present at all, even blank, means existing: data may already be encrypted with it.
+    secrets_now = {name: current[name] for name in GENERATED_SECRETS if name in current}
     for name in derivation.missing_secrets:
         value = generated.get(name)
         if name in GENERATED_SECRETS and name not in secrets_now and value and value.strip():
