@@ -442,6 +442,8 @@ def _wait_release(run: _Run, release: dict[str, Any], deadline: float) -> dict[s
     if stream:
         for line in run.client.stream_lines(stream, deadline=deadline):
             run.reporter.info(line)
+        # The status lags the end of the stream by a moment: one later poll instead of several.
+        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
     delay = 0.4
     while True:
         release = run.client.release(run.options.app, str(release["id"]))
