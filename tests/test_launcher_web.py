@@ -15,7 +15,6 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).parent / "standins" / "appwrite"))
 
-from conftest import CANARY_DB_PASSWORD
 from lite import (
     CANARY_EXECUTOR_SECRET,
     CANARY_OPENSSL_KEY,
@@ -25,6 +24,8 @@ from lite import (
     pids_alive,
     recorded_pids,
 )
+
+from conftest import CANARY_DB_PASSWORD
 from services import free_port, wait_for_port
 
 IDLE = 2  # the proxy's websocket idle timer, shortened from an hour for the test
@@ -148,7 +149,7 @@ def test_logs_are_prefixed_per_program_and_free_of_secrets(web) -> None:
 
 
 def test_no_secret_on_any_command_line(web) -> None:
-    launched, _, root = web
+    launched, _, _ = web
     for pid in launched.session_pids():
         try:
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")

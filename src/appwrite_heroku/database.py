@@ -107,9 +107,11 @@ def wait_until_ready(
                     log(f"database: reachable after {attempt} attempts")
                 return
             reason = f"database at {target.host}:{target.port} not reachable ({found})"
-        log(f"database: attempt {attempt}/{attempts}: {reason}; retrying in {delay:g} s")
         if attempt < attempts:
+            log(f"database: attempt {attempt}/{attempts}: {reason}; retrying in {delay:g} s")
             sleep(delay)
+        else:
+            log(f"database: attempt {attempt}/{attempts}: {reason}; giving up")
     hint = ("Heroku restarts the dyno when the add-on is ready" if not_ready_vars
             else "check the database add-on (heroku addons) and its URL config var")
     raise NotReadyError(f"database not ready after {attempts} attempts: {reason}; {hint}")

@@ -81,6 +81,7 @@ async def realtime_main() -> None:
 
 def worker(name: str) -> None:
     if name in os.environ.get("STANDIN_CRASH", "").split(","):
+        time.sleep(float(os.environ.get("STANDIN_CRASH_AFTER", "0")))
         print(f"{name}: crashing on purpose", flush=True)
         sys.exit(3)
     if name == "worker-stats-usage" and os.environ.get("STANDIN_REDIS_CHECK"):

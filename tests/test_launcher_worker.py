@@ -1,0 +1,123 @@
+"""The worker role: discovered entry points under real supervisord; crash loops; the bridge."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "standins" / "appwrite"))
+
+from lite import Launched, dyno_env, make_root, pids_alive, recorded_pids
+
+from conftest import CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
+from services import free_port
+
+EXPECTED_1_9_6 = {
+    "interval", "maintenance", "schedule-messages", "worker-audits", "worker-certificates",
+    "worker-databases", "worker-deletes", "worker-mails", "worker-messaging",
+    "worker-migrations", "worker-stats-resources", "worker-stats-usage", "worker-webhooks",
+}
+SKIPPED_1_9_6 = {
+    "worker-builds", "worker-functions", "worker-executions", "worker-screenshots",
+    "schedule-functions", "schedule-executions",
+}
+
+
+def stop(launched: Launched) -> int:
+    launched.terminate()
+    try:
+        return launched.wait(timeout=30)
+    finally:
+        launched.kill_session()
+
+
+def test_worker_role_runs_the_discovered_set_and_says_why_it_skips(
+        tmp_path: Path, mariadb, redis_plain) -> None:
+    env = dyno_env(make_root(tmp_path), database_url=mariadb.url, redis_url=redis_plain.url,
+                   bridge_port=free_port())
+    launched = Launched("worker", env)
+    try:
+        launched.wait_for_line("[worker-webhooks] worker-webhooks: consuming")
+        for name in EXPECTED_1_9_6:
+            launched.wait_for_line(f"[{name}] {name}: consuming")
+        for name in SKIPPED_1_9_6:
+            assert "executor" in launched.wait_for_line(f"skipping {name}:") or \
+                name == "worker-screenshots"
+        launched.wait_for_line("skipping worker-screenshots: takes Sites screenshots")
+        ran = set(recorded_pids(tmp_path / "records"))
+        assert ran == EXPECTED_1_9_6  # no api/realtime/nginx, nothing skipped, no one-off task
+        assert stop(launched) == 0
+    finally:
+        launched.kill_session()
+
+
+def test_single_worker_entry_point_replaces_the_per_queue_ones(
+        tmp_path: Path, mariadb, redis_plain) -> None:
+    names = ("worker", "schedule", "migrate", "realtime", "worker-mails", "worker-builds")
+    env = dyno_env(make_root(tmp_path, names), database_url=mariadb.url,
+                   redis_url=redis_plain.url, bridge_port=free_port())
+    launched = Launched("worker", env)
+    try:
+        launched.wait_for_line("[worker] worker: consuming")
+        launched.wait_for_line("[schedule] schedule: consuming")
+        launched.wait_for_line("skipping worker-mails: the single `worker` entry point")
+        assert set(recorded_pids(tmp_path / "records")) == {"worker", "schedule"}
+        assert stop(launched) == 0
+    finally:
+        launched.kill_session()
+
+
+def test_crash_loop_makes_the_launcher_exit_non_zero(tmp_path: Path, mariadb,
+                                                     redis_plain) -> None:
+    env = dyno_env(make_root(tmp_path, ("worker-mails", "worker-stats-usage")),
+                   database_url=mariadb.url, redis_url=redis_plain.url,
+                   bridge_port=free_port(), STANDIN_CRASH="worker-mails")
+    launched = Launched("worker", env)
+    try:
+        status = launched.wait(timeout=60)
+        assert status == 1
+        assert "giving up so Heroku restarts the dyno: worker-mails" in launched.output
+        assert "[worker-mails] worker-mails: crashing on purpose" in launched.output
+        survivor = recorded_pids(tmp_path / "records")["worker-stats-usage"]
+        time.sleep(0.2)
+        assert pids_alive([survivor]) == []  # the healthy one is stopped too
+    finally:
+        launched.kill_session()
+
+
+def test_restart_counting_catches_a_slow_crash_loop(tmp_path: Path, mariadb,
+                                                    redis_plain) -> None:
+    """A program that dies after startsecs never turns FATAL in supervisord; the launcher
+    counts its restarts instead."""
+    env = dyno_env(make_root(tmp_path, ("worker-mails",)), database_url=mariadb.url,
+                   redis_url=redis_plain.url, bridge_port=free_port(),
+                   STANDIN_CRASH="worker-mails", STANDIN_CRASH_AFTER="2.2",
+                   APPWRITE_LITE_CRASH_LIMIT="2", APPWRITE_LITE_CRASH_WINDOW="60")
+    launched = Launched("worker", env)
+    try:
+        assert launched.wait(timeout=60) == 1
+        assert "worker-mails restarted 2 times within 60 s" in launched.output
+        assert "supervisord gave up" not in launched.output
+    finally:
+        launched.kill_session()
+
+
+def test_tls_redis_with_password_is_bridged_and_appwrite_needs_no_password(
+        tmp_path: Path, mariadb, redis_tls_acl) -> None:
+    bridge_port = free_port()
+    env = dyno_env(make_root(tmp_path, ("worker-stats-usage",)), database_url=mariadb.url,
+                   redis_url=redis_tls_acl.url, bridge_port=bridge_port,
+                   STANDIN_REDIS_CHECK="1")
+    client = redis_tls_acl.client()
+    client.delete("v1-stats-usage-standin")
+    launched = Launched("worker", env)
+    try:
+        launched.wait_for_line("reached redis without a password")
+        launched.wait_for_line(f"redis bridge: 127.0.0.1:{bridge_port} → REDIS_URL (TLS")
+        assert client.lrange("v1-stats-usage-standin", 0, -1) == [b"drained"]
+        assert stop(launched) == 0
+        for secret in (CANARY_REDIS_PASSWORD, CANARY_DB_PASSWORD):
+            assert secret not in launched.output
+    finally:
+        launched.kill_session()
