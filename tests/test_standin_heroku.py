@@ -415,3 +415,18 @@ def test_router_answers_for_the_running_release(standin: HerokuStandIn) -> None:
     api(standin, "PATCH", "/apps/my-app/config-vars",
         json={"_APP_DOMAIN": "my-app.herokuapp.com"})
     assert health(standin, "my-app.herokuapp.com").status_code == 200
+
+
+# ---- sources ------------------------------------------------------------------------------
+
+def test_sources_hand_out_urls_that_store_the_upload(standin: HerokuStandIn) -> None:
+    blob = api(standin, "POST", "/sources").json()["source_blob"]
+    assert blob["put_url"].startswith(standin.url) and blob["get_url"].startswith(standin.url)
+    assert requests.get(blob["get_url"], timeout=5).status_code == 404, "nothing uploaded yet"
+    assert requests.put(blob["put_url"], data=b"first", timeout=5).status_code == 200
+    assert requests.get(blob["get_url"], timeout=5).content == b"first"
+    streamed = (part for part in (b"chunk-1,", b"chunk-2"))  # no length: chunked upload
+    assert requests.put(blob["put_url"], data=streamed, timeout=5).status_code == 200
+    assert requests.get(blob["get_url"], timeout=5).content == b"chunk-1,chunk-2"
+    assert requests.put(standin.url + "/_blobs/forged", data=b"x", timeout=5).status_code == 404
+    assert standin.schema_violations == []

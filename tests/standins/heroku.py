@@ -5,7 +5,8 @@ link of Heroku's published Platform API schema and its body validated against it
 `heroku_schema.py`); what the real API would refuse gets Heroku's error status and body AND is
 appended to `standin.schema_violations`, which tests assert stays empty for the engine.
 docker-releases formation PATCHes are checked against the local registry: each `docker_image`
-must be the `config.digest` of the v2s2 manifest at `<app>/<type>:latest`.
+must be the `config.digest` of the v2s2 manifest at `<app>/<type>:latest` (with `registry=None`
+only the schema's `sha256:<64 hex>` form is checked).
 
 Fixture (tests/ is on sys.path; `registry` is the session fixture from conftest.py):
 
@@ -786,8 +787,22 @@ class _Handler(BaseHTTPRequestHandler):
         return {k.lower(): v for k, v in self.headers.items()}
 
     def _body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._chunked_body()
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
+
+    def _chunked_body(self) -> bytes:
+        """An upload streamed without a length (requests does this for generators)."""
+        data = bytearray()
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return bytes(data)
+            data += self.rfile.read(size)
+            self.rfile.readline()
 
     def _send(self, status: int, payload: bytes, headers: dict[str, str],
               content_type: str = "application/json; charset=utf-8") -> None:
