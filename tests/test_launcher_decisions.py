@@ -1,0 +1,55 @@
+"""Pure decisions of the launcher: the release role's migrate rule, the child environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from appwrite_heroku.launcher import check_storage, child_environment
+from appwrite_heroku.migration import (
+    FIRST_DEPLOY,
+    MIGRATE,
+    REFUSE,
+    UP_TO_DATE,
+    decide,
+    version_key,
+)
+
+
+@pytest.mark.parametrize(("previous", "current", "installed", "action"), [
+    (None, "1.9.6", False, FIRST_DEPLOY),
+    (None, "1.9.6", True, MIGRATE),
+    ("1.9.6", "1.9.6", True, UP_TO_DATE),
+    ("1.9.5", "1.9.6", True, MIGRATE),
+    ("1.8.1", "1.9.6", True, MIGRATE),
+    ("1.9.10", "1.9.6", True, REFUSE),  # numeric, not string, order
+    ("2.0.0", "1.9.6", True, REFUSE),
+    ("1.9.6-rc1", "1.9.6", True, UP_TO_DATE),
+])
+def test_decide(previous: str | None, current: str, installed: bool, action: str) -> None:
+    assert decide(previous, current, installed).action == action
+
+
+def test_version_key_rejects_nonsense() -> None:
+    assert version_key("1.10.0") > version_key("1.9.6")
+    with pytest.raises(ValueError):
+        version_key("latest")
+
+
+def test_child_environment_drops_addon_urls_and_keeps_settings() -> None:
+    env = child_environment(
+        {"PATH": "/bin", "JAWSDB_URL": "mysql://u:p@h/s", "REDIS_URL": "rediss://x",
+         "HEROKU_API_KEY": "k", "APPWRITE_REDIS_BRIDGE_UPSTREAM": "rediss://x",
+         "_APP_DOMAIN": "hand.example"},
+        {"_APP_DB_PASS": "p", "_APP_DOMAIN": "derived.example"},
+    )
+    assert env == {"PATH": "/bin", "_APP_DB_PASS": "p", "_APP_DOMAIN": "derived.example"}
+
+
+def test_storage_check_creates_and_reports(tmp_path: Path) -> None:
+    assert check_storage(tmp_path / "storage") == []
+    assert (tmp_path / "storage" / "uploads").is_dir()
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where a directory should be")
+    assert len(check_storage(blocked)) == 7

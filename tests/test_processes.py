@@ -1,0 +1,62 @@
+"""Which entry points a worker dyno runs, discovered from the image's bin directory."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent / "standins" / "appwrite"))
+
+from lite import BIN_1_9_6
+
+from appwrite_heroku.processes import (
+    background_programs,
+    http_programs,
+    list_entry_points,
+    missing_always,
+    select_background,
+)
+
+
+def test_1_9_6_runs_every_queue_but_functions_sites_and_screenshots() -> None:
+    selection = select_background(list(BIN_1_9_6))
+    assert "worker-stats-usage" in selection.chosen
+    assert set(selection.skipped) == {
+        "worker-builds", "worker-functions", "worker-executions", "worker-screenshots",
+        "schedule-functions", "schedule-executions",
+    }
+    assert not {"migrate", "install", "upgrade", "doctor", "realtime",
+                "stats-resources"} & set(selection.chosen)
+    assert {"maintenance", "interval", "schedule-messages"} <= set(selection.chosen)
+    assert not missing_always(selection)
+
+
+def test_single_worker_version() -> None:
+    selection = select_background(["worker", "schedule", "migrate", "worker-audits"])
+    assert selection.chosen == ("worker", "schedule")
+    assert "single `worker`" in selection.skipped["worker-audits"]
+    assert not missing_always(selection)
+
+
+def test_a_version_without_usage_consumer_is_flagged() -> None:
+    assert missing_always(select_background(["worker-audits", "worker-mails"]))
+
+
+def test_discovery_lists_only_executables(tmp_path: Path) -> None:
+    (tmp_path / "worker-mails").write_text("#!/bin/sh\n")
+    (tmp_path / "worker-mails").chmod(0o755)
+    (tmp_path / "README").write_text("not a program")
+    (tmp_path / "worker-dir").mkdir()
+    assert list_entry_points(tmp_path) == ["worker-mails"]
+    assert list_entry_points(tmp_path / "absent") == []
+
+
+def test_programs_carry_no_secrets_only_ports(tmp_path: Path) -> None:
+    programs = http_programs(php="php", bin_dir=tmp_path, code_dir=tmp_path / "code",
+                             api_port=9501, realtime_port=9502)
+    assert programs[0].command == ("php", "app/http.php")
+    assert programs[0].env == {"PORT": "9501"}
+    assert programs[1].command == ("php", "app/realtime.php")  # no wrapper in this bin dir
+    background = background_programs(select_background(["worker-mails"]), tmp_path, tmp_path)
+    assert background[0].command == (str(tmp_path / "worker-mails"),)
+    assert background[0].env == {}
