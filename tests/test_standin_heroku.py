@@ -146,6 +146,14 @@ def test_unimplemented_endpoints_say_so_without_blaming_the_client(
 
 # ---- apps, config vars, releases --------------------------------------------------------------
 
+def test_docker_release_needs_the_container_stack(standin: HerokuStandIn) -> None:
+    app = standin.create_app("slug-app", stack="heroku-24")
+    response = api(standin, "PATCH", "/apps/slug-app/formation", accept=DOCKER,
+                   json={"updates": [{"type": "web", "docker_image": "sha256:" + "a" * 64}]})
+    assert response.status_code == 422 and "container stack" in response.json()["message"]
+    assert len(app.releases) == 1
+
+
 def test_app_looks_like_herokus(standin: HerokuStandIn) -> None:
     app = standin.create_app("my-app")
     body = api(standin, "GET", "/apps/my-app").json()
@@ -365,6 +373,12 @@ def test_fault_injection(standin: HerokuStandIn) -> None:
     assert api(standin, "GET", "/apps/my-app").status_code == 200
     assert api(standin, "GET", "/apps/my-app/config-vars").status_code == 200
     assert api(standin, "PATCH", "/apps/my-app/config-vars", json={"A": "1"}).status_code == 500
+    standin.inject("402", count=1, path="/apps/my-app$")
+    standin.inject("403", count=1, path="/apps/my-app$")
+    assert [api(standin, "GET", "/apps/my-app").json()["id"] for _ in range(2)] == [
+        "delinquent", "forbidden"]
+    with pytest.raises(ValueError, match="unknown fault"):
+        standin.inject("418")
     standin.inject("drop", count=1, path="/apps/my-app$")
     with pytest.raises(requests.ConnectionError):
         api(standin, "GET", "/apps/my-app")

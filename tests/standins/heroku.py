@@ -90,6 +90,16 @@ FALLBACK_VERSION = "1.9.6"
 _SCHEMAS: dict[Path, PlatformSchema] = {}
 
 
+# Injectable error answers, with Heroku's ids and wording.
+_CANNED = {
+    "500": ("internal_server_error", "Internal server error."),
+    "503": ("service_unavailable", "Service temporarily unavailable."),
+    "402": ("delinquent", "This account is delinquent. Please settle the balance due on the "
+            "account."),
+    "403": ("forbidden", "You do not have access to the app."),
+}
+
+
 class RegistryLike(Protocol):
     """What the stand-in needs of `services.Registry`."""
 
@@ -287,10 +297,11 @@ class HerokuStandIn:
     ) -> None:
         """Make the next `count` API requests whose path matches `path` (regex, searched) and
         method fail: "429" (with `Retry-After` when `retry_after` is given), "500", "503",
+        "402" (delinquent account), "403" (no access to the app),
         "stall" (sleep `seconds`, default `stall_seconds`, then answer normally — the client
         has usually given up, the write still happens, as on a real slow platform) or "drop"
         (close the connection without answering)."""
-        if kind not in ("429", "500", "503", "stall", "drop"):
+        if kind not in (*_CANNED, "429", "stall", "drop"):
             raise ValueError(f"unknown fault {kind!r}")
         with self.lock:
             stall = self.stall_seconds if seconds is None else seconds
@@ -584,6 +595,10 @@ def _resize(app: App, update: dict[str, Any]) -> None:
 
 def _docker_release(s: HerokuStandIn, r: Route, body: Any, h: dict[str, str]) -> Reply:
     app = s.find_app(r.values[0])
+    if app.stack != "container" and any("docker_image" in u for u in body["updates"]):
+        raise ApiError(422, "invalid_params",
+                       f"Docker images can only be released to apps on the container stack "
+                       f"({app.name} is on {app.stack}).")
     wanted: dict[str, str] = {}
     for update in body["updates"]:
         if "docker_image" not in update:
@@ -860,10 +875,8 @@ class _ApiHandler(_Handler):
                                    headers={} if fault.retry_after is None
                                    else {"Retry-After": f"{fault.retry_after:g}"})
                 else:
-                    raise ApiError(int(fault.kind), "internal_server_error"
-                                   if fault.kind == "500" else "service_unavailable",
-                                   "Internal server error." if fault.kind == "500"
-                                   else "Service temporarily unavailable.")
+                    ident, message = _CANNED[fault.kind]
+                    raise ApiError(int(fault.kind), ident, message)
             status, payload, extra = s.handle(self.command, self.path, headers, raw)
         except ApiError as exc:
             status, extra = exc.status, exc.headers
