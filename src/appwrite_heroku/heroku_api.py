@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -143,7 +144,7 @@ def _origin(url: str) -> tuple[str, str]:
     return parts.scheme, parts.netloc.lower()
 
 
-def _fix_for(status: int, app: str | None, body: Mapping[str, Any]) -> str:
+def _fix_for(status: int, app: str | None, body: Mapping[str, Any], path: str = "") -> str:
     """A one-line cause and fix for a Heroku error answer (never echoes request data)."""
     heroku_id = str(body.get("id") or "")
     message = str(body.get("message") or "").strip().rstrip(".")
@@ -157,6 +158,9 @@ def _fix_for(status: int, app: str | None, body: Mapping[str, Any]) -> str:
         return (f"Heroku refused access to app {app!r} (403 {heroku_id or 'forbidden'}"
                 f"{': ' + message if message else ''}): use a key of a user with deploy "
                 "access to the app")
+    if status == 404 and not re.match(r"^/apps/[^/]+(/config-vars)?$", path):
+        return (f"Heroku found no such resource at {path} (404 not_found"
+                f"{': ' + message if message else ''})")
     if status == 404:
         return (f"Heroku has no app {app!r} for this API key (404 not_found): check --app and "
                 "that the key's user can see the app (`heroku apps`)")
@@ -247,7 +251,8 @@ class HerokuClient:
                 body = {}
         except ValueError:
             body = {}
-        message = _fix_for(response.status_code, self.app, body)
+        message = _fix_for(response.status_code, self.app, body,
+                           urlsplit(response.url).path if response.url else "")
         heroku_id = str(body.get("id") or "")
         if response.status_code in (401, 402, 403, 404, 422):
             return ApiInputError(message, response.status_code, heroku_id)

@@ -79,10 +79,17 @@ def diff(current: Mapping[str, str], patch: Mapping[str, str | None],
     return changes
 
 
+LONG_VALUE = 72
+
+
 def _show(value: str | None, secret: bool) -> str:
     if value is None:
         return "(unset)"
-    return MASK if secret else value
+    if secret:
+        return MASK
+    if len(value) > LONG_VALUE:  # e.g. the managed-keys marker: keep one line readable
+        return f"{value[:LONG_VALUE - 12]}... ({len(value)} chars)"
+    return value
 
 
 def render(plan: Plan) -> list[str]:

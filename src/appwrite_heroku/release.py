@@ -232,9 +232,10 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     record = make_record(options.tag, options.appwrite_version, options.commit).format()
     patch = full_patch(merged, derivation, generated, {}, record)
     patch.update({k: v for k, v in options.extra_config.items() if config.get(k) != v})
-    plan = Plan(app=options.app or "(app from --config-from)", build=options.build,
+    app = options.app or config.get("HEROKU_APP_NAME") or "APP"
+    plan = Plan(app=app, build=options.build,
                 config_changes=diff(config, patch, derivation.secret_keys),
-                images=_planned_images(options))
+                images=_planned_images(options, app))
     plan.warnings.extend(f"missing {m}" for m in missing_addons(config))
     plan.warnings.extend(f"{name} is not ready yet" for name in derivation.not_ready)
     for line in render(plan):
@@ -245,11 +246,12 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     return run.result
 
 
-def _planned_images(options: DeployOptions) -> dict[str, str]:
+def _planned_images(options: DeployOptions, app: str) -> dict[str, str]:
     what = {"none": "the image already at <registry>/{app}/{kind}:latest",
             "heroku": "built by Heroku from heroku.yml"}.get(
-        options.build, f"{builder.DOCKERFILE} with APPWRITE_VERSION={options.appwrite_version}")
-    return {kind: what.format(app=options.app, kind=kind) for kind in PROCESS_TYPES}
+        options.build, f"{builder.DOCKERFILE} (APPWRITE_VERSION={options.appwrite_version}, "
+                       "linux/amd64, v2s2) pushed to <registry>/{app}/{kind}:latest")
+    return {kind: what.format(app=app, kind=kind) for kind in PROCESS_TYPES}
 
 
 def deploy(options: DeployOptions, reporter: Reporter,
@@ -323,7 +325,7 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
     if config.get(OPENSSL_KEY):
         patch.pop(OPENSSL_KEY, None)
     plan = Plan(app=app, build=options.build, config_changes=diff(config, patch,
-                derivation.secret_keys), images=_planned_images(options))
+                derivation.secret_keys), images=_planned_images(options, app))
     for line in render(plan):
         reporter.info(line)
     result.changed_config_keys = sorted(patch)
@@ -585,7 +587,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                             help="refs that may be released (glob, default v*)")
         parser.add_argument("--appwrite-version", default="1.9.6")
         parser.add_argument("--commit", help="the commit SHA, recorded with the release")
-        parser.add_argument("--build", choices=BUILDS, default="none" if dry_run else "docker",
+        parser.add_argument("--build", choices=BUILDS, default="docker",
                             help="how to build: docker (buildx), buildah, heroku (Build API), "
                                  "none (images already pushed)")
         parser.add_argument("--source-dir", default=".",
