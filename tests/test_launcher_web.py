@@ -166,9 +166,10 @@ def test_all_role_runs_web_and_workers_and_sigterm_empties_the_dyno(
         tmp_path: Path, mariadb, redis_plain) -> None:
     port = free_port()
     env = dyno_env(make_root(tmp_path), database_url=mariadb.url, redis_url=redis_plain.url,
-                   bridge_port=free_port(), PORT=str(port))
-    launched = Launched("all", env)
+                   bridge_port=free_port(), PORT=str(port), APPWRITE_LITE_ALL_IN_WEB="true")
+    launched = Launched("web", env)  # heroku.yml's web command, switched to `all` by config
     try:
+        launched.wait_for_line("the web dyno runs the workers too")
         wait_for_port(port, timeout=20)
         launched.wait_for_line("worker-stats-usage: consuming")
         launched.wait_for_line("api listening")

@@ -60,3 +60,10 @@ def test_programs_carry_no_secrets_only_ports(tmp_path: Path) -> None:
     background = background_programs(select_background(["worker-mails"]), tmp_path, tmp_path)
     assert background[0].command == (str(tmp_path / "worker-mails"),)
     assert background[0].env == {}
+
+
+def test_user_can_leave_workers_out() -> None:
+    selection = select_background(list(BIN_1_9_6), frozenset({"worker-webhooks", "absent"}))
+    assert "worker-webhooks" not in selection.chosen
+    assert selection.skipped["worker-webhooks"] == "left out by APPWRITE_LITE_SKIP"
+    assert "absent" not in selection.skipped

@@ -34,6 +34,7 @@ from .secrecy import Redactor, is_secret_name
 
 STORAGE_SUBDIRS = ("uploads", "imports", "cache", "config", "certificates", "functions", "debug")
 _BRIDGE_UPSTREAM_VAR = "APPWRITE_REDIS_BRIDGE_UPSTREAM"
+TRUE_WORDS = ("1", "true", "yes", "on", "enabled")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Layout:
     db_delay: float
     crash_policy: supervision.CrashPolicy
     appwrite_version: str
+    skip: frozenset[str]
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], role: str) -> Layout:
@@ -90,6 +92,8 @@ class Layout:
                 window=number("APPWRITE_LITE_CRASH_WINDOW", "120"),
             ),
             appwrite_version=env.get("APPWRITE_LITE_APPWRITE_VERSION", "").strip(),
+            skip=frozenset(n.strip() for n in env.get("APPWRITE_LITE_SKIP", "").split(",")
+                           if n.strip()),
         )
 
 
@@ -209,7 +213,7 @@ def http_and_router(
 
 def background(layout: Layout, log: Log) -> list[processes.Program]:
     entry_points = processes.list_entry_points(layout.bin_dir)
-    selection = processes.select_background(entry_points)
+    selection = processes.select_background(entry_points, layout.skip)
     for name, why in sorted(selection.skipped.items()):
         log.launcher(f"skipping {name}: {why}")
     if processes.missing_always(selection):
@@ -356,8 +360,13 @@ def launch(args: argparse.Namespace) -> int:
     log = Log(redactor)
     stopping = threading.Event()
     restore = _install_signal_handlers(stopping)
+    role = args.role
+    if role == "web" and environ.get("APPWRITE_LITE_ALL_IN_WEB", "").lower() in TRUE_WORDS:
+        # One dyno for everything: heroku.yml's web command stays as it is.
+        log.launcher("APPWRITE_LITE_ALL_IN_WEB is set: the web dyno runs the workers too")
+        role = "all"
     try:
-        return run_role(args.role, environ, log, stopping)
+        return run_role(role, environ, log, stopping)
     except AppwriteHerokuError as error:
         # Masked here too: cli prints the message as it is.
         raise type(error)(redactor.redact(str(error))) from None

@@ -55,13 +55,17 @@ def list_entry_points(bin_dir: Path) -> list[str]:
     return [e.name for e in entries if e.is_file() and os.access(e.path, os.X_OK)]
 
 
-def select_background(entry_points: list[str]) -> Selection:
+def select_background(entry_points: list[str], left_out: frozenset[str] = frozenset(),
+                      ) -> Selection:
     """The queue workers and schedulers a worker dyno runs, and why the others are left out.
 
     A single `worker` (all queues in one process) wins over the per-queue scripts when present.
+    `left_out` are names the user chose not to run (`APPWRITE_LITE_SKIP`), e.g. to save memory.
     """
-    names = set(entry_points)
-    skipped: dict[str, str] = {}
+    names = set(entry_points) - left_out
+    skipped: dict[str, str] = {
+        name: "left out by APPWRITE_LITE_SKIP" for name in left_out if name in entry_points
+    }
     if "worker" in names:
         workers = ["worker"]
         for name in sorted(n for n in names if n.startswith("worker-")):
