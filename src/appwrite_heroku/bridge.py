@@ -25,6 +25,7 @@ import logging
 import os
 import resource
 import signal
+import socket
 import ssl
 import sys
 import threading
@@ -233,9 +234,13 @@ def describe_failure(error: BaseException) -> str:
     if isinstance(error, HandshakeError):
         return f"login refused: {error}"
     if isinstance(error, ssl.SSLError):
-        return f"TLS failed: {error.reason or error}"
+        return f"TLS failed: {getattr(error, 'reason', None) or error}"
     if isinstance(error, ConnectionRefusedError):
         return "connection refused"
+    if isinstance(error, socket.gaierror):
+        return f"cannot resolve the host: {error.strerror or error}"
+    if isinstance(error, UnicodeError):  # a name that is not even a valid DNS name
+        return "cannot resolve the host: not a valid host name"
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
     return str(error) or type(error).__name__

@@ -1,0 +1,196 @@
+"""The bridge's pure parts: RESP encoding, the hidden login, the client's AUTH prefix, the
+listen address and the upstream URL source."""
+
+from __future__ import annotations
+
+import itertools
+import ssl
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from appwrite_heroku.bridge import (
+    UPSTREAM_ENV,
+    HandshakeError,
+    describe_failure,
+    encode_command,
+    handshake_commands,
+    parse_handshake_replies,
+    parse_listen,
+    scan_prefix,
+    upstream_error_reply,
+    upstream_from,
+)
+from appwrite_heroku.errors import InputError
+from appwrite_heroku.settings import parse_redis_url
+from conftest import CANARY_REDIS_PASSWORD
+
+
+def feed(chunks: list[bytes]) -> tuple[bytes, bytes, bytes]:
+    """What the client side does with each chunk it reads: (local replies, forwarded, kept)."""
+    scanning, pending, replies, forwarded = True, b"", b"", b""
+    for chunk in chunks:
+        if scanning:
+            scan = scan_prefix(pending + chunk)
+            pending, scanning = scan.pending, not scan.done
+            replies += scan.reply
+            forwarded += scan.forward
+        else:
+            forwarded += chunk
+    return replies, forwarded, pending
+
+
+# -- encoding and the login -------------------------------------------------------------------
+
+def test_encode_command_is_a_resp_array_of_bulk_strings() -> None:
+    expected = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$4\r\na\r\nb\r\n"
+    assert encode_command(b"SET", b"k", b"a\r\nb") == expected
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("rediss://h:p%40ss@host:1", [encode_command(b"AUTH", b"h", b"p@ss")]),
+    ("rediss://:secret@host:1", [encode_command(b"AUTH", b"secret")]),
+    ("redis://host:1", []),
+    ("redis://host:1/0", []),
+    ("redis://:pw@host:1/3", [encode_command(b"AUTH", b"pw"),
+                              encode_command(b"SELECT", b"3")]),
+    ("redis://host:1/5", [encode_command(b"SELECT", b"5")]),
+])
+def test_handshake_matches_the_url(url: str, expected: list[bytes]) -> None:
+    assert handshake_commands(parse_redis_url(url, "REDIS_URL")) == expected
+
+
+def test_handshake_replies_complete_partial_and_refused() -> None:
+    assert parse_handshake_replies(b"+OK\r\n+OK\r\n", 2) == 10
+    assert parse_handshake_replies(b"+OK\r\n+O", 2) is None
+    assert parse_handshake_replies(b"", 1) is None
+    with pytest.raises(HandshakeError, match="WRONGPASS invalid"):
+        parse_handshake_replies(b"-WRONGPASS invalid username-password pair\r\n", 1)
+    with pytest.raises(HandshakeError, match="DB index"):
+        parse_handshake_replies(b"+OK\r\n-ERR DB index is out of range\r\n", 2)
+    with pytest.raises(HandshakeError, match="does not speak"):
+        parse_handshake_replies(b"HTTP/1.1 400 Bad Request\r\n", 1)
+
+
+# -- the client's own AUTH / HELLO --------------------------------------------------------------
+
+def test_leading_auth_is_answered_locally_and_not_forwarded() -> None:
+    stream = (encode_command(b"AUTH", b"client-pw") + encode_command(b"AUTH", b"u", b"p")
+              + encode_command(b"GET", b"k") + encode_command(b"AUTH", b"late"))
+    scan = scan_prefix(stream)
+    assert scan.reply == b"+OK\r\n+OK\r\n"
+    # The prefix ends at GET: a later AUTH is relayed untouched (the documented trade-off).
+    assert scan.forward == encode_command(b"GET", b"k") + encode_command(b"AUTH", b"late")
+    assert scan.done and scan.pending == b""
+
+
+def test_auth_with_a_wrong_number_of_arguments_gets_redis_error() -> None:
+    scan = scan_prefix(encode_command(b"AUTH") + encode_command(b"auth", b"a", b"b", b"c"))
+    assert scan.reply == b"-ERR wrong number of arguments for 'auth' command\r\n" * 2
+
+
+def test_hello_loses_its_auth_but_keeps_the_rest() -> None:
+    hello = encode_command(b"HELLO", b"3", b"AUTH", b"user", b"pw", b"SETNAME", b"app")
+    scan = scan_prefix(hello + encode_command(b"PING"))
+    assert scan.reply == b""
+    assert scan.forward == encode_command(b"HELLO", b"3", b"SETNAME", b"app") + encode_command(
+        b"PING")
+    assert scan.done
+    plain = encode_command(b"hello", b"2")
+    assert scan_prefix(plain).forward == plain
+
+
+def test_inline_auth_is_answered_and_inline_commands_pass() -> None:
+    scan = scan_prefix(b"AUTH pw\r\nPING\r\n")
+    assert (scan.reply, scan.forward, scan.done) == (b"+OK\r\n", b"PING\r\n", True)
+
+
+def test_an_incomplete_auth_waits_for_more_bytes() -> None:
+    whole = encode_command(b"AUTH", b"secret")
+    scan = scan_prefix(whole[:7])
+    assert (scan.reply, scan.forward, scan.pending, scan.done) == (b"", b"", whole[:7], False)
+
+
+def test_a_large_first_command_is_forwarded_at_once() -> None:
+    big = encode_command(b"SET", b"k", b"x" * 200_000)
+    scan = scan_prefix(big[:1000])  # even before the rest of it arrived
+    assert scan.forward == big[:1000] and scan.done
+
+
+def test_garbage_is_left_for_the_upstream_to_answer() -> None:
+    for data in (b"*x\r\n", b"*1\r\n:5\r\n", b"*-1\r\n", b"*1\r\n$-3\r\n"):
+        scan = scan_prefix(data)
+        assert scan.forward == data and scan.done
+
+
+_word = st.binary(min_size=1, max_size=12).filter(lambda b: b.upper() not in (b"AUTH", b"HELLO"))
+_command = st.lists(st.binary(max_size=20), max_size=4).flatmap(
+    lambda rest: _word.map(lambda name: encode_command(name, *rest)))
+_auth = st.lists(st.binary(max_size=20), min_size=1, max_size=2).map(
+    lambda creds: encode_command(b"AUTH", *creds))
+
+
+@settings(max_examples=300, deadline=None)
+@given(auths=st.lists(_auth, max_size=3), commands=st.lists(_command, min_size=1, max_size=5),
+       cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=6))
+def test_any_split_of_the_stream_gives_the_same_result(
+    auths: list[bytes], commands: list[bytes], cuts: list[int],
+) -> None:
+    stream = b"".join(auths) + b"".join(commands)
+    points = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
+    chunks = [stream[a:b] for a, b in itertools.pairwise(points)]
+    replies, forwarded, pending = feed(chunks)
+    assert replies == b"+OK\r\n" * len(auths)
+    assert forwarded == b"".join(commands)
+    assert pending == b""
+
+
+# -- errors, addresses, configuration ---------------------------------------------------------
+
+def test_upstream_error_reply_is_one_resp_error_line() -> None:
+    reply = upstream_error_reply("db.example:6380", "connection\r\nrefused")
+    assert reply == b"-ERR bridge: upstream unavailable (db.example:6380): connection refused\r\n"
+
+
+@pytest.mark.parametrize(("error", "text"), [
+    (ConnectionRefusedError(111, "Connection refused"), "connection refused"),
+    (TimeoutError(), "no answer within"),
+    (HandshakeError("WRONGPASS invalid username-password pair"), "login refused: WRONGPASS"),
+    (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"), "TLS failed"),
+    (__import__("socket").gaierror(-2, "Name or service not known"), "cannot resolve"),
+    (UnicodeError("label empty or too long"), "cannot resolve"),
+])
+def test_failures_are_described_briefly(error: BaseException, text: str) -> None:
+    assert text in describe_failure(error)
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:6379", "localhost:0", "[::1]:7000", "127.0.0.2:1"])
+def test_loopback_listen_addresses_are_accepted(value: str) -> None:
+    host, port = parse_listen(value)
+    assert host in ("127.0.0.1", "localhost", "::1", "127.0.0.2") and 0 <= port <= 65535
+
+
+@pytest.mark.parametrize("value", ["0.0.0.0:6379", "10.1.2.3:6379", "example.com:6379", "[::]:1"])
+def test_non_loopback_listen_addresses_are_refused(value: str) -> None:
+    with pytest.raises(InputError, match="not a loopback address"):
+        parse_listen(value)
+
+
+@pytest.mark.parametrize("value", ["6379", "127.0.0.1", "127.0.0.1:http", "127.0.0.1:70000"])
+def test_malformed_listen_addresses_are_refused(value: str) -> None:
+    with pytest.raises(InputError, match="HOST:PORT"):
+        parse_listen(value)
+
+
+def test_upstream_comes_from_the_argument_or_the_environment() -> None:
+    url = f"rediss://:{CANARY_REDIS_PASSWORD}@db.example:6380/2"
+    from_env = upstream_from(None, {UPSTREAM_ENV: url})
+    assert (from_env.source, from_env.host, from_env.port, from_env.db, from_env.tls) == (
+        UPSTREAM_ENV, "db.example", 6380, 2, True)
+    assert upstream_from(url, {}).source == "--upstream"
+    with pytest.raises(InputError, match=UPSTREAM_ENV):
+        upstream_from(None, {})
+    with pytest.raises(InputError) as caught:
+        upstream_from(None, {UPSTREAM_ENV: f"http://:{CANARY_REDIS_PASSWORD}@x"})
+    assert CANARY_REDIS_PASSWORD not in str(caught.value)
