@@ -63,6 +63,27 @@ def config_digest(manifest: object, reference: str) -> str:
     return digest
 
 
+ANY_MANIFEST = ", ".join((
+    MANIFEST_V2, "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.oci.image.index.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json"))
+
+
+def _diagnose_missing(client: HerokuClient, registry: Registry, app: str, kind: str,
+                      reference: str) -> None:
+    """A registry that cannot serve a v2s2 manifest answers 404 even when an OCI image or a
+    multi-platform index is there: ask once more, accepting anything, to say which it is."""
+    response = client.raw(
+        "GET", f"{registry.url.rstrip('/')}/v2/{app}/{kind}/manifests/latest",
+        headers={"Accept": ANY_MANIFEST, "Authorization": basic_auth(client.api_key)})
+    if response.status_code == 200:
+        try:
+            manifest = response.json()
+        except ValueError:
+            return
+        config_digest(manifest, reference)
+
+
 def image_ids(client: HerokuClient, registry: Registry, app: str,
               process_types: tuple[str, ...] = PROCESS_TYPES) -> dict[str, str]:
     """`config.digest` of `<app>/<type>:latest` for each process type (one GET each)."""
@@ -74,6 +95,7 @@ def image_ids(client: HerokuClient, registry: Registry, app: str,
             headers={"Accept": MANIFEST_V2, "Authorization": basic_auth(client.api_key)},
         )
         if response.status_code == 404:
+            _diagnose_missing(client, registry, app, kind, reference)
             raise InputError(f"the registry has no image {reference}: push it first "
                              "(or deploy with --build buildah|docker|heroku)")
         if response.status_code == 401:

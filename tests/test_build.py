@@ -1,0 +1,184 @@
+"""Build commands (argv never holds a secret), the source tarball, the registry's image IDs
+(v2s2 only) and `--build heroku` end to end against the stand-in."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from appwrite_heroku import build as builder
+from appwrite_heroku.errors import InputError
+from appwrite_heroku.heroku_api import HerokuClient
+from appwrite_heroku.registry import Registry, config_digest, image_ids
+from appwrite_heroku.release import DeployOptions, deploy
+from conftest import CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
+from services import Registry as RegistryServer
+from services import have
+from standins.heroku import HerokuStandIn
+from test_release_scenarios import JAWSDB_URL, REDIS_URL, RecordingReporter
+
+CANARIES = (CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD)
+V2S2 = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+def test_docker_argv_is_v2s2_without_attestations_or_secrets() -> None:
+    argv = builder.docker_build_argv(
+        source_dir="/src", appwrite_version="1.9.6", insecure=False,
+        destinations=["registry.heroku.com/a/web:latest", "registry.heroku.com/a/worker:latest"])
+    text = " ".join(argv)
+    assert "--platform linux/amd64" in text
+    assert "--provenance=false" in argv and "--sbom=false" in argv
+    output = argv[argv.index("--output") + 1]
+    assert "oci-mediatypes=false" in output and "push=true" in output
+    assert "rewrite-timestamp=true" in output and "registry.insecure" not in output
+    assert '"name=registry.heroku.com/a/web:latest,registry.heroku.com/a/worker:latest"' in output
+    insecure = builder.docker_build_argv(source_dir="/s", appwrite_version="1", insecure=True,
+                                         destinations=["h/a/web:latest"])
+    assert "registry.insecure=true" in insecure[insecure.index("--output") + 1]
+
+
+def test_buildah_argv_uses_an_authfile_never_creds() -> None:
+    argv = builder.buildah_push_argv(local_tag="l", destination="h/a/web:latest",
+                                     authfile="/tmp/x/auth.json", insecure=True)
+    assert "--authfile" in argv and "--creds" not in " ".join(argv)
+    assert argv[argv.index("--format") + 1] == "v2s2" and "--tls-verify=false" in argv
+    bud = builder.buildah_argv(source_dir="/s", appwrite_version="1.9.6", local_tag="l")
+    assert bud[bud.index("--timestamp") + 1] == "0"
+    assert "APPWRITE_VERSION=1.9.6" in bud and bud[-1] == "/s"
+
+
+def test_missing_dockerfile_is_bad_input(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"no Dockerfile\.lite"):
+        builder.check_source(str(tmp_path))
+
+
+def test_source_tarball_holds_git_tracked_files_only(tmp_path: Path) -> None:
+    (tmp_path / "heroku.yml").write_text("build:\n  docker:\n    web: Dockerfile.lite\n")
+    (tmp_path / "Dockerfile.lite").write_text("FROM scratch\n")
+    (tmp_path / "secret.env").write_text("not tracked\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "file.txt").write_text("tracked\n")
+    git = ["git", "-C", str(tmp_path), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "heroku.yml", "Dockerfile.lite", "sub/file.txt"], check=True)
+    blob = builder.source_tarball(str(tmp_path))
+    with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
+        names = sorted(tar.getnames())
+    assert names == ["Dockerfile.lite", "heroku.yml", "sub/file.txt"]
+    (tmp_path / "heroku.yml").unlink()
+    with pytest.raises(InputError, match=r"no heroku\.yml"):
+        builder.source_tarball(str(tmp_path))
+
+
+@pytest.mark.parametrize("manifest", [
+    {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+     "config": {"digest": "sha256:" + "a" * 64}},
+    {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+     "manifests": []},
+    {"schemaVersion": 1, "name": "a/web"},
+])
+def test_config_digest_refuses_what_heroku_refuses(manifest: dict[str, object]) -> None:
+    with pytest.raises(InputError, match="not a Docker v2 schema 2 image"):
+        config_digest(manifest, "a/web:latest")
+
+
+def test_config_digest() -> None:
+    digest = "sha256:" + "b" * 64
+    assert config_digest({"schemaVersion": 2, "mediaType": V2S2, "config": {"digest": digest}},
+                         "a/web:latest") == digest
+
+
+@pytest.fixture
+def source(tmp_path: Path) -> Path:
+    directory = tmp_path / "src"
+    directory.mkdir()
+    shutil.copy("/bin/busybox", directory / "busybox")
+    (directory / "Dockerfile.lite").write_text(
+        "FROM scratch\nARG APPWRITE_VERSION\nCOPY busybox /bin/busybox\n")
+    (directory / "heroku.yml").write_text(
+        "build:\n  docker:\n    web: Dockerfile.lite\n    worker: Dockerfile.lite\n"
+        "release:\n  image: web\n  command: [\"/bin/busybox\", \"true\"]\n")
+    return directory
+
+
+@pytest.mark.skipif(not have("buildah"), reason="buildah is installed by .ci/run")
+def test_image_ids_are_config_digests_and_oci_is_refused(registry: RegistryServer, source: Path,
+                                                          tmp_path: Path) -> None:
+    heroku_registry = Registry(registry.url)
+    lines: list[str] = []
+    builder.build_buildah(app="ids-app", registry=heroku_registry, api_key=CANARY_API_KEY,
+                          source_dir=str(source), appwrite_version="1.9.6",
+                          on_line=lines.append, storage_dir=str(tmp_path / "b"))
+    api = HerokuClient(api_key=CANARY_API_KEY, api_url="http://127.0.0.1:9")
+    ids = image_ids(api, heroku_registry, "ids-app")
+    auth = tmp_path / "auth.json"
+    token = base64.b64encode(f"_:{CANARY_API_KEY}".encode()).decode()
+    auth.write_text(json.dumps({"auths": {heroku_registry.host: {"auth": token}}}))
+    # the same answer skopeo gives, and never the manifest digest
+    raw = subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", "--authfile", str(auth),
+         f"docker://{heroku_registry.image('ids-app', 'web')}"],
+        check=True, capture_output=True, text=True).stdout
+    assert ids["web"] == json.loads(raw)["config"]["digest"] == ids["worker"] == ids["release"]
+    assert all(CANARY_API_KEY not in " ".join(argv) for argv in builder.SPAWNED)
+    # the same image pushed as OCI: refused before Heroku would refuse it
+    storage = ["--root", str(tmp_path / "b" / "root"),
+               "--runroot", str(tmp_path / "b" / "runroot"), "--storage-driver", "vfs"]
+    subprocess.run(["buildah", *storage, "push", "--format", "oci", "--tls-verify=false",
+                    "--authfile", str(auth), "localhost/appwrite-heroku/ids-app:latest",
+                    f"docker://{heroku_registry.image('oci-app', 'web')}"],
+                   check=True, capture_output=True)
+    with pytest.raises(InputError, match="not a Docker v2 schema 2 image"):
+        image_ids(api, heroku_registry, "oci-app", ("web",))
+    with pytest.raises(InputError, match="has no image oci-app/worker:latest"):
+        image_ids(api, heroku_registry, "oci-app", ("worker",))
+
+
+@pytest.fixture
+def standin() -> Iterator[HerokuStandIn]:
+    with HerokuStandIn(api_key=CANARY_API_KEY) as server:
+        yield server
+
+
+def test_build_on_heroku(standin: HerokuStandIn, source: Path) -> None:
+    standin.create_app("built-on-heroku", addons=[
+        {"service": "heroku-redis", "config_vars": {"REDIS_URL": REDIS_URL}},
+        {"service": "jawsdb-maria", "plan": "kitefin",
+         "config_vars": {"JAWSDB_MARIA_URL": JAWSDB_URL}}])
+    env = {"HEROKU_API_KEY": CANARY_API_KEY, "HEROKU_API_URL": standin.url,
+           "HEROKU_ROUTER_URL": standin.router_url}
+    reporter = RecordingReporter()
+    result = deploy(DeployOptions(app="built-on-heroku", tag="v1.0.0", build="heroku",
+                                  source_dir=str(source), health_timeout=5, release_timeout=30,
+                                  retry_backoff=0.05), reporter, env=env)
+    assert result.exit_status == 0, reporter.text
+    assert result.healthy is True
+    app = standin.app("built-on-heroku")
+    assert app.builds and app.builds[-1].status == "succeeded"  # type: ignore[attr-defined]
+    assert app.config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.0 ")
+    assert len(standin.api_requests("POST", r"/builds$")) == 1
+    assert len(standin.api_requests("PATCH", r"/config-vars$")) == 1
+    assert standin.schema_violations == []
+    for canary in CANARIES:
+        assert canary not in reporter.text
+    # a failing build releases nothing and is red
+    (source / "heroku.yml").write_text("run:\n  web: x\n")  # no build section
+    releases = len(app.releases)
+    reporter = RecordingReporter()
+    failed = None
+    try:
+        failed = deploy(DeployOptions(app="built-on-heroku", tag="v1.1.0", build="heroku",
+                                      source_dir=str(source), health_timeout=5,
+                                      release_timeout=30), reporter, env=env)
+    except Exception as error:  # ReleaseFailed: exit 1
+        assert getattr(error, "exit_status", None) == 1, error
+    assert failed is None
+    assert len(app.releases) == releases
