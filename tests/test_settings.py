@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from hypothesis import given, settings
@@ -21,6 +22,7 @@ from appwrite_heroku.settings import (
 )
 from appwrite_heroku.variables import appwrite_variables
 from conftest import CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
+from services import start_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_VARIABLES = Path("/work/shared/appwrite/variables-1.9.6.json")
@@ -427,3 +429,46 @@ def test_blank_openssl_key_is_reported_and_left_alone() -> None:
     assert "_APP_OPENSSL_KEY_V1" not in derivation.settings
     assert any("set but blank" in w for w in derivation.warnings)
     assert "_APP_OPENSSL_KEY_V1" not in config_patch(config, derivation, GENERATED)
+
+
+def test_special_but_allowed_db_password_reaches_a_real_mariadb(mariadb: object) -> None:
+    """Percent-decoding end to end: a password full of characters Appwrite can carry."""
+    import pymysql
+
+    server = mariadb
+    password = "Pw!$*&^~'\"\\;(x)<y>{z}|`." + CANARY_DB_PASSWORD
+    root = pymysql.connect(unix_socket=str(server.directory / "s.sock"),  # type: ignore[attr-defined]
+                           user="root", password="")
+    try:
+        with root.cursor() as cursor:
+            cursor.execute("CREATE USER IF NOT EXISTS 'odd_user'@'%%' IDENTIFIED BY %s",
+                           (password,))
+            cursor.execute("GRANT ALL ON `appwrite_db`.* TO 'odd_user'@'%'")
+    finally:
+        root.close()
+    url = (f"mysql://odd_user:{quote(password, safe='')}@127.0.0.1:"
+           f"{server.port}/appwrite_db?reconnect=true")  # type: ignore[attr-defined]
+    s = derive({**BASE, "CLEARDB_DATABASE_URL": url, "JAWSDB_MARIA_URL": ""}).settings
+    assert s["_APP_DB_PASS"] == password and s["_APP_DB_ADAPTER"] == "mysql"
+    connection = pymysql.connect(host=s["_APP_DB_HOST"], port=int(s["_APP_DB_PORT"]),
+                                 user=s["_APP_DB_USER"], password=s["_APP_DB_PASS"],
+                                 database=s["_APP_DB_SCHEMA"], connect_timeout=10)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        assert cursor.fetchone() == (1,)
+    connection.close()
+
+
+def test_reserved_characters_in_redis_credentials_reach_a_real_server(tmp_path: Path) -> None:
+    """Redis credentials go to the bridge, not into Appwrite's DSN: any character is fine."""
+    password = "p@ss:w/rd%+ #?[],=" + CANARY_REDIS_PASSWORD
+    server = start_redis(tmp_path / "redis-odd", tls=True, username="app-user",
+                         password=password)
+    try:
+        url = (f"rediss://app-user:{quote(password, safe='')}@127.0.0.1:{server.port}/2")
+        derivation = derive({**BASE, "APPWRITE_REDIS_URL": url})
+        upstream = derivation.redis_upstream
+        assert upstream is not None and upstream.password == password and upstream.db == 2
+        assert _ping_upstream(derivation) == b"ok"
+    finally:
+        server.stop()
