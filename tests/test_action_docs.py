@@ -1,0 +1,83 @@
+"""The Action's docs name only things that exist: Appwrite variables of the pinned version, the
+project's own variables and subcommands, the Action's inputs and outputs, local links."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from appwrite_heroku.cli import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "docs" / "tutorial.md", ROOT / "docs" / "troubleshooting.md"]
+VARIABLES = json.loads(
+    (ROOT / "src" / "appwrite_heroku" / "data" / "appwrite-variables-1.9.6.json").read_text())
+
+
+def _action_section() -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index("<!-- section:action -->")
+    return text[start:text.index("<!-- /section:action -->")]
+
+
+def _appwrite_names() -> set[str]:
+    raw = VARIABLES.get("variables", VARIABLES) if isinstance(VARIABLES, dict) else VARIABLES
+    if isinstance(raw, dict):
+        return set(raw)
+    return {item["name"] if isinstance(item, dict) else item for item in raw}
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_appwrite_variable_named_exists_at_1_9_6(doc: Path) -> None:
+    # (a prefix after `grep` is a search, not a name)
+    names = set(re.findall(r"(?<!grep )\b_APP_[A-Z0-9_]*[A-Z0-9]\b", doc.read_text()))
+    assert names, "the doc names no setting at all?"
+    assert names - _appwrite_names() == set()
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)
+def test_every_project_variable_named_is_read_by_the_package(doc: Path) -> None:
+    source = "\n".join(p.read_text() for p in (ROOT / "src").rglob("*.py"))
+    text = doc.read_text()
+    # (`secrets.NAME` is a GitHub secret of the user's, not a config var)
+    for name in set(re.findall(r"(?<!secrets\.)\bAPPWRITE_(?:LITE_)?[A-Z_]*[A-Z]\b", text)):
+        assert name in source, f"{doc.name} names {name}, which nothing reads"
+
+
+def test_every_cli_subcommand_named_exists() -> None:
+    parser = build_parser()
+    commands = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    texts = [d.read_text() for d in DOCS] + [_action_section()]
+    used = {m for text in texts for m in re.findall(r"appwrite-heroku ([a-z][a-z-]+)", text)}
+    assert used and used <= commands
+
+
+def test_readme_tables_list_exactly_the_actions_inputs_and_outputs() -> None:
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    section = _action_section()
+    rows = set(re.findall(r"^\| `([a-z-]+)` \|", section, re.MULTILINE))
+    assert rows == set(action["inputs"]) | set(action["outputs"])
+    for name, spec in action["inputs"].items():
+        if "default" in spec and spec["default"] != "":
+            assert f"| `{name}` | `{spec['default']}` |" in section, name
+
+
+@pytest.mark.parametrize("doc", [*DOCS, ROOT / "README.md"], ids=lambda p: p.name)
+def test_local_links_resolve(doc: Path) -> None:
+    for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", doc.read_text()):
+        assert (doc.parent / target).exists(), f"{doc.name} links to missing {target}"
+
+
+def test_troubleshooting_covers_each_known_failure() -> None:
+    text = (ROOT / "docs" / "troubleshooting.md").read_text()
+    headings = re.findall(r"^## (.+)$", text, re.MULTILINE)
+    for topic in ("R10", "R14", "H10", "H12", "NOAUTH", "403", "JawsDB placeholder", "405",
+                  "Expired release"):
+        heading = next((h for h in headings if h.startswith(topic)), None)
+        assert heading, f"no section for {topic}"
+        body = text.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
+        assert "**Cause.**" in body and "**Fix.**" in body, topic
