@@ -66,6 +66,9 @@ _ALWAYS_SECRET = frozenset({
 
 @dataclass
 class Derivation:
+    """One answer for the launcher, the release engine and the Action alike, so a dyno and the
+    deploy that wrote its config can never disagree about what Appwrite is told."""
+
     settings: dict[str, str]  # every `_APP_*` Appwrite should see (hand-set values included)
     redis_upstream: RedisUpstream | None  # None when no Redis add-on is attached
     warnings: list[str] = field(default_factory=list)
