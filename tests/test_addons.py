@@ -186,7 +186,7 @@ def test_placeholder_words_elsewhere_are_malformed_not_pending() -> None:
 _texts = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(user=_texts, password=_texts, tls=st.booleans(), db=st.integers(0, 15))
 def test_redis_credentials_survive_percent_encoding_round_trip(user: str, password: str,
                                                                tls: bool, db: int) -> None:
@@ -205,7 +205,7 @@ _safe_password = st.text(
 )
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(user=_safe_password, password=_texts)
 def test_database_credentials_survive_round_trip_or_fail_cleanly(user: str, password: str) -> None:
     url = f"mysql://{quote(user, safe='')}:{quote(password, safe='')}@db.example.com:3306/s"
@@ -227,7 +227,7 @@ _junk = st.one_of(
 CANARY = "CanarySecretValue-93f1"
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(junk=_junk, position=st.integers(0, 3))
 def test_malformed_input_only_raises_our_error_without_the_secret(junk: str, position: int) -> None:
     # Put a canary password where a password may go, then mangle around it.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import MappingProxyType
 from urllib.parse import quote
 
 import pytest
@@ -472,3 +473,10 @@ def test_reserved_characters_in_redis_credentials_reach_a_real_server(tmp_path: 
         assert _ping_upstream(derivation) == b"ok"
     finally:
         server.stop()
+
+
+def test_derive_is_pure_and_deterministic() -> None:
+    frozen = MappingProxyType(dict(EXAMPLE))  # any write would raise
+    first, second = derive(frozen), derive(frozen)
+    assert first == second
+    assert dict(frozen) == EXAMPLE
