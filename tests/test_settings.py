@@ -480,3 +480,15 @@ def test_derive_is_pure_and_deterministic() -> None:
     first, second = derive(frozen), derive(frozen)
     assert first == second
     assert dict(frozen) == EXAMPLE
+
+
+def test_hand_copied_add_on_values_get_one_hint_to_unset_them() -> None:
+    """The issue's story: JAWSDB_URL pieces copied by hand into `_APP_DB_*`."""
+    config = {**BASE, "_APP_DB_HOST": "jaws.rds.amazonaws.com", "_APP_DB_PASS": "jawspw0000",
+              "_APP_DB_USER": "ju"}
+    derivation = derive(config)
+    hints = [w for w in derivation.warnings if "set by hand to what the add-ons give" in w]
+    assert len(hints) == 1
+    assert "heroku config:unset _APP_DB_HOST _APP_DB_PASS _APP_DB_USER" in hints[0]
+    assert "jawspw0000" not in hints[0]
+    assert not {"_APP_DB_HOST", "_APP_DB_PASS", "_APP_DB_USER"} & derivation.derived_keys

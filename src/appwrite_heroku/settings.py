@@ -57,6 +57,8 @@ LITE_DEFAULTS: dict[str, str] = {
     "_APP_FUNCTIONS_RUNTIMES": "none",
     "_APP_SITES_RUNTIMES": "none",
 }
+# Settings an add-on's credentials give: copying them by hand defeats credential rotation.
+_CREDENTIAL_KEY = re.compile(r"^_APP_(DB|REDIS|SMTP|STORAGE_S3)_")
 # Secret whatever `secrecy.is_secret_name` says of their names.
 _ALWAYS_SECRET = frozenset({
     "_APP_DB_PASS", "_APP_REDIS_PASS", "_APP_SMTP_PASSWORD", "_APP_STORAGE_S3_SECRET",
@@ -272,14 +274,25 @@ def derive(
     if unknown:  # a bug in this module, not the user's input
         raise AssertionError(f"derived names unknown to Appwrite: {', '.join(unknown)}")
 
+    copied: list[str] = []
     for name in sorted(hand_set):
         if name in derived and hand_set[name] != derived[name]:
             derivation.warnings.append(
                 f"{name} is set by hand and differs from what the add-ons give; the hand-set "
                 f"value is used (unset it to follow the add-ons)"
             )
+        elif name in derived and name not in LITE_DEFAULTS and _CREDENTIAL_KEY.match(name):
+            copied.append(name)
         if name not in appwrite_variables():
             derivation.warnings.append(f"{name} is not a variable Appwrite 1.9.6 reads (a typo?)")
+    if copied:
+        # Hand-copied add-on values look right today and go stale at the next rotation.
+        derivation.warnings.append(
+            f"{', '.join(copied)} {'is' if len(copied) == 1 else 'are'} set by hand to what the "
+            f"add-ons give today; unset {'it' if len(copied) == 1 else 'them'} "
+            f"(`heroku config:unset {' '.join(copied)}`) so that credential rotations are "
+            "followed without a redeploy"
+        )
 
     derivation.settings = {**derived, **hand_set}
     derivation.derived_keys = frozenset(set(derived) - set(hand_set))
