@@ -111,7 +111,7 @@ def make_retry(*, total: int = 8, backoff_factor: float = 0.5, backoff_max: floa
     """The retry policy of every Heroku call (see the module docstring)."""
     return HerokuRetry(
         total=total,
-        connect=total,
+        connect=3,  # refused connections mostly mean a wrong HEROKU_API_URL: fail soon
         read=3,
         status=total,
         other=0,
