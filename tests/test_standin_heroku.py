@@ -154,6 +154,31 @@ def test_docker_release_needs_the_container_stack(standin: HerokuStandIn) -> Non
     assert len(app.releases) == 1
 
 
+def test_formation_scales_known_process_types(standin: HerokuStandIn) -> None:
+    app = standin.create_app("my-app", images={"web": "sha256:" + "1" * 64,
+                                               "worker": "sha256:" + "2" * 64})
+    assert [(f["type"], f["quantity"]) for f in app.formation] == [("web", 1), ("worker", 0)]
+    batch = api(standin, "PATCH", "/apps/my-app/formation",
+                json={"updates": [{"type": "worker", "quantity": 2,
+                                   "dyno_size": {"name": "standard-2X"}}]})
+    assert batch.status_code == 200
+    refused = api(standin, "PATCH", "/apps/my-app/formation",
+                  json={"updates": [{"type": "worker", "size": "standard-2X"}]})
+    assert refused.status_code == 422, "`size` is not in the update schema"
+    assert len(standin.schema_violations) == 1
+    standin.schema_violations.clear()
+    worker = api(standin, "GET", "/apps/my-app/formation/worker").json()
+    assert (worker["quantity"], worker["size"]) == (2, "standard-2X")
+    one = api(standin, "PATCH", "/apps/my-app/formation/web",
+              json={"quantity": 3, "dyno_size": {"id": app.formation[1]["dyno_size"]["id"]}})
+    assert (one.json()["quantity"], one.json()["size"]) == (3, "standard-2X")
+    unknown = api(standin, "PATCH", "/apps/my-app/formation",
+                  json={"updates": [{"type": "clock", "quantity": 1}]})
+    assert unknown.status_code == 404
+    assert len(app.releases) == 2, "scaling makes no release"
+    assert standin.schema_violations == []
+
+
 def test_app_looks_like_herokus(standin: HerokuStandIn) -> None:
     app = standin.create_app("my-app")
     body = api(standin, "GET", "/apps/my-app").json()
@@ -161,6 +186,7 @@ def test_app_looks_like_herokus(standin: HerokuStandIn) -> None:
     assert body["stack"]["name"] == body["build_stack"]["name"] == "container"
     assert body["name"] == "my-app"
     assert api(standin, "GET", f"/apps/{app.id}").json()["name"] == "my-app"
+    assert [a["name"] for a in api(standin, "GET", "/apps").json()] == ["my-app"]
     with pytest.raises(ValueError, match="app name"):
         standin.create_app("My_App")
 

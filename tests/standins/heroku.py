@@ -55,6 +55,7 @@ from standins.heroku_schema import (
     default_schema_path,
 )
 from standins.heroku_state import (
+    DYNO_SIZES,
     OWNER,
     Addon,
     App,
@@ -583,10 +584,43 @@ def _patch_formation(s: HerokuStandIn, r: Route, body: Any, h: dict[str, str]) -
         return 200, app.formation_json(), {}
 
 
+def _formation_entry(app: App, ident: str) -> dict[str, Any]:
+    for entry in app.formation_json():
+        if ident in (entry["type"], entry["id"]):
+            return entry
+    raise _not_found("process type")
+
+
+def _get_one_formation(s: HerokuStandIn, r: Route, body: Any, h: dict[str, str]) -> Reply:
+    app = s.find_app(r.values[0])
+    with s.lock:
+        app.settle()
+        return 200, _formation_entry(app, r.values[1]), {}
+
+
+def _patch_one_formation(s: HerokuStandIn, r: Route, body: Any, h: dict[str, str]) -> Reply:
+    app = s.find_app(r.values[0])
+    with s.lock:
+        app.settle()
+        kind = _formation_entry(app, r.values[1])["type"]
+        _resize(app, {**body, "type": kind})
+        return 200, _formation_entry(app, kind), {}
+
+
+def _list_apps(s: HerokuStandIn, r: Route, body: Any, h: dict[str, str]) -> Reply:
+    with s.lock:
+        return 200, [a.app_json() for a in s.apps.values()], {}
+
+
+def _size_name(ident: str | None) -> str | None:
+    return next((name for name, known in DYNO_SIZES.items() if known == ident), None)
+
+
 def _resize(app: App, update: dict[str, Any]) -> None:
     kind = update["type"]
     current = app.sizes.get(kind) or default_size(kind)
-    size = update.get("dyno_size") or update.get("size") or current["size"]
+    wanted = update.get("dyno_size") or {}
+    size = wanted.get("name") or _size_name(wanted.get("id")) or current["size"]
     quantity = update.get("quantity", current["quantity"])
     if isinstance(quantity, str):
         quantity = int(quantity) if quantity.isdigit() else current["quantity"]
@@ -615,7 +649,7 @@ def _docker_release(s: HerokuStandIn, r: Route, body: Any, h: dict[str, str]) ->
     with s.lock:
         app.settle()
         for update in body["updates"]:
-            if "quantity" in update or "size" in update or "dyno_size" in update:
+            if "quantity" in update or "dyno_size" in update:
                 _resize(app, update)
         current = app.images
         images = {**current, **wanted}
@@ -756,6 +790,7 @@ Handler = Callable[[HerokuStandIn, Route, Any, dict[str, str]], Reply]
 _HANDLERS: dict[str, Handler] = {
     "GET /account": _account,
     "GET /account/rate-limits": _rate_limits,
+    "GET /apps": _list_apps,
     "GET /apps/{app}": _get_app,
     "GET /apps/{app}/config-vars": _get_config,
     "PATCH /apps/{app}/config-vars": _patch_config,
@@ -765,6 +800,8 @@ _HANDLERS: dict[str, Handler] = {
     "POST /apps/{app}/releases": _post_release,
     "GET /apps/{app}/formation": _get_formation,
     "PATCH /apps/{app}/formation": _patch_formation,
+    "GET /apps/{app}/formation/{formation}": _get_one_formation,
+    "PATCH /apps/{app}/formation/{formation}": _patch_one_formation,
     "PATCH /apps/{app}/formation " + DOCKER_RELEASES_VARIANT: _docker_release,
     "GET /apps/{app}/addons": _list_addons,
     "POST /sources": _create_source,

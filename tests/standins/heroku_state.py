@@ -1,6 +1,11 @@
 """In-memory state of the Heroku stand-in: apps, releases, builds, and the clock-driven life of a
 release phase. Pure data and functions over it; the HTTP edge lives in `heroku.py`.
 
+Which releases run the release phase follows Heroku's documentation: every new release (a
+build, a config var change, a rollback, a release through the Platform API, a new add-on) except
+one caused by an add-on changing its own config vars — here, whenever the release's images
+include a `release` process type (or a test turns it on with `App.release_phase_enabled`).
+
 Time is read from a monotonic clock and state settles lazily (`App.settle(now)`) whenever anyone
 looks, so a release's pending → succeeded/failed transition happens at a precise, configurable
 moment whether or not anybody is reading its output stream — as on Heroku.
