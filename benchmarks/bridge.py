@@ -103,7 +103,7 @@ def idle_rss(target: Target, password: str | None) -> float:
 
 def start_process(argv: list[str], port: int, env: dict[str, str] | None = None,
                   log: Path | None = None) -> subprocess.Popen[bytes]:
-    out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115
+    out = open(log, "ab") if log else subprocess.DEVNULL
     proc = subprocess.Popen(argv, env=env, stdout=out, stderr=out)
     wait_for_port(port)
     return proc
@@ -212,7 +212,7 @@ def print_table(targets: list[Target]) -> None:
           f"| RSS MB, {IDLE_CONNECTIONS} idle conns |")
     print("|---|---:|---:|---:|---:|")
     for t in targets:
-        rss = f"{t.median('rss'):.1f}" if "rss" in t.results else "–"
+        rss = f"{t.median('rss'):.1f}" if "rss" in t.results else "n/a"
         print(f"| {t.name} | {t.median('set_rps'):,.0f} | {t.median('get_rps'):,.0f} | "
               f"{t.median('p50'):.3f} | {rss} |")
     print()

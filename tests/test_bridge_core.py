@@ -155,7 +155,7 @@ def test_upstream_error_reply_is_one_resp_error_line() -> None:
 
 @pytest.mark.parametrize(("error", "text"), [
     (ConnectionRefusedError(111, "Connection refused"), "connection refused"),
-    (TimeoutError(), "no answer within"),
+    (TimeoutError(), "no answer in time"),
     (HandshakeError("WRONGPASS invalid username-password pair"), "login refused: WRONGPASS"),
     (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"), "TLS failed"),
     (__import__("socket").gaierror(-2, "Name or service not known"), "cannot resolve"),

@@ -1,0 +1,554 @@
+"""The bridge against real redis-server upstreams (TLS + ACL user, password only, no auth),
+driven by redis-py, raw sockets and the `appwrite-heroku redis-bridge` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from appwrite_heroku.bridge import (
+    UPSTREAM_ENV,
+    BridgeThread,
+    RedisBridge,
+    encode_command,
+    new_event_loop,
+)
+from appwrite_heroku.settings import RedisUpstream, parse_redis_url
+from conftest import CANARY_REDIS_PASSWORD
+from services import RedisServer, free_port, make_self_signed_cert, start_redis, wait_for_port
+
+WRONG_PASSWORD = "canary-wrong-Pw-91d0c4aa"
+
+
+def upstream_of(server: RedisServer, db: int = 0) -> RedisUpstream:
+    return parse_redis_url(f"{server.url}/{db}", "REDIS_URL")
+
+
+@pytest.fixture
+def bridge_to() -> Iterator[object]:
+    """Starts bridges (in a thread, as the launcher may) and stops them after the test."""
+    started: list[BridgeThread] = []
+
+    def start(upstream: RedisUpstream, ca_file: str | None = None) -> BridgeThread:
+        bridge = BridgeThread.start(upstream, ca_file=ca_file, connect_timeout=1.0)
+        started.append(bridge)
+        return bridge
+
+    yield start
+    for bridge in started:
+        bridge.stop()
+
+
+def client(port: int, **kwargs: object) -> redis.Redis:
+    return redis.Redis(host="127.0.0.1", port=port, socket_timeout=30, **kwargs)  # type: ignore[arg-type]
+
+
+def wait_until(condition: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+# -- the hidden login, per kind of upstream ----------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["redis_tls_acl", "redis_password", "redis_plain"])
+def test_clients_without_credentials_reach_every_kind_of_upstream(
+    kind: str, request: pytest.FixtureRequest, bridge_to: object,
+) -> None:
+    server: RedisServer = request.getfixturevalue(kind)
+    bridge = bridge_to(upstream_of(server))  # type: ignore[operator]
+    local = client(bridge.port)
+    key = f"bridge:{kind}:{uuid.uuid4()}"
+    assert local.set(key, b"v\r\n\x00") is True
+    assert server.client().get(key) == b"v\r\n\x00"  # type: ignore[attr-defined]
+    info = local.client_info()
+    assert info["user"] == (server.username or "default")
+    assert info["db"] == 0
+
+
+def test_the_database_from_the_url_is_selected(redis_tls_acl: RedisServer,
+                                               bridge_to: object) -> None:
+    bridge = bridge_to(upstream_of(redis_tls_acl, db=3))  # type: ignore[operator]
+    local = client(bridge.port)
+    key = f"bridge:db3:{uuid.uuid4()}"
+    local.set(key, "x")
+    assert local.client_info()["db"] == 3
+    direct = redis_tls_acl.client(db=3)
+    assert direct.get(key) == b"x"  # type: ignore[attr-defined]
+    assert redis_tls_acl.client().get(key) is None  # type: ignore[attr-defined]
+
+
+def test_clients_that_send_their_own_auth_still_work(redis_tls_acl: RedisServer,
+                                                     bridge_to: object) -> None:
+    bridge = bridge_to(upstream_of(redis_tls_acl))  # type: ignore[operator]
+    for extra in ({"password": "anything"}, {"username": "app", "password": "anything"},
+                  {"username": "app", "password": "anything", "protocol": 3}):
+        local = client(bridge.port, **extra)
+        assert local.ping() is True
+        assert local.client_info()["user"] == "h"
+    # redis-cli sends AUTH then the command on one connection.
+    done = subprocess.run(
+        ["redis-cli", "-p", str(bridge.port), "--no-auth-warning", "--user", "x", "--pass",
+         "whatever", "PING"], capture_output=True, text=True, timeout=30,
+        env={**os.environ},
+    )
+    assert done.stdout.strip() == "PONG", done.stderr
+
+
+# -- what Appwrite does: pipelines, pub/sub, blocking pops, big values -----------------------
+
+def test_pipelines_and_transactions(redis_tls_acl: RedisServer, bridge_to: object) -> None:
+    bridge = bridge_to(upstream_of(redis_tls_acl))  # type: ignore[operator]
+    local = client(bridge.port)
+    key = f"bridge:pipe:{uuid.uuid4()}"
+    pipe = local.pipeline(transaction=False)
+    for i in range(2000):
+        pipe.rpush(key, i)
+    pipe.lrange(key, 0, -1)
+    results = pipe.execute()
+    assert results[:2000] == list(range(1, 2001))
+    assert results[-1] == [str(i).encode() for i in range(2000)]
+    tx = local.pipeline(transaction=True)
+    tx.incr(f"{key}:n").incr(f"{key}:n").get(f"{key}:n")
+    assert tx.execute() == [1, 2, b"2"]
+
+
+def test_pubsub_fans_out_to_many_subscribers(redis_tls_acl: RedisServer,
+                                             bridge_to: object) -> None:
+    bridge = bridge_to(upstream_of(redis_tls_acl))  # type: ignore[operator]
+    channel = f"bridge:realtime:{uuid.uuid4()}"
+    subscribers = []
+    for _ in range(60):
+        pubsub = client(bridge.port).pubsub(ignore_subscribe_messages=True)
+        pubsub.subscribe(channel)
+        assert pubsub.get_message(timeout=5) is None  # the subscribe confirmation, consumed
+        subscribers.append(pubsub)
+    publisher = client(bridge.port)
+    wait_until(lambda: publisher.pubsub_numsub(channel)[0][1] == 60)
+    for i in range(50):
+        assert publisher.publish(channel, f"event-{i}") == 60
+    for pubsub in subscribers:
+        got = []
+        while len(got) < 50:
+            message = pubsub.get_message(timeout=10)
+            assert message is not None, f"a subscriber got only {len(got)} messages"
+            got.append(message["data"])
+        assert got == [f"event-{i}".encode() for i in range(50)]
+        pubsub.close()
+
+
+def test_brpop_hands_work_between_connections(redis_tls_acl: RedisServer,
+                                              bridge_to: object) -> None:
+    bridge = bridge_to(upstream_of(redis_tls_acl))  # type: ignore[operator]
+    queue = f"bridge:queue:{uuid.uuid4()}"
+    results: list[object] = []
+
+    def worker() -> None:
+        results.append(client(bridge.port).brpop([queue], timeout=30))
+
+    workers = [threading.Thread(target=worker) for _ in range(5)]
+    for thread in workers:
+        thread.start()
+    producer = client(bridge.port)
+    wait_until(lambda: producer.info("clients")["blocked_clients"] >= 5)
+    time.sleep(0.3)  # they stay blocked: nothing times out or is answered early
+    assert results == []
+    for i in range(5):
+        producer.lpush(queue, f"job-{i}")
+    for thread in workers:
+        thread.join(10)
+    assert sorted(r[1] for r in results) == [f"job-{i}".encode() for i in range(5)]  # type: ignore[index]
+
+
+def test_ten_megabyte_values_pass_both_ways(redis_tls_acl: RedisServer,
+                                            bridge_to: object) -> None:
+    bridge = bridge_to(upstream_of(redis_tls_acl))  # type: ignore[operator]
+    local = client(bridge.port)
+    key = f"bridge:big:{uuid.uuid4()}"
+    value = random.randbytes(10 * 1024 * 1024 + 7)
+    local.set(key, value)
+    assert local.get(key) == value
+    assert redis_tls_acl.client().strlen(key) == len(value)  # type: ignore[attr-defined]
+    local.delete(key)
+
+
+def test_a_slow_reader_does_not_make_the_bridge_buffer_everything(
+    redis_tls_acl: RedisServer, bridge_to: object,
+) -> None:
+    bridge = bridge_to(upstream_of(redis_tls_acl))  # type: ignore[operator]
+    key = f"bridge:slow:{uuid.uuid4()}"
+    value = random.randbytes(10 * 1024 * 1024)
+    client(bridge.port).set(key, value)
+    with socket.create_connection(("127.0.0.1", bridge.port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        sock.sendall(encode_command(b"GET", key.encode()) * 8)  # 80 MB of replies
+        time.sleep(1.5)  # read nothing for a while
+
+        def buffered() -> int:
+            return sum(link.transport.get_write_buffer_size()  # type: ignore[union-attr]
+                       for link in bridge.bridge._links if link.transport is not None)
+
+        held = bridge.call(buffered)
+        assert held < 4 * 1024 * 1024, f"the bridge holds {held} bytes for a slow client"
+        received, expected = 0, 8 * (len(value) + len(b"$10485760\r\n\r\n"))
+        while received < expected:
+            chunk = sock.recv(1 << 20)
+            assert chunk
+            received += len(chunk)
+        assert received == expected
+    client(bridge.port).delete(key)
+
+
+# -- byte-for-byte identity with a direct connection -------------------------------------------
+
+def random_commands(rng: random.Random, count: int, prefix: bytes) -> list[bytes]:
+    keys = [prefix + b"k%d" % i for i in range(12)]
+    lists, hashes = [prefix + b"l%d" % i for i in range(3)], [prefix + b"h%d" % i for i in range(3)]
+    sets, zsets = [prefix + b"s%d" % i for i in range(3)], [prefix + b"z%d" % i for i in range(3)]
+
+    def value() -> bytes:
+        return rng.randbytes(rng.choice((0, 1, 5, 40, 300)))
+
+    makers = [
+        lambda: (b"SET", rng.choice(keys), value()),
+        lambda: (b"GET", rng.choice(keys)),
+        lambda: (b"INCR", rng.choice(keys)),  # also WRONGTYPE / not-an-integer errors
+        lambda: (b"INCRBY", rng.choice(keys), b"%d" % rng.randint(-99, 99)),
+        lambda: (b"APPEND", rng.choice(keys), value()),
+        lambda: (b"STRLEN", rng.choice(keys)),
+        lambda: (b"GETRANGE", rng.choice(keys), b"0", b"%d" % rng.randint(-5, 50)),
+        lambda: (b"DEL", rng.choice(keys), rng.choice(lists)),
+        lambda: (b"EXISTS", *rng.sample(keys, 3)),
+        lambda: (b"TYPE", rng.choice(keys + lists + hashes)),
+        lambda: (b"MSET", rng.choice(keys), value(), rng.choice(keys), value()),
+        lambda: (b"MGET", *rng.sample(keys, 4)),
+        lambda: (b"LPUSH", rng.choice(lists), value()),
+        lambda: (b"RPUSH", rng.choice(lists + keys), value(), value()),
+        lambda: (b"LPOP", rng.choice(lists)),
+        lambda: (b"LRANGE", rng.choice(lists), b"0", b"-1"),
+        lambda: (b"LLEN", rng.choice(lists)),
+        lambda: (b"HSET", rng.choice(hashes), b"f%d" % rng.randint(0, 9), value()),
+        lambda: (b"HGET", rng.choice(hashes), b"f%d" % rng.randint(0, 9)),
+        lambda: (b"HGETALL", rng.choice(hashes)),
+        lambda: (b"HDEL", rng.choice(hashes), b"f%d" % rng.randint(0, 9)),
+        lambda: (b"HINCRBY", rng.choice(hashes), b"n", b"3"),
+        lambda: (b"SADD", rng.choice(sets), b"m%d" % rng.randint(0, 9)),
+        lambda: (b"SREM", rng.choice(sets), b"m%d" % rng.randint(0, 9)),
+        lambda: (b"SCARD", rng.choice(sets)),
+        lambda: (b"SISMEMBER", rng.choice(sets), b"m%d" % rng.randint(0, 9)),
+        lambda: (b"ZADD", rng.choice(zsets), b"%d" % rng.randint(0, 50),
+                 b"m%d" % rng.randint(0, 9)),
+        lambda: (b"ZINCRBY", rng.choice(zsets), b"1.5", b"m%d" % rng.randint(0, 9)),
+        lambda: (b"ZRANGE", rng.choice(zsets), b"0", b"-1", b"WITHSCORES"),
+        lambda: (b"ECHO", value()),
+        lambda: (b"PING",),
+        lambda: (b"NOSUCHCOMMAND", value()),
+        lambda: (b"GET",),  # wrong number of arguments
+    ]
+    return [encode_command(*rng.choice(makers)()) for _ in range(count)]
+
+
+def replies_for(sock: socket.socket, commands: list[bytes], rng: random.Random) -> bytes:
+    """Sends the commands in random-sized pieces (from a second thread) and returns every
+    byte of the replies, up to and including the reply to a final ECHO marker."""
+    marker = b"end-of-commands-5f0c2a"  # the same for both runs: its reply is compared too
+    stream = b"".join(commands) + encode_command(b"ECHO", marker)
+    ending = b"$%d\r\n%s\r\n" % (len(marker), marker)
+    cuts = sorted(rng.sample(range(1, len(stream)), 3000))
+
+    def send() -> None:
+        start = 0
+        for cut in [*cuts, len(stream)]:
+            sock.sendall(stream[start:cut])
+            start = cut
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    received = bytearray()
+    while not received.endswith(ending):
+        chunk = sock.recv(1 << 16)
+        assert chunk, "connection closed early"
+        received += chunk
+    sender.join()
+    return bytes(received)
+
+
+def test_ten_thousand_random_commands_reply_byte_for_byte_as_directly(tmp_path: Path) -> None:
+    server = start_redis(tmp_path / "redis", tls=True, username="h",
+                         password=CANARY_REDIS_PASSWORD)
+    bridge = BridgeThread.start(upstream_of(server))
+    try:
+        commands = random_commands(random.Random(20261127), 10_000, b"cmp:")
+        admin = server.client()
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        with context.wrap_socket(socket.create_connection(("127.0.0.1", server.port))) as direct:
+            direct.sendall(encode_command(b"AUTH", b"h", CANARY_REDIS_PASSWORD.encode()))
+            assert direct.recv(16) == b"+OK\r\n"
+            expected = replies_for(direct, commands, random.Random(1))
+        admin.flushall()  # type: ignore[attr-defined]
+        with socket.create_connection(("127.0.0.1", bridge.port)) as bridged:
+            got = replies_for(bridged, commands, random.Random(2))
+        assert len(expected) > 100_000
+        assert got == expected
+    finally:
+        bridge.stop()
+        server.stop()
+
+
+# -- upstream trouble --------------------------------------------------------------------------
+
+def test_an_upstream_restart_closes_clients_which_reconnect_and_continue(tmp_path: Path) -> None:
+    server = start_redis(tmp_path / "redis", tls=True, username="h",
+                         password=CANARY_REDIS_PASSWORD)
+    bridge = BridgeThread.start(upstream_of(server))
+    try:
+        local = client(bridge.port)
+        blocked = client(bridge.port)
+        assert local.incr("n") == 1
+        outcome: list[BaseException | object] = []
+
+        def wait_forever() -> None:
+            try:
+                outcome.append(blocked.brpop(["never"], timeout=0))
+            except BaseException as error:
+                outcome.append(error)
+
+        waiter = threading.Thread(target=wait_forever)
+        waiter.start()
+        wait_until(lambda: local.info("clients")["blocked_clients"] == 1)
+
+        server.stop()
+        waiter.join(10)
+        # The in-flight blocking pop is not replayed or left hanging: its connection is
+        # closed (redis-py then reconnects once by itself and meets the bridge's error).
+        assert len(outcome) == 1
+        error = outcome[0]
+        assert isinstance(error, redis.ConnectionError) or (
+            isinstance(error, redis.ResponseError) and "upstream unavailable" in str(error)
+        ), repr(error)
+        with pytest.raises((redis.ConnectionError, redis.ResponseError)):
+            local.get("n")  # the old connection was closed; a new one cannot log in
+        wait_until(lambda: bridge.call(lambda: bridge.bridge.active) == 0)
+
+        server.start()  # same port, empty data
+        assert local.incr("n") == 1
+        assert blocked.ping() is True
+        assert bridge.bridge.upstream_failures >= 1
+    finally:
+        bridge.stop()
+        server.stop()
+
+
+def test_refused_upstream_gets_a_redis_error_and_the_bridge_keeps_serving(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()
+    upstream = parse_redis_url(f"rediss://h:{CANARY_REDIS_PASSWORD}@127.0.0.1:{port}", "REDIS_URL")
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    bridge = BridgeThread.start(upstream)
+    try:
+        for _ in range(3):
+            with pytest.raises(redis.ResponseError) as caught:
+                client(bridge.port).ping()
+            assert str(caught.value) == (
+                f"bridge: upstream unavailable (127.0.0.1:{port}): connection refused")
+        wait_until(lambda: bridge.call(lambda: bridge.bridge.active) == 0)
+        server = start_redis(tmp_path / "redis", tls=True, username="h",
+                             password=CANARY_REDIS_PASSWORD, port=port)
+        try:
+            assert client(bridge.port).ping() is True
+        finally:
+            server.stop()
+    finally:
+        bridge.stop()
+    refusals = [r.getMessage() for r in caplog.records if "unavailable" in r.getMessage()]
+    assert len(refusals) == 1, "one line, not one per connection"  # throttled
+    assert f"127.0.0.1:{port}" in refusals[0] and "REDIS_URL" in refusals[0]
+    assert CANARY_REDIS_PASSWORD not in caplog.text
+
+
+@pytest.mark.parametrize("case", ["wrong password", "plain server, TLS client",
+                                  "unknown CA", "unresolvable host", "database out of range"])
+def test_upstream_failures_become_redis_errors(
+    case: str, redis_password: RedisServer, redis_plain: RedisServer, redis_tls_acl: RedisServer,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, bridge_to: object,
+) -> None:
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    ca_file = None
+    if case == "wrong password":
+        url, reason = f"redis://:{WRONG_PASSWORD}@127.0.0.1:{redis_password.port}", "WRONGPASS"
+    elif case == "plain server, TLS client":
+        # redis-server waits for the end of a line that a ClientHello never has.
+        url, reason = f"rediss://:{WRONG_PASSWORD}@127.0.0.1:{redis_plain.port}", "no answer"
+    elif case == "unknown CA":
+        other, _ = make_self_signed_cert(tmp_path, "other")
+        ca_file = str(other)
+        url, reason = redis_tls_acl.url, "CERTIFICATE_VERIFY_FAILED"
+    elif case == "unresolvable host":
+        # A name that fails before any DNS query is sent: tests never leave loopback.
+        url, reason = f"redis://:{WRONG_PASSWORD}@bad..name.invalid:6379", "cannot resolve"
+    else:
+        url, reason = f"{redis_tls_acl.url}/99", "DB index is out of range"
+    bridge = bridge_to(parse_redis_url(url, "REDIS_URL"), ca_file)  # type: ignore[operator]
+    with pytest.raises(redis.ResponseError, match=f"bridge: upstream unavailable.*{reason}"):
+        client(bridge.port).ping()
+    wait_until(lambda: bridge.call(lambda: bridge.bridge.active) == 0)
+    assert WRONG_PASSWORD not in caplog.text and CANARY_REDIS_PASSWORD not in caplog.text
+    assert reason in caplog.text
+
+
+def test_a_ca_file_verifies_the_upstream_certificate(redis_tls_acl: RedisServer,
+                                                     bridge_to: object) -> None:
+    cert = redis_tls_acl.directory / "localhost.crt"  # the server's own self-signed cert
+    upstream = parse_redis_url(
+        f"rediss://h:{CANARY_REDIS_PASSWORD}@localhost:{redis_tls_acl.port}", "REDIS_URL")
+    bridge = bridge_to(upstream, str(cert))  # type: ignore[operator]
+    assert client(bridge.port).ping() is True
+
+
+# -- many connections, and nothing left behind -------------------------------------------------
+
+def fd_count() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def ping(port: int, read: bool = True) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"PING\r\n")
+    if read:
+        assert await reader.readexactly(7) == b"+PONG\r\n"
+    writer.close()
+    await writer.wait_closed()
+
+
+def test_a_thousand_connect_disconnect_cycles_leave_nothing_behind(
+    redis_tls_acl: RedisServer,
+) -> None:
+    async def scenario() -> None:
+        bridge = RedisBridge(upstream_of(redis_tls_acl))
+        await bridge.start()
+        await ping(bridge.port)  # warm up whatever the loop allocates once
+        await asyncio.sleep(0.1)
+        fds, tasks = fd_count(), len(asyncio.all_tasks())
+        for i in range(1000):
+            # Every third client leaves without waiting for its reply, every seventh right
+            # after connecting (while the bridge is still logging in upstream).
+            if i % 7 == 0:
+                _, writer = await asyncio.open_connection("127.0.0.1", bridge.port)
+                writer.close()
+                await writer.wait_closed()
+            else:
+                await ping(bridge.port, read=i % 3 != 0)
+        deadline = time.monotonic() + 10
+        while (bridge.active or fd_count() != fds) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert bridge.accepted == 1001
+        assert bridge.active == 0
+        assert fd_count() == fds
+        assert len(asyncio.all_tasks()) == tasks
+        await bridge.close()
+
+    run(scenario())
+
+
+def test_five_hundred_concurrent_connections(redis_tls_acl: RedisServer) -> None:
+    async def scenario() -> None:
+        bridge = RedisBridge(upstream_of(redis_tls_acl))
+        await bridge.start()
+        connections = await asyncio.gather(
+            *(asyncio.open_connection("127.0.0.1", bridge.port) for _ in range(500)))
+        for _, writer in connections:
+            writer.write(b"PING\r\n")
+        replies = await asyncio.gather(*(reader.readexactly(7) for reader, _ in connections))
+        assert replies == [b"+PONG\r\n"] * 500
+        assert bridge.active == 500
+        # All 500 at once, each on its own upstream connection.
+        direct = redis_tls_acl.client()
+        assert direct.info("clients")["connected_clients"] >= 500  # type: ignore[attr-defined]
+        await bridge.close()
+        assert bridge.active == 0
+        for reader, writer in connections:
+            assert await reader.read() == b""  # closed by the bridge
+            writer.close()
+
+    run(scenario())
+
+
+def run(coroutine: object) -> None:
+    """Runs on the loop the bridge would use (uvloop when installed)."""
+    loop = new_event_loop()
+    try:
+        loop.run_until_complete(coroutine)  # type: ignore[arg-type]
+    finally:
+        loop.close()
+
+
+# -- the command ------------------------------------------------------------------------------
+
+def bridge_command(*args: str) -> list[str]:
+    return ["appwrite-heroku", "redis-bridge", *args]
+
+
+@pytest.mark.parametrize("entry", [["appwrite-heroku", "redis-bridge"],
+                                   [sys.executable, "-m", "appwrite_heroku.bridge"]])
+def test_the_command_serves_until_sigterm_and_never_prints_the_password(
+    entry: list[str], redis_tls_acl: RedisServer,
+) -> None:
+    port = free_port()
+    env = {**os.environ, UPSTREAM_ENV: f"{redis_tls_acl.url}/1"}
+    proc = subprocess.Popen([*entry, "--listen", f"127.0.0.1:{port}"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for_port(port)
+        local = client(port)
+        assert local.ping() is True
+        assert local.client_info()["db"] == 1
+        assert CANARY_REDIS_PASSWORD not in " ".join(proc.args)  # type: ignore[arg-type]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out, err = proc.communicate()
+    output = (out + err).decode()
+    assert CANARY_REDIS_PASSWORD not in output
+    assert f"127.0.0.1:{redis_tls_acl.port}" in output and UPSTREAM_ENV in output
+    assert "Traceback" not in output
+    with pytest.raises(redis.ConnectionError):
+        client(port).ping()
+
+
+def test_the_command_refuses_a_non_loopback_address_in_one_line() -> None:
+    env = {**os.environ, UPSTREAM_ENV: f"redis://:{CANARY_REDIS_PASSWORD}@127.0.0.1:1"}
+    done = subprocess.run(bridge_command("--listen", "0.0.0.0:6379"), env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "loopback" in done.stderr
+    assert CANARY_REDIS_PASSWORD not in done.stderr + done.stdout
+
+
+def test_the_command_names_the_variable_when_no_upstream_is_given() -> None:
+    env = {k: v for k, v in os.environ.items() if k != UPSTREAM_ENV}
+    done = subprocess.run(bridge_command("--listen", "127.0.0.1:0"), env=env,
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and UPSTREAM_ENV in done.stderr
