@@ -208,12 +208,13 @@ _safe_password = st.text(
 @settings(max_examples=300, deadline=None)
 @given(user=_safe_password, password=_texts)
 def test_database_credentials_survive_round_trip_or_fail_cleanly(user: str, password: str) -> None:
+    password += "Zq9Xw7Kp"  # a tail no message could contain by chance
     url = f"mysql://{quote(user, safe='')}:{quote(password, safe='')}@db.example.com:3306/s"
     try:
         database = addons.parse_database_url(url, "DATABASE_URL")
     except InputError as error:
         assert any(c in "@:/?#[],=+%" or c.isspace() or not c.isprintable() for c in password)
-        assert password not in str(error) or len(password) < 2
+        assert "Zq9Xw7Kp" not in str(error)
         return
     assert (database.user, database.password) == (user, password)
 

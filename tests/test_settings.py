@@ -492,3 +492,9 @@ def test_hand_copied_add_on_values_get_one_hint_to_unset_them() -> None:
     assert "heroku config:unset _APP_DB_HOST _APP_DB_PASS _APP_DB_USER" in hints[0]
     assert "jawspw0000" not in hints[0]
     assert not {"_APP_DB_HOST", "_APP_DB_PASS", "_APP_DB_USER"} & derivation.derived_keys
+
+
+def test_only_the_pinned_variable_list_is_packaged() -> None:
+    with pytest.raises(LookupError, match=r"Appwrite 0\.0\.1"):
+        appwrite_variables("0.0.1")
+    assert "_APP_DB_ADAPTER" in appwrite_variables()
