@@ -215,8 +215,12 @@ def test_failing_release_phase_fails_the_step_with_an_annotation(action: Action)
     assert errors and all(line.startswith("::error title=Release failed::") for line in errors)
     assert any("release phase" in line for line in errors)
     assert dict(action.heroku.app(app).images) == old
-    assert run.outputs["rolled-back"] in ("true", "false")
-    assert "❌" in run.summary and "| Health |" in run.summary
+    # the config written for v1.1.0 went back with the rollback, to the release before it
+    assert run.outputs["rolled-back"] == "true"
+    assert run.outputs["release-version"] == ""
+    assert "APPWRITE_LITE_RELEASE" not in action.heroku.app(app).config_vars
+    assert run.summary.startswith("### ❌")
+    assert "| Rollback | rolled back |" in run.summary
     assert action.github.states() == ["in_progress", "failure"]
     assert action.github.deployments[0]["environment"] == "staging"
     assert action.heroku.schema_violations == []
