@@ -50,6 +50,21 @@ def parse_lines(stdout: str) -> dict[str, str]:
     return {name: value for name, value in pairs}
 
 
+# What a complete set for Redis + JawsDB Maria + Bucketeer + Mailgun + dyno metadata is.
+EXAMPLE_KEYS = {
+    "_APP_DB_ADAPTER", "_APP_DB_HOST", "_APP_DB_PASS", "_APP_DB_PORT", "_APP_DB_SCHEMA",
+    "_APP_DB_USER", "_APP_DOMAIN", "_APP_DOMAIN_TARGET", "_APP_DOMAIN_TARGET_CNAME", "_APP_ENV",
+    "_APP_EXECUTOR_SECRET", "_APP_FUNCTIONS_RUNTIMES", "_APP_OPENSSL_KEY_V1",
+    "_APP_OPTIONS_FORCE_HTTPS", "_APP_OPTIONS_ROUTER_PROTECTION", "_APP_REDIS_HOST",
+    "_APP_REDIS_PASS", "_APP_REDIS_PORT", "_APP_REDIS_USER", "_APP_SITES_RUNTIMES",
+    "_APP_SMTP_HOST", "_APP_SMTP_PASSWORD", "_APP_SMTP_PORT", "_APP_SMTP_SECURE",
+    "_APP_SMTP_USERNAME", "_APP_STORAGE_ANTIVIRUS", "_APP_STORAGE_DEVICE",
+    "_APP_STORAGE_S3_ACCESS_KEY", "_APP_STORAGE_S3_BUCKET", "_APP_STORAGE_S3_REGION",
+    "_APP_STORAGE_S3_SECRET", "_APP_SYSTEM_EMAIL_ADDRESS", "_APP_TRUSTED_HEADERS",
+    "_APP_USAGE_STATS",
+}
+
+
 def test_example_prints_a_complete_masked_set(tmp_path: Path) -> None:
     done = env(tmp_path, "--from", str(EXAMPLE))
     assert done.returncode == 0, done.stderr
@@ -57,6 +72,7 @@ def test_example_prints_a_complete_masked_set(tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     assert lines == sorted(lines)
     shown = parse_lines(done.stdout)
+    assert set(shown) == EXAMPLE_KEYS
     assert shown["_APP_DB_ADAPTER"] == "mariadb"
     assert shown["_APP_REDIS_HOST"] == "127.0.0.1" and shown["_APP_REDIS_PASS"] == "''"
     assert shown["_APP_STORAGE_DEVICE"] == "s3" and shown["_APP_SMTP_HOST"] == "smtp.mailgun.org"
