@@ -115,8 +115,14 @@ class Env:
             setattr(options, key, value)
         reporter = RecordingReporter()
         spawned_before = len(builder.SPAWNED)
-        result = deploy(options, reporter, env=self.environ())
-        self.assert_clean(reporter, builder.SPAWNED[spawned_before:])
+        key_before = self.standin.app(app).config_vars.get("_APP_OPENSSL_KEY_V1")
+        try:
+            result = deploy(options, reporter, env=self.environ())
+        finally:
+            self.assert_clean(reporter, builder.SPAWNED[spawned_before:])
+            # generated once, then never changed on any path (success, failure, rollback)
+            if key_before is not None:
+                assert self.standin.app(app).config_vars["_APP_OPENSSL_KEY_V1"] == key_before
         return result, reporter
 
     def assert_clean(self, reporter: RecordingReporter, argvs: list[list[str]]) -> None:
