@@ -53,6 +53,9 @@ def test_successful_release_is_recorded_with_app_and_run_urls(github: GitHubStan
     create = next(r for r in github.requests if r.path.endswith("/deployments"))
     assert create.body["auto_merge"] is False and create.body["required_contexts"] == []
     assert "::warning" not in out.getvalue()
+    assert f"GitHub deployment {deployment['id']}: v1.2.3 to production, in progress" in (
+        out.getvalue())
+    assert f"GitHub deployment {deployment['id']}: success" in out.getvalue()
     assert TOKEN not in str([r.headers for r in github.requests])
 
 

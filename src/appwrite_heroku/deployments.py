@@ -118,8 +118,10 @@ class DeploymentRecord:
             return
         self.deployment_id = deployment.id
         self._deployment_url = deployment.url
-        self._post_status({"state": "in_progress", "log_url": self._run.log_url,
-                           "description": _short(f"Releasing {ref}")})
+        if self._post_status({"state": "in_progress", "log_url": self._run.log_url,
+                              "description": _short(f"Releasing {ref}")}):
+            self._reporter.info(f"GitHub deployment {deployment.id}: {ref} to {environment}, "
+                                "in progress")
 
     def finish(self, success: bool, app_url: str | None, description: str) -> None:
         """`success` with the app's URL, or `failure`; nothing if `start` gave up."""
@@ -132,11 +134,12 @@ class DeploymentRecord:
             body["auto_inactive"] = True  # older deployments of this environment go inactive
             if app_url:
                 body["environment_url"] = app_url
-        self._post_status(body)
+        if self._post_status(body):
+            self._reporter.info(f"GitHub deployment {self.deployment_id}: {body['state']}")
 
-    def _post_status(self, body: dict[str, Any]) -> None:
+    def _post_status(self, body: dict[str, Any]) -> bool:
         if self._github is None or self._deployment_url is None:
-            return
+            return False
         try:
             self._github.requester.requestJsonAndCheck(
                 "POST",
@@ -146,5 +149,8 @@ class DeploymentRecord:
             )
         except GithubException as error:
             self._give_up(self._explain(error))
+            return False
         except Exception as error:  # network errors of any kind: warn, go on
             self._give_up(f"GitHub could not be reached ({type(error).__name__})")
+            return False
+        return True
