@@ -533,8 +533,8 @@ def test_the_command_serves_until_sigterm_and_never_prints_the_password(
     assert CANARY_REDIS_PASSWORD not in output
     assert f"127.0.0.1:{redis_tls_acl.port}" in output and UPSTREAM_ENV in output
     assert "Traceback" not in output
-    with pytest.raises(redis.ConnectionError):
-        client(port).ping()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
 
 
 def test_the_command_refuses_a_non_loopback_address_in_one_line() -> None:

@@ -43,6 +43,7 @@ CONNECT_TIMEOUT = 10.0  # seconds for TCP + TLS + AUTH/SELECT to the upstream
 FAILED_CLIENT_GRACE = 1.0  # seconds a refused client may still read its error before we close
 WRITE_HIGH_WATER = 256 * 1024  # bytes queued to one side before the other side stops reading
 PREFIX_LIMIT = 64 * 1024  # an AUTH/HELLO longer than this is not a credential: stop scanning
+TRIM_DELAY = 0.5  # seconds without a new connection before the heap is trimmed
 
 log = logging.getLogger("appwrite_heroku.bridge")
 
@@ -285,6 +286,23 @@ def raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
+def _heap_trimmer() -> Callable[[], object] | None:
+    """glibc's ``malloc_trim``, where there is one (not on musl).
+
+    Why: each TLS handshake allocates and frees ~100 KiB inside OpenSSL, between the few KiB
+    each connection keeps; glibc keeps those holes resident. Trimming after a burst of new
+    connections gives back ~8 KiB per connection (4 MB of 500), measured.
+    """
+    try:
+        import ctypes
+
+        trim = ctypes.CDLL(None).malloc_trim
+    except (ImportError, OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    return lambda: trim(0)
+
+
 class _Throttle:
     """At most one log line per interval per kind, with a count of the ones held back, so
     a restart of the upstream under 500 connections is one line, not 500."""
@@ -319,6 +337,7 @@ class _Tls:
     """
 
     READ_SIZE = 64 * 1024
+    __slots__ = ("_in", "_obj", "_out", "established")
 
     def __init__(self, context: ssl.SSLContext, server_hostname: str | None) -> None:
         self._in = ssl.MemoryBIO()
@@ -375,6 +394,9 @@ class _UpstreamSide(asyncio.Protocol):
     ``done`` gets ``None`` once logged in, or the error that prevented it (a value, not an
     exception, so a late failure after a timeout is never reported as unretrieved).
     """
+
+    # Slots: 500 idle connections are 1000 of these objects; a __dict__ each adds up.
+    __slots__ = ("_done", "_expected", "_handshake", "_replies", "_tls", "client", "transport")
 
     def __init__(self, handshake: list[bytes], done: asyncio.Future[BaseException | None],
                  tls: _Tls | None) -> None:
@@ -464,6 +486,9 @@ class _UpstreamSide(asyncio.Protocol):
 class _ClientSide(asyncio.Protocol):
     """A local client (Appwrite). Reading waits until the upstream is logged in."""
 
+    __slots__ = ("_connecting", "_early", "_failed", "_pending", "_scanning", "_send", "bridge",
+                 "transport", "upstream")
+
     def __init__(self, bridge: RedisBridge) -> None:
         self.bridge = bridge
         self.transport: asyncio.Transport | None = None
@@ -523,6 +548,7 @@ class _ClientSide(asyncio.Protocol):
         self.upstream = upstream.transport
         self._send = upstream.send
         upstream.client = self
+        self.bridge._logged_in()
         if self._early:
             early, self._early = b"".join(self._early), []
             self.data_received(early)
@@ -648,6 +674,21 @@ class RedisBridge:
         self._throttle = _Throttle()
         self._links: set[_ClientSide] = set()
         self._server: asyncio.AbstractServer | None = None
+        self._trim = _heap_trimmer()
+        self._trim_pending: asyncio.TimerHandle | None = None
+
+    def _logged_in(self) -> None:
+        """A connection finished its handshake: trim the heap once the burst is over."""
+        if self._trim is None:
+            return
+        if self._trim_pending is not None:
+            self._trim_pending.cancel()
+        self._trim_pending = asyncio.get_running_loop().call_later(TRIM_DELAY, self._trim_now)
+
+    def _trim_now(self) -> None:
+        self._trim_pending = None
+        if self._trim is not None:
+            self._trim()
 
     @property
     def active(self) -> int:
@@ -667,6 +708,9 @@ class RedisBridge:
 
     async def close(self) -> None:
         """Stops accepting and closes every connection (in-flight commands are cut)."""
+        if self._trim_pending is not None:
+            self._trim_pending.cancel()
+            self._trim_pending = None
         if self._server is not None:
             self._server.close()
         for link in list(self._links):
