@@ -358,12 +358,14 @@ class HerokuClient:
         while True:
             response = self.raw("GET", url, stream=True, headers={"Accept": "text/plain"})
             if response.status_code == 404 and time.monotonic() < deadline:
+                _ = response.content  # drain the small body so the connection is reused
                 response.close()
                 time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
                 delay = min(delay * 2, 5.0)
                 continue
             break
         if response.status_code >= 400:
+            _ = response.content
             response.close()
             return
         with response:
