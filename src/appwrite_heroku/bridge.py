@@ -43,6 +43,7 @@ CONNECT_TIMEOUT = 10.0  # seconds for TCP + TLS + AUTH/SELECT to the upstream
 FAILED_CLIENT_GRACE = 1.0  # seconds a refused client may still read its error before we close
 WRITE_HIGH_WATER = 256 * 1024  # bytes queued to one side before the other side stops reading
 PREFIX_LIMIT = 64 * 1024  # an AUTH/HELLO longer than this is not a credential: stop scanning
+_TLS_RECORD_MAX = 16 * 1024  # the most plaintext one TLS record carries
 TRIM_DELAY = 0.5  # seconds without a new connection before the heap is trimmed
 
 log = logging.getLogger("appwrite_heroku.bridge")
@@ -336,7 +337,6 @@ class _Tls:
     needs nothing else from TLS (no renegotiation in TLS 1.3, no half-close for Redis).
     """
 
-    READ_SIZE = 64 * 1024
     __slots__ = ("_in", "_obj", "_out", "established")
 
     def __init__(self, context: ssl.SSLContext, server_hostname: str | None) -> None:
@@ -367,13 +367,19 @@ class _Tls:
             self._handshake()
             if not self.established:
                 return b"", self._out.read(), False
+        obj, incoming = self._obj, self._in
         chunks: list[bytes] = []
         closed = False
         while True:
-            try:
-                chunk = self._obj.read(self.READ_SIZE)
-            except ssl.SSLWantReadError:
+            # Ask for no more than can be there: read(n) allocates n bytes first, and a
+            # fixed 64 KiB per small reply made each round trip cost page faults.
+            size = min(incoming.pending + obj.pending(), _TLS_RECORD_MAX)
+            if not size:
                 break
+            try:
+                chunk = obj.read(size)
+            except ssl.SSLWantReadError:
+                break  # the rest of a record is still on its way
             except ssl.SSLZeroReturnError:
                 closed = True
                 break
