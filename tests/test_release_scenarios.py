@@ -337,3 +337,18 @@ def test_plan_with_network_writes_nothing(env: Env, source: Path) -> None:
     assert "+ _APP_OPENSSL_KEY_V1=****" in reporter.text
     assert "+ APPWRITE_LITE_RELEASE=tag=v1.0.0 appwrite=1.9.6 commit=0123abc" in reporter.text
     assert json.dumps(result.changed_config_keys)
+
+
+def test_waits_for_a_pending_release_before_judging(env: Env, source: Path) -> None:
+    app = make_app(env.standin)
+    first, _ = env.run(app, source, tag="v1.0.0")
+    assert first.exit_status == 0
+    # someone changes a config var by hand: the release phase of that release is running
+    api = env.standin.app(app)
+    api.pending_linger_seconds = 1.0
+    api.config_vars["HAND_SET"] = "1"
+    api.create_release("Set HAND_SET config vars", config=dict(api.config_vars))
+    assert api.releases[-1]["status"] == "pending"
+    result, reporter = env.run(app, source, tag="v1.0.0")
+    assert result.exit_status == 0 and result.summary.startswith("no-op"), reporter.text
+    assert "still pending; waiting" in reporter.text

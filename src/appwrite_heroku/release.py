@@ -297,6 +297,14 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
     if missing:
         raise InputError(f"app {app} lacks {' and '.join(missing)}".replace("APP", app))
     captured = client.newest_release(app)
+    if captured is not None and captured.get("status") == "pending":
+        # Another deploy (or a config change) is mid-release: let it finish, then judge
+        # against what it leaves, so this run never races it.
+        reporter.info(f"release v{captured.get('version')} is still pending; waiting for it")
+        _wait_release(run, captured, time.monotonic() + options.release_timeout)
+        config = client.config_vars(app)
+        run.mask_config(config)
+        captured = client.newest_release(app)
     running = parse_record(config.get(RELEASE_VAR))
     captured_ok = bool(captured and captured.get("status") == "succeeded"
                        and captured.get("current", True))
