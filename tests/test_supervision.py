@@ -28,29 +28,39 @@ def test_config_has_one_section_per_program_and_no_environment_secrets(tmp_path:
     assert parser["supervisord"]["nodaemon"] == "true"
 
 
-def info(name: str, state: str = "RUNNING", start: int = 100) -> dict[str, object]:
-    return {"name": name, "statename": state, "start": start}
+def spawned(name: str, pid: int) -> str:
+    return f"2026-11-27 17:30:01,109 INFO spawned: '{name}' with pid {pid}"
 
 
 def test_fatal_is_a_crash_loop() -> None:
     watch = CrashWatch(CrashPolicy())
-    assert watch.observe([info("api")], 0) is None
-    reason = watch.observe([info("api", "FATAL")], 1)
-    assert reason and "api" in reason
+    assert watch.observe(spawned("api", 10), 0) is None
+    assert watch.observe("2026-11-27 INFO exited: api (exit status 3; not expected)", 1) is None
+    reason = watch.observe("2026-11-27 17:30:07,001 INFO gave up: api entered FATAL state, "
+                           "too many start retries too quickly", 2)
+    assert reason and reason.startswith("api kept exiting")
 
 
 def test_restarts_within_the_window_are_counted() -> None:
     watch = CrashWatch(CrashPolicy(limit=3, window=60))
-    assert watch.observe([info("w", start=1)], 0) is None
-    assert watch.observe([info("w", start=2)], 10) is None
-    assert watch.observe([info("w", start=3)], 20) is None
-    assert watch.observe([info("w", start=4)], 30) == "w restarted 3 times within 60 s"
+    assert watch.observe(spawned("w", 1), 0) is None  # the first start is not a restart
+    assert watch.observe(spawned("w", 2), 10) is None
+    assert watch.observe(spawned("other", 3), 15) is None
+    assert watch.observe(spawned("w", 4), 20) is None
+    assert watch.observe(spawned("w", 5), 30) == "w restarted 3 times within 60 s"
+    assert watch.pids == {1, 2, 3, 4, 5}
 
 
 def test_restarts_spread_out_are_fine() -> None:
     watch = CrashWatch(CrashPolicy(limit=3, window=60))
     for step in range(10):
-        assert watch.observe([info("w", start=step + 1)], step * 40.0) is None
+        assert watch.observe(spawned("w", step), step * 40.0) is None
+
+
+def test_other_lines_are_ignored() -> None:
+    watch = CrashWatch(CrashPolicy(limit=1, window=60))
+    for line in ("INFO success: w entered RUNNING state", "[w] spawned: nothing", ""):
+        assert watch.observe(line, 0) is None
 
 
 def test_log_pump_prefixes_lines_and_survives_writer_restarts(tmp_path: Path) -> None:

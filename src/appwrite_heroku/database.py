@@ -59,10 +59,46 @@ def connect(target: DatabaseTarget, timeout: float = 5.0) -> Any:
     )
 
 
-def probe(target: DatabaseTarget) -> str | None:
-    """None when the database answers, else a short reason (never a secret)."""
+def greeting(host: str, port: int, timeout: float = 3.0) -> str | None:
+    """None when a MySQL/MariaDB server greets us, else why not.
+
+    Written here rather than using PyMySQL because the long-lived launcher should not carry
+    PyMySQL and `cryptography` for its whole life just to ask "is the server up?": reading the
+    server's first packet (protocol 10 handshake, or an error packet such as "too many
+    connections") answers that with the standard library. The release role does log in.
+    """
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            header = _read_exactly(conn, 4)
+            length = int.from_bytes(header[:3], "little")
+            payload = _read_exactly(conn, min(length, 512))
+    except OSError as error:
+        return type(error).__name__
+    if payload[:1] == b"\x0a":
+        return None
+    if payload[:1] == b"\xff" and len(payload) >= 3:
+        return f"server error {int.from_bytes(payload[1:3], 'little')}"
+    return "not a MySQL/MariaDB server"
+
+
+def _read_exactly(conn: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = conn.recv(size - len(data))
+        if not chunk:
+            raise ConnectionAbortedError("closed by the server")
+        data += chunk
+    return data
+
+
+def probe(target: DatabaseTarget, *, log_in: bool = True) -> str | None:
+    """None when the database answers, else a short reason (never a secret).
+
+    `log_in=False` only checks that the server greets (see `greeting`)."""
     if not target.host:
         return "no database host is configured"
+    if target.speaks_mysql and not log_in:
+        return greeting(target.host, target.port)
     try:
         if target.speaks_mysql:
             connection = connect(target, timeout=3)
@@ -89,6 +125,7 @@ def wait_until_ready(
     log: Callable[[str], None],
     not_ready_vars: list[str] | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    log_in: bool = True,
 ) -> None:
     """Bounded, logged retries; raises NotReadyError with one line after the last attempt.
 
@@ -101,7 +138,7 @@ def wait_until_ready(
         if not_ready_vars:
             reason = f"{', '.join(not_ready_vars)} still holds the add-on's placeholder"
         else:
-            found = probe(target)
+            found = probe(target, log_in=log_in)
             if found is None:
                 if attempt > 1:
                     log(f"database: reachable after {attempt} attempts")

@@ -203,7 +203,8 @@ def http_and_router(
     config_path = router.write_nginx(config)
     nginx = processes.Program(
         name="nginx", command=router.nginx_command(layout.nginx, config_path, config.runtime_dir),
-        directory=str(config.runtime_dir), startsecs=1, priority=400,
+        # First to start: Heroku's R10 only waits for $PORT, and nginx binds it in milliseconds.
+        directory=str(config.runtime_dir), startsecs=1, priority=100,
     )
     return [*processes.http_programs(
         php=layout.php, bin_dir=layout.bin_dir, code_dir=layout.code_dir,
@@ -252,6 +253,7 @@ def run_role(role: str, environ: Mapping[str, str], log: Log,
         target, attempts=layout.db_attempts, delay=layout.db_delay, log=log.launcher,
         not_ready_vars=list(derivation.not_ready),
         sleep=lambda seconds: _interruptible_sleep(seconds, stopping),
+        log_in=role == "release",  # the release role logs in anyway; the others stay lean
     )
     with redis_bridge(derivation, layout, log):
         if role == "release":

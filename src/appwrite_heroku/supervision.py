@@ -1,8 +1,10 @@
 """Supervision: a real supervisord per dyno, configured per role, and the launcher watching it.
 
 supervisord restarts a child that dies; what it does not do is give up on a crash loop in a way
-Heroku notices. The launcher therefore watches supervisord over its XML-RPC socket and exits
+Heroku notices. The launcher therefore reads supervisord's own log (its stdout, a pipe) and exits
 non-zero when a program turns FATAL or keeps restarting, so Heroku restarts the whole dyno.
+Reading the log rather than polling XML-RPC keeps `xmlrpc`/`http.client` out of the launcher's
+memory; supervisord's `spawned:` and `gave up:` lines have kept their wording since 3.x.
 Each program's output reaches the launcher through a FIFO and leaves on stdout (Heroku's log
 drain) as `[program] line`, with every known secret masked.
 """
@@ -11,19 +13,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import selectors
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-import xmlrpc.client
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from .errors import InputError
 from .processes import Program
@@ -97,6 +99,7 @@ class LogPump:
         self._selector = selectors.DefaultSelector()
         self._held: list[int] = []
         self._partial: dict[str, bytes] = {}
+        self._handlers: dict[str, Callable[[str], None]] = {}
         self._stop = threading.Event()
         for name, path in fifos.items():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,6 +111,13 @@ class LogPump:
             self._selector.register(read_fd, selectors.EVENT_READ, name)
             self._partial[name] = b""
         self._thread = threading.Thread(target=self._run, name="log-pump", daemon=True)
+
+    def add_stream(self, fd: int, name: str, handler: Callable[[str], None]) -> None:
+        """Another stream (a pipe) whose lines go to `handler` as they are; before `start()`."""
+        os.set_blocking(fd, False)
+        self._selector.register(fd, selectors.EVENT_READ, name)
+        self._partial[name] = b""
+        self._handlers[name] = handler
 
     def start(self) -> None:
         self._thread.start()
@@ -122,24 +132,32 @@ class LogPump:
             chunk = os.read(fd, 65536)
         except BlockingIOError:
             return
+        if not chunk:  # a pipe's writer is gone (FIFOs never end: we hold their write ends)
+            self._selector.unregister(fd)
+            chunk = b"\n" if self._partial[name] else b""
         data = self._partial[name] + chunk
         *lines, rest = data.split(b"\n")
         if len(rest) > _MAX_PARTIAL_LINE:
             lines.append(rest)
             rest = b""
         self._partial[name] = rest
+        handler = self._handlers.get(name)
         for line in lines:
-            self._emit(f"[{name}] {line.decode('utf-8', 'replace').rstrip()}")
+            text = line.decode("utf-8", "replace").rstrip()
+            if handler is not None:
+                handler(text)
+            else:
+                self._emit(f"[{name}] {text}")
 
     def stop(self) -> None:
         """Drains what is buffered, then closes every FIFO end."""
         self._stop.set()
         self._thread.join(timeout=2)
         for key in list(self._selector.get_map().values()):
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, KeyError):
                 self._drain(key.fd, key.data)
         for name, rest in self._partial.items():
-            if rest:
+            if rest and name not in self._handlers:
                 self._emit(f"[{name}] {rest.decode('utf-8', 'replace').rstrip()}")
         self._selector.close()
         for fd in self._held:
@@ -147,54 +165,39 @@ class LogPump:
                 os.close(fd)
 
 
+_SPAWNED = re.compile(r"spawned: '(?P<name>[^']+)' with pid (?P<pid>\d+)")
+_GAVE_UP = re.compile(r"gave up: (?P<name>\S+) entered FATAL state")
+
+
 class CrashWatch:
-    """Pure bookkeeping over supervisord's process list: is anything crash-looping?"""
+    """Pure bookkeeping over supervisord's log lines: is anything crash-looping?"""
 
     def __init__(self, policy: CrashPolicy) -> None:
         self._policy = policy
-        self._last_start: dict[str, int] = {}
         self._starts: dict[str, deque[float]] = {}
+        self.pids: set[int] = set()
 
-    def observe(self, infos: Iterable[Mapping[str, Any]], now: float) -> str | None:
+    def observe(self, line: str, now: float) -> str | None:
         """The reason to give up, or None while everything is healthy."""
-        for info in infos:
-            name = str(info["name"])
-            if info["statename"] == "FATAL":
-                return f"{name} kept exiting right after start and supervisord gave up on it"
-            start = int(info.get("start") or 0)
-            if start and self._last_start.get(name) not in (None, start):
-                starts = self._starts.setdefault(name, deque())
-                starts.append(now)
-                while starts and now - starts[0] > self._policy.window:
-                    starts.popleft()
-                if len(starts) >= self._policy.limit:
-                    return (f"{name} restarted {len(starts)} times within "
-                            f"{int(self._policy.window)} s")
-            if start:
-                self._last_start[name] = start
+        gave_up = _GAVE_UP.search(line)
+        if gave_up:
+            return (f"{gave_up['name']} kept exiting right after start and supervisord gave "
+                    "up on it")
+        spawned = _SPAWNED.search(line)
+        if not spawned:
+            return None
+        name = spawned["name"]
+        self.pids.add(int(spawned["pid"]))
+        if name not in self._starts:
+            self._starts[name] = deque()
+            return None  # the first start is not a restart
+        starts = self._starts[name]
+        starts.append(now)
+        while starts and now - starts[0] > self._policy.window:
+            starts.popleft()
+        if len(starts) >= self._policy.limit:
+            return f"{name} restarted {len(starts)} times within {int(self._policy.window)} s"
         return None
-
-
-class _UnixTransport(xmlrpc.client.Transport):
-    """XML-RPC over supervisord's unix socket (its HTTP server is not on a TCP port)."""
-
-    def __init__(self, socket_path: Path) -> None:
-        super().__init__()
-        self._socket_path = str(socket_path)
-
-    def make_connection(self, host: Any) -> Any:
-        import http.client
-        import socket
-
-        path = self._socket_path
-
-        class _Connection(http.client.HTTPConnection):
-            def connect(self) -> None:
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.settimeout(5)
-                self.sock.connect(path)
-
-        return _Connection("localhost")
 
 
 class Supervisor:
@@ -215,48 +218,56 @@ class Supervisor:
         self._watch = CrashWatch(policy or CrashPolicy())
         self._process: subprocess.Popen[bytes] | None = None
         self._pump: LogPump | None = None
-        self._known_pids: set[int] = set()
+        self._failure: str | None = None
+        self._failed = threading.Event()
         self.config_path = runtime_dir / "supervisord.conf"
 
+    @property
+    def socket_path(self) -> Path:
+        return self.runtime_dir / "supervisor.sock"
+
     def start(self) -> None:
-        socket_path = self.runtime_dir / "supervisor.sock"
-        if len(str(socket_path)) > 100:  # AF_UNIX paths stop at 107 bytes
+        if len(str(self.socket_path)) > 100:  # AF_UNIX paths stop at 107 bytes
             raise InputError(f"runtime directory path too long for a unix socket: "
                              f"{self.runtime_dir}; set APPWRITE_LITE_RUNTIME_DIR to a short one")
-        self.runtime_dir.mkdir(parents=True, exist_ok=True)
-        (self.runtime_dir / "logs").mkdir(exist_ok=True)
+        (self.runtime_dir / "logs").mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(render_supervisord(self.runtime_dir, self.programs))
         self._pump = LogPump(
             {p.name: log_fifo(self.runtime_dir, p.name) for p in self.programs}, self._emit,
         )
-        self._pump.start()
         self._process = subprocess.Popen(
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.config_path)],
-            env=self._env, stdin=subprocess.DEVNULL,
+            env=self._env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
         )
+        assert self._process.stdout is not None
+        self._pump.add_stream(self._process.stdout.fileno(), "supervisord", self._on_line)
+        self._pump.start()
 
-    def _rpc(self) -> Any:
-        transport = _UnixTransport(self.runtime_dir / "supervisor.sock")
-        return xmlrpc.client.ServerProxy("http://localhost", transport=transport)
+    def _on_line(self, line: str) -> None:
+        self._emit(f"[supervisord] {line}")
+        if "supervisord started with pid" in line:
+            self._wake()
+        reason = self._watch.observe(line, time.monotonic())
+        if reason and self._failure is None:
+            self._failure = reason
+            self._failed.set()
 
-    def process_infos(self) -> list[dict[str, Any]]:
-        infos: list[dict[str, Any]] = self._rpc().supervisor.getAllProcessInfo()
-        self._known_pids.update(int(i["pid"]) for i in infos if i.get("pid"))
-        return infos
+    def _wake(self) -> None:
+        """supervisord spawns programs only after its first one-second poll; a connection to
+        its socket ends that poll at once, so $PORT is bound a second earlier."""
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as conn:
+            conn.settimeout(1)
+            conn.connect(str(self.socket_path))
 
-    def watch(self, stopping: threading.Event, interval: float = 0.5) -> str | None:
+    def watch(self, stopping: threading.Event, interval: float = 0.2) -> str | None:
         """Blocks until `stopping` is set (returns None) or something is wrong (the reason)."""
         assert self._process is not None
         while not stopping.wait(interval):
+            if self._failed.is_set():
+                return self._failure
             if self._process.poll() is not None:
                 return f"supervisord exited unexpectedly with status {self._process.returncode}"
-            try:
-                infos = self.process_infos()
-            except (OSError, xmlrpc.client.Error):
-                continue  # still starting up
-            reason = self._watch.observe(infos, time.monotonic())
-            if reason:
-                return reason
         return None
 
     def stop(self, deadline: float = SHUTDOWN_DEADLINE) -> None:
@@ -264,8 +275,6 @@ class Supervisor:
         deadline, so the dyno is empty well before Heroku's own 30 s SIGKILL."""
         process = self._process
         if process is not None and process.poll() is None:
-            with contextlib.suppress(OSError, xmlrpc.client.Error):
-                self.process_infos()
             process.send_signal(signal.SIGTERM)
             try:
                 process.wait(timeout=deadline)
@@ -273,8 +282,10 @@ class Supervisor:
                 process.kill()
                 process.wait()
                 # supervisord did not finish: its programs run in their own process groups.
-                for pid in self._known_pids:
+                for pid in self._watch.pids:
                     with contextlib.suppress(OSError):
                         os.killpg(pid, signal.SIGKILL)
         if self._pump is not None:
             self._pump.stop()
+        if process is not None and process.stdout is not None:
+            process.stdout.close()
