@@ -39,7 +39,7 @@ import threading
 import time
 import urllib.parse
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -434,9 +434,6 @@ class HerokuStandIn:
                            "Heroku supports neither OCI manifests nor manifest lists.",
                            violation=True)
         return str(manifest["config"]["digest"])
-
-    def stream_url(self) -> str:
-        return self.url
 
     # ---- fault and recording helpers for the handlers ---------------------------------------
 
@@ -1030,9 +1027,3 @@ class _RouterHandler(_Handler):
             version = match.group(1) if match else FALLBACK_VERSION
         return app.health_status, {"version": version}
 
-
-def iter_stream(url: str, timeout: float = 10.0) -> Iterator[str]:
-    """Read an output stream line by line (tests use it to watch one)."""
-    with requests.get(url, stream=True, timeout=timeout) as response:
-        response.raise_for_status()
-        yield from response.iter_lines(decode_unicode=True)

@@ -183,10 +183,6 @@ class App:
             current = self._current()
             return self.release_json(current) if current else None
 
-    def release_config(self, version: int) -> dict[str, str]:
-        with self.lock:
-            return dict(self.find_release(str(version)).config)  # type: ignore[union-attr]
-
     def expire_release(self, version: int) -> None:
         """Make a release's slug/images gone (status `expired`), as Heroku does with age."""
         with self.lock:
