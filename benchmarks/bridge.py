@@ -77,6 +77,7 @@ def rss_kib(pid: int) -> int:
 def idle_rss(target: Target, password: str | None) -> float:
     """RSS (MB) of the proxy with 500 client connections open and logged in, doing nothing."""
     assert target.pid is not None
+    target.add("rss_idle", rss_kib(target.pid) / 1024)
     sockets = []
     try:
         for _ in range(IDLE_CONNECTIONS):
@@ -224,7 +225,9 @@ def print_table(targets: list[Target]) -> None:
         print(f"bridge vs {proxy}: {ratio_set:.2f}x SET, {ratio_get:.2f}x GET req/s "
               f"(target >= 0.8x); p50 {added:+.3f} ms (target <= +0.3 ms)")
     print(f"bridge RSS with {IDLE_CONNECTIONS} idle connections: {bridge.median('rss'):.1f} MB "
-          "(target <= 40 MB)")
+          f"(target <= 40 MB); {bridge.median('rss_idle'):.1f} MB before any connection, so "
+          f"{(bridge.median('rss') - bridge.median('rss_idle')) * 1024 / IDLE_CONNECTIONS:.0f}"
+          " KiB per bridged connection")
 
 
 def redis_version() -> str:

@@ -709,6 +709,8 @@ class RedisBridge:
             lambda: _ClientSide(self), self.host, self.port, backlog=1024,
         )
         self.port = int(self._server.sockets[0].getsockname()[1])
+        if self._trim is not None:
+            self._trim()  # what importing and compiling left behind
         log.info("listening on %s:%d, upstream %s%s (from %s)", self.host, self.port,
                  self.address, " over TLS" if self.upstream.tls else "", self.upstream.source)
 
