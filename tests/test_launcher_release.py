@@ -133,3 +133,13 @@ def test_missing_openssl_key_is_one_line_exit_2(tmp_path, mariadb, redis_passwor
     assert "never generated on a dyno" in done.stderr
     for secret in (CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD, CANARY_OPENSSL_KEY):
         assert secret not in done.stdout + done.stderr
+
+
+def test_greeting_probe_against_real_servers(mariadb, redis_plain) -> None:
+    """The long-lived roles check the server's greeting without logging in."""
+    from appwrite_heroku.database import greeting
+
+    assert greeting("127.0.0.1", mariadb.port) is None
+    assert greeting("127.0.0.1", free_port()) == "ConnectionRefusedError"
+    # Redis does not greet first: not mistaken for a database.
+    assert greeting("127.0.0.1", redis_plain.port, timeout=0.5) == "TimeoutError"

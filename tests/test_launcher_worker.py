@@ -121,3 +121,31 @@ def test_tls_redis_with_password_is_bridged_and_appwrite_needs_no_password(
             assert secret not in launched.output
     finally:
         launched.kill_session()
+
+
+def test_unwritable_storage_is_one_line_exit_2(tmp_path: Path, mariadb, redis_plain) -> None:
+    import subprocess
+
+    blocked = tmp_path / "storage-file"
+    blocked.write_text("a file where the storage directory should be")
+    env = dyno_env(make_root(tmp_path), database_url=mariadb.url, redis_url=redis_plain.url,
+                   bridge_port=free_port(), APPWRITE_LITE_STORAGE_DIR=str(blocked))
+    done = subprocess.run([sys.executable, "-m", "appwrite_heroku", "launch", "worker"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "storage not writable by this user" in done.stderr
+    assert "Dockerfile.lite" in done.stderr
+
+
+def test_web_without_port_is_one_line_exit_2(tmp_path: Path, mariadb, redis_plain) -> None:
+    import subprocess
+
+    env = dyno_env(make_root(tmp_path), database_url=mariadb.url, redis_url=redis_plain.url,
+                   bridge_port=free_port())
+    env.pop("PORT", None)
+    done = subprocess.run([sys.executable, "-m", "appwrite_heroku", "launch", "web"],
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith("appwrite-heroku: error: PORT is not set")
+    assert done.stderr.count("\n") == 1
