@@ -191,6 +191,33 @@ def test_app_looks_like_herokus(standin: HerokuStandIn) -> None:
         standin.create_app("My_App")
 
 
+def test_answers_match_the_schema_definitions(standin: HerokuStandIn) -> None:
+    """What the stand-in returns has the shape and types the published schema gives Heroku's
+    own answers, so a client that parses them parses the real ones."""
+    standin.create_app("my-app", config_vars={"A": "1"}, images={
+        "web": "sha256:" + "1" * 64, "release": "sha256:" + "2" * 64},
+        addons=[{"service": "heroku-redis", "config_vars": {"REDIS_URL": "rediss://r"}}])
+    api(standin, "PATCH", "/apps/my-app/config-vars", json={"B": "2"})
+    source = api(standin, "POST", "/sources").json()
+    build = api(standin, "POST", "/apps/my-app/builds",
+                json={"source_blob": {"url": source["source_blob"]["get_url"]}}).json()
+    answers: list[tuple[str, object]] = [
+        ("app", api(standin, "GET", "/apps/my-app").json()),
+        ("account", api(standin, "GET", "/account").json()),
+        ("rate-limit", api(standin, "GET", "/account/rate-limits").json()),
+        ("source", source),
+        ("build", build),
+        *(("release", r) for r in api(standin, "GET", "/apps/my-app/releases").json()),
+        *(("formation", f) for f in api(standin, "GET", "/apps/my-app/formation").json()),
+        *(("add-on", a) for a in api(standin, "GET", "/apps/my-app/addons").json()),
+    ]
+    assert len(answers) >= 10
+    for definition, answer in answers:
+        assert standin.schema.instance_problems(definition, answer) == [], definition
+    # and the check has teeth:
+    assert standin.schema.instance_problems("release", {**answers[5][1], "version": "5"})
+
+
 def test_addons_show_their_service_plan_and_config_vars(standin: HerokuStandIn) -> None:
     app = standin.create_app("my-app", addons=[
         {"service": "heroku-redis", "plan": "mini", "config_vars": {"REDIS_URL": "rediss://r"}},

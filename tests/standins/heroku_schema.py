@@ -203,6 +203,13 @@ class PlatformSchema:
                 problems.append(f"{value!r} is not a valid {pointer.rsplit('/', 3)[-3]} identity")
         return problems
 
+    def instance_problems(self, definition: str, instance: object) -> list[str]:
+        """How `instance` departs from `#/definitions/<definition>` (for checking that the
+        stand-in's own answers look like the real API's)."""
+        validator = self._validator(f"{ROOT_URI}#/definitions/{definition}")
+        return [f"{'/'.join(map(str, e.absolute_path)) or definition}: {e.message}"
+                for e in validator.iter_errors(instance)]
+
     def body_problems(self, link: Link, body: object) -> list[str]:
         if link.body_ref is None:
             if body in (None, {}):

@@ -305,7 +305,8 @@ class App:
         latest = self.latest()
         return {
             "acm": False, "archived_at": None, "buildpack_provided_description": None,
-            "build_stack": stack, "created_at": iso(self.created_at), "generation": "cedar",
+            "build_stack": stack, "created_at": iso(self.created_at),
+            "generation": {"id": new_id_for("generation:cedar"), "name": "cedar"},
             "git_url": f"https://git.heroku.com/{self.name}.git", "id": self.id,
             "internal_routing": None, "maintenance": False, "name": self.name,
             "owner": OWNER, "organization": None, "team": None, "region": REGION,
@@ -366,7 +367,6 @@ class App:
             "plan": {"id": new_id_for(f"{addon.service}:{addon.plan}"),
                      "name": f"{addon.service}:{addon.plan}"},
             "provider_id": addon.id[:8],
-            "provision_message": None,
             "state": "provisioned",
             "updated_at": iso(addon.created_at),
             "web_url": f"https://addons-sso.heroku.com/apps/{self.id}/addons/{addon.id}",
