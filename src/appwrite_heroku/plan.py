@@ -41,24 +41,24 @@ class Plan:
         return {c.key: c.new for c in self.config_changes}
 
 
-def full_patch(current: Mapping[str, str], derivation: Derivation,
+def full_patch(config: Mapping[str, str], derivation: Derivation,
                generated: Mapping[str, str], extra: Mapping[str, str],
                record: str | None) -> dict[str, str | None]:
-    """The ONE config PATCH of a deploy: the settings engine's minimal patch, the user's own
-    config vars, and the release record — minus anything that would touch an existing
-    ``_APP_OPENSSL_KEY_V1`` (whatever any input says)."""
+    """The ONE config PATCH of a deploy: the settings engine's minimal patch (``derivation``
+    comes from the config with ``extra`` applied, so the user's own values count as hand-set),
+    the user's own config vars, and the release record — minus anything that would touch an
+    existing ``_APP_OPENSSL_KEY_V1`` (whatever any input says)."""
+    merged = {**config, **extra}
     patch: dict[str, str | None] = dict(
-        settings_engine.config_patch(current, derivation, generated))
-    for key, value in extra.items():
-        if current.get(key) != value:
-            patch[key] = value
-    if record is not None and current.get(RELEASE_VAR) != record:
+        settings_engine.config_patch(merged, derivation, generated))
+    patch.update(extra)
+    if record is not None:
         patch[RELEASE_VAR] = record
-    if current.get(OPENSSL_KEY):
+    if config.get(OPENSSL_KEY):
         patch.pop(OPENSSL_KEY, None)
     # A PATCH that sets a value already there would still restart every dyno: drop it.
-    return {k: v for k, v in patch.items() if not (v is not None and current.get(k) == v)
-            and not (v is None and k not in current)}
+    return {k: v for k, v in patch.items() if not (v is not None and config.get(k) == v)
+            and not (v is None and k not in config)}
 
 
 def diff(current: Mapping[str, str], patch: Mapping[str, str | None],

@@ -40,7 +40,7 @@ from .errors import (
     PlatformError,
 )
 from .heroku_api import DEFAULT_API_URL, ApiInputError, HerokuClient, make_retry
-from .plan import OPENSSL_KEY, Plan, diff, full_patch, render
+from .plan import Plan, diff, full_patch, render
 from .registry import DEFAULT_REGISTRY_URL, PROCESS_TYPES, Registry, image_ids
 from .secrecy import Redactor, is_secret_name
 from .tag_guard import RELEASE_VAR, check_tag, decide, make_record, parse_record
@@ -230,8 +230,7 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     merged = {**config, **options.extra_config}
     derivation, generated = _derive(run, merged, None)
     record = make_record(options.tag, options.appwrite_version, options.commit).format()
-    patch = full_patch(merged, derivation, generated, {}, record)
-    patch.update({k: v for k, v in options.extra_config.items() if config.get(k) != v})
+    patch = full_patch(config, derivation, generated, options.extra_config, record)
     app = options.app or config.get("HEROKU_APP_NAME") or "APP"
     plan = Plan(app=app, build=options.build,
                 config_changes=diff(config, patch, derivation.secret_keys),
@@ -328,10 +327,7 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
             "provisioned): wait a few minutes, then deploy again")
 
     record = make_record(options.tag, options.appwrite_version, options.commit).format()
-    patch = full_patch(merged, derivation, generated, {}, record)
-    patch.update({k: v for k, v in options.extra_config.items() if config.get(k) != v})
-    if config.get(OPENSSL_KEY):
-        patch.pop(OPENSSL_KEY, None)
+    patch = full_patch(config, derivation, generated, options.extra_config, record)
     plan = Plan(app=app, build=options.build, config_changes=diff(config, patch,
                 derivation.secret_keys), images=_planned_images(options, app))
     for line in render(plan):
@@ -350,15 +346,14 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
                                 version=options.commit or options.tag, deadline=deadline,
                                 on_line=on_line)
         after_build = client.newest_release(app)
-        last_id = _id(captured)
-        if after_build and after_build.get("id") != last_id:
-            finished = _wait_release(run, after_build, deadline)
-            last_id = _id(finished)
-            if finished.get("status") != "succeeded":
-                _fail(run, captured, f"release v{finished.get('version')} of the build failed",
-                      deadline, changed=bool(patch))
+        if after_build and after_build.get("id") != _id(captured):
+            after_build = _wait_release(run, after_build, deadline)
+            if after_build.get("status") != "succeeded":
+                # A failed release phase leaves the captured release current: nothing to undo.
+                _fail(run, captured, f"the release phase of v{after_build.get('version')} "
+                      "(the build's release) failed", deadline, changed=False)
                 return
-        ok, new_release = _write_config(run, patch, captured, deadline)
+        ok, new_release = _write_config(run, patch, after_build, captured, deadline)
         if not ok:
             return
         final = new_release or after_build
@@ -383,7 +378,7 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
     for kind, image in ids.items():
         reporter.info(f"{kind}: {image}")
 
-    ok, config_release = _write_config(run, patch, captured, deadline)
+    ok, config_release = _write_config(run, patch, captured, captured, deadline)
     if not ok:
         return
     last = config_release or captured
@@ -419,10 +414,11 @@ def _id(release: Mapping[str, Any] | None) -> str | None:
     return str(release["id"]) if release and release.get("id") else None
 
 
-def _write_config(run: _Run, patch: dict[str, str | None], captured: dict[str, Any] | None,
+def _write_config(run: _Run, patch: dict[str, str | None], last: dict[str, Any] | None,
+                  captured: dict[str, Any] | None,
                   deadline: float) -> tuple[bool, dict[str, Any] | None]:
     """The ONE config PATCH. Returns (ok, its finished release or None when it made none);
-    not ok = its release failed (already rolled back and reported)."""
+    not ok = its release failed (already rolled back to ``captured`` and reported)."""
     if not patch:
         run.reporter.info("config vars: nothing to change (no restart)")
         return True, None
@@ -430,7 +426,7 @@ def _write_config(run: _Run, patch: dict[str, str | None], captured: dict[str, A
     run.reporter.step(f"Config vars: one PATCH of {len(patch)} key(s)")
     run.client.patch_config_vars(run.options.app, patch)
     release = run.client.newest_release(run.options.app)
-    if release is None or release.get("id") == _id(captured):
+    if release is None or release.get("id") == _id(last):
         return True, None
     finished = _wait_release(run, release, deadline)
     if finished.get("status") != "succeeded":
