@@ -434,8 +434,16 @@ class _UpstreamSide(asyncio.Protocol):
             self._finish(None)
 
     def send(self, data: bytes) -> None:
-        assert self.transport is not None
-        self.transport.write(self._tls.encrypt(data) if self._tls is not None else data)
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return  # going away: the client is closed right after
+        if self._tls is None:
+            transport.write(data)
+            return
+        try:
+            transport.write(self._tls.encrypt(data))
+        except ssl.SSLError:  # TLS already shut down by the peer: close both sides
+            transport.abort()
 
     def data_received(self, data: bytes) -> None:
         tls = self._tls
@@ -470,6 +478,7 @@ class _UpstreamSide(asyncio.Protocol):
             self._finish(error)
             return
         if used is not None:
+            self._replies = b""
             self._finish(None)
 
     def eof_received(self) -> bool | None:
@@ -615,8 +624,9 @@ class _ClientSide(asyncio.Protocol):
         self._send(data)
 
     def write(self, data: bytes) -> None:
-        if self.transport is not None:
-            self.transport.write(data)
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
 
     def upstream_lost(self) -> None:
         """The upstream went away: close the client (after what it has been sent) so it
