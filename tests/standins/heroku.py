@@ -28,13 +28,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import io
 import json
 import math
 import re
 import secrets
 import socket
-import tarfile
 import threading
 import time
 import urllib.parse
@@ -46,7 +44,6 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import requests
-import yaml
 
 from standins.heroku_schema import (
     DOCKER_RELEASES_VARIANT,
@@ -67,7 +64,7 @@ from standins.heroku_state import (
     new_id,
     page,
     parse_range,
-    synthetic_image,
+    plan_build,
     utcnow,
 )
 
@@ -680,7 +677,7 @@ def _create_build(s: HerokuStandIn, r: Route, body: Any, h: dict[str, str]) -> R
                        "source_blob.url must be a get_url returned by POST /sources.",
                        violation=True)
     build_id = new_id()
-    lines, outcome, images = _plan_build(s.blobs.get(token), build_id)
+    lines, outcome, images = plan_build(s.blobs.get(token), build_id)
     with s.lock:
         app.settle()
         timeline = app.timeline(lines, outcome, linger=0.0)
@@ -692,58 +689,6 @@ def _create_build(s: HerokuStandIn, r: Route, body: Any, h: dict[str, str]) -> R
         )
         app.builds.append(build)
         return 201, app.build_json(build), {}
-
-
-def _plan_build(blob: bytes | None, build_id: str) -> tuple[list[str], str, dict[str, str]]:
-    """What a heroku.yml build of this tarball does: output lines, outcome and image ids per
-    process type (synthetic: nothing is really built; `release` when heroku.yml names one)."""
-    lines = ["=== Fetching app code"]
-    if blob is None:
-        return [*lines, " !     Unable to fetch source: nothing was uploaded to put_url."], \
-            "fail", {}
-    try:
-        files = _tar_files(blob)
-    except (tarfile.TarError, OSError, EOFError) as exc:
-        return [*lines, f" !     The source is not a gzipped tarball: {exc}"], "fail", {}
-    manifest_text = files.get("heroku.yml")
-    if manifest_text is None:
-        return [*lines, " !     No heroku.yml found at the root of the source."], "fail", {}
-    try:
-        manifest = yaml.safe_load(manifest_text) or {}
-    except yaml.YAMLError as exc:
-        return [*lines, f" !     heroku.yml is not valid YAML: {exc}"], "fail", {}
-    docker = (manifest.get("build") or {}).get("docker") if isinstance(manifest, dict) else None
-    if not isinstance(docker, dict) or not docker:
-        return [*lines, " !     heroku.yml has no build.docker section."], "fail", {}
-    images: dict[str, str] = {}
-    for kind, spec in docker.items():
-        dockerfile = spec.get("dockerfile") if isinstance(spec, dict) else spec
-        if not isinstance(dockerfile, str) or dockerfile.lstrip("./") not in files:
-            return [*lines, f" !     {kind}: Dockerfile {dockerfile!r} not found in the source."], \
-                "fail", {}
-        lines += [f"=== Building {kind} ({dockerfile})", "Successfully built"]
-        images[kind] = synthetic_image(f"{build_id}:{kind}")
-    release = manifest.get("release") or {}
-    if isinstance(release, dict) and release.get("image") in images:
-        images["release"] = images[release["image"]]
-    lines.append("=== Pushing " + ", ".join(images))
-    return lines, "succeed", images
-
-
-def _tar_files(blob: bytes) -> dict[str, bytes]:
-    """Regular files of the tarball by path; a single top-level directory (as GitHub's
-    tarballs have) is stripped, as Heroku does."""
-    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as archive:
-        files = {}
-        for member in archive.getmembers():
-            if member.isfile():
-                handle = archive.extractfile(member)
-                if handle is not None:
-                    files[member.name.lstrip("./")] = handle.read()
-    tops = {name.split("/", 1)[0] for name in files}
-    if len(tops) == 1 and all("/" in name for name in files):
-        files = {name.split("/", 1)[1]: data for name, data in files.items()}
-    return files
 
 
 def _find_build(app: App, ident: str) -> Build:

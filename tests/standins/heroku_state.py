@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import re
+import tarfile
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import yaml
 
 MAX_ROLLBACK_RELEASES = 20      # "beyond the last 20 releases" → not eligible
 MAX_ROLLBACK_AGE = dt.timedelta(days=30)
@@ -510,3 +514,55 @@ def page(items: list[dict[str, Any]], wanted: Range) -> tuple[list[dict[str, Any
         return chunk, None
     last = value(chunk[-1])
     return chunk, f"{key} ]{last}..; max={wanted.max}, order={wanted.order}"
+
+
+def plan_build(blob: bytes | None, build_id: str) -> tuple[list[str], str, dict[str, str]]:
+    """What a heroku.yml build of this tarball does: output lines, outcome and image ids per
+    process type (synthetic: nothing is really built; `release` when heroku.yml names one)."""
+    lines = ["=== Fetching app code"]
+    if blob is None:
+        return [*lines, " !     Unable to fetch source: nothing was uploaded to put_url."], \
+            "fail", {}
+    try:
+        files = tar_files(blob)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        return [*lines, f" !     The source is not a gzipped tarball: {exc}"], "fail", {}
+    manifest_text = files.get("heroku.yml")
+    if manifest_text is None:
+        return [*lines, " !     No heroku.yml found at the root of the source."], "fail", {}
+    try:
+        manifest = yaml.safe_load(manifest_text) or {}
+    except yaml.YAMLError as exc:
+        return [*lines, f" !     heroku.yml is not valid YAML: {exc}"], "fail", {}
+    docker = (manifest.get("build") or {}).get("docker") if isinstance(manifest, dict) else None
+    if not isinstance(docker, dict) or not docker:
+        return [*lines, " !     heroku.yml has no build.docker section."], "fail", {}
+    images: dict[str, str] = {}
+    for kind, spec in docker.items():
+        dockerfile = spec.get("dockerfile") if isinstance(spec, dict) else spec
+        if not isinstance(dockerfile, str) or dockerfile.lstrip("./") not in files:
+            return [*lines, f" !     {kind}: Dockerfile {dockerfile!r} not found in the source."], \
+                "fail", {}
+        lines += [f"=== Building {kind} ({dockerfile})", "Successfully built"]
+        images[kind] = synthetic_image(f"{build_id}:{kind}")
+    release = manifest.get("release") or {}
+    if isinstance(release, dict) and release.get("image") in images:
+        images["release"] = images[release["image"]]
+    lines.append("=== Pushing " + ", ".join(images))
+    return lines, "succeed", images
+
+
+def tar_files(blob: bytes) -> dict[str, bytes]:
+    """Regular files of the tarball by path; a single top-level directory (as GitHub's
+    tarballs have) is stripped, as Heroku does."""
+    with tarfile.open(fileobj=io.BytesIO(blob), mode="r:gz") as archive:
+        files = {}
+        for member in archive.getmembers():
+            if member.isfile():
+                handle = archive.extractfile(member)
+                if handle is not None:
+                    files[member.name.lstrip("./")] = handle.read()
+    tops = {name.split("/", 1)[0] for name in files}
+    if len(tops) == 1 and all("/" in name for name in files):
+        files = {name.split("/", 1)[1]: data for name, data in files.items()}
+    return files
