@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "tests" / "standins" / "appwrite"))
 
 from lite import Launched, dyno_env, make_root  # noqa: E402
+
 from services import free_port, start_mariadb, start_redis  # noqa: E402
 
 
