@@ -227,10 +227,9 @@ def test_failing_release_phase_fails_the_step_with_an_annotation(action: Action)
     assert action.github.schema_violations == []
 
 
-def test_without_deployments_permission_one_warning_and_the_run_goes_on(action: Action) -> None:
+def test_dry_run_writes_nothing_and_records_no_deployment(action: Action) -> None:
     """A dry run of a real app: the plan prints, nothing is written, the step is green."""
     app = make_app(action.heroku)
-    action.github.forbid_deployments = True
     releases = len(action.heroku.app(app).releases)
     run = action.run({"app": app, "build": "none", "dry-run": "true"})
     assert run.status == 0, run.stdout + run.stderr

@@ -151,13 +151,23 @@ def _ignored(path: str, patterns: list[str]) -> bool:
                for candidate in candidates for pattern in patterns)
 
 
-def test_build_context_keeps_what_both_images_copy_and_drops_the_rest() -> None:
-    patterns = _dockerignore()
-    copied = []
-    for line in (ROOT / "Dockerfile").read_text().splitlines():
-        match = re.match(r"COPY (?!--from)(.+)", line)
+def _copied(dockerfile: Path) -> list[str]:
+    """The build-context sources of every COPY/ADD (continuation lines joined)."""
+    text = dockerfile.read_text().replace("\\\n", " ")
+    sources: list[str] = []
+    for line in text.splitlines():
+        match = re.match(r"\s*(?:COPY|ADD)\s+(?!--from)((?:--\S+\s+)*)(.+)", line)
         if match:
-            copied += match.group(1).replace("\\", "").split()[:-1]
+            sources += match.group(2).split()[:-1]
+    return sources
+
+
+def test_build_context_keeps_what_both_images_copy_and_drops_the_rest() -> None:
+    """One context serves the Action's Dockerfile and the Lite image's Dockerfile.lite."""
+    patterns = _dockerignore()
+    copied = _copied(ROOT / "Dockerfile")
+    if (ROOT / "Dockerfile.lite").exists():
+        copied += _copied(ROOT / "Dockerfile.lite")
     assert {"pyproject.toml", "README.md", "src", "Dockerfile.lite", "heroku.yml",
             "entrypoint.py"} <= set(copied)
     for path in [*copied, "src/appwrite_heroku/release.py",
@@ -169,11 +179,8 @@ def test_build_context_keeps_what_both_images_copy_and_drops_the_rest() -> None:
 
 
 def test_dockerfile_copies_only_files_the_repository_has() -> None:
-    for line in (ROOT / "Dockerfile").read_text().splitlines():
-        match = re.match(r"COPY (?!--from)(.+)", line)
-        if match:
-            for source in match.group(1).split()[:-1]:
-                assert (ROOT / source).exists(), f"Dockerfile copies {source}, which is missing"
+    for source in _copied(ROOT / "Dockerfile"):
+        assert (ROOT / source).exists(), f"Dockerfile copies {source}, which is missing"
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
