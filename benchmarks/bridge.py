@@ -4,8 +4,9 @@
 
 One TLS + password redis-server (self-signed, like Heroku's Key-Value Store) is measured with
 `redis-benchmark` through (a) the bridge (`appwrite-heroku redis-bridge`, no password on the
-client), (b) TLS-only proxies doing the same hop, stunnel and HAProxy (the client sends the
-password itself: they cannot inject AUTH), and (c) redis-benchmark straight to the TLS port.
+client), (b) TLS-only proxies doing the same hop, stunnel and HAProxy (with its default thread per
+CPU, and with one thread like the bridge; the client sends the password itself: they cannot
+inject AUTH), and (c) redis-benchmark straight to the TLS port.
 It prints requests/s at `-P 16 -c 50` (SET and GET), the p50 latency of unpipelined GET from one
 client, and the resident memory of each proxy process with 500 idle client connections.
 
@@ -77,6 +78,7 @@ def rss_kib(pid: int) -> int:
 def idle_rss(target: Target, password: str | None) -> float:
     """RSS (MB) of the proxy with 500 client connections open and logged in, doing nothing."""
     assert target.pid is not None
+    time.sleep(2)
     target.add("rss_idle", rss_kib(target.pid) / 1024)
     sockets = []
     try:
@@ -95,7 +97,7 @@ def idle_rss(target: Target, password: str | None) -> float:
                 got += chunk
             if got != expected:
                 raise RuntimeError(f"{target.name} answered {got!r}")
-        time.sleep(0.5)
+        time.sleep(2)  # let the bridge trim its heap after the burst (it waits 0.5 s)
         return rss_kib(target.pid) / 1024
     finally:
         for sock in sockets:
@@ -114,7 +116,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200_000,
                         help="requests per pipelined run (default 200000)")
-    parser.add_argument("--rounds", type=int, default=3, help="runs per figure (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="runs per figure (default 5)")
     options = parser.parse_args()
     for tool in ("redis-server", "redis-benchmark", "stunnel4", "haproxy"):
         if not shutil.which(tool):
@@ -152,18 +154,22 @@ def main() -> int:
         procs.append(proc)
         targets.append(Target("stunnel", port, auth, proc.pid))
 
-        port = free_port()
-        conf = work / "haproxy.cfg"
-        conf.write_text(
-            "global\n  maxconn 4096\n"
-            "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n"
-            "  timeout server 1h\n"
-            f"listen redis\n  bind 127.0.0.1:{port}\n"
-            f"  server up 127.0.0.1:{server.port} ssl verify none\n"
-        )
-        proc = start_process(["haproxy", "-db", "-f", str(conf)], port, log=work / "haproxy.log")
-        procs.append(proc)
-        targets.append(Target("haproxy", port, auth, proc.pid))
+        # HAProxy runs one thread per CPU by default; the bridge is one thread, so HAProxy is
+        # also measured with one.
+        for name, threads in (("haproxy", ""), ("haproxy 1 thread", "  nbthread 1\n")):
+            port = free_port()
+            conf = work / f"haproxy-{len(targets)}.cfg"
+            conf.write_text(
+                f"global\n  maxconn 4096\n{threads}"
+                "defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 1h\n"
+                "  timeout server 1h\n"
+                f"listen redis\n  bind 127.0.0.1:{port}\n"
+                f"  server up 127.0.0.1:{server.port} ssl verify none\n"
+            )
+            proc = start_process(["haproxy", "-db", "-f", str(conf)], port,
+                                 log=work / "haproxy.log")
+            procs.append(proc)
+            targets.append(Target(name, port, auth, proc.pid))
 
         # (c) straight to the TLS upstream.
         targets.append(Target("direct TLS", server.port, ["--tls", "--insecure", *auth], None))
@@ -217,7 +223,7 @@ def print_table(targets: list[Target]) -> None:
         print(f"| {t.name} | {t.median('set_rps'):,.0f} | {t.median('get_rps'):,.0f} | "
               f"{t.median('p50'):.3f} | {rss} |")
     print()
-    for proxy in ("stunnel", "haproxy"):
+    for proxy in ("stunnel", "haproxy", "haproxy 1 thread"):
         other = by_name[proxy]
         ratio_set = bridge.median("set_rps") / other.median("set_rps")
         ratio_get = bridge.median("get_rps") / other.median("get_rps")

@@ -563,7 +563,7 @@ class _ClientSide(asyncio.Protocol):
         self.upstream = upstream.transport
         self._send = upstream.send
         upstream.client = self
-        self.bridge._logged_in()
+        self.bridge._churn()
         if self._early:
             early, self._early = b"".join(self._early), []
             self.data_received(early)
@@ -593,6 +593,8 @@ class _ClientSide(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.bridge._links.discard(self)
+        if self.upstream is not None:
+            self.bridge._churn()
         if self._connecting is not None:
             self._connecting.cancel()
         if self.upstream is not None:
@@ -693,9 +695,9 @@ class RedisBridge:
         self._trim = _heap_trimmer()
         self._trim_pending: asyncio.TimerHandle | None = None
 
-    def _logged_in(self) -> None:
-        """A connection finished its handshake: trim the heap once the burst is over."""
-        if self._trim is None:
+    def _churn(self) -> None:
+        """A connection logged in or closed: trim the heap once the burst is over."""
+        if self._trim is None or self._server is None or not self._server.is_serving():
             return
         if self._trim_pending is not None:
             self._trim_pending.cancel()
