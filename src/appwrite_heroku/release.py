@@ -191,9 +191,6 @@ class _Run:
     client: HerokuClient | None = None
     result: DeployResult = field(default_factory=lambda: DeployResult(exit_status=EXIT_OK))
 
-    def say(self, message: str) -> None:
-        self.reporter.info(message)
-
     def mask_config(self, config: Mapping[str, str]) -> None:
         """Every secret-looking config value is masked before anything could print it."""
         for key, value in config.items():
@@ -226,6 +223,7 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     config = load_config_file(options.config_from)
     run = _Run(options, reporter, Endpoints(None, DEFAULT_API_URL, DEFAULT_REGISTRY_URL, None))
     run.mask_config(config)
+    run.mask_config(options.extra_config)
     reporter.step("Plan (offline, from a config file)")
     merged = {**config, **options.extra_config}
     derivation, generated = _derive(run, merged, None)
@@ -250,7 +248,7 @@ def _planned_images(options: DeployOptions, app: str) -> dict[str, str]:
             "heroku": "built by Heroku from heroku.yml"}.get(
         options.build, f"{builder.DOCKERFILE} (APPWRITE_VERSION={options.appwrite_version}, "
                        "linux/amd64, v2s2) pushed to <registry>/{app}/{kind}:latest")
-    return {kind: what.format(app=app, kind=kind) for kind in PROCESS_TYPES}
+    return {kind: what.replace("{app}", app).replace("{kind}", kind) for kind in PROCESS_TYPES}
 
 
 def deploy(options: DeployOptions, reporter: Reporter,
@@ -268,6 +266,7 @@ def deploy(options: DeployOptions, reporter: Reporter,
                           timeout=options.api_timeout, app=options.app,
                           retry=make_retry(backoff_factor=options.retry_backoff))
     run = _Run(options, reporter, endpoints, client)
+    run.mask_config(options.extra_config)
     try:
         _deploy(run, client)
     finally:
