@@ -35,6 +35,7 @@ from .secrecy import Redactor, is_secret_name
 STORAGE_SUBDIRS = ("uploads", "imports", "cache", "config", "certificates", "functions", "debug")
 _BRIDGE_UPSTREAM_VAR = "APPWRITE_REDIS_BRIDGE_UPSTREAM"
 TRUE_WORDS = ("1", "true", "yes", "on", "enabled")
+HTTP_PROGRAMS = frozenset({"api", "realtime", "nginx"})
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,8 @@ def redis_bridge(derivation: Any, layout: Layout, log: Log) -> Iterator[None]:
     bridge_module = importlib.import_module("appwrite_heroku.bridge")
     bridge = bridge_module.BridgeThread.start(upstream, host="127.0.0.1", port=layout.bridge_port)
     log.launcher(f"redis bridge: 127.0.0.1:{bridge.port} → {upstream.source} "
-                 f"({'TLS' if upstream.tls else 'plain'}, authenticated)")
+                 f"({'TLS' if upstream.tls else 'plain'}"
+                 f"{', authenticated' if upstream.password or upstream.username else ''})")
     try:
         yield
     finally:
@@ -271,7 +273,7 @@ def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mappi
     runtime_dir = Path(tempfile.mkdtemp(prefix="appwrite-lite-", dir=layout.runtime_parent))
     try:
         programs = plan_programs(role, layout, runtime_dir, environ, log)
-        queue_workers = sum(1 for p in programs if p.priority == 300)
+        queue_workers = sum(1 for p in programs if p.name not in HTTP_PROGRAMS)
         policy = sizing.choose_policy(
             sizing.read_memory_limit(layout.cgroup_root), role, queue_workers, environ,
         )
