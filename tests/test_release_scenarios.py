@@ -352,3 +352,39 @@ def test_waits_for_a_pending_release_before_judging(env: Env, source: Path) -> N
     result, reporter = env.run(app, source, tag="v1.0.0")
     assert result.exit_status == 0 and result.summary.startswith("no-op"), reporter.text
     assert "still pending; waiting" in reporter.text
+
+
+def test_rollback_refused_when_the_captured_release_is_not_eligible(env: Env,
+                                                                     source: Path) -> None:
+    app = make_app(env.standin)
+    assert env.run(app, source, tag="v1.0.0")[0].exit_status == 0
+    current = env.standin.app(app).current_release()
+    assert current is not None
+    env.standin.app(app).expire_release(current["version"])
+    env.standin.app(app).health_status = 500
+    (source / "marker.txt").write_text("four\n")
+    result, reporter = env.run(app, source, tag="v1.3.0", health_timeout=1)
+    assert result.exit_status == 1 and result.rolled_back is False
+    assert "refused" in result.summary and "heroku rollback" in result.summary, reporter.text
+
+
+def test_release_timeout_is_red(env: Env, source: Path) -> None:
+    app = make_app(env.standin)
+    assert env.run(app, source, tag="v1.0.0")[0].exit_status == 0
+    env.standin.app(app).pending_linger_seconds = 4.0
+    (source / "marker.txt").write_text("five\n")
+    result, reporter = env.run(app, source, tag="v1.4.0", release_timeout=2)
+    assert result.exit_status == 1, reporter.text
+    assert "did not finish within --release-timeout" in result.summary
+
+
+def test_preflight_refuses_wrong_stack_and_missing_addons(env: Env, source: Path) -> None:
+    from appwrite_heroku.errors import InputError
+
+    env.standin.create_app("buildpack-app", stack="heroku-24")
+    with pytest.raises(InputError, match="heroku stack:set container -a buildpack-app"):
+        env.run("buildpack-app", source, tag="v1.0.0", build="none")
+    env.standin.create_app("bare-app")
+    with pytest.raises(InputError, match="heroku addons:create heroku-redis:mini -a bare-app"):
+        env.run("bare-app", source, tag="v1.0.0", build="none")
+    assert all(r.method == "GET" for r in env.standin.requests)

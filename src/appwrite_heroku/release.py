@@ -350,7 +350,8 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
             if after_build.get("status") != "succeeded":
                 # A failed release phase leaves the captured release current: nothing to undo.
                 _fail(run, captured, f"the release phase of v{after_build.get('version')} "
-                      "(the build's release) failed", deadline, changed=False)
+                      f"(the build's release) {_phase_outcome(after_build)}", deadline,
+                      changed=False)
                 return
         ok, new_release = _write_config(run, patch, after_build, captured, deadline)
         if not ok:
@@ -403,10 +404,16 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
     finished = _wait_release(run, newest, deadline)
     if finished.get("status") != "succeeded":
         _fail(run, captured, f"the release phase of v{finished.get('version')} "
-              f"{'failed' if finished.get('status') == 'failed' else 'did not finish in time'}",
-              deadline, changed=config_release is not None)
+              f"{_phase_outcome(finished)}", deadline, changed=config_release is not None)
         return
     _health_and_finish(run, captured, finished, hostname, deadline)
+
+
+def _phase_outcome(release: Mapping[str, Any]) -> str:
+    status = release.get("status")
+    if status == "pending":
+        return "did not finish within --release-timeout"
+    return "failed" if status == "failed" else f"ended {status}"
 
 
 def _id(release: Mapping[str, Any] | None) -> str | None:
@@ -429,8 +436,8 @@ def _write_config(run: _Run, patch: dict[str, str | None], last: dict[str, Any] 
         return True, None
     finished = _wait_release(run, release, deadline)
     if finished.get("status") != "succeeded":
-        _fail(run, captured, f"the config release v{finished.get('version')}'s release phase "
-              "failed", deadline, changed=True)
+        _fail(run, captured, f"the release phase of the config release v"
+              f"{finished.get('version')} {_phase_outcome(finished)}", deadline, changed=True)
         return False, finished
     return True, finished
 
