@@ -71,6 +71,7 @@ def test_api_through_the_proxy_keeps_host_and_forwarded_headers(web) -> None:
     assert seen["headers"]["x-forwarded-proto"] == "https"  # not overwritten with http
     assert seen["headers"]["x-forwarded-for"] == "203.0.113.9"
     assert seen["headers"]["x-forwarded-port"] == "443"
+    assert seen["headers"]["x-forwarded-host"] == "lite-test.herokuapp.com"
 
 
 def test_forwarded_headers_filled_in_when_absent(web) -> None:

@@ -192,14 +192,28 @@ def redis_bridge(derivation: Any, layout: Layout, log: Log) -> Iterator[None]:
         bridge.stop(5)
 
 
+def ipv6_available() -> bool:
+    """Containers without IPv6 (a plain `docker run`) would make nginx fail on `[::]`."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
 def http_and_router(
-    layout: Layout, runtime_dir: Path, port: int,
+    layout: Layout, runtime_dir: Path, port: int, log: Log,
 ) -> list[processes.Program]:
     api_port, realtime_port = free_loopback_port(), free_loopback_port()
+    hosts = layout.listen_hosts
+    if any(h.startswith("[") for h in hosts) and not ipv6_available():
+        hosts = tuple(h for h in hosts if not h.startswith("[")) or ("0.0.0.0",)
+        log.launcher(f"no IPv6 in this container: listening on {', '.join(hosts)} only")
     config = router.RouterConfig(
         port=port, api_port=api_port, realtime_port=realtime_port,
         console_root=layout.console_root, runtime_dir=runtime_dir / "nginx",
-        listen_hosts=layout.listen_hosts, realtime_idle_seconds=layout.realtime_idle,
+        listen_hosts=hosts, realtime_idle_seconds=layout.realtime_idle,
         run_as=pwd.getpwuid(os.geteuid()).pw_name if os.geteuid() == 0 else None,
     )
     config_path = router.write_nginx(config)
@@ -236,7 +250,7 @@ def plan_programs(role: str, layout: Layout, runtime_dir: Path, environ: Mapping
         if not raw_port.isdigit():
             raise InputError("PORT is not set to a port number: Heroku sets it for web dynos; "
                              "set it yourself to run the web role elsewhere")
-        programs = http_and_router(layout, runtime_dir, int(raw_port)) + programs
+        programs = http_and_router(layout, runtime_dir, int(raw_port), log) + programs
     return programs
 
 
