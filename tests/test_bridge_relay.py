@@ -446,6 +446,11 @@ async def ping(port: int, read: bool = True) -> None:
 def test_a_thousand_connect_disconnect_cycles_leave_nothing_behind(
     redis_tls_acl: RedisServer,
 ) -> None:
+    def connection_objects() -> set[int]:
+        return {id(o) for o in gc.get_objects() if isinstance(o, (_ClientSide, _UpstreamSide))}
+
+    before = connection_objects()
+
     async def scenario() -> None:
         bridge = RedisBridge(upstream_of(redis_tls_acl))
         await bridge.start()
@@ -469,7 +474,7 @@ def test_a_thousand_connect_disconnect_cycles_leave_nothing_behind(
         assert fd_count() == fds
         assert len(asyncio.all_tasks()) == tasks
         # Freed by reference counting alone, not waiting in cycles for the GC (which is off).
-        assert not [o for o in gc.get_objects() if isinstance(o, (_ClientSide, _UpstreamSide))]
+        assert connection_objects() - before == set()
         await bridge.close()
 
     gc.disable()

@@ -304,6 +304,16 @@ def _heap_trimmer() -> Callable[[], object] | None:
     return lambda: trim(0)
 
 
+def _drop_tracebacks(error: BaseException | None) -> None:
+    """A caught connection error's traceback holds the frames that hold the connection (and
+    the inner task that holds the error): a cycle per refused client, freed only by the GC."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        error.__traceback__ = None
+        error = error.__cause__ or error.__context__
+
+
 class _Throttle:
     """At most one log line per interval per kind, with a count of the ones held back, so
     a restart of the upstream under 500 connections is one line, not 500."""
@@ -566,8 +576,10 @@ class _ClientSide(asyncio.Protocol):
             raise
         except Exception as failure:  # every failure becomes a Redis error for this client
             self._close_made(made)
+            made.clear()
             self._connecting = None
             self._refuse(failure)
+            _drop_tracebacks(failure)
             return
         self._connecting = None
         upstream = made[0]
