@@ -388,3 +388,14 @@ def test_preflight_refuses_wrong_stack_and_missing_addons(env: Env, source: Path
     with pytest.raises(InputError, match="heroku addons:create heroku-redis:mini -a bare-app"):
         env.run("bare-app", source, tag="v1.0.0", build="none")
     assert all(r.method == "GET" for r in env.standin.requests)
+
+
+def test_platform_failure_after_the_config_write_undoes_it(env: Env, source: Path) -> None:
+    app = make_app(env.standin)
+    assert env.run(app, source, tag="v1.0.0")[0].exit_status == 0
+    (source / "marker.txt").write_text("six\n")
+    env.standin.inject("503", count=50, path=r"/formation$", method="PATCH")
+    result, reporter = env.run(app, source, tag="v1.5.0", retry_backoff=0.01)
+    assert result.exit_status == 3, reporter.text
+    assert result.rolled_back is True
+    assert env.standin.app(app).config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.0 ")

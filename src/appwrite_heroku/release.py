@@ -381,6 +381,22 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
     ok, config_release = _write_config(run, patch, captured, captured, deadline)
     if not ok:
         return
+    try:
+        _release_images(run, client, ids, captured, config_release, hostname, deadline)
+    except (InputError, PlatformError) as error:
+        if config_release is None:
+            raise
+        # The config (and its release record) went live but the images did not: undo it, or
+        # the next run would take the recorded tag for the running one.
+        _fail(run, captured, str(error), deadline, changed=True)
+        result.exit_status = error.exit_status
+
+
+def _release_images(run: _Run, client: HerokuClient, ids: dict[str, str],
+                    captured: dict[str, Any] | None, config_release: dict[str, Any] | None,
+                    hostname: str, deadline: float) -> None:
+    """The ONE docker-releases PATCH, then "no new release?", the wait, and health."""
+    app, reporter, result = run.options.app, run.reporter, run.result
     last = config_release or captured
 
     reporter.step("Release (one docker-releases formation PATCH)")
