@@ -399,3 +399,15 @@ def test_platform_failure_after_the_config_write_undoes_it(env: Env, source: Pat
     assert result.exit_status == 3, reporter.text
     assert result.rolled_back is True
     assert env.standin.app(app).config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.0 ")
+
+
+def test_a_config_patch_applied_despite_timeouts_is_undone(env: Env, source: Path) -> None:
+    app = make_app(env.standin)
+    assert env.run(app, source, tag="v1.0.0")[0].exit_status == 0
+    # every try stalls past the client's timeout, yet the platform applies the write
+    env.standin.inject("stall", count=4, path=r"/config-vars$", method="PATCH", seconds=1.2)
+    with_timeout = {"api_timeout": 1.0, "retry_backoff": 0.01}
+    result, reporter = env.run(app, source, tag="v1.6.0", build="none", **with_timeout)
+    assert result.exit_status == 3, reporter.text
+    assert result.rolled_back is True
+    assert env.standin.app(app).config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.0 ")

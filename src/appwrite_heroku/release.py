@@ -378,18 +378,31 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
     for kind, image in ids.items():
         reporter.info(f"{kind}: {image}")
 
-    ok, config_release = _write_config(run, patch, captured, captured, deadline)
-    if not ok:
-        return
     try:
-        _release_images(run, client, ids, captured, config_release, hostname, deadline)
+        ok, config_release = _write_config(run, patch, captured, captured, deadline)
+        if ok:
+            _release_images(run, client, ids, captured, config_release, hostname, deadline)
     except (InputError, PlatformError) as error:
-        if config_release is None:
-            raise
-        # The config (and its release record) went live but the images did not: undo it, or
-        # the next run would take the recorded tag for the running one.
-        _fail(run, captured, str(error), deadline, changed=True)
-        result.exit_status = error.exit_status
+        _undo_after_error(run, captured, error, deadline)
+
+
+def _undo_after_error(run: _Run, captured: dict[str, Any] | None,
+                      error: InputError | PlatformError, deadline: float) -> None:
+    """A write failed after retries. A PATCH that timed out may still have been applied, so
+    ask what is current: anything newer than the captured release (the config and its release
+    record) is rolled back — else the next run would take the recorded tag for the running
+    one. Nothing newer: the error stands as it is."""
+    assert run.client is not None
+    # Requests we gave up on may still land: give them one request timeout to do so.
+    time.sleep(min(run.options.api_timeout, max(0.0, deadline - time.monotonic())))
+    try:
+        newest = run.client.newest_release(run.options.app)
+    except (InputError, PlatformError):
+        newest = None
+    if newest is None or newest.get("id") == _id(captured):
+        raise error
+    _fail(run, captured, str(error), deadline, changed=True)
+    run.result.exit_status = error.exit_status
 
 
 def _release_images(run: _Run, client: HerokuClient, ids: dict[str, str],
