@@ -182,3 +182,34 @@ def test_build_on_heroku(standin: HerokuStandIn, source: Path) -> None:
         assert getattr(error, "exit_status", None) == 1, error
     assert failed is None
     assert len(app.releases) == releases
+
+
+@pytest.mark.skipif(not have("docker"), reason="the docker CLI is not installed")
+def test_docker_login_takes_the_key_on_stdin(registry: RegistryServer, tmp_path: Path) -> None:
+    """`docker login` needs no daemon: it runs for real against the local registry."""
+    import os
+
+    heroku_registry = Registry(registry.url)
+    env = dict(os.environ, DOCKER_CONFIG=str(tmp_path / "docker"))
+    before = len(builder.SPAWNED)
+    lines: list[str] = []
+    builder.docker_login(heroku_registry, CANARY_API_KEY, env, lines.append)
+    saved = json.loads((tmp_path / "docker" / "config.json").read_text())
+    assert heroku_registry.host in saved["auths"]
+    with pytest.raises(InputError, match=r"docker login .* failed"):
+        builder.docker_login(heroku_registry, "wrong-key-000", env, lines.append)
+    for argv in builder.SPAWNED[before:]:
+        assert CANARY_API_KEY not in " ".join(argv) and "wrong-key-000" not in " ".join(argv)
+    assert CANARY_API_KEY not in "\n".join(lines)
+
+
+@pytest.mark.skipif(not have("docker"), reason="the docker CLI is not installed")
+def test_docker_build_without_buildx_or_daemon_is_a_clear_refusal(source: Path) -> None:
+    ready = subprocess.run(["docker", "buildx", "version"], capture_output=True)
+    daemon = subprocess.run(["docker", "info"], capture_output=True)
+    if ready.returncode == 0 and daemon.returncode == 0:
+        pytest.skip("docker can build here")
+    with pytest.raises(InputError, match="--build buildah"):
+        builder.build_docker(app="a-app", registry=Registry("http://127.0.0.1:9"),
+                             api_key=CANARY_API_KEY, source_dir=str(source),
+                             appwrite_version="1.9.6", on_line=lambda line: None)

@@ -145,16 +145,35 @@ def docker_build_argv(*, source_dir: str, appwrite_version: str, destinations: S
             "--output", output, source_dir]
 
 
+def docker_login(registry: Registry, api_key: str, env: Mapping[str, str],
+                 on_line: Callable[[str], None]) -> None:
+    """The key goes in on stdin, and lands in the temporary ``DOCKER_CONFIG`` of ``env``."""
+    status = spawn(["docker", "login", "--username", "_", "--password-stdin", registry.host],
+                   on_line=on_line, env=env, stdin=api_key)
+    if status != 0:
+        raise InputError(f"docker login to {registry.host} failed: check HEROKU_API_KEY "
+                         "(`heroku authorizations:create`)")
+
+
+def _docker_ready(env: Mapping[str, str], on_line: Callable[[str], None]) -> None:
+    """A clear refusal where docker cannot build (no daemon, no buildx), before logging in."""
+    quiet: list[str] = []
+    if spawn(["docker", "buildx", "version"], on_line=quiet.append, env=env) != 0:
+        raise InputError("docker buildx is not available here: install the buildx plugin, or "
+                         "deploy with --build buildah (no daemon needed) or --build heroku")
+    if spawn(["docker", "info", "--format", "{{.ServerVersion}}"], on_line=quiet.append,
+             env=env) != 0:
+        raise InputError("no Docker daemon is reachable: start one, or deploy with "
+                         "--build buildah (no daemon needed) or --build heroku")
+
+
 def build_docker(*, app: str, registry: Registry, api_key: str, source_dir: str,
                  appwrite_version: str, on_line: Callable[[str], None]) -> None:
     check_source(source_dir)
     with _private_dir() as private:
         env = dict(os.environ, DOCKER_CONFIG=str(private), SOURCE_DATE_EPOCH="0")
-        status = spawn(["docker", "login", "--username", "_", "--password-stdin", registry.host],
-                       on_line=on_line, env=env, stdin=api_key)
-        if status != 0:
-            raise InputError("docker login to the registry failed: check HEROKU_API_KEY "
-                             "(`heroku authorizations:create`)")
+        _docker_ready(env, on_line)
+        docker_login(registry, api_key, env, on_line)
         argv = docker_build_argv(
             source_dir=source_dir, appwrite_version=appwrite_version, insecure=registry.insecure,
             destinations=[registry.image(app, kind) for kind in PROCESS_TYPES])
