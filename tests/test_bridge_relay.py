@@ -566,3 +566,26 @@ def test_the_command_names_the_variable_when_no_upstream_is_given() -> None:
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and UPSTREAM_ENV in done.stderr
+
+
+def test_the_command_refuses_an_unusable_ca_file(tmp_path: Path) -> None:
+    env = {**os.environ, UPSTREAM_ENV: "rediss://127.0.0.1:1"}
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("not a certificate\n")
+    for path in (str(not_pem), str(tmp_path / "missing.pem")):
+        done = subprocess.run(bridge_command("--listen", "127.0.0.1:0", "--ca-file", path),
+                              env=env, capture_output=True, text=True, timeout=30)
+        assert done.returncode == 2
+        assert done.stderr.count("\n") == 1 and "--ca-file" in done.stderr
+
+
+def test_the_command_reports_a_taken_port_in_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {**os.environ, UPSTREAM_ENV: "redis://127.0.0.1:1"}
+        done = subprocess.run(bridge_command("--listen", f"127.0.0.1:{port}"), env=env,
+                              capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert "cannot listen on" in done.stderr and "Traceback" not in done.stderr

@@ -8,8 +8,9 @@ connection it opens one upstream connection, authenticates and selects the datab
 
 Why it is written by hand, at the ``asyncio.Protocol`` level: a relay of opaque bytes needs no
 Redis client library, and streams add a copy and a task per direction per connection; protocols
-relay with one callback per chunk and cost nothing while a connection is idle (500 idle
-connections must fit in 40 MB). uvloop is used when importable (the optional extra ``fast``).
+relay with one callback per chunk and cost nothing but their objects while a connection is
+idle (Appwrite keeps hundreds of idle connections). uvloop is used when importable (the
+optional extra ``fast``).
 
 CONTRACT (the launcher uses these names): ``RedisBridge`` (``start``/``port``/``close``),
 ``serve()`` (blocking, for the CLI) and ``BridgeThread`` (for a process that is not asyncio).
@@ -44,7 +45,7 @@ FAILED_CLIENT_GRACE = 1.0  # seconds a refused client may still read its error b
 WRITE_HIGH_WATER = 256 * 1024  # bytes queued to one side before the other side stops reading
 PREFIX_LIMIT = 64 * 1024  # an AUTH/HELLO longer than this is not a credential: stop scanning
 _TLS_RECORD_MAX = 16 * 1024  # the most plaintext one TLS record carries
-TRIM_DELAY = 0.5  # seconds without a new connection before the heap is trimmed
+TRIM_DELAY = 0.5  # seconds after a connection opens or closes before the heap is trimmed
 
 log = logging.getLogger("appwrite_heroku.bridge")
 
@@ -725,11 +726,12 @@ class RedisBridge:
         self._trim_pending: asyncio.TimerHandle | None = None
 
     def _churn(self) -> None:
-        """A connection logged in or closed: trim the heap once the burst is over."""
+        """A connection logged in or closed: trim the heap shortly (at most twice a second,
+        so steady churn still gets trimmed and a burst costs one trim)."""
         if self._trim is None or self._server is None or not self._server.is_serving():
             return
         if self._trim_pending is not None:
-            self._trim_pending.cancel()
+            return
         self._trim_pending = asyncio.get_running_loop().call_later(TRIM_DELAY, self._trim_now)
 
     def _trim_now(self) -> None:
@@ -912,8 +914,12 @@ def upstream_from(argument: str | None, environ: Mapping[str, str]) -> RedisUpst
 def _run_cli(args: argparse.Namespace) -> int:
     host, port = parse_listen(args.listen)
     upstream = upstream_from(args.upstream, os.environ)
-    if args.ca_file and not os.path.isfile(args.ca_file):
-        raise InputError(f"--ca-file {args.ca_file!r} is not a readable file")
+    if args.ca_file:
+        try:
+            upstream_ssl_context(args.ca_file)
+        except (OSError, ssl.SSLError) as error:
+            raise InputError(f"--ca-file {args.ca_file!r} is not a readable PEM certificate "
+                             f"file ({getattr(error, 'strerror', None) or error})") from None
     return serve(upstream, host, port, args.ca_file)
 
 
