@@ -443,8 +443,13 @@ async def ping(port: int, read: bool = True) -> None:
     await writer.wait_closed()
 
 
+LOOPS = [pytest.param(new_event_loop, id="uvloop-if-installed"),
+         pytest.param(asyncio.new_event_loop, id="asyncio")]
+
+
+@pytest.mark.parametrize("loop_factory", LOOPS)
 def test_a_thousand_connect_disconnect_cycles_leave_nothing_behind(
-    redis_tls_acl: RedisServer,
+    redis_tls_acl: RedisServer, loop_factory: object,
 ) -> None:
     def connection_objects() -> set[int]:
         return {id(o) for o in gc.get_objects() if isinstance(o, (_ClientSide, _UpstreamSide))}
@@ -479,12 +484,14 @@ def test_a_thousand_connect_disconnect_cycles_leave_nothing_behind(
 
     gc.disable()
     try:
-        run(scenario())
+        run(scenario(), loop_factory)
     finally:
         gc.enable()
 
 
-def test_five_hundred_concurrent_connections(redis_tls_acl: RedisServer) -> None:
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_five_hundred_concurrent_connections(redis_tls_acl: RedisServer,
+                                             loop_factory: object) -> None:
     async def scenario() -> None:
         bridge = RedisBridge(upstream_of(redis_tls_acl))
         await bridge.start()
@@ -504,12 +511,33 @@ def test_five_hundred_concurrent_connections(redis_tls_acl: RedisServer) -> None
             assert await reader.read() == b""  # closed by the bridge
             writer.close()
 
-    run(scenario())
+    run(scenario(), loop_factory)
 
 
-def run(coroutine: object) -> None:
-    """Runs on the loop the bridge would use (uvloop when installed)."""
-    loop = new_event_loop()
+@pytest.mark.parametrize("loop_factory", LOOPS)
+def test_big_values_and_pipelines_on_either_loop(redis_tls_acl: RedisServer,
+                                                 loop_factory: object) -> None:
+    value = random.randbytes(10 * 1024 * 1024)
+    key = f"bridge:loop:{uuid.uuid4()}".encode()
+
+    async def scenario() -> None:
+        bridge = RedisBridge(upstream_of(redis_tls_acl))
+        await bridge.start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", bridge.port)
+        writer.write(encode_command(b"AUTH", b"ignored") + encode_command(b"SET", key, value)
+                     + encode_command(b"GET", key) * 3 + encode_command(b"DEL", key))
+        expected = b"+OK\r\n+OK\r\n" + (b"$%d\r\n%s\r\n" % (len(value), value)) * 3 + b":1\r\n"
+        assert await reader.readexactly(len(expected)) == expected
+        writer.close()
+        await bridge.close()
+
+    run(scenario(), loop_factory)
+
+
+def run(coroutine: object, loop_factory: object = new_event_loop) -> None:
+    """Runs on the loop the bridge would use (uvloop when installed), or on plain asyncio:
+    uvloop is optional, so both must work."""
+    loop = loop_factory()  # type: ignore[operator]
     try:
         loop.run_until_complete(coroutine)  # type: ignore[arg-type]
     finally:
