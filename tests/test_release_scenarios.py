@@ -238,6 +238,21 @@ def test_health_failure_rolls_back(env: Env, source: Path) -> None:
     assert env.standin.app(app).config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.0 ")
 
 
+def test_custom_domain_set_by_hand_is_health_checked_under_that_domain(env: Env,
+                                                                      source: Path) -> None:
+    # Appwrite's router protection answers 403 to any Host but `_APP_DOMAIN`: asking with the
+    # herokuapp.com name would roll back a good release.
+    app = make_app(env.standin)
+    env.standin.app(app).custom_domains.append("api.example.org")
+    env.standin.app(app).config_vars["_APP_DOMAIN"] = "api.example.org"
+    result, reporter = env.run(app, source, tag="v1.0.0")
+    assert result.exit_status == 0, reporter.text
+    assert result.healthy is True and result.rolled_back is False
+    assert env.standin.app(app).config_vars["_APP_DOMAIN"] == "api.example.org"
+    hosts = {r.headers.get("host", r.headers.get("Host")) for r in env.standin.router_requests}
+    assert "api.example.org" in hosts
+
+
 def test_older_tag_is_refused_unless_forced(env: Env, source: Path) -> None:
     from appwrite_heroku.errors import InputError
 

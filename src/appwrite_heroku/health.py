@@ -37,7 +37,11 @@ def probe_outcome(status: int, body: object, version: str) -> tuple[bool, str]:
 
 
 def check(hostname: str, version: str, *, timeout: float, router_url: str | None = None,
-          interval: float = 1.0, on_attempt: Callable[[str], None] | None = None) -> HealthResult:
+          host_header: str | None = None, interval: float = 1.0,
+          on_attempt: Callable[[str], None] | None = None) -> HealthResult:
+    """Connects to the app's Heroku hostname; `host_header` is the domain Appwrite serves
+    (a custom `_APP_DOMAIN` added with `heroku domains:add`), which Heroku's router also
+    dispatches on."""
     base = (router_url or f"https://{hostname}").rstrip("/")
     url = f"{base}/v1/health/version"
     deadline = time.monotonic() + timeout
@@ -49,7 +53,7 @@ def check(hostname: str, version: str, *, timeout: float, router_url: str | None
             try:
                 response = session.get(
                     url, timeout=min(10.0, max(1.0, deadline - time.monotonic())),
-                    headers={"Host": hostname, "Accept": "application/json",
+                    headers={"Host": host_header or hostname, "Accept": "application/json",
                              "User-Agent": f"appwrite-heroku/{__version__}"},
                     allow_redirects=False)
                 try:

@@ -189,6 +189,9 @@ class _Run:
     reporter: Reporter
     endpoints: Endpoints
     client: HerokuClient | None = None
+    # The domain Appwrite serves (a hand-set custom `_APP_DOMAIN` wins): its router protection
+    # answers 403 to any other Host, so health must ask with this one.
+    served_domain: str | None = None
     result: DeployResult = field(default_factory=lambda: DeployResult(exit_status=EXIT_OK))
 
     def mask_config(self, config: Mapping[str, str]) -> None:
@@ -320,6 +323,7 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
         return
     merged = {**config, **options.extra_config}
     derivation, generated = _derive(run, merged, hostname)
+    run.served_domain = derivation.settings.get("_APP_DOMAIN") or hostname
     if derivation.not_ready:
         raise NotReadyError(
             f"{', '.join(derivation.not_ready)} is not ready yet (the add-on is still being "
@@ -503,9 +507,10 @@ def _health_and_finish(run: _Run, captured: dict[str, Any] | None,
                        release: dict[str, Any] | None, hostname: str, deadline: float) -> None:
     result, options = run.result, run.options
     result.release_version = release.get("version") if release else None
-    run.reporter.step(f"Health: GET /v1/health/version on {hostname}")
+    domain = run.served_domain or hostname
+    run.reporter.step(f"Health: GET /v1/health/version on {hostname} (Host: {domain})")
     outcome = health.check(hostname, options.appwrite_version, timeout=options.health_timeout,
-                           router_url=run.endpoints.router_url,
+                           router_url=run.endpoints.router_url, host_header=domain,
                            on_attempt=lambda detail: run.reporter.info(f"not yet: {detail}"))
     result.healthy = outcome.healthy
     if not outcome.healthy:

@@ -948,7 +948,8 @@ class _RouterHandler(_Handler):
     def _answer(self, host: str) -> tuple[int, dict[str, Any] | str]:
         s = self.standin
         name = host.removesuffix(".herokuapp.com") if host.endswith(".herokuapp.com") else None
-        app = s.apps.get(name or "")
+        app = s.apps.get(name or "") or next(
+            (a for a in s.apps.values() if host in a.custom_domains), None)
         if app is None:
             return 404, "<html><body><h1>There's nothing here, yet.</h1></body></html>"
         with s.lock:

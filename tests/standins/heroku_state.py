@@ -124,6 +124,7 @@ class Addon:
 class App:
     """One Heroku app. Attributes a test may set: `release_phase_outcome`,
     `release_phase_output`, `release_phase_enabled`, `health_status`, `health_version`,
+    `custom_domains`,
     `stream_404_seconds`, `pending_linger_seconds`, `line_interval`, `build_seconds`."""
 
     name: str
@@ -149,6 +150,8 @@ class App:
     release_phase_enabled: bool | None = None
     health_status: int = 200
     health_version: str | None = None
+    # Hostnames added with `heroku domains:add`: Heroku's router dispatches them to this app.
+    custom_domains: list[str] = field(default_factory=list)
     stream_404_seconds: float = 0.3
     pending_linger_seconds: float = 0.3
     line_interval: float = 0.05
