@@ -775,7 +775,8 @@ class RedisBridge:
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop when installed (roughly twice the relay throughput), asyncio otherwise."""
+    """uvloop when installed, asyncio otherwise. Both set TCP_NODELAY; with TLS done by the
+    bridge itself uvloop measured only a few percent faster, so it stays optional."""
     try:
         import uvloop
     except ImportError:
