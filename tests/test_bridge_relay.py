@@ -617,3 +617,22 @@ def test_the_command_reports_a_taken_port_in_one_line() -> None:
                               capture_output=True, text=True, timeout=30)
     assert done.returncode == 1
     assert "cannot listen on" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_upstream_connections_probe_a_silent_upstream(redis_tls_acl: RedisServer,
+                                                      bridge_to: object) -> None:
+    """A worker blocked in BRPOP sends nothing for minutes: keepalive notices a vanished
+    upstream so the worker's connection is closed and it reconnects."""
+    bridge = bridge_to(upstream_of(redis_tls_acl))  # type: ignore[operator]
+    local = client(bridge.port)
+    assert local.ping() is True
+
+    def options() -> list[tuple[int, int]]:
+        found = []
+        for link in bridge.bridge._links:
+            sock = link.upstream.get_extra_info("socket")
+            found.append((sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                          sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE)))
+        return found
+
+    assert bridge.call(options) == [(1, 60)]

@@ -45,6 +45,7 @@ FAILED_CLIENT_GRACE = 1.0  # seconds a refused client may still read its error b
 WRITE_HIGH_WATER = 256 * 1024  # bytes queued to one side before the other side stops reading
 PREFIX_LIMIT = 64 * 1024  # an AUTH/HELLO longer than this is not a credential: stop scanning
 _TLS_RECORD_MAX = 16 * 1024  # the most plaintext one TLS record carries
+KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 60, 15, 4  # dead upstream seen in ~2 min
 TRIM_DELAY = 0.5  # seconds after a connection opens or closes before the heap is trimmed
 
 log = logging.getLogger("appwrite_heroku.bridge")
@@ -340,6 +341,20 @@ class _Throttle:
 # --------------------------------------------------------------------------------------------
 
 
+def _keepalive(transport: asyncio.Transport) -> None:
+    """TCP keepalive on the upstream connection: a worker blocked in ``BRPOP`` sends nothing
+    for minutes, and without probes an upstream that vanished (failover, maintenance) would
+    leave it waiting forever instead of being closed so that it reconnects."""
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, KEEPALIVE_IDLE)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, KEEPALIVE_COUNT)
+
+
 class _Tls:
     """TLS over ``ssl.MemoryBIO`` on a plain transport, instead of the event loop's own TLS.
 
@@ -434,6 +449,7 @@ class _UpstreamSide(asyncio.Protocol):
         transport = cast(asyncio.Transport, transport)  # uvloop's are not subclasses
         self.transport = transport
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        _keepalive(transport)
         if self._tls is not None:
             transport.write(self._tls.start())
         else:
