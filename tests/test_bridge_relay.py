@@ -636,3 +636,30 @@ def test_upstream_connections_probe_a_silent_upstream(redis_tls_acl: RedisServer
         return found
 
     assert bridge.call(options) == [(1, 60)]
+
+
+def test_bridge_thread_lines_reach_stderr_in_a_host_process() -> None:
+    """The launcher runs the bridge as a thread and sets up no logging of its own: a refused
+    upstream must still show in the dyno's log (stderr), once, without the password."""
+    import sys
+    import textwrap
+
+    dead = free_port()
+    script = textwrap.dedent(f"""
+        import os, redis
+        from appwrite_heroku.bridge import BridgeThread
+        from appwrite_heroku.settings import parse_redis_url
+        upstream = parse_redis_url(os.environ["UPSTREAM"], "REDIS_URL")
+        bridge = BridgeThread.start(upstream)
+        try:
+            redis.Redis(port=bridge.port).ping()
+        except redis.ResponseError:
+            pass
+        bridge.stop()
+    """)
+    env = {**os.environ, "UPSTREAM": f"redis://:{CANARY_REDIS_PASSWORD}@127.0.0.1:{dead}"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=60, env=env)
+    assert done.returncode == 0, done.stderr
+    assert f"127.0.0.1:{dead}" in done.stderr and "redis-bridge:" in done.stderr
+    assert CANARY_REDIS_PASSWORD not in done.stderr + done.stdout

@@ -802,14 +802,19 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return loop
 
 
-def serve(upstream: RedisUpstream, host: str, port: int, ca_file: str | None = None) -> int:
-    """Runs the bridge until SIGTERM or SIGINT; returns the exit status."""
+def _log_to_stderr() -> None:
+    """The bridge's few lines (refused upstreams, lost connections) must reach the dyno's log
+    whether it runs as its own command or as a thread of the launcher."""
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("redis-bridge: %(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
-        log.propagate = False
+
+
+def serve(upstream: RedisUpstream, host: str, port: int, ca_file: str | None = None) -> int:
+    """Runs the bridge until SIGTERM or SIGINT; returns the exit status."""
+    _log_to_stderr()
 
     async def main() -> None:
         bridge = RedisBridge(upstream, host=host, port=port, ca_file=ca_file)
@@ -848,6 +853,7 @@ class BridgeThread:
               ca_file: str | None = None, *, connect_timeout: float = CONNECT_TIMEOUT,
               ) -> BridgeThread:
         """Returns once the bridge listens; raises ``OSError`` if it cannot bind."""
+        _log_to_stderr()
         loop = new_event_loop()
         bridge = RedisBridge(upstream, host=host, port=port, ca_file=ca_file,
                              connect_timeout=connect_timeout)
