@@ -645,7 +645,7 @@ def test_bridge_thread_lines_reach_stderr_in_a_host_process() -> None:
     import textwrap
 
     dead = free_port()
-    script = textwrap.dedent(f"""
+    script = textwrap.dedent("""
         import os, redis
         from appwrite_heroku.bridge import BridgeThread
         from appwrite_heroku.settings import parse_redis_url
