@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,3 +75,27 @@ def heroku_standin(registry: Registry) -> Iterator[HerokuStandIn]:
     """A fresh Heroku API + router stand-in per test, checking images against `registry`."""
     with HerokuStandIn(api_key=CANARY_API_KEY, registry=registry) as standin:
         yield standin
+
+
+# What Heroku Key-Value Store and JawsDB Maria put in config vars (hosts unreachable on purpose:
+# the release side never connects to them; the dyno side's tests use the real services above).
+ADDON_REDIS_URL = f"rediss://:{CANARY_REDIS_PASSWORD}@ec2-3-1-2-3.compute-1.amazonaws.com:12345"
+ADDON_JAWSDB_URL = (f"mysql://u1x2y3:{CANARY_DB_PASSWORD}"
+                    "@abc.cbetxkdyhwsb.us-east-1.rds.amazonaws.com:3306/dbname1")
+_app_counter = iter(range(1_000_000))
+
+
+def make_appwrite_app(standin: HerokuStandIn, prefix: str = "aw", **kwargs: object) -> str:
+    """A container app on the stand-in with Redis and JawsDB Maria attached, as the Deploy
+    button leaves it; a fresh name each call so tests never share state."""
+    name = f"{prefix}-{int(time.time()) % 100000}-{next(_app_counter)}"
+    standin.create_app(
+        name, addons=[
+            {"service": "heroku-redis", "plan": "mini",
+             "config_vars": {"REDIS_URL": ADDON_REDIS_URL}},
+            {"service": "jawsdb-maria", "plan": "kitefin",
+             "config_vars": {"JAWSDB_MARIA_URL": ADDON_JAWSDB_URL}},
+        ], formation={"web": {"quantity": 1, "size": "standard-2x"},
+                      "worker": {"quantity": 1, "size": "standard-2x"}},
+        **kwargs)  # type: ignore[arg-type]
+    return name

@@ -9,14 +9,18 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
+from conftest import (
+    CANARY_API_KEY,
+    CANARY_DB_PASSWORD,
+    CANARY_REDIS_PASSWORD,
+    make_appwrite_app,
+)
 from services import have, isolated_env
 from standins.github import GitHubStandIn
 from standins.heroku import HerokuStandIn
@@ -28,9 +32,6 @@ GITHUB_TOKEN = "ghs_canaryGithubToken9f8e7d6c5b4a3210"
 CANARY_SMTP_PASSWORD = "canary-smtp-Pw-3e1f7a9d"
 CANARIES = (CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD, GITHUB_TOKEN,
             CANARY_SMTP_PASSWORD)
-REDIS_URL = f"rediss://:{CANARY_REDIS_PASSWORD}@ec2-3-1-2-3.compute-1.amazonaws.com:12345"
-JAWSDB_URL = (f"mysql://u1x2y3:{CANARY_DB_PASSWORD}"
-              "@abc.cbetxkdyhwsb.us-east-1.rds.amazonaws.com:3306/dbname1")
 
 needs_buildah = pytest.mark.skipif(not have("buildah"), reason="buildah is installed by .ci/run")
 
@@ -131,20 +132,8 @@ def action(heroku_standin: HerokuStandIn, github: GitHubStandIn, registry, tmp_p
     shutil.rmtree(tmp_path / "storage", ignore_errors=True)
 
 
-_counter = iter(range(10_000))
-
-
 def make_app(standin: HerokuStandIn, **kwargs: object) -> str:
-    name = f"act-{int(time.time()) % 100000}-{next(_counter)}"
-    standin.create_app(
-        name, addons=[
-            {"service": "heroku-redis", "plan": "mini", "config_vars": {"REDIS_URL": REDIS_URL}},
-            {"service": "jawsdb-maria", "plan": "kitefin",
-             "config_vars": {"JAWSDB_MARIA_URL": JAWSDB_URL}},
-        ], formation={"web": {"quantity": 1, "size": "standard-2x"},
-                      "worker": {"quantity": 1, "size": "standard-2x"}},
-        **kwargs)  # type: ignore[arg-type]
-    return name
+    return make_appwrite_app(standin, "act", **kwargs)
 
 
 @needs_buildah

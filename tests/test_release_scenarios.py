@@ -7,7 +7,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,12 @@ import pytest
 from appwrite_heroku import build as builder
 from appwrite_heroku.release import DeployOptions, DeployResult, deploy
 from appwrite_heroku.secrecy import Redactor
-from conftest import CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
+from conftest import (
+    CANARY_API_KEY,
+    CANARY_DB_PASSWORD,
+    CANARY_REDIS_PASSWORD,
+    make_appwrite_app,
+)
 from services import Registry, have, isolated_env
 from standins.heroku import HerokuStandIn
 
@@ -25,8 +29,6 @@ pytestmark = pytest.mark.skipif(not have("buildah"), reason="buildah is installe
 
 CANARIES = (CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD)
 BUSYBOX = Path("/bin/busybox")
-REDIS_URL = f"rediss://:{CANARY_REDIS_PASSWORD}@ec2-3-1-2-3.compute-1.amazonaws.com:12345"
-JAWSDB_URL = f"mysql://u1x2y3:{CANARY_DB_PASSWORD}@abc.cbetxkdyhwsb.us-east-1.rds.amazonaws.com:3306/dbname1"
 
 
 @dataclass
@@ -78,20 +80,8 @@ def source(tmp_path: Path) -> Path:
     return directory
 
 
-_counter = iter(range(10_000))
-
-
 def make_app(standin: HerokuStandIn, **kwargs: object) -> str:
-    name = f"aw-{int(time.time()) % 100000}-{next(_counter)}"
-    standin.create_app(
-        name, addons=[
-            {"service": "heroku-redis", "plan": "mini", "config_vars": {"REDIS_URL": REDIS_URL}},
-            {"service": "jawsdb-maria", "plan": "kitefin",
-             "config_vars": {"JAWSDB_MARIA_URL": JAWSDB_URL.replace("mysql", "mysql")}},
-        ], formation={"web": {"quantity": 1, "size": "standard-2x"},
-                      "worker": {"quantity": 1, "size": "standard-2x"}},
-        **kwargs)  # type: ignore[arg-type]
-    return name
+    return make_appwrite_app(standin, "aw", **kwargs)
 
 
 @dataclass
