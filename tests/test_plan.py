@@ -172,3 +172,11 @@ def test_small_dynos() -> None:
                  {"type": "worker", "size": "standard-2X", "quantity": 1},
                  {"type": "release", "size": "basic", "quantity": 0}]
     assert small_dynos(formation) == ["web (Basic)"]
+
+
+def test_an_empty_secret_shows_as_empty_not_masked() -> None:
+    # Behind the bridge Appwrite is told no Redis password: `****` would suggest one.
+    changes = diff({}, {"_APP_REDIS_PASS": "", "_APP_DB_PASS": "s3cret-value"},
+                   {"_APP_REDIS_PASS", "_APP_DB_PASS"})
+    text = "\n".join(render(Plan(app="a", config_changes=changes)))
+    assert "+ _APP_REDIS_PASS=''" in text and "+ _APP_DB_PASS=****" in text

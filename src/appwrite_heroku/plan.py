@@ -86,7 +86,9 @@ def _show(value: str | None, secret: bool) -> str:
     if value is None:
         return "(unset)"
     if secret:
-        return MASK
+        # An empty secret (e.g. `_APP_REDIS_PASS` behind the bridge) says "no password";
+        # showing `****` would suggest one was set.
+        return MASK if value else "''"
     if len(value) > LONG_VALUE:  # e.g. the managed-keys marker: keep one line readable
         return f"{value[:LONG_VALUE - 12]}... ({len(value)} chars)"
     return value
