@@ -663,3 +663,21 @@ def test_bridge_thread_lines_reach_stderr_in_a_host_process() -> None:
     assert done.returncode == 0, done.stderr
     assert f"127.0.0.1:{dead}" in done.stderr and "redis-bridge:" in done.stderr
     assert CANARY_REDIS_PASSWORD not in done.stderr + done.stdout
+
+
+def test_upstream_client_limit_reaches_the_client_as_that_error(tmp_path: Path,
+                                                                bridge_to: object) -> None:
+    """Heroku's `mini` plan takes 20 connections: the 21st client must learn why, in words
+    the troubleshooting guide names, and the bridge keeps serving the others."""
+    server = start_redis(tmp_path / "redis", password=CANARY_REDIS_PASSWORD,
+                         extra=["--maxclients", "2"])
+    try:
+        bridge = bridge_to(upstream_of(server))  # type: ignore[operator]
+        first, second = client(bridge.port), client(bridge.port)
+        assert first.ping() and second.ping()
+        with pytest.raises(redis.ResponseError) as caught:
+            client(bridge.port).ping()
+        assert "max number of clients reached" in str(caught.value)
+        assert first.set("still", "served")
+    finally:
+        server.stop()
