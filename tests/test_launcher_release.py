@@ -37,10 +37,11 @@ def marker(connection) -> str | None:
     return row[0] if row else None
 
 
-def release(tmp_path: Path, mariadb, redis, version: str, **extra: str):
+def release(tmp_path: Path, mariadb, redis, version: str, *, role: tuple[str, ...] = ("release",),
+            **extra: str):
     env = dyno_env(make_root(tmp_path), database_url=mariadb.url, redis_url=redis.url,
                    bridge_port=free_port(), APPWRITE_LITE_APPWRITE_VERSION=version, **extra)
-    done = subprocess.run([sys.executable, "-m", "appwrite_heroku", "launch", "release"],
+    done = subprocess.run([sys.executable, "-m", "appwrite_heroku", "launch", *role],
                           env=env, capture_output=True, text=True, timeout=60)
     migrations = tmp_path / "records" / "migrate.log"
     ran = migrations.read_text().count("migrate ran") if migrations.exists() else 0
@@ -143,3 +144,20 @@ def test_greeting_probe_against_real_servers(mariadb, redis_plain) -> None:
     assert greeting("127.0.0.1", free_port()) == "ConnectionRefusedError"
     # Redis does not greet first: not mistaken for a database.
     assert greeting("127.0.0.1", redis_plain.port, timeout=0.5) == "TimeoutError"
+
+
+def test_registry_release_image_finds_its_role_in_dyno(tmp_path, mariadb, redis_plain,
+                                                       db) -> None:
+    # Images pushed through the registry run their CMD (`launch`, no role) in every process
+    # type, the release phase included: the role comes from Heroku's DYNO.
+    done, ran = release(tmp_path, mariadb, redis_plain, "1.9.6", role=(), DYNO="release.7")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ran == 0 and "first deploy of Appwrite 1.9.6" in done.stdout
+    assert marker(db) == "1.9.6"
+
+
+def test_no_role_and_no_dyno_role_is_one_line_exit_2(tmp_path, mariadb, redis_plain) -> None:
+    done, ran = release(tmp_path, mariadb, redis_plain, "1.9.6", role=(), DYNO="run.4321")
+    assert done.returncode == 2 and ran == 0
+    assert done.stderr.count("\n") == 1 and "DYNO='run.4321'" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).parent / "standins" / "appwrite"))
 
 from lite import BIN_1_9_6
@@ -14,6 +16,7 @@ from appwrite_heroku.processes import (
     http_programs,
     list_entry_points,
     missing_always,
+    role_from_dyno,
     select_background,
 )
 
@@ -67,3 +70,11 @@ def test_user_can_leave_workers_out() -> None:
     assert "worker-webhooks" not in selection.chosen
     assert selection.skipped["worker-webhooks"] == "left out by APPWRITE_LITE_SKIP"
     assert "absent" not in selection.skipped
+
+
+@pytest.mark.parametrize(("dyno", "role"), [
+    ("web.1", "web"), ("worker.12", "worker"), ("release.4521", "release"),
+    ("run.9876", None), ("scheduler.1", None), ("", None), (None, None), ("webby.1", None),
+])
+def test_role_from_dyno(dyno: str | None, role: str | None) -> None:
+    assert role_from_dyno(dyno) == role

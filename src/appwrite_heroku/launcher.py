@@ -378,7 +378,12 @@ def launch(args: argparse.Namespace) -> int:
     log = Log(redactor)
     stopping = threading.Event()
     restore = _install_signal_handlers(stopping)
-    role = args.role
+    role = args.role or processes.role_from_dyno(environ.get("DYNO"))
+    if role is None:
+        restore()
+        raise InputError(
+            f"no role given and DYNO={environ.get('DYNO', '')!r} names none: run "
+            f"`appwrite-heroku launch {'|'.join(processes.ROLES)}`")
     if role == "web" and environ.get("APPWRITE_LITE_ALL_IN_WEB", "").lower() in TRUE_WORDS:
         # One dyno for everything: heroku.yml's web command stays as it is.
         log.launcher("APPWRITE_LITE_ALL_IN_WEB is set: the web dyno runs the workers too")
@@ -400,5 +405,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     "role: web (proxy on $PORT, API, realtime), worker (queue workers), all "
                     "(both), release (migrate when upgrading).",
     )
-    parser.add_argument("role", choices=processes.ROLES)
+    parser.add_argument(
+        "role", nargs="?", choices=processes.ROLES,
+        help="default: the process type in $DYNO (web, worker or release), which is how one "
+             "image pushed for every process type knows its part")
     parser.set_defaults(func=launch)

@@ -13,6 +13,17 @@ from pathlib import Path
 
 ROLES = ("web", "worker", "all", "release")
 
+
+def role_from_dyno(dyno: str | None) -> str | None:
+    """`web.1` → web, `worker.2` → worker, `release.1234` → release; anything else → None.
+
+    Images released through the container registry run their Dockerfile CMD for every process
+    type, release phase included, so one image serves all of them only if it can tell which
+    dyno it is in: Heroku names it in `DYNO`.
+    """
+    process_type = (dyno or "").partition(".")[0]
+    return process_type if process_type in ("web", "worker", "release") else None
+
 # Entry points that need the Functions/Sites executor (the Docker socket): impossible on Heroku.
 _NEEDS_EXECUTOR = {
     "worker-builds": "builds Functions/Sites deployments, which need the executor (Docker socket)",
