@@ -19,11 +19,17 @@ from appwrite_heroku.errors import InputError
 from appwrite_heroku.heroku_api import HerokuClient
 from appwrite_heroku.registry import Registry, config_digest, image_ids
 from appwrite_heroku.release import DeployOptions, deploy
-from conftest import CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
+from conftest import (
+    ADDON_JAWSDB_URL,
+    ADDON_REDIS_URL,
+    CANARY_API_KEY,
+    CANARY_DB_PASSWORD,
+    CANARY_REDIS_PASSWORD,
+)
 from services import Registry as RegistryServer
 from services import have
 from standins.heroku import HerokuStandIn
-from test_release_scenarios import JAWSDB_URL, REDIS_URL, RecordingReporter
+from test_release_scenarios import RecordingReporter
 
 CANARIES = (CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD)
 V2S2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -150,9 +156,9 @@ def standin() -> Iterator[HerokuStandIn]:
 
 def test_build_on_heroku(standin: HerokuStandIn, source: Path) -> None:
     standin.create_app("built-on-heroku", addons=[
-        {"service": "heroku-redis", "config_vars": {"REDIS_URL": REDIS_URL}},
+        {"service": "heroku-redis", "config_vars": {"REDIS_URL": ADDON_REDIS_URL}},
         {"service": "jawsdb-maria", "plan": "kitefin",
-         "config_vars": {"JAWSDB_MARIA_URL": JAWSDB_URL}}])
+         "config_vars": {"JAWSDB_MARIA_URL": ADDON_JAWSDB_URL}}])
     env = {"HEROKU_API_KEY": CANARY_API_KEY, "HEROKU_API_URL": standin.url,
            "HEROKU_ROUTER_URL": standin.router_url}
     reporter = RecordingReporter()
