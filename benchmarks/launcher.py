@@ -70,11 +70,7 @@ def one_run(work: Path, db_url: str, redis_url: str) -> tuple[float, float, floa
         supervisord_rss = rss_mib(supervisord[0]) if supervisord else float("nan")
         return to_port, to_api, launcher_rss, supervisord_rss
     finally:
-        launched.terminate()
-        try:
-            launched.wait(timeout=30)
-        finally:
-            launched.kill_session()
+        launched.stop()
 
 
 def main() -> None:

@@ -45,11 +45,7 @@ def web(tmp_path_factory: pytest.TempPathFactory, mariadb, redis_plain) -> Itera
         launched.wait_for_line("realtime listening")
         yield launched, port, root
     finally:
-        launched.terminate()
-        try:
-            launched.wait(timeout=30)
-        finally:
-            launched.kill_session()
+        launched.stop()
 
 
 def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, bytes, dict]:

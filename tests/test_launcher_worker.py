@@ -24,14 +24,6 @@ SKIPPED_1_9_6 = {
 }
 
 
-def stop(launched: Launched) -> int:
-    launched.terminate()
-    try:
-        return launched.wait(timeout=30)
-    finally:
-        launched.kill_session()
-
-
 def test_worker_role_runs_the_discovered_set_and_says_why_it_skips(
         tmp_path: Path, mariadb, redis_plain) -> None:
     env = dyno_env(make_root(tmp_path), database_url=mariadb.url, redis_url=redis_plain.url,
@@ -47,7 +39,7 @@ def test_worker_role_runs_the_discovered_set_and_says_why_it_skips(
         launched.wait_for_line("skipping worker-screenshots: takes Sites screenshots")
         ran = set(recorded_pids(tmp_path / "records"))
         assert ran == EXPECTED_1_9_6  # no api/realtime/nginx, nothing skipped, no one-off task
-        assert stop(launched) == 0
+        assert launched.stop() == 0
     finally:
         launched.kill_session()
 
@@ -63,7 +55,7 @@ def test_single_worker_entry_point_replaces_the_per_queue_ones(
         launched.wait_for_line("[schedule] schedule: consuming")
         launched.wait_for_line("skipping worker-mails: the single `worker` entry point")
         assert set(recorded_pids(tmp_path / "records")) == {"worker", "schedule"}
-        assert stop(launched) == 0
+        assert launched.stop() == 0
     finally:
         launched.kill_session()
 
@@ -116,7 +108,7 @@ def test_tls_redis_with_password_is_bridged_and_appwrite_needs_no_password(
         launched.wait_for_line("reached redis without a password")
         launched.wait_for_line(f"redis bridge: 127.0.0.1:{bridge_port} → REDIS_URL (TLS")
         assert client.lrange("v1-stats-usage-standin", 0, -1) == [b"drained"]
-        assert stop(launched) == 0
+        assert launched.stop() == 0
         for secret in (CANARY_REDIS_PASSWORD, CANARY_DB_PASSWORD):
             assert secret not in launched.output
     finally:

@@ -124,6 +124,14 @@ class Launched:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
 
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM as Heroku sends it, wait, then clean up whatever is left of the session."""
+        self.terminate()
+        try:
+            return self.wait(timeout=timeout)
+        finally:
+            self.kill_session()
+
     def session_pids(self) -> list[int]:
         """Every live process in the launcher's session (it was started as a session leader)."""
         found = []
