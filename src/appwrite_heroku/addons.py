@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from .errors import InputError, NotReadyError
 
@@ -43,18 +43,24 @@ class RedisUpstream:
         return f"{'rediss' if self.tls else 'redis'}://{auth}{host}:{self.port}/{self.db}"
 
 
+def _split_url(url: str, source: str, kind: str,
+               expected: str) -> tuple[SplitResult, int | None, str | None]:
+    """urlsplit, with a bad port or host turned into our one-line error. urllib's own messages
+    can quote the URL (and so its password): they never reach the user."""
+    try:
+        parts = urlsplit(url.strip())
+        return parts, parts.port, parts.hostname
+    except ValueError:
+        raise InputError(f"{source} is not a valid {kind} URL; {expected}") from None
+
+
 def parse_redis_url(url: str, source: str) -> RedisUpstream:
     """`redis://` or `rediss://`, optional `user:password@` (percent-encoded), optional `/db`.
 
     `source` names the variable for error messages; no part of the URL is ever echoed.
     """
     expected = "expected redis[s]://[user:password@]host:port[/db]"
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-        hostname = parts.hostname
-    except ValueError:
-        raise InputError(f"{source} is not a valid Redis URL; {expected}") from None
+    parts, port, hostname = _split_url(url, source, "Redis", expected)
     if parts.scheme.lower() not in ("redis", "rediss"):
         raise InputError(f"{source} must start with redis:// or rediss://")
     if not hostname:
@@ -218,12 +224,7 @@ def parse_database_url(url: str, source: str) -> Database:
             f"{source} still holds JawsDB's placeholder: the database is being created; "
             "wait a few minutes, then restart the dynos (`heroku ps:restart`)"
         )
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-        hostname = parts.hostname
-    except ValueError:
-        raise InputError(f"{source} is not a valid database URL; {expected}") from None
+    parts, port, hostname = _split_url(url, source, "database", expected)
     scheme = parts.scheme.lower()
     if scheme not in _ADAPTERS:
         raise InputError(
