@@ -13,11 +13,13 @@ from lite import Launched, dyno_env, make_root, pids_alive, recorded_pids
 from conftest import CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
 from services import free_port
 
+# With the Lite default _APP_USAGE_STATS=disabled: the stats-resources pair stays out.
 EXPECTED_1_9_6 = {
     "interval", "maintenance", "schedule-messages", "worker-audits", "worker-certificates",
     "worker-databases", "worker-deletes", "worker-mails", "worker-messaging",
-    "worker-migrations", "worker-stats-resources", "worker-stats-usage", "worker-webhooks",
+    "worker-migrations", "worker-stats-usage", "worker-webhooks",
 }
+STATS_RESOURCES = {"stats-resources", "worker-stats-resources"}
 SKIPPED_1_9_6 = {
     "worker-builds", "worker-functions", "worker-executions", "worker-screenshots",
     "schedule-functions", "schedule-executions",
@@ -37,8 +39,24 @@ def test_worker_role_runs_the_discovered_set_and_says_why_it_skips(
             assert "executor" in launched.wait_for_line(f"skipping {name}:") or \
                 name == "worker-screenshots"
         launched.wait_for_line("skipping worker-screenshots: takes Sites screenshots")
+        for name in STATS_RESOURCES:
+            assert "usage stats are disabled" in launched.wait_for_line(f"skipping {name}:")
         ran = set(recorded_pids(tmp_path / "records"))
         assert ran == EXPECTED_1_9_6  # no api/realtime/nginx, nothing skipped, no one-off task
+        assert launched.stop() == 0
+    finally:
+        launched.kill_session()
+
+
+def test_usage_stats_on_runs_the_stats_resources_task_beside_its_worker(
+        tmp_path: Path, mariadb, redis_plain) -> None:
+    env = dyno_env(make_root(tmp_path), database_url=mariadb.url, redis_url=redis_plain.url,
+                   bridge_port=free_port(), _APP_USAGE_STATS="enabled")
+    launched = Launched("worker", env)
+    try:
+        for name in EXPECTED_1_9_6 | STATS_RESOURCES:
+            launched.wait_for_line(f"[{name}] {name}: consuming")
+        assert set(recorded_pids(tmp_path / "records")) == EXPECTED_1_9_6 | STATS_RESOURCES
         assert launched.stop() == 0
     finally:
         launched.kill_session()

@@ -18,6 +18,8 @@ from appwrite_heroku.processes import (
     missing_always,
     role_from_dyno,
     select_background,
+    unpaired_stats_resources,
+    usage_stats_enabled,
 )
 
 
@@ -28,10 +30,36 @@ def test_1_9_6_runs_every_queue_but_functions_sites_and_screenshots() -> None:
         "worker-builds", "worker-functions", "worker-executions", "worker-screenshots",
         "schedule-functions", "schedule-executions",
     }
-    assert not {"migrate", "install", "upgrade", "doctor", "realtime",
-                "stats-resources"} & set(selection.chosen)
-    assert {"maintenance", "interval", "schedule-messages"} <= set(selection.chosen)
+    assert not {"migrate", "install", "upgrade", "doctor", "realtime"} & set(selection.chosen)
+    assert {"maintenance", "interval", "schedule-messages", "stats-resources",
+            "worker-stats-resources"} <= set(selection.chosen)
     assert not missing_always(selection)
+    assert unpaired_stats_resources(selection) is None
+
+
+def test_usage_stats_off_leaves_out_the_stats_resources_pair_but_not_usage() -> None:
+    selection = select_background(list(BIN_1_9_6), usage_stats=False)
+    assert not {"stats-resources", "worker-stats-resources"} & set(selection.chosen)
+    assert "usage stats are disabled" in selection.skipped["stats-resources"]
+    assert "usage stats are disabled" in selection.skipped["worker-stats-resources"]
+    assert "worker-stats-usage" in selection.chosen
+    assert unpaired_stats_resources(selection) is None
+
+
+@pytest.mark.parametrize(("value", "enabled"), [
+    (None, True), ("enabled", True), ("disabled", False), ("", False), ("Enabled", False),
+])
+def test_usage_stats_read_as_appwrite_reads_it(value: str | None, enabled: bool) -> None:
+    settings = {} if value is None else {"_APP_USAGE_STATS": value}
+    assert usage_stats_enabled(settings) is enabled
+
+
+@pytest.mark.parametrize(("left_out", "warning"), [
+    ("worker-stats-resources", "queue will grow"), ("stats-resources", "stay idle"),
+])
+def test_half_of_the_stats_resources_pair_is_warned_about(left_out: str, warning: str) -> None:
+    selection = select_background(list(BIN_1_9_6), frozenset({left_out}))
+    assert warning in (unpaired_stats_resources(selection) or "")
 
 
 def test_single_worker_version() -> None:
@@ -59,6 +87,7 @@ def test_programs_carry_no_secrets_only_ports(tmp_path: Path) -> None:
                              api_port=9501, realtime_port=9502)
     assert programs[0].command == ("php", "app/http.php")
     assert programs[0].env == {"PORT": "9501"}
+    assert programs[1].env == {"PORT": "9502", "_APP_POOL_ADAPTER": "swoole"}
     assert programs[1].command == ("php", "app/realtime.php")  # no wrapper in this bin dir
     background = background_programs(select_background(["worker-mails"]), tmp_path, tmp_path)
     assert background[0].command == (str(tmp_path / "worker-mails"),)

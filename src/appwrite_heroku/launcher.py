@@ -228,11 +228,16 @@ def http_and_router(
     ), nginx]
 
 
-def background(layout: Layout, log: Log) -> list[processes.Program]:
+def background(layout: Layout, appwrite_env: Mapping[str, str],
+               log: Log) -> list[processes.Program]:
     entry_points = processes.list_entry_points(layout.bin_dir)
-    selection = processes.select_background(entry_points, layout.skip)
+    selection = processes.select_background(
+        entry_points, layout.skip, usage_stats=processes.usage_stats_enabled(appwrite_env))
     for name, why in sorted(selection.skipped.items()):
         log.launcher(f"skipping {name}: {why}")
+    unpaired = processes.unpaired_stats_resources(selection)
+    if unpaired:
+        log.launcher(f"warning: {unpaired}")
     if processes.missing_always(selection):
         log.launcher(f"warning: no usage-stats consumer found in {layout.bin_dir}: the "
                      "v1-stats-usage queue will grow in Redis")
@@ -241,10 +246,10 @@ def background(layout: Layout, log: Log) -> list[processes.Program]:
 
 
 def plan_programs(role: str, layout: Layout, runtime_dir: Path, environ: Mapping[str, str],
-                  log: Log) -> list[processes.Program]:
+                  log: Log, settings: Mapping[str, str]) -> list[processes.Program]:
     programs: list[processes.Program] = []
     if role in ("worker", "all"):
-        programs += background(layout, log)
+        programs += background(layout, child_environment(environ, settings), log)
     if role in ("web", "all"):
         raw_port = environ.get("PORT", "")
         if not raw_port.isdigit():
@@ -286,7 +291,7 @@ def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mappi
           log: Log, stopping: threading.Event) -> int:
     runtime_dir = Path(tempfile.mkdtemp(prefix="appwrite-lite-", dir=layout.runtime_parent))
     try:
-        programs = plan_programs(role, layout, runtime_dir, environ, log)
+        programs = plan_programs(role, layout, runtime_dir, environ, log, settings)
         queue_workers = sum(1 for p in programs if p.name not in HTTP_PROGRAMS)
         policy = sizing.choose_policy(
             sizing.read_memory_limit(layout.cgroup_root), role, queue_workers, environ,

@@ -8,6 +8,7 @@ rather than written down here. Pure functions over a list of file names, plus `l
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,8 +34,16 @@ _NEEDS_EXECUTOR = {
     "schedule-functions": "schedules Functions, which need the executor (Docker socket)",
     "schedule-executions": "schedules Function executions, which need the executor (Docker socket)",
 }
-# Long-running tasks (not queue workers) worth running on a worker dyno.
-_SCHEDULERS = ("maintenance", "interval", "schedule-messages", "schedule")
+# Long-running tasks (not queue workers) worth running on a worker dyno. Appwrite's compose runs
+# `stats-resources` beside them (docker-compose.yml:966 at 1.9.6); see `_STATS_RESOURCES`.
+_SCHEDULERS = ("maintenance", "interval", "schedule-messages", "schedule", "stats-resources")
+# The hourly resource count (src/Appwrite/Platform/Tasks/StatsResources.php:61-78 at 1.9.6) is
+# the only publisher to the stats-resources queue, and only the `usage` routes read what its
+# worker writes; with _APP_USAGE_STATS off those routes answer 501 (app/controllers/shared/
+# api.php:1087-1093), so the pair runs together or not at all.
+_STATS_RESOURCES = ("stats-resources", "worker-stats-resources")
+_STATS_RESOURCES_OFF = ("usage stats are disabled (_APP_USAGE_STATS): the hourly resource count "
+                        "feeds only the usage pages, which then answer 501")
 # Queue consumers that must run whatever the settings: the usage-stats queue fills Redis otherwise.
 ALWAYS = ("worker-stats-usage", "worker")
 
@@ -67,16 +76,23 @@ def list_entry_points(bin_dir: Path) -> list[str]:
 
 
 def select_background(entry_points: list[str], left_out: frozenset[str] = frozenset(),
-                      ) -> Selection:
+                      *, usage_stats: bool = True) -> Selection:
     """The queue workers and schedulers a worker dyno runs, and why the others are left out.
 
     A single `worker` (all queues in one process) wins over the per-queue scripts when present.
     `left_out` are names the user chose not to run (`APPWRITE_LITE_SKIP`), e.g. to save memory.
+    `usage_stats` is `_APP_USAGE_STATS` read as Appwrite reads it: off leaves out the
+    stats-resources pair (two processes and their connections) but never `worker-stats-usage`.
     """
     names = set(entry_points) - left_out
     skipped: dict[str, str] = {
         name: "left out by APPWRITE_LITE_SKIP" for name in left_out if name in entry_points
     }
+    if not usage_stats:
+        for name in _STATS_RESOURCES:
+            if name in names:
+                names.discard(name)
+                skipped[name] = _STATS_RESOURCES_OFF
     if "worker" in names:
         workers = ["worker"]
         for name in sorted(n for n in names if n.startswith("worker-")):
@@ -95,6 +111,24 @@ def select_background(entry_points: list[str], left_out: frozenset[str] = frozen
         elif name in _SCHEDULERS:
             schedulers.append(name)
     return Selection(chosen=tuple(workers + schedulers), skipped=skipped)
+
+
+def usage_stats_enabled(settings: Mapping[str, str]) -> bool:
+    """Appwrite's own test: anything but `enabled` (its default) turns the usage routes off
+    (app/controllers/shared/api.php:1090 at 1.9.6)."""
+    return settings.get("_APP_USAGE_STATS", "enabled") == "enabled"
+
+
+def unpaired_stats_resources(selection: Selection) -> str | None:
+    """A warning when only one of the stats-resources pair runs (left out by hand): the task
+    without its worker grows a Redis list; the worker without its task idles."""
+    running = [name for name in _STATS_RESOURCES if name in selection.chosen]
+    if len(running) != 1:
+        return None
+    if running[0] == "stats-resources":
+        return ("stats-resources runs without worker-stats-resources: its queue will grow in "
+                "Redis; leave both out (APPWRITE_LITE_SKIP) or neither")
+    return "worker-stats-resources runs without the stats-resources task: it will stay idle"
 
 
 def missing_always(selection: Selection) -> bool:
@@ -122,6 +156,9 @@ def http_programs(
     return [
         Program(name="api", command=(php, "app/http.php"), directory=str(code_dir),
                 env={"PORT": str(api_port)}, startsecs=2, priority=200),
+        # Appwrite's compose runs realtime alone with the swoole pool adapter
+        # (docker-compose.yml:282 at 1.9.6): its coroutines share pools within a worker.
         Program(name="realtime", command=realtime_command, directory=str(code_dir),
-                env={"PORT": str(realtime_port)}, startsecs=2, priority=200),
+                env={"PORT": str(realtime_port), "_APP_POOL_ADAPTER": "swoole"},
+                startsecs=2, priority=200),
     ]
