@@ -157,3 +157,15 @@ def test_missing_directory_is_one_line_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "is not a directory" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_lite_image_patches_appwrite_at_build_time() -> None:
+    """After the package is installed, on the code directory the launcher runs Appwrite from."""
+    from appwrite_heroku.launcher import Layout
+
+    dockerfile = (ROOT / "Dockerfile.lite").read_text()
+    install = dockerfile.index("pip install --no-cache-dir /opt/appwrite-heroku/src")
+    code_dir = Layout.from_env({}, "web").code_dir
+    run = dockerfile.index(f"venv/bin/appwrite-heroku patch-appwrite {code_dir} ")
+    assert install < run
+    assert dockerfile.index("FROM appwrite/appwrite:") < run
