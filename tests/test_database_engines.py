@@ -290,3 +290,28 @@ def test_a_failed_first_boot_leaves_a_schema_that_hides_the_extensions(
     failed = report["steps"][-1]
     assert failed["step"] == "metadata table"
     assert 'collation "utf8_ci_ai" for encoding "UTF8" does not exist' in failed["error"]
+
+
+def test_extension_preflight_names_each_refusal_and_leaves_nothing(
+        postgres_owner: PostgresAccount, heroku_postgres: PostgresAccount) -> None:
+    """The release role tries the three extensions in a rolled-back transaction."""
+    for account in (postgres_owner, heroku_postgres):
+        target = database.DatabaseTarget.from_settings(
+            settings_for("DATABASE_URL", account.url))
+        missing = set(APPWRITE_EXTENSIONS) - available_extensions(account)
+        connection = database.connect(target)
+        try:
+            problems = database.postgres_extension_problems(connection)
+        finally:
+            connection.close()
+        refused = {problem.split(":", 1)[0] for problem in problems}
+        if account is postgres_owner:  # stock rules: postgis needs a superuser
+            assert refused == {"postgis"} | missing
+            if "postgis" not in missing:
+                assert ('postgis: permission denied to create extension "postgis"'
+                        in problems)
+        else:  # allow-listed like Heroku: only what the server lacks
+            assert refused == missing
+        left = account.server.sql("SELECT count(*) FROM pg_extension WHERE extname <> 'plpgsql'",
+                                  database=account.database)
+        assert left == "0"

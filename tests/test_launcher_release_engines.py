@@ -153,3 +153,16 @@ def test_drivers_stay_out_of_the_long_lived_roles() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_first_deploy_on_postgres_warns_about_refused_extensions(tmp_path, postgres_owner,
+                                                                 redis_plain) -> None:
+    """Stock PostgreSQL rules refuse postgis to a database owner: the release log says so
+    before Appwrite's first boot fails on it."""
+    addon = Addon("DATABASE_URL", postgres_owner.url, lambda: _postgres_marker(postgres_owner),
+                  {})
+    done, _ = release(tmp_path, addon, redis_plain.url, "1.9.6")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert ("release: warning: Appwrite's first boot will fail: it cannot create the "
+            'extension postgis: permission denied to create extension "postgis"') in done.stdout
+    assert addon.marker() == "1.9.6"

@@ -228,6 +228,34 @@ def appwrite_installed(connection: Any, target: DatabaseTarget) -> bool:
     return bool(int(count))
 
 
+# What Appwrite 1.9.6's first boot creates on PostgreSQL, in this order (utopia-php/database
+# 6.0.0 Postgres.php:170-172), into the first schema of the search path (`public`).
+POSTGRES_EXTENSIONS = ("postgis", "vector", "pg_trgm")
+
+
+def postgres_extension_problems(connection: Any) -> list[str]:
+    """Why the owner could not create each extension Appwrite needs, tried inside a
+    transaction that is rolled back (CREATE EXTENSION is transactional): nothing is left
+    behind, and Appwrite's first boot, which stops at the first refusal and then never tries
+    again (the schema it made first already exists), is told about in advance."""
+    problems: list[str] = []
+    cursor = connection.cursor()
+    try:
+        for extension in POSTGRES_EXTENSIONS:
+            cursor.execute("BEGIN")
+            try:
+                cursor.execute(f"CREATE EXTENSION IF NOT EXISTS {extension}")
+            except Exception as error:  # the server's refusal, reported below
+                fields: object = (getattr(error, "args", None) or ({},))[0]
+                message = fields.get("M", "") if isinstance(fields, dict) else ""
+                problems.append(f"{extension}: {message or type(error).__name__}")
+            finally:
+                cursor.execute("ROLLBACK")
+    finally:
+        cursor.close()
+    return problems
+
+
 def _marker_table(target: DatabaseTarget) -> str:
     if target.speaks_postgres:
         return f'"{POSTGRES_MARKER_SCHEMA}"."{MARKER_TABLE}"'

@@ -329,6 +329,10 @@ def release(layout: Layout, target: database.DatabaseTarget, env: Mapping[str, s
     try:
         previous = database.read_marker(connection, target)
         installed = database.appwrite_installed(connection, target)
+        if target.speaks_postgres and not installed:
+            for problem in database.postgres_extension_problems(connection):
+                log.launcher(f"release: warning: Appwrite's first boot will fail: it cannot "
+                             f"create the extension {problem} (see docs/troubleshooting.md)")
         decision = migration.decide(previous, layout.appwrite_version, installed)
         log.launcher(f"release: {decision.reason}")
         if decision.action == migration.REFUSE:
