@@ -290,6 +290,22 @@ def test_a_failed_first_boot_leaves_a_schema_that_hides_the_extensions(
     failed = report["steps"][-1]
     assert failed["step"] == "metadata table"
     assert 'collation "utf8_ci_ai" for encoding "UTF8" does not exist' in failed["error"]
+    # The documented fix: once the extensions are allowed, drop the empty schema (as the
+    # owner, without CASCADE) and boot again.
+    server = postgres_owner.server
+    server.sql(f"ALTER ROLE {postgres_owner.user} SET session_preload_libraries = 'pgextwlist'")
+    server.sql(f"ALTER ROLE {postgres_owner.user} SET extwlist.extensions = "
+               f"'{','.join(APPWRITE_EXTENSIONS)}'")
+    owner = database.DatabaseTarget.from_settings(settings)
+    connection = database.connect(owner)
+    try:
+        connection.cursor().execute(f'DROP SCHEMA "{postgres_owner.database}"')
+    finally:
+        connection.close()
+    status, report = first_boot(constants["patched"], settings, keep_going=True)
+    missing = set(APPWRITE_EXTENSIONS) - available_extensions(postgres_owner)
+    assert {step for step, outcome in steps(report).items() if not outcome["ok"]} == {
+        f"extension {name}" for name in missing}
 
 
 def test_extension_preflight_names_each_refusal_and_leaves_nothing(
