@@ -136,7 +136,7 @@ def redis_settings(upstream: RedisUpstream, bridge_port: int) -> dict[str, str]:
 # --- Database ----------------------------------------------------------------------------------
 
 # Precedence when several are attached: the MariaDB flavour first (Appwrite's own engine), then
-# MySQL add-ons, then Heroku Postgres (whose extensions Appwrite needs are unverified there).
+# MySQL add-ons, then Heroku Postgres (whose three extensions the release phase checks).
 DATABASE_VARS = ("JAWSDB_MARIA_URL", "JAWSDB_URL", "CLEARDB_DATABASE_URL", "DATABASE_URL")
 _JAWSDB_VARS = frozenset({"JAWSDB_MARIA_URL", "JAWSDB_URL"})
 _ADAPTERS = {

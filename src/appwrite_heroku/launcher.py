@@ -322,14 +322,22 @@ def release(layout: Layout, target: database.DatabaseTarget, env: Mapping[str, s
     if not layout.appwrite_version:
         raise InputError("APPWRITE_LITE_APPWRITE_VERSION is not set: build the image from "
                          "Dockerfile.lite, which records the Appwrite version it is built on")
-    if not target.speaks_mysql:
+    if not (target.speaks_mysql or target.speaks_postgres):
         log.launcher(f"release: the {target.adapter} adapter keeps no release marker here; "
                      "run `migrate` yourself when upgrading")
         return 0
+    if target.schema and target.app_database != target.schema:
+        log.launcher(f"release: warning: Appwrite keeps its tables in {target.app_database!r}, "
+                     f"not in the add-on's {target.schema!r} (Appwrite drops characters other "
+                     "than letters, digits, _ and -)")
     connection = database.connect(target)
     try:
-        previous = database.read_marker(connection)
-        installed = database.appwrite_installed(connection, target.schema)
+        previous = database.read_marker(connection, target)
+        installed = database.appwrite_installed(connection, target)
+        if target.speaks_postgres and not installed:
+            for problem in database.postgres_extension_problems(connection):
+                log.launcher(f"release: warning: Appwrite's first boot will fail: it cannot "
+                             f"create the extension {problem} (see docs/troubleshooting.md)")
         decision = migration.decide(previous, layout.appwrite_version, installed)
         log.launcher(f"release: {decision.reason}")
         if decision.action == migration.REFUSE:
@@ -340,7 +348,7 @@ def release(layout: Layout, target: database.DatabaseTarget, env: Mapping[str, s
                 log.launcher(f"release: migrate failed with status {status}; the previous "
                              "release stays live")
                 return 1
-        database.write_marker(connection, layout.appwrite_version)
+        database.write_marker(connection, target, layout.appwrite_version)
         log.launcher(f"release: recorded Appwrite {layout.appwrite_version} as released")
         return 0
     finally:

@@ -167,7 +167,8 @@ def _database(config: Mapping[str, str], derivation: Derivation) -> dict[str, st
     if database.adapter == "postgresql":
         derivation.warnings.append(
             f"{names[0]} is PostgreSQL: Appwrite 1.9.6 creates the extensions postgis, vector "
-            "and pg_trgm on first use; check your Heroku Postgres plan allows them"
+            "and pg_trgm at its first boot; the release phase tries them first and names any "
+            "the database refuses (README: settings)"
         )
     return database.settings()
 
