@@ -12,8 +12,8 @@ $table = $config['table'];
 
 $pdo = appwrite_pdo($db);
 emit('connected', [
-    'persistent' => $pdo->getAttribute(PDO::ATTR_PERSISTENT),
-    'emulate_prepares' => $pdo->getAttribute(PDO::ATTR_EMULATE_PREPARES),
+    'persistent' => (bool) $pdo->getAttribute(PDO::ATTR_PERSISTENT),
+    'emulate_prepares' => (bool) $pdo->getAttribute(PDO::ATTR_EMULATE_PREPARES),
     'charset' => $pdo->query('SELECT @@character_set_client AS c')->fetch()['c'],
     'version' => $pdo->query('SELECT VERSION() AS v')->fetch()['v'],
 ]);

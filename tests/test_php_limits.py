@@ -1,0 +1,248 @@
+"""Connection budgets measured on real services, not only modelled: Appwrite-shaped PHP
+processes open the modelled worst case through the bridge to a TLS Redis whose `maxclients` is
+Heroku Key-Value Store mini's 20, and to a MariaDB user limited like JawsDB kitefin (10). It
+fits; one process more is refused, and the refusal reaches the log as one line."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from appwrite_heroku.bridge import BridgeThread
+from appwrite_heroku.settings import parse_redis_url
+from conftest import CANARY_REDIS_PASSWORD
+from php_clients import PhpClients, PhpProcess, ProcessLoad, total, wait_for
+from services import MariaDB, RedisServer, start_redis
+
+REDIS_MINI_CLIENTS = 20  # Heroku Key-Value Store `mini`: maxclients
+JAWSDB_KITEFIN_CONNECTIONS = 10  # JawsDB Maria `kitefin`: max_user_connections
+KITEFIN_USER = "kitefin_user"
+
+
+def modelled_worst_case() -> list[ProcessLoad]:
+    """The single source of the figures this module measures: every process that holds
+    connections at once, with what it holds at worst.
+
+    Interim figures, to be replaced by the connection model's own (branch `budget`) when it is
+    merged. Shapes from Appwrite 1.9.6 at pool size 1 (app/init/registers.php:244-252 with
+    `_APP_CONNECTIONS_MAX` ≤ 27): a process that touches every pool holds 3 database
+    connections (`console`, `database_db_main`, `logs`: registers.php:188-216) and, on Redis,
+    pubsub 2 (:336-341), cache 1, lock 1 and the `redis` resource 1 (all pconnect, :323-330)
+    plus the publisher's one plain connect (:362-369); a queue worker adds its own two plain
+    connects (app/worker.php:75-76).
+    """
+    return [
+        ProcessLoad("api worker", db=3, redis_pool=5, redis_queue=1),
+        ProcessLoad("realtime worker", db=3, redis_pool=5, redis_queue=1),
+        ProcessLoad("worker-mails", db=3, redis_pool=1, redis_queue=3),
+    ]
+
+
+# -- the plans' limits, on real servers ----------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def redis_mini(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """Heroku-like Redis (TLS, ACL user, password) that takes 20 clients, as `mini` does."""
+    server = start_redis(
+        tmp_path_factory.mktemp("redis-mini"), tls=True, username="h",
+        password=CANARY_REDIS_PASSWORD, extra=["--maxclients", str(REDIS_MINI_CLIENTS)],
+    )
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def kitefin(mariadb: MariaDB) -> Iterator[dict[str, Any]]:
+    """A MariaDB user limited as JawsDB's kitefin plan is (error 1226 beyond the limit)."""
+    password = f"kitefin-Pw-{secrets.token_hex(6)}"
+    mariadb.root_sql(
+        f"CREATE USER '{KITEFIN_USER}'@'%' IDENTIFIED BY '{password}' "
+        f"WITH MAX_USER_CONNECTIONS {JAWSDB_KITEFIN_CONNECTIONS};"
+        f"GRANT ALL ON `{mariadb.schema}`.* TO '{KITEFIN_USER}'@'%';"
+    )
+    yield {"host": "127.0.0.1", "port": mariadb.port, "schema": mariadb.schema,
+           "user": KITEFIN_USER, "password": password}
+    mariadb.root_sql(f"DROP USER '{KITEFIN_USER}'@'%';")
+
+
+@pytest.fixture
+def bridge(redis_mini: RedisServer) -> Iterator[BridgeThread]:
+    """A fresh bridge per test, so each test's refusal line is its own (lines are throttled)."""
+    thread = BridgeThread.start(parse_redis_url(redis_mini.url, "REDIS_URL"))
+    yield thread
+    thread.stop()
+
+
+def redis_clients(server: RedisServer) -> int:
+    """Clients connected to the upstream, not counting the one asking."""
+    admin: redis.Redis = server.client()  # type: ignore[assignment]
+    try:
+        return int(admin.info("clients")["connected_clients"]) - 1
+    finally:
+        admin.close()
+
+
+def rejected(server: RedisServer) -> int:
+    admin: redis.Redis = server.client()  # type: ignore[assignment]
+    try:
+        return int(admin.info("stats")["rejected_connections"])
+    finally:
+        admin.close()
+
+
+def db_connections(server: MariaDB) -> int:
+    return int(server.root_sql(
+        f"SELECT COUNT(*) FROM information_schema.processlist WHERE user = '{KITEFIN_USER}'"))
+
+
+@pytest.fixture
+def quiet(redis_mini: RedisServer, mariadb: MariaDB) -> Iterator[None]:
+    """Both servers hold none of this module's connections before and after a test: closing
+    is asynchronous on the server side, and a straggler would count against the limit."""
+    def settled() -> None:
+        wait_for(lambda: redis_clients(redis_mini) == 0, what="Redis without clients")
+        wait_for(lambda: db_connections(mariadb) == 0, what="MariaDB without kitefin sessions")
+
+    settled()
+    yield
+    settled()
+
+
+def open_load(php_clients: PhpClients, load: ProcessLoad, bridge: BridgeThread,
+              database: dict[str, Any]) -> PhpProcess:
+    return php_clients.start(
+        "hold", load.name, name=load.name, db=load.db, pool=load.redis_pool,
+        queue=load.redis_queue, database=database,
+        redis={"host": "127.0.0.1", "port": bridge.port},
+    )
+
+
+def hold_all(php_clients: PhpClients, loads: list[ProcessLoad], bridge: BridgeThread,
+             database: dict[str, Any]) -> tuple[list[PhpProcess], dict[str, list[int]]]:
+    """Starts every process at once and waits until each holds all its connections."""
+    processes = [open_load(php_clients, load, bridge, database) for load in loads]
+    ids: dict[str, list[int]] = {"db": [], "redis": []}
+    for process in processes:
+        held = process.expect("holding")["ids"]
+        ids["db"] += held["db"]
+        ids["redis"] += held["redis"]
+    return processes, ids
+
+
+def release(processes: list[PhpProcess]) -> None:
+    for process in processes:
+        process.tell("release")
+    assert [p.finish() for p in processes] == [0] * len(processes)
+
+
+def test_the_modelled_worst_case_fits_the_plans(
+    php_clients: PhpClients, bridge: BridgeThread, redis_mini: RedisServer, mariadb: MariaDB,
+    kitefin: dict[str, Any], quiet: None, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every modelled process holds every connection at the same time, each one a distinct
+    server connection, with no refusal anywhere."""
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    loads = modelled_worst_case()
+    db_total, redis_total = total(loads)
+    assert db_total <= JAWSDB_KITEFIN_CONNECTIONS and redis_total <= REDIS_MINI_CLIENTS, (
+        f"the model's worst case ({db_total} DB, {redis_total} Redis) exceeds the plans")
+    rejected_before = rejected(redis_mini)
+    processes, ids = hold_all(php_clients, loads, bridge, kitefin)
+    try:
+        assert len(set(ids["db"])) == db_total == db_connections(mariadb)
+        assert len(set(ids["redis"])) == redis_total
+        assert bridge.call(lambda: bridge.bridge.active) == redis_total
+    finally:
+        release(processes)
+    assert rejected(redis_mini) == rejected_before
+    assert "unavailable" not in caplog.text
+
+
+def test_one_process_more_is_refused_in_one_clear_line(
+    php_clients: PhpClients, bridge: BridgeThread, redis_mini: RedisServer, mariadb: MariaDB,
+    kitefin: dict[str, Any], quiet: None, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The modelled processes, plus one holding exactly the headroom the model leaves (so the
+    plans are full: the limits are where the plans say, nothing else takes a connection);
+    then one process more, with one database and one Redis connection, is refused on both."""
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    loads = modelled_worst_case()
+    db_total, redis_total = total(loads)
+    headroom = ProcessLoad("headroom", db=JAWSDB_KITEFIN_CONNECTIONS - db_total,
+                           redis_pool=REDIS_MINI_CLIENTS - redis_total)
+    if headroom.db or headroom.redis:
+        loads.append(headroom)
+    rejected_before = rejected(redis_mini)
+    processes, ids = hold_all(php_clients, loads, bridge, kitefin)
+    try:
+        assert len(set(ids["db"])) == JAWSDB_KITEFIN_CONNECTIONS
+        assert len(set(ids["redis"])) == REDIS_MINI_CLIENTS
+        one_more = open_load(php_clients, ProcessLoad("one more", db=1, redis_pool=1), bridge,
+                             kitefin)
+        refusals = {r["kind"]: r["message"] for r in one_more.expect("refused")["refusals"]}
+        assert one_more.finish() == 1
+    finally:
+        release(processes)
+
+    # What the process sees (and would log): MariaDB's own words, and the bridge's.
+    assert set(refusals) == {"database", "redis pool"}
+    assert re.fullmatch(
+        rf"SQLSTATE\[HY000\] \[1226\] User '{KITEFIN_USER}' has exceeded the "
+        rf"'max_user_connections' resource \(current value: {JAWSDB_KITEFIN_CONNECTIONS}\)",
+        refusals["database"]), refusals["database"]
+    upstream = f"127.0.0.1:{redis_mini.port}"
+    assert refusals["redis pool"].startswith(f"ERR bridge: upstream unavailable ({upstream}): ")
+    lines = one_more.stderr.splitlines()
+    assert len(lines) == 2 and all(line.startswith("one more: ") for line in lines), lines
+
+    # The bridge's log: one line, naming the upstream and where its URL came from.
+    refused_lines = [r.getMessage() for r in caplog.records
+                     if r.name == "appwrite_heroku.bridge" and "unavailable" in r.getMessage()]
+    assert len(refused_lines) == 1, refused_lines
+    assert refused_lines[0].startswith(f"upstream unavailable ({upstream} from REDIS_URL): ")
+    assert CANARY_REDIS_PASSWORD not in caplog.text + one_more.stderr
+    assert kitefin["password"] not in one_more.stderr + repr(refusals)
+    # The server itself refused it (not the bridge on its own).
+    assert rejected(redis_mini) == rejected_before + 1
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "over TLS, Redis drops a connection beyond maxclients before the handshake without "
+    "writing its error, so the bridge can only say the upstream closed the connection"))
+def test_the_bridge_line_names_the_client_limit(
+    php_clients: PhpClients, bridge: BridgeThread, redis_mini: RedisServer,
+    kitefin: dict[str, Any], quiet: None, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What a reader of the dyno's log needs: that the plan's client limit was reached."""
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    processes, _ = hold_all(
+        php_clients, [ProcessLoad("full", db=0, redis_pool=REDIS_MINI_CLIENTS)], bridge, kitefin)
+    try:
+        one_more = open_load(php_clients, ProcessLoad("one more", db=0, redis_pool=1), bridge,
+                             kitefin)
+        message = one_more.expect("refused")["refusals"][0]["message"]
+        one_more.finish()
+    finally:
+        release(processes)
+    assert "max number of clients reached" in message
+    assert "max number of clients reached" in caplog.text
+
+
+def test_the_limit_fixtures_are_the_plans(redis_mini: RedisServer, mariadb: MariaDB,
+                                          kitefin: dict[str, Any], tmp_path: Path) -> None:
+    """The servers really carry the plans' limits (not the defaults of 10000 and 0)."""
+    admin: redis.Redis = redis_mini.client(decode_responses=True)  # type: ignore[assignment]
+    try:
+        assert admin.config_get("maxclients") == {"maxclients": str(REDIS_MINI_CLIENTS)}
+    finally:
+        admin.close()
+    limit = mariadb.root_sql(
+        f"SELECT max_user_connections FROM mysql.user WHERE user = '{KITEFIN_USER}'")
+    assert int(limit) == JAWSDB_KITEFIN_CONNECTIONS
