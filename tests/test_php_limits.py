@@ -9,6 +9,7 @@ import logging
 import re
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -124,22 +125,34 @@ def open_load(php_clients: PhpClients, load: ProcessLoad, bridge: BridgeThread,
     )
 
 
+@dataclass
+class Held:
+    """What a set of processes got from the servers, all holding at once."""
+
+    processes: list[PhpProcess]
+    db_ids: list[int]
+    redis_ids: list[int]
+    refusals: list[tuple[str, str, str]]  # (process, kind, message)
+
+
 def hold_all(php_clients: PhpClients, loads: list[ProcessLoad], bridge: BridgeThread,
-             database: dict[str, Any]) -> tuple[list[PhpProcess], dict[str, list[int]]]:
-    """Starts every process at once and waits until each holds all its connections."""
+             database: dict[str, Any]) -> Held:
+    """Starts every process at once and waits until each holds what it could get."""
     processes = [open_load(php_clients, load, bridge, database) for load in loads]
-    ids: dict[str, list[int]] = {"db": [], "redis": []}
+    held = Held(processes, [], [], [])
     for process in processes:
-        held = process.expect("holding")["ids"]
-        ids["db"] += held["db"]
-        ids["redis"] += held["redis"]
-    return processes, ids
+        event = process.expect("held")
+        held.db_ids += event["ids"]["db"]
+        held.redis_ids += event["ids"]["redis"]
+        held.refusals += [(process.name, r["kind"], r["message"]) for r in event["refusals"]]
+    return held
 
 
-def release(processes: list[PhpProcess]) -> None:
-    for process in processes:
+def release(held: Held) -> list[int]:
+    """Lets every process go; their exit statuses (1 for one that was refused something)."""
+    for process in held.processes:
         process.tell("release")
-    assert [p.finish() for p in processes] == [0] * len(processes)
+    return [p.finish() for p in held.processes]
 
 
 def test_the_modelled_worst_case_fits_the_plans(
@@ -154,13 +167,14 @@ def test_the_modelled_worst_case_fits_the_plans(
     assert db_total <= JAWSDB_KITEFIN_CONNECTIONS and redis_total <= REDIS_MINI_CLIENTS, (
         f"the model's worst case ({db_total} DB, {redis_total} Redis) exceeds the plans")
     rejected_before = rejected(redis_mini)
-    processes, ids = hold_all(php_clients, loads, bridge, kitefin)
+    held = hold_all(php_clients, loads, bridge, kitefin)
     try:
-        assert len(set(ids["db"])) == db_total == db_connections(mariadb)
-        assert len(set(ids["redis"])) == redis_total
+        assert held.refusals == []
+        assert len(set(held.db_ids)) == db_total == db_connections(mariadb)
+        assert len(set(held.redis_ids)) == redis_total
         assert bridge.call(lambda: bridge.bridge.active) == redis_total
     finally:
-        release(processes)
+        assert release(held) == [0] * len(loads)
     assert rejected(redis_mini) == rejected_before
     assert "unavailable" not in caplog.text
 
@@ -180,16 +194,19 @@ def test_one_process_more_is_refused_in_one_clear_line(
     if headroom.db or headroom.redis:
         loads.append(headroom)
     rejected_before = rejected(redis_mini)
-    processes, ids = hold_all(php_clients, loads, bridge, kitefin)
+    held = hold_all(php_clients, loads, bridge, kitefin)
     try:
-        assert len(set(ids["db"])) == JAWSDB_KITEFIN_CONNECTIONS
-        assert len(set(ids["redis"])) == REDIS_MINI_CLIENTS
-        one_more = open_load(php_clients, ProcessLoad("one more", db=1, redis_pool=1), bridge,
-                             kitefin)
-        refusals = {r["kind"]: r["message"] for r in one_more.expect("refused")["refusals"]}
-        assert one_more.finish() == 1
+        assert held.refusals == []
+        assert len(set(held.db_ids)) == JAWSDB_KITEFIN_CONNECTIONS
+        assert len(set(held.redis_ids)) == REDIS_MINI_CLIENTS
+        more = hold_all(php_clients, [ProcessLoad("one more", db=1, redis_pool=1)], bridge,
+                        kitefin)
+        one_more = more.processes[0]
+        assert more.db_ids == [] and more.redis_ids == []
+        refusals = {kind: message for _, kind, message in more.refusals}
+        assert release(more) == [1]
     finally:
-        release(processes)
+        assert release(held) == [0] * len(loads)
 
     # What the process sees (and would log): MariaDB's own words, and the bridge's.
     assert set(refusals) == {"database", "redis pool"}
@@ -213,6 +230,42 @@ def test_one_process_more_is_refused_in_one_clear_line(
     assert rejected(redis_mini) == rejected_before + 1
 
 
+def test_a_worst_case_beyond_the_plans_is_refused_exactly_at_their_limits(
+    php_clients: PhpClients, bridge: BridgeThread, redis_mini: RedisServer, mariadb: MariaDB,
+    kitefin: dict[str, Any], quiet: None, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Twice the modelled set (a second dyno of it) does not fit: the servers accept exactly
+    the plans' limits, every connection past them is refused, and the bridge logs that as one
+    line, not one per refusal."""
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    loads = [replace(load, name=f"{load.name} #{copy}") for copy in (1, 2)
+             for load in modelled_worst_case()]
+    db_total, redis_total = total(loads)
+    held = hold_all(php_clients, loads, bridge, kitefin)
+    try:
+        assert len(set(held.db_ids)) == min(db_total, JAWSDB_KITEFIN_CONNECTIONS)
+        assert len(set(held.redis_ids)) == min(redis_total, REDIS_MINI_CLIENTS)
+        kinds = [kind for _, kind, _ in held.refusals]
+        assert kinds.count("database") == max(0, db_total - JAWSDB_KITEFIN_CONNECTIONS)
+        assert len(kinds) - kinds.count("database") == max(0, redis_total - REDIS_MINI_CLIENTS)
+        assert all("[1226]" in message for _, kind, message in held.refusals
+                   if kind == "database")
+        # The bridge's error; or, for a pooled socket that phpredis took back from a refused
+        # pconnect and handed to the next one in the process, a read error once the bridge
+        # closes it (the bridge keeps a refused client open for a second, dropping its bytes).
+        bridge_error = f"ERR bridge: upstream unavailable (127.0.0.1:{redis_mini.port}): "
+        reused_refused = f"read error on connection to 127.0.0.1:{bridge.port}"
+        redis_messages = [m for _, kind, m in held.refusals if kind != "database"]
+        assert all(m.startswith(bridge_error) or m == reused_refused for m in redis_messages)
+        assert any(m.startswith(bridge_error) for m in redis_messages)
+    finally:
+        statuses = release(held)
+    refused = {name for name, _, _ in held.refusals}
+    assert statuses == [1 if p.name in refused else 0 for p in held.processes]
+    lines = [r.getMessage() for r in caplog.records if "unavailable" in r.getMessage()]
+    assert len(lines) == (1 if redis_total > REDIS_MINI_CLIENTS else 0), lines
+
+
 @pytest.mark.xfail(strict=True, reason=(
     "over TLS, Redis drops a connection beyond maxclients before the handshake without "
     "writing its error, so the bridge can only say the upstream closed the connection"))
@@ -222,15 +275,15 @@ def test_the_bridge_line_names_the_client_limit(
 ) -> None:
     """What a reader of the dyno's log needs: that the plan's client limit was reached."""
     caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
-    processes, _ = hold_all(
-        php_clients, [ProcessLoad("full", db=0, redis_pool=REDIS_MINI_CLIENTS)], bridge, kitefin)
+    held = hold_all(php_clients, [ProcessLoad("full", db=0, redis_pool=REDIS_MINI_CLIENTS)],
+                    bridge, kitefin)
     try:
-        one_more = open_load(php_clients, ProcessLoad("one more", db=0, redis_pool=1), bridge,
-                             kitefin)
-        message = one_more.expect("refused")["refusals"][0]["message"]
-        one_more.finish()
+        more = hold_all(php_clients, [ProcessLoad("one more", db=0, redis_pool=1)], bridge,
+                        kitefin)
+        message = more.refusals[0][2]
+        release(more)
     finally:
-        release(processes)
+        release(held)
     assert "max number of clients reached" in message
     assert "max number of clients reached" in caplog.text
 

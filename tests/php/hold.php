@@ -6,7 +6,7 @@
  * (SELECT / PING) so the server has really counted it. Holds them until told `release`.
  *
  * A refused connection is one stderr line naming the process, the kind and the server's words
- * (what the process's log would show), and the script ends with status 1 without holding.
+ * (what the process's log would show); the script then ends with status 1.
  */
 
 require __DIR__ . '/lib.php';
@@ -52,9 +52,8 @@ foreach ($redisKinds as $kind) {
     }
 }
 
-if ($refusals) {
-    emit('refused', ['refusals' => $refusals, 'ids' => $ids]);
-    exit(1);
-}
-emit('holding', ['ids' => $ids]);
+// Held either way: a refused process keeps what it did get, as an Appwrite process keeps its
+// pools, so what the servers accepted in total is exact however the processes interleave.
+emit('held', ['ids' => $ids, 'refusals' => $refusals]);
 await_word('release');
+exit($refusals ? 1 : 0);
