@@ -10,6 +10,7 @@ a server, never for a fixed time.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import queue
@@ -29,15 +30,20 @@ NEEDED_EXTENSIONS = ("redis", "pdo_mysql")
 _EXIT = object()  # put on an event queue when the script's stdout ends
 
 
+@functools.lru_cache(maxsize=1)
+def _php_and_missing() -> tuple[str | None, tuple[str, ...]]:
+    php = shutil.which("php")
+    if php is None:
+        return None, NEEDED_EXTENSIONS
+    modules = subprocess.run([php, "-m"], capture_output=True, text=True, timeout=30).stdout
+    have = {line.strip().lower() for line in modules.splitlines()}
+    return php, tuple(name for name in NEEDED_EXTENSIONS if name not in have)
+
+
 def require_php() -> str:
     """The php binary with phpredis and pdo_mysql, or a skip (a failure under CI, where
     .ci/run installs php-cli, php-redis and php-mysql)."""
-    php = shutil.which("php")
-    missing = list(NEEDED_EXTENSIONS)
-    if php is not None:
-        modules = subprocess.run([php, "-m"], capture_output=True, text=True, timeout=30).stdout
-        have = {line.strip().lower() for line in modules.splitlines()}
-        missing = [name for name in NEEDED_EXTENSIONS if name not in have]
+    php, missing = _php_and_missing()
     if php is None or missing:
         message = f"php-cli with {', '.join(missing) or 'php'} is not installed"
         if os.environ.get("CI"):

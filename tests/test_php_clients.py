@@ -24,7 +24,7 @@ def test_the_configuration_stays_off_argv_and_the_environment(php_clients: PhpCl
     process = php_clients.start(
         "hold", name="probe", db=0, pool=0, queue=0, redis={"host": "127.0.0.1", "port": 1},
         database={"password": secret})
-    process.expect("holding")
+    process.expect("held")
     proc = Path(f"/proc/{process.proc.pid}")
     seen = (proc / "cmdline").read_bytes() + (proc / "environ").read_bytes()
     process.tell("release")
