@@ -266,9 +266,33 @@ def test_a_worst_case_beyond_the_plans_is_refused_exactly_at_their_limits(
     assert len(lines) == (1 if redis_total > REDIS_MINI_CLIENTS else 0), lines
 
 
+def test_a_queue_worker_past_the_limit_first_sees_an_empty_queue(
+    php_clients: PhpClients, bridge: BridgeThread, kitefin: dict[str, Any], quiet: None,
+) -> None:
+    """Where phpredis and redis-py part: an error reply makes phpredis return `false` (redis-py
+    raises), and utopia-php/queue reads `false` from brPop as "no message". So a worker whose
+    connection the bridge could not open upstream first loops as if its queue were empty; only
+    its next brPop fails, with a read error, once the bridge has closed the refused client."""
+    held = hold_all(php_clients, [ProcessLoad("full", db=0, redis_pool=REDIS_MINI_CLIENTS)],
+                    bridge, kitefin)
+    try:
+        receive = php_clients.start("queue_receive", host="127.0.0.1", port=bridge.port,
+                                    queue="v1-mails", rounds=2)
+        first, second = receive.expect("received")["outcomes"]
+        assert receive.finish() == 0
+    finally:
+        release(held)
+    assert first["outcome"] == "none"
+    assert first["last_error"].startswith("ERR bridge: upstream unavailable")
+    assert second == {"outcome": "exception",
+                      "message": f"read error on connection to 127.0.0.1:{bridge.port}"}
+
+
 @pytest.mark.xfail(strict=True, reason=(
     "over TLS, Redis drops a connection beyond maxclients before the handshake without "
-    "writing its error, so the bridge can only say the upstream closed the connection"))
+    "writing its error (redis/redis src/networking.c acceptCommonHandler: 'for TLS "
+    "connections, no handshake was done yet so nothing is written'), so the bridge says "
+    "only 'the upstream closed the connection' or 'Connection reset by peer'"))
 def test_the_bridge_line_names_the_client_limit(
     php_clients: PhpClients, bridge: BridgeThread, redis_mini: RedisServer,
     kitefin: dict[str, Any], quiet: None, caplog: pytest.LogCaptureFixture,
