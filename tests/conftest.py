@@ -11,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from php_clients import php_clients  # noqa: F401  (the fixture, for every test file)
 from services import (
     MariaDB,
     MariaDBAccount,
