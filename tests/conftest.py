@@ -13,9 +13,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from services import (
     MariaDB,
+    MariaDBAccount,
+    PostgresAccount,
+    PostgreSQL,
     RedisServer,
     Registry,
+    create_heroku_postgres_account,
+    create_jawsdb_account,
     start_mariadb,
+    start_postgresql,
     start_redis,
     start_registry,
 )
@@ -58,6 +64,33 @@ def mariadb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MariaDB]:
     )
     yield server
     server.stop()
+
+
+@pytest.fixture
+def jawsdb_account(mariadb: MariaDB) -> MariaDBAccount:
+    """A fresh JawsDB-shaped account (one generated-name database, capped connections)."""
+    return create_jawsdb_account(mariadb, password=CANARY_DB_PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def postgresql() -> Iterator[PostgreSQL]:
+    server = start_postgresql()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def heroku_postgres(postgresql: PostgreSQL) -> PostgresAccount:
+    """A fresh Heroku-Postgres-shaped account: owner of one database, nothing more, who may
+    create the extensions Appwrite needs (Heroku's allow list)."""
+    return create_heroku_postgres_account(postgresql, password=CANARY_DB_PASSWORD)
+
+
+@pytest.fixture
+def postgres_owner(postgresql: PostgreSQL) -> PostgresAccount:
+    """The same owner under stock PostgreSQL rules: trusted extensions only."""
+    return create_heroku_postgres_account(postgresql, password=CANARY_DB_PASSWORD,
+                                          allow_listed=None)
 
 
 @pytest.fixture(scope="session")

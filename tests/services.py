@@ -1,6 +1,7 @@
 """Real local services for the tests: redis-server (plain, password, TLS + ACL), MariaDB,
-and a Docker registry with Heroku-style auth. Each binds 127.0.0.1 on a free port, lives in
-a temp dir, and is stopped by its fixture. `.ci/run` installs the Debian packages.
+PostgreSQL (TLS only, like Heroku Postgres) and a Docker registry with Heroku-style auth. Each
+binds 127.0.0.1 on a free port, lives in a temp dir, and is stopped by its fixture. `.ci/run`
+installs the Debian packages.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -196,6 +198,165 @@ def start_mariadb(directory: Path, *, user: str, password: str, schema: str) -> 
             raise RuntimeError(done.stderr.decode())
         time.sleep(0.2)
     return MariaDB(port, user, password, schema, directory, proc)
+
+
+def mariadb_root_sql(server: MariaDB, sql: str) -> None:
+    """Runs SQL as MariaDB's root over the server's socket (account set-up only)."""
+    subprocess.run(["mariadb", "--no-defaults", f"--socket={server.directory / 's.sock'}",
+                    "-uroot", "-e", sql], check=True, capture_output=True)
+
+
+@dataclass
+class MariaDBAccount:
+    """What JawsDB hands out: a user with every privilege on one generated-name database and
+    nothing else, and a cap on its connections."""
+
+    server: MariaDB
+    user: str
+    password: str
+    database: str
+    max_connections: int
+
+    @property
+    def url(self) -> str:
+        return (f"mysql://{self.user}:{urllib.parse.quote(self.password, safe='')}"
+                f"@127.0.0.1:{self.server.port}/{self.database}")
+
+
+def create_jawsdb_account(server: MariaDB, *, password: str,
+                          max_connections: int = 10) -> MariaDBAccount:
+    suffix = os.urandom(6).hex()
+    user, database = f"u{suffix[:11]}", f"d{suffix}"  # JawsDB's names: generated, alphanumeric
+    quoted = password.replace("\\", "\\\\").replace("'", "\\'")
+    mariadb_root_sql(server, (
+        f"CREATE DATABASE `{database}`;"
+        f"CREATE USER '{user}'@'%' IDENTIFIED BY '{quoted}' "
+        f"WITH MAX_USER_CONNECTIONS {max_connections};"
+        f"GRANT ALL PRIVILEGES ON `{database}`.* TO '{user}'@'%';"
+    ))
+    return MariaDBAccount(server, user, password, database, max_connections)
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    """PostgreSQL refuses to run as root: CI runs as root, so its tools run as `postgres`."""
+    return ["runuser", "-u", "postgres", "--", *command] if os.geteuid() == 0 else command
+
+
+@dataclass
+class PostgreSQL:
+    """A postgres server like Heroku Postgres: TLS required (self-signed), password logins."""
+
+    port: int
+    directory: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def datadir(self) -> Path:
+        return self.directory / "data"
+
+    def sql(self, statement: str, database: str = "postgres") -> str:
+        """Runs SQL as the superuser over the server's socket (set-up and inspection only)."""
+        done = subprocess.run(
+            _as_postgres([str(PG_BIN / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                          "-h", str(self.directory), "-p", str(self.port), "-U", "postgres",
+                          "-d", database, "-c", statement]),
+            capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr.strip())
+        return done.stdout.strip()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc, timeout=30)
+            self.proc = None
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+@dataclass
+class PostgresAccount:
+    """What Heroku Postgres (Essential) hands out: one database and its owner, who is neither
+    superuser nor allowed to create databases or roles, with a connection limit."""
+
+    server: PostgreSQL
+    user: str
+    password: str
+    database: str
+
+    @property
+    def url(self) -> str:
+        return (f"postgres://{self.user}:{urllib.parse.quote(self.password, safe='')}"
+                f"@127.0.0.1:{self.server.port}/{self.database}")
+
+
+def start_postgresql() -> PostgreSQL:
+    """initdb and start a server in a fresh directory under /tmp that `postgres` owns (pytest's
+    own temp dirs are private to root)."""
+    directory = Path(tempfile.mkdtemp(prefix="pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(directory, "postgres", "postgres")
+    port = free_port()
+    subprocess.run(
+        _as_postgres([str(PG_BIN / "initdb"), "-D", str(directory / "data"), "-U", "postgres",
+                      "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8",
+                      "--locale=C.UTF-8", "--no-sync"]),
+        check=True, capture_output=True)
+    cert, key = make_self_signed_cert(directory, "postgres")
+    key.chmod(0o600)
+    if os.geteuid() == 0:
+        for path in (cert, key):
+            shutil.chown(path, "postgres", "postgres")
+    (directory / "data" / "pg_hba.conf").write_text(
+        "local all postgres trust\n"
+        "hostssl all all 127.0.0.1/32 scram-sha-256\n"  # no plain `host`: TLS or nothing
+    )
+    proc = subprocess.Popen(
+        _as_postgres([str(PG_BIN / "postgres"), "-D", str(directory / "data"),
+                      "-c", f"port={port}", "-c", "listen_addresses=127.0.0.1",
+                      "-c", f"unix_socket_directories={directory}", "-c", "ssl=on",
+                      "-c", f"ssl_cert_file={cert}", "-c", f"ssl_key_file={key}",
+                      "-c", "fsync=off", "-c", "shared_buffers=16MB",
+                      "-c", "max_connections=60"]),
+        stdout=open(directory / "postgres.log", "ab"), stderr=subprocess.STDOUT,
+    )
+    wait_for_port(port, timeout=60)
+    server = PostgreSQL(port, directory, proc)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            server.sql("SELECT 1")
+            return server
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+# What Appwrite 1.9.6's PostgreSQL adapter creates (utopia-php/database 6.0.0 Postgres.php:170-172).
+APPWRITE_EXTENSIONS = ("postgis", "vector", "pg_trgm")
+
+
+def create_heroku_postgres_account(
+    server: PostgreSQL, *, password: str, connection_limit: int = 20,
+    allow_listed: tuple[str, ...] | None = APPWRITE_EXTENSIONS,
+) -> PostgresAccount:
+    """`allow_listed`: extensions the owner may create although PostgreSQL would require a
+    superuser for them (postgis is not marked trusted), the way Heroku lets a database's owner
+    install the extensions on its list. Modelled with pgextwlist (Debian's
+    postgresql-15-pgextwlist), loaded for this role only. None: stock PostgreSQL rules."""
+    suffix = os.urandom(6).hex()
+    user, database = f"u{suffix}", f"d{suffix}"  # Heroku's names: generated, lowercase
+    quoted = password.replace("'", "''")
+    server.sql(f"CREATE ROLE {user} LOGIN PASSWORD '{quoted}' NOSUPERUSER NOCREATEDB "
+               f"NOCREATEROLE CONNECTION LIMIT {connection_limit}")
+    server.sql(f"CREATE DATABASE {database} OWNER {user}")
+    server.sql(f"REVOKE ALL ON DATABASE {database} FROM PUBLIC")
+    if allow_listed is not None:
+        server.sql(f"ALTER ROLE {user} SET session_preload_libraries = 'pgextwlist'")
+        server.sql(f"ALTER ROLE {user} SET extwlist.extensions = '{','.join(allow_listed)}'")
+    return PostgresAccount(server, user, password, database)
 
 
 @dataclass
