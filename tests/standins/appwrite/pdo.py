@@ -24,6 +24,7 @@ class Load:
     latencies: list[float]
     p50: float | None
     elapsed: float
+    window: float | None  # first transaction begun → last ended, all clients together
 
 
 def run_pdo_clients(*, host: str, port: int, dbname: str, user: str, password: str,
@@ -42,7 +43,7 @@ def run_pdo_clients(*, host: str, port: int, dbname: str, user: str, password: s
         raise RuntimeError(f"pdo_clients.php exited {done.returncode}: {done.stderr.strip()}")
     data = json.loads(done.stdout)
     return Load(data["clients"], data["connected"], data["refused"], data["committed"],
-                data["errors"], data["latencies"], data["p50"], data["elapsed"])
+                data["errors"], data["latencies"], data["p50"], data["elapsed"], data["window"])
 
 
 @dataclass

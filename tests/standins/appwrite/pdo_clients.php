@@ -12,7 +12,8 @@
  * The password comes from the environment only (never argv). Processes are forked before any
  * connection is opened. All clients wait at a barrier once connected (or refused), so every
  * connection is open at the same time. Prints one JSON object: connected, refused (messages),
- * transactions committed, errors, latencies (p50), elapsed seconds.
+ * transactions committed, errors, latencies (p50), elapsed seconds, and the window from the
+ * first transaction begun to the last ended.
  */
 
 $options = getopt('', ['host:', 'port:', 'dbname:', 'user:', 'clients:', 'transactions:',
@@ -72,7 +73,8 @@ function client(int $index, array $args): array
 {
     [$host, $port, $dbname, $user, $password, $clients, $transactions, $hold, $barrier, $run, $stagger] = $args;
     usleep((int) ($index * $stagger * 1000000));
-    $out = ['connected' => false, 'refused' => null, 'committed' => 0, 'errors' => [], 'latencies' => []];
+    $out = ['connected' => false, 'refused' => null, 'committed' => 0, 'errors' => [], 'latencies' => [],
+            'first' => null, 'last' => null];
     try {
         $pdo = appwrite_pdo($host, $port, $dbname, $user, $password);
         $out['connected'] = true;
@@ -83,6 +85,7 @@ function client(int $index, array $args): array
     if (!$out['connected']) {
         return $out;
     }
+    $out['first'] = microtime(true);
     for ($t = 0; $t < $transactions; $t++) {
         $started = microtime(true);
         try {
@@ -117,6 +120,7 @@ function client(int $index, array $args): array
             }
         }
     }
+    $out['last'] = microtime(true);
     $pdo = null;
     return $out;
 }
@@ -143,7 +147,9 @@ foreach ($children as $pid) {
 $elapsed = microtime(true) - $started;
 
 $summary = ['clients' => $clients, 'connected' => 0, 'refused' => [], 'committed' => 0,
-            'errors' => [], 'latencies' => [], 'elapsed' => $elapsed];
+            'errors' => [], 'latencies' => [], 'elapsed' => $elapsed, 'window' => null];
+$first = null;
+$last = null;
 for ($i = 0; $i < $clients; $i++) {
     $file = "{$results}/{$i}.json";
     $one = is_file($file) ? json_decode(file_get_contents($file), true) : null;
@@ -158,6 +164,10 @@ for ($i = 0; $i < $clients; $i++) {
     $summary['committed'] += $one['committed'];
     $summary['errors'] = array_merge($summary['errors'], $one['errors']);
     $summary['latencies'] = array_merge($summary['latencies'], $one['latencies']);
+    if ($one['first'] !== null) {
+        $first = $first === null ? $one['first'] : min($first, $one['first']);
+        $last = $last === null ? $one['last'] : max($last, $one['last']);
+    }
     unlink($file);
 }
 foreach (glob("{$barrier}/ready-*") as $file) {
@@ -165,6 +175,8 @@ foreach (glob("{$barrier}/ready-*") as $file) {
 }
 rmdir($results);
 rmdir($barrier);
+// From the first transaction begun to the last one ended, all clients together.
+$summary['window'] = $first === null ? null : $last - $first;
 sort($summary['latencies']);
 $count = count($summary['latencies']);
 $summary['p50'] = $count ? $summary['latencies'][intdiv($count, 2)] : null;
