@@ -96,6 +96,9 @@ def test_without_the_pooler_the_plan_refuses_past_its_limit(
     for message in load.refused:
         assert "too many connections for role" in message
     assert seen.peak == PLAN_LIMIT
+    # the words the troubleshooting guide tells users to look for
+    guide = (Path(__file__).parent.parent / "docs" / "troubleshooting.md").read_text()
+    assert 'too many connections for role "' in guide
 
 
 def test_the_pooler_still_checks_appwrite_s_password(
