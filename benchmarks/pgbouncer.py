@@ -1,6 +1,6 @@
 """Benchmark: Appwrite-shaped PDO clients straight to PostgreSQL vs through the pooler's PgBouncer.
 
-    python3 benchmarks/pgbouncer.py [--clients 16] [--worst-case 34] [--transactions 200]
+    python3 benchmarks/pgbouncer.py [--clients 16] [--worst-case 34] [--transactions 100]
                                     [--rounds 3]
 
 One Heroku-shaped PostgreSQL 15 (TLS only, a database owner limited to 20 connections, like
@@ -14,18 +14,23 @@ Printed per target: clients connected / refused, transactions per second over th
 the first transaction begun to the last ended, p50 transaction latency, and the most server
 connections the role held (sampled from pg_stat_activity). `--clients` stays under the plan's
 limit so both targets can serve it; `--worst-case` is the modelled web + worker dyno count,
-which only the pooler can serve. Figures are medians over `--rounds`, targets interleaved.
+which only the pooler can serve; its clients connect all at once, as a booting dyno's processes
+do. Figures are medians over `--rounds`, targets interleaved; each PgBouncer run gets a fresh
+PgBouncer and every run starts with no backend of the role left.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -85,8 +90,29 @@ def watch(account: PostgresAccount) -> ServerWatch:
         "-p", str(server.port), "-U", "postgres", "-d", "postgres"]), account.user)
 
 
+@contextlib.contextmanager
+def bouncer(config: pooler.PoolerConfig, log_path: Path) -> Iterator[None]:
+    """A fresh PgBouncer per measurement: its idle server connections must not take the
+    direct runs' slots (it keeps them for server_idle_timeout)."""
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(pooler.command("pgbouncer", config), stdout=log, stderr=log)
+        try:
+            wait_for_port(config.listen_port)
+            yield
+        finally:
+            _stop(proc)
+
+
+def wait_for_no_backends(account: PostgresAccount, timeout: float = 30) -> None:
+    with watch(account) as seen:
+        deadline = time.monotonic() + timeout
+        while seen.count() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
 def measure(account: PostgresAccount, port: int, clients: int, transactions: int) -> Row:
     row = Row("", clients)
+    wait_for_no_backends(account)
     with watch(account) as seen:
         load = run_pdo_clients(host="127.0.0.1", port=port, dbname=account.database,
                                user=account.user, password=account.password, clients=clients,
@@ -101,7 +127,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--worst-case", type=int, default=34)
-    parser.add_argument("--transactions", type=int, default=200, help="per client")
+    parser.add_argument("--transactions", type=int, default=100, help="per client")
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if shutil.which("pgbouncer") is None or shutil.which("php") is None:
@@ -110,7 +136,6 @@ def main() -> int:
 
     server = start_postgresql()
     work = Path(tempfile.mkdtemp(prefix="pgb-bench-"))
-    proc = None
     try:
         account = create_heroku_postgres_account(
             server, password=os.urandom(12).hex(), connection_limit=PLAN_LIMIT,
@@ -122,9 +147,6 @@ def main() -> int:
             listen_port=free_port(), pool=pooler.server_pool_size(PLAN_LIMIT, 2, 5),
             directory=work / "pgbouncer", run_as=pooler.unprivileged_user())
         pooler.write_files(config)
-        log = open(work / "pgbouncer.log", "ab")
-        proc = subprocess.Popen(pooler.command("pgbouncer", config), stdout=log, stderr=log)
-        wait_for_port(config.listen_port)
         run_pdo_clients(host="127.0.0.1", port=server.port, dbname=account.database,
                         user=account.user, password=account.password, clients=1,
                         transactions=1, setup=True)
@@ -139,7 +161,9 @@ def main() -> int:
         for round_number in range(1, args.rounds + 1):
             for name, port, clients in targets:
                 print(f"round {round_number}: {name}, {clients} clients", file=sys.stderr)
-                one = measure(account, port, clients, args.transactions)
+                with bouncer(config, work / "pgbouncer.log") if port == config.listen_port \
+                        else contextlib.nullcontext():
+                    one = measure(account, port, clients, args.transactions)
                 row = rows[(name, clients)]
                 row.connected += one.connected
                 row.refused += one.refused
@@ -157,8 +181,6 @@ def main() -> int:
             print(row.line())
         return 0
     finally:
-        if proc is not None:
-            _stop(proc)
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
 

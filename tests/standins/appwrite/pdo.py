@@ -59,15 +59,17 @@ class ServerWatch:
 
     def __post_init__(self) -> None:
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # one psql session: one question at a time
         self._proc = subprocess.Popen(self.psql, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       text=True, bufsize=1)
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def query(self, sql: str) -> str:
         assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.write(sql.rstrip(";") + ";\n")
-        self._proc.stdin.flush()
-        return self._proc.stdout.readline().strip()
+        with self._lock:
+            self._proc.stdin.write(sql.rstrip(";") + ";\n")
+            self._proc.stdin.flush()
+            return self._proc.stdout.readline().strip()
 
     def count(self) -> int:
         return int(self.query(
