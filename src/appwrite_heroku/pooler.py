@@ -23,16 +23,19 @@ Why transaction mode is safe for Appwrite 1.9.6 with utopia-php/database 6.0.0:
   (API, app/init/constants.php:67) or 300 s (workers and tasks, lines 68-69). Every such
   statement is preceded by its own SET, so a stray value lives only until the next Appwrite
   statement on that server connection. Forcing `server_reset_query_always` would only make the
-  timeout never apply, at the price of an extra round trip to Heroku per transaction; the
-  README's troubleshooting entry says what to do if a long worker statement is cancelled.
+  timeout never apply, at the price of an extra round trip to Heroku per transaction;
+  docs/troubleshooting.md (Postgres connections) says what to do if a worker's long statement
+  is cancelled. (`migrate`'s raw statements through the `db` register are MySQL-only and go
+  to the add-on directly.)
 - `getConnectionId()` (`pg_backend_pid()`, line 1498) names whichever server connection ran it;
   Appwrite 1.9.6 does not call it.
 
 TLS: `server_tls_sslmode = require` encrypts the link to the add-on without verifying its
-certificate. Heroku Postgres requires SSL but its servers' certificates are not issued for
-verification by clients (no CA bundle or stable host name is published for Essential plans;
-Heroku's own docs use `sslmode=require`), so `verify-full` would refuse every connection.
-To Appwrite, PgBouncer listens on loopback only, without TLS, and still asks for the password.
+certificate. Heroku Postgres requires SSL and documents `sslmode=require`; its certificates are
+not meant to be verified by clients by default (no CA to verify against ships with the add-on's
+URL), so `verify-ca`/`verify-full` would refuse every connection, and `prefer` could fall back
+to plain text. To Appwrite, PgBouncer listens on loopback only, without TLS (nothing leaves the
+dyno), and still checks the password.
 
 Pure rendering and sizing here; `for_dyno` is the launcher's one call (it writes the two files,
 mode 0600, in the dyno's runtime directory). The password is only ever in the auth file.
