@@ -108,3 +108,35 @@ def test_the_pooler_still_checks_appwrite_s_password(
                            password="not-" + heroku_postgres.password, clients=1)
     assert load.connected == 0
     assert "authentication failed" in load.refused[0]
+
+
+def test_a_session_level_set_outlives_its_client_as_the_pooler_docs_warn(
+        heroku_postgres: PostgresAccount, tmp_path: Path) -> None:
+    """The caveat in pooler.py and the troubleshooting guide, shown: Appwrite's adapter sets
+    statement_timeout with a session-level SET outside transactions; through transaction
+    pooling another client's statement can run under it."""
+    config = pooler.PoolerConfig(
+        upstream=pooler.Upstream.from_settings(settings_for(heroku_postgres)),
+        listen_port=free_port(), pool=pooler.pool_of(1), directory=tmp_path / "pgbouncer",
+        run_as=pooler.unprivileged_user())
+    pooler.write_files(config)
+    proc = subprocess.Popen(pooler.command("pgbouncer", config), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(config.listen_port)
+
+        def psql(sql: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                ["psql", "-X", "-At", "-h", "127.0.0.1", "-p", str(config.listen_port),
+                 "-U", heroku_postgres.user, "-d", heroku_postgres.database, "-c", sql],
+                env={"PGPASSWORD": heroku_postgres.password, "PATH": "/usr/bin:/bin"},
+                capture_output=True, text=True, timeout=30)
+
+        assert psql("SELECT pg_sleep(0.3)").returncode == 0  # no timeout of its own
+        assert psql("SET statement_timeout = '100ms'").returncode == 0  # one client, gone
+        stray = psql("SELECT pg_sleep(0.3)")  # another client, the same server connection
+        assert "canceling statement due to statement timeout" in stray.stderr
+        guide = (Path(__file__).parent.parent / "docs" / "troubleshooting.md").read_text()
+        assert "canceling statement due to statement timeout" in guide
+    finally:
+        _stop(proc)

@@ -18,15 +18,18 @@ Why transaction mode is safe for Appwrite 1.9.6 with utopia-php/database 6.0.0:
 - The one session-level state is the statement timeout: `execute()` (lines 103-123) runs
   `SET statement_timeout = '<n>ms'` before a statement outside a transaction and
   `RESET statement_timeout` after it (inside a transaction it uses `SET LOCAL`, line 110, which
-  is safe). Through a transaction pooler those three autocommit statements may land on different
-  server connections, so a statement can run under the timeout another client set last: 0, 15 s
-  (API, app/init/constants.php:67) or 300 s (workers and tasks, lines 68-69). Every such
-  statement is preceded by its own SET, so a stray value lives only until the next Appwrite
-  statement on that server connection. Forcing `server_reset_query_always` would only make the
-  timeout never apply, at the price of an extra round trip to Heroku per transaction;
-  docs/troubleshooting.md (Postgres connections) says what to do if a worker's long statement
-  is cancelled. (`migrate`'s raw statements through the `db` register are MySQL-only and go
-  to the add-on directly.)
+  is safe); `find`, `count`, `sum` and the writes go through it (SQL.php:3261, 3383, 3478).
+  Through a transaction pooler those three autocommit statements may land on different server
+  connections, so a statement can run under the value another client set last: 0, 15 s (API,
+  app/init/constants.php:67) or 300 s (workers and tasks, lines 68-69), until the next SET or
+  RESET on that server connection. Statements run without their own SET (`getDocument`,
+  SQL.php:382-414, schema changes) can meet such a stray value too, where directly they run
+  unbounded. The effect is a statement cancelled by a timeout meant for another request, or
+  not cancelled when it should be; both need statements slower than 15 s. Forcing
+  `server_reset_query_always` would instead make the timeout never apply, at the price of an
+  extra round trip to Heroku per transaction. docs/troubleshooting.md (Postgres connections)
+  says what to do if it bites. (`migrate`'s raw statements through the `db` register are
+  MySQL-only and go to the add-on directly.)
 - `getConnectionId()` (`pg_backend_pid()`, line 1498) names whichever server connection ran it;
   Appwrite 1.9.6 does not call it.
 
