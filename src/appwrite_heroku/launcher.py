@@ -28,14 +28,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import database, migration, processes, router, sizing, supervision
+from . import database, migration, pooler, processes, router, sizing, supervision
 from .errors import AppwriteHerokuError, InputError, NotReadyError
 from .secrecy import Redactor, is_secret_name
 
 STORAGE_SUBDIRS = ("uploads", "imports", "cache", "config", "certificates", "functions", "debug")
 _BRIDGE_UPSTREAM_VAR = "APPWRITE_REDIS_BRIDGE_UPSTREAM"
 TRUE_WORDS = ("1", "true", "yes", "on", "enabled")
-HTTP_PROGRAMS = frozenset({"api", "realtime", "nginx"})
+# Programs that are not queue workers (sizing counts the others): the HTTP side and the pooler.
+HTTP_PROGRAMS = frozenset({"api", "realtime", "nginx", pooler.PROGRAM_NAME})
 
 
 @dataclass(frozen=True)
@@ -291,7 +292,11 @@ def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mappi
           log: Log, stopping: threading.Event) -> int:
     runtime_dir = Path(tempfile.mkdtemp(prefix="appwrite-lite-", dir=layout.runtime_parent))
     try:
-        programs = plan_programs(role, layout, runtime_dir, environ, log, settings)
+        # PostgreSQL: PgBouncer first, and Appwrite's processes connect through it on loopback.
+        pooled = pooler.for_dyno(role, settings, environ, runtime_dir, log.launcher)
+        settings = {**settings, **pooled.settings}
+        programs = [*pooled.programs,
+                    *plan_programs(role, layout, runtime_dir, environ, log, settings)]
         queue_workers = sum(1 for p in programs if p.name not in HTTP_PROGRAMS)
         policy = sizing.choose_policy(
             sizing.read_memory_limit(layout.cgroup_root), role, queue_workers, environ,

@@ -12,13 +12,14 @@ import asyncio
 import http.server
 import json
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 SETTINGS_SHOWN = (
     "_APP_CPU_NUM", "_APP_WORKER_PER_CORE", "_APP_WORKERS_NUM", "_APP_REDIS_HOST",
-    "_APP_REDIS_PORT", "_APP_DB_HOST", "_APP_DOMAIN",
+    "_APP_REDIS_PORT", "_APP_DB_HOST", "_APP_DB_PORT", "_APP_DOMAIN",
 )
 
 
@@ -28,10 +29,30 @@ def record(name: str) -> None:
         Path(directory, f"{name}.pid").write_text(str(os.getpid()))
 
 
+def postgres_check() -> str:
+    """Two transactions through PHP's PDO, opened as Appwrite opens it, to wherever the
+    `_APP_DB_*` settings point (the pooler on loopback, or the add-on)."""
+    host, port = os.environ["_APP_DB_HOST"], os.environ["_APP_DB_PORT"]
+    done = subprocess.run(
+        ["php", str(Path(__file__).with_name("pdo_clients.php")), "--host", host, "--port", port,
+         "--dbname", os.environ["_APP_DB_SCHEMA"], "--user", os.environ["_APP_DB_USER"],
+         "--clients", "1", "--transactions", "2", "--hold-ms", "0", "--setup"],
+        env={**os.environ, "PDO_PASS": os.environ.get("_APP_DB_PASS", "")},
+        capture_output=True, text=True, timeout=60,
+    )
+    if done.returncode != 0:
+        return f"postgres check failed: {done.stderr.strip()}"
+    data = json.loads(done.stdout)
+    return (f"reached postgres at {host}:{port}: committed {data['committed']}, "
+            f"refused {len(data['refused'])}, errors {len(data['errors'])}")
+
+
 class Api(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/v1/health/version":
             body = {"version": "stand-in"}
+        elif self.path == "/v1/standin/postgres":
+            body = {"postgres": postgres_check()}
         else:
             body = {
                 "path": self.path,
@@ -92,6 +113,8 @@ def worker(name: str) -> None:
                              port=int(os.environ["_APP_REDIS_PORT"]))
         client.rpush("v1-stats-usage-standin", "drained")
         print(f"{name}: reached redis without a password", flush=True)
+    if name in os.environ.get("STANDIN_PG_CHECK", "").split(","):
+        print(f"{name}: {postgres_check()}", flush=True)
     print(f"{name}: consuming", flush=True)
     while True:
         time.sleep(3600)
