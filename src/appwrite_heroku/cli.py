@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "appwrite_heroku.release",  # deploy, plan
     "appwrite_heroku.bridge",  # redis-bridge
     "appwrite_heroku.launcher",  # launch
+    "appwrite_heroku.budget",  # budget
 )
 
 
