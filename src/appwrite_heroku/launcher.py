@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib
 import os
 import pwd
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import database, migration, processes, router, sizing, supervision
+from . import budget, database, migration, processes, router, sizing, supervision
 from .errors import AppwriteHerokuError, InputError, NotReadyError
 from .secrecy import Redactor, is_secret_name
 
@@ -287,11 +288,19 @@ def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mappi
     runtime_dir = Path(tempfile.mkdtemp(prefix="appwrite-lite-", dir=layout.runtime_parent))
     try:
         programs = plan_programs(role, layout, runtime_dir, environ, log)
-        queue_workers = sum(1 for p in programs if p.name not in HTTP_PROGRAMS)
+        # What a worker dyno runs (the same image everywhere): a web dyno sizes itself so that
+        # it and the worker dyno together fit the plans.
+        worker_set = budget.background_set(processes.list_entry_points(layout.bin_dir),
+                                           layout.skip)
         policy = sizing.choose_policy(
-            sizing.read_memory_limit(layout.cgroup_root), role, queue_workers, environ,
+            sizing.read_memory_limit(layout.cgroup_root), role, worker_set, environ,
         )
         log.launcher(policy.description)
+        if not policy.fits:
+            log.launcher(f"warning: the worst case does not fit the plans: {policy.advice}")
+        programs = [dataclasses.replace(p, env={**_own_values(policy.program_env, p.name,
+                                                              environ), **p.env})
+                    for p in programs]
         env = child_environment(environ, {**settings, **policy.settings})
         supervisor = supervision.Supervisor(runtime_dir, programs, env, log, layout.crash_policy)
         log.launcher(f"role {role}: starting {', '.join(p.name for p in programs)}")
@@ -310,6 +319,14 @@ def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mappi
         return 0
     finally:
         shutil.rmtree(runtime_dir, ignore_errors=True)
+
+
+def _own_values(program_env: Mapping[str, dict[str, str]], program: str,
+                environ: Mapping[str, str]) -> dict[str, str]:
+    """A program's own sizing values (realtime's pool adapter and workers), except those the
+    user set themselves: theirs win."""
+    return {key: value for key, value in program_env.get(program, {}).items()
+            if not environ.get(key, "").strip()}
 
 
 def release(layout: Layout, target: database.DatabaseTarget, env: Mapping[str, str],
