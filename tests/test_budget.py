@@ -414,3 +414,33 @@ def test_cli_mux_judges_mini_fitting() -> None:
     assert json.loads(done.stdout)["totals"]["upstream_mux"] <= 19
     plain = cli("--profile", "default", "--redis-plan", "heroku-redis:mini")
     assert plain.returncode == 1 and "heroku-redis:premium-1" in plain.stdout
+
+
+# -- `plan` shows the same budget ---------------------------------------------------------------
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "heroku-config.json"
+
+
+def plan(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "appwrite_heroku", "plan", "--config-from",
+                           str(config)], capture_output=True, text=True, timeout=60)
+
+
+def test_offline_plan_shows_the_default_profiles_budget() -> None:
+    done = plan(EXAMPLE)
+    assert done.returncode == 0, done.stderr
+    assert "Budget (plans and dynos from the default profile" in done.stdout
+    assert "realtime worker" in done.stdout and "  fits" in done.stdout
+
+
+def test_offline_plan_with_recorded_plans_that_cannot_fit_is_red(tmp_path: Path) -> None:
+    config = json.loads(EXAMPLE.read_text())
+    config[budget.PLANS_VAR] = ("redis=heroku-redis:mini,db=jawsdb-maria:kitefin,web=basic,"
+                                  "worker=standard-2x")
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    done = plan(path)
+    assert done.returncode == 1
+    assert f"from {budget.PLANS_VAR} in the config" in done.stdout
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and "heroku-redis:premium-" in errors[0] and "/month" in errors[0]
