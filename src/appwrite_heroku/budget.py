@@ -715,18 +715,20 @@ def choose(specs: Sequence[DynoSpec], redis_plan: AddonPlan, db_plan: AddonPlan,
 
 
 def _shrink(shapes: dict[str, _Shape]) -> bool:
-    """One step down: a second queue process first, then API workers, then realtime workers."""
+    """One step down: a second queue process first, then whichever of API or realtime workers
+    is the most numerous (realtime first on a tie: the API serves most requests)."""
     for shape in shapes.values():
         if shape.queue > 1:
             shape.queue -= 1
             return True
-    for attribute in ("api", "realtime"):
-        candidates = [s for s in shapes.values() if getattr(s, attribute) > 1]
-        if candidates:
-            widest = max(candidates, key=lambda s: getattr(s, attribute))
-            setattr(widest, attribute, getattr(widest, attribute) - 1)
-            return True
-    return False
+    candidates = [(getattr(s, attribute), attribute == "realtime", s, attribute)
+                  for s in shapes.values() for attribute in ("api", "realtime")
+                  if getattr(s, attribute) > 1]
+    if not candidates:
+        return False
+    _, _, shape, attribute = max(candidates, key=lambda c: (c[0], c[1]))
+    setattr(shape, attribute, getattr(shape, attribute) - 1)
+    return True
 
 
 def user_knobs(settings: Mapping[str, str]) -> list[str]:
