@@ -13,21 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku import budget
+from appwrite_heroku import appetite, budget
 from appwrite_heroku import plans as plan_table
-from appwrite_heroku.budget import (
-    MUX,
-    PLAIN,
-    DynoKnobs,
-    DynoSpec,
-    Knobs,
-    pool_size,
-    pubsub_pool_size,
-)
+from appwrite_heroku.appetite import Knobs, pool_size, pubsub_pool_size
+from appwrite_heroku.budget import MUX, PLAIN, DynoKnobs, DynoSpec
 from appwrite_heroku.errors import InputError
 
 MIRROR = Path("/work/.mirror/appwrite+appwrite/repo")
-FULL = budget.background_set()
+FULL = appetite.background_set()
 BASIC = plan_table.dyno_size("basic")
 STD2X = plan_table.dyno_size("standard-2x")
 MINI = plan_table.addon_plan("heroku-redis:mini")
@@ -63,18 +56,18 @@ def test_connections_max_for_gives_exactly_the_pool(pool: int, clients: int, cpu
                                                     per_core: int) -> None:
     # PHP divides in floats and truncates: the chosen value must not land one below.
     base = Knobs(pool_clients=clients, cpu_num=cpu, worker_per_core=per_core)
-    chosen = Knobs(connections_max=budget.connections_max_for(pool, base), pool_clients=clients,
+    chosen = Knobs(connections_max=appetite.connections_max_for(pool, base), pool_clients=clients,
                    cpu_num=cpu, worker_per_core=per_core)
     assert pool_size(chosen) == pool
 
 
 def test_worker_counts_follow_their_own_variables() -> None:
     knobs = Knobs(cpu_num=2, worker_per_core=3)
-    assert budget.swoole_workers(knobs) == 6
-    assert budget.realtime_workers(knobs) == 6  # realtime.php:361-362, unset → the product
-    assert budget.queue_children(knobs) == 1  # worker.php:78 default 1
+    assert appetite.swoole_workers(knobs) == 6
+    assert appetite.realtime_workers(knobs) == 6  # realtime.php:361-362, unset → the product
+    assert appetite.queue_children(knobs) == 1  # worker.php:78 default 1
     set_ = Knobs(cpu_num=2, worker_per_core=3, workers_num=2)
-    assert budget.realtime_workers(set_) == 2 and budget.queue_children(set_) == 2
+    assert appetite.realtime_workers(set_) == 2 and appetite.queue_children(set_) == 2
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
@@ -84,7 +77,7 @@ def test_knobs_refuse_what_php_would_read_as_zero(value: str) -> None:
 
 
 def test_unset_cpu_num_is_the_hosts() -> None:
-    assert Knobs.from_settings({}).cpu_num == budget.HOST_CPUS_ON_A_DYNO
+    assert Knobs.from_settings({}).cpu_num == appetite.HOST_CPUS_ON_A_DYNO
     assert Knobs.from_settings({}, host_cpus=96).cpu_num == 96
 
 
@@ -159,9 +152,9 @@ def test_realtime_runs_with_the_swoole_pool_and_its_own_workers_in_all() -> None
 
 def test_every_figure_names_its_basis() -> None:
     source_line = re.compile(r"\.php(:\d+)?|src/Appwrite/|utopia-php/")
-    for name, reach in budget.REACH.items():
+    for name, reach in appetite.REACH.items():
         assert source_line.search(reach.basis), name
-    for name, (mib, basis) in budget.MEMORY_MIB.items():
+    for name, (mib, basis) in appetite.MEMORY_MIB.items():
         assert mib > 0 and re.match(r"(measured|estimate)", basis), name
     for dyno in (_dyno("web"), _dyno("worker"), _dyno("all")):
         for process in dyno.processes:
@@ -205,10 +198,10 @@ def test_numbers_match_the_1_9_6_sources() -> None:
         return count, indexes
 
     platform, common, projects = (collections(n) for n in ("platform", "common", "projects"))
-    assert platform[0] + common[0] == budget.CONSOLE_COLLECTIONS
-    assert platform[1] + common[1] == budget.CONSOLE_INDEXES
-    assert projects[0] + common[0] == budget.PROJECT_COLLECTIONS
-    assert projects[1] + common[1] == budget.PROJECT_INDEXES
+    assert platform[0] + common[0] == appetite.CONSOLE_COLLECTIONS
+    assert platform[1] + common[1] == appetite.CONSOLE_INDEXES
+    assert projects[0] + common[0] == appetite.PROJECT_COLLECTIONS
+    assert projects[1] + common[1] == appetite.PROJECT_INDEXES
 
 
 # -- choosing and judging -----------------------------------------------------------------------
@@ -283,8 +276,8 @@ def test_jawsdb_kitefin_fails_connections_storage_and_its_advice_names_a_price()
     assert "database connections" in problems and "empty schema" in problems
     line = budget.advice(chosen, FULL)
     assert "heroku-postgresql:essential-2 ($20/month" in line and "\n" not in line
-    assert budget.first_boot_tables() == 70 and budget.project_tables() == 60
-    assert budget.first_boot_kib() > kitefin.storage_mb * 1024
+    assert appetite.first_boot_tables() == 70 and appetite.project_tables() == 60
+    assert appetite.first_boot_kib() > kitefin.storage_mb * 1024
 
 
 # -- the profiles -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import websockets
 
-from appwrite_heroku.budget import background_set
+from appwrite_heroku.appetite import background_set
 from appwrite_heroku.sizing import MIB, choose_policy
 
 sys.path.insert(0, str(Path(__file__).parent / "standins" / "appwrite"))

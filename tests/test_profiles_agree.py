@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from appwrite_heroku import budget
+from appwrite_heroku import appetite, budget
 from appwrite_heroku import plans as plan_table
 from appwrite_heroku.release import missing_addons, small_dynos
 from appwrite_heroku.sizing import MIB, choose_policy
@@ -108,19 +108,19 @@ def test_the_mux_and_jawsdb_figures_in_the_readme_are_the_models() -> None:
     first, second, third = (f.upstream() for f in figures)
     assert f"{first}, {second} and {third} upstream connections" in text
     default_mux = budget.choose(budget.DEFAULT_PROFILE.setup().specs, mini,
-                                budget.DEFAULT_PROFILE.setup().db_plan, budget.background_set(),
+                                budget.DEFAULT_PROFILE.setup().db_plan, appetite.background_set(),
                                 budget.MUX)
     assert f"then cost ${default_mux.monthly_usd():g}" in text
-    assert f"{budget.first_boot_tables()} tables" in text
-    assert f"{budget.first_boot_kib():,} KiB" in text
-    assert f"adds {budget.project_tables()} tables ({budget.project_kib():,}" in text
+    assert f"{appetite.first_boot_tables()} tables" in text
+    assert f"{appetite.first_boot_kib():,} KiB" in text
+    assert f"adds {appetite.project_tables()} tables ({appetite.project_kib():,}" in text
     assert f"about {2070:,} queries an hour" in text
     assert budget.DEFAULT_PROFILE.budget().idle_queries_per_hour() == 2070
 
 
 def test_the_launchers_sizing_table_is_what_the_launcher_chooses() -> None:
     rows = table_after(section("launcher"), "| Dyno memory | Role |")
-    full = budget.background_set()
+    full = appetite.background_set()
     minimal = budget.PROFILES["all-in-one"]
     for row in rows:
         mib = {"512 MB": 512, "1 GB": 1024, "2.5 GB": 2560}[
@@ -147,8 +147,8 @@ def test_the_launchers_sizing_table_is_what_the_launcher_chooses() -> None:
             assert row[3] == realtime
         if role in ("worker", "all"):
             assert row[4] == policy.settings["_APP_WORKERS_NUM"]
-        knobs = budget.Knobs.from_settings(policy.settings)
-        assert row[5] == f"{budget.pool_size(knobs)} ({policy.settings['_APP_CONNECTIONS_MAX']})"
+        knobs = appetite.Knobs.from_settings(policy.settings)
+        assert row[5] == f"{appetite.pool_size(knobs)} ({policy.settings['_APP_CONNECTIONS_MAX']})"
 
 
 def test_the_engines_advice_and_warning_follow_the_model() -> None:

@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku import budget
+from appwrite_heroku import appetite, budget
 from appwrite_heroku.sizing import MIB, choose_policy, read_memory_limit, setup_for
 
-FULL = budget.background_set()
+FULL = appetite.background_set()
 RECORD_MINI = ("redis=heroku-redis:mini,db=heroku-postgresql:essential-2,"
                "web=basic,worker=standard-2x")
 
@@ -35,8 +35,8 @@ def test_web_policy_matches_the_default_profile_budget() -> None:
 
 def test_the_chosen_pool_size_is_what_appwrite_computes() -> None:
     policy = choose_policy(1024 * MIB, "worker", list(FULL), {})
-    knobs = budget.Knobs.from_settings(policy.settings)
-    assert budget.pool_size(knobs) == 1
+    knobs = appetite.Knobs.from_settings(policy.settings)
+    assert appetite.pool_size(knobs) == 1
     assert policy.settings["_APP_WORKERS_NUM"] in ("1", "2")
 
 
@@ -91,9 +91,9 @@ def test_caps_always_positive_and_fit_when_said_to(limit_mib: int, role: str,
                                                    queues: int) -> None:
     background = list(FULL[:queues])
     policy = choose_policy(limit_mib * MIB, role, background, {})
-    knobs = budget.Knobs.from_settings(policy.settings)
-    assert 1 <= budget.swoole_workers(knobs) <= budget.MAX_API_WORKERS
-    assert 1 <= budget.pool_size(knobs) <= budget.MAX_POOL
+    knobs = appetite.Knobs.from_settings(policy.settings)
+    assert 1 <= appetite.swoole_workers(knobs) <= budget.MAX_API_WORKERS
+    assert 1 <= appetite.pool_size(knobs) <= budget.MAX_POOL
     if policy.fits:
         assert "does not fit" not in policy.description
 

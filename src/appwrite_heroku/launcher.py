@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import budget, database, migration, processes, router, sizing, supervision
+from . import appetite, database, migration, processes, router, sizing, supervision
 from .errors import AppwriteHerokuError, InputError, NotReadyError
 from .secrecy import Redactor, is_secret_name
 
@@ -290,7 +290,7 @@ def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mappi
         programs = plan_programs(role, layout, runtime_dir, environ, log)
         # What a worker dyno runs (the same image everywhere): a web dyno sizes itself so that
         # it and the worker dyno together fit the plans.
-        worker_set = budget.background_set(processes.list_entry_points(layout.bin_dir),
+        worker_set = appetite.background_set(processes.list_entry_points(layout.bin_dir),
                                            layout.skip)
         policy = sizing.choose_policy(
             sizing.read_memory_limit(layout.cgroup_root), role, worker_set, environ,

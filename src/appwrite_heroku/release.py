@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from . import appetite, health
 from . import budget as budget_model
 from . import build as builder
-from . import health
 from . import plans as plan_table
 from . import settings as settings_engine
 from .errors import (
@@ -193,7 +193,7 @@ def small_dynos(formation: list[dict[str, Any]], config: Mapping[str, str] | Non
         if size is not None:
             role = "all" if kind == "web" and all_in_web else kind
             specs.append(budget_model.DynoSpec(role, size, int(item.get("quantity") or 1)))
-    return budget_model.too_small(specs, budget_model.background_set(skip=skip))
+    return budget_model.too_small(specs, appetite.background_set(skip=skip))
 
 
 # -- the engine ---------------------------------------------------------------------------------
@@ -259,7 +259,7 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     run.result.changed_config_keys = sorted(patch)
     setup, source = budget_model.offline_setup(merged)
     skip = [n.strip() for n in (merged.get("APPWRITE_LITE_SKIP") or "").split(",") if n.strip()]
-    background = budget_model.background_set(skip=skip)
+    background = appetite.background_set(skip=skip)
     budget = budget_model.choose(setup.specs, setup.redis_plan, setup.db_plan, background,
                                  budget_model.CURRENT_MODE, user_settings=merged)
     for line in budget_model.render(budget, f"Budget (plans and dynos from {source})"):

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import budget
+from . import appetite, budget
 from .plans import DynoSize
 
 MIB = 1024 * 1024
@@ -24,7 +24,7 @@ DEFAULT_LIMIT = 512 * MIB
 # cgroup v1 reports "no limit" as a huge number; anything above this counts as unlimited.
 _UNLIMITED_ABOVE = 1 << 50
 
-SIZING_KEYS = budget.KNOB_KEYS
+SIZING_KEYS = appetite.KNOB_KEYS
 
 
 @dataclass(frozen=True)
