@@ -437,3 +437,12 @@ def test_offline_plan_with_recorded_plans_that_cannot_fit_is_red(tmp_path: Path)
     assert f"from {budget.PLANS_VAR} in the config" in done.stdout
     errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "heroku-redis:premium-" in errors[0] and "/month" in errors[0]
+
+
+def test_advice_never_suggests_eco() -> None:
+    specs = [DynoSpec("web", plan_table.dyno_size("eco")),
+             DynoSpec("worker", plan_table.dyno_size("eco"))]
+    chosen = budget.choose(specs, plan_table.addon_plan("heroku-redis:premium-1"), ESSENTIAL2,
+                           FULL)
+    line = budget.advice(chosen, FULL)
+    assert "dyno size standard-2x for worker ($50/month" in line and "eco" not in line

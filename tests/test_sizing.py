@@ -112,3 +112,10 @@ def test_read_memory_limit(tmp_path: Path, files: dict[str, str], expected: int 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     assert read_memory_limit(tmp_path) == expected
+
+
+def test_a_malformed_record_falls_back_to_the_defaults_and_says_so() -> None:
+    policy = choose_policy(512 * MIB, "web", FULL, {budget.PLANS_VAR: "redis=nope"})
+    default = choose_policy(512 * MIB, "web", FULL, {})
+    assert policy.settings == default.settings
+    assert "the default profile's plans (unknown Redis plan 'nope'" in policy.description

@@ -266,6 +266,9 @@ def evaluate(specs: Sequence[DynoSpec], knobs: Mapping[str, DynoKnobs], redis_pl
 # --- choosing the knobs ------------------------------------------------------------------------
 
 MAX_API_WORKERS = 16
+# Judged like any size, never suggested: eco's $5 buys 1,000 hours a month shared by all of an
+# account's eco dynos, less than two dynos running all month.
+NOT_ADVISED = frozenset({"eco"})
 MAX_POOL = 3  # beyond three per pool a worker gains little; connections are dear
 
 
@@ -389,8 +392,8 @@ def advice(budget: Budget, background: Sequence[str]) -> str:
     for dyno in budget.dynos:
         spec = dyno.spec
         if dyno.memory_mib > dyno.memory_usable_mib:
-            bigger = [s for s in plan_table.DYNO_SIZES.values()
-                      if math.floor(s.memory_mib * MEMORY_USABLE) >= dyno.memory_mib]
+            bigger = [s for s in plan_table.DYNO_SIZES.values() if s.name not in NOT_ADVISED
+                      and math.floor(s.memory_mib * MEMORY_USABLE) >= dyno.memory_mib]
             if not bigger:
                 return (f"no dyno size holds the {spec.role} dyno's processes: leave some out "
                         "with APPWRITE_LITE_SKIP")
@@ -642,8 +645,8 @@ def too_small(specs: Sequence[DynoSpec], background: Sequence[str]) -> list[str]
         dyno = dyno_budget(spec, DynoKnobs(floor, 1 if spec.role == "all" else None),
                            background)
         if dyno.memory_mib > dyno.memory_usable_mib:
-            fitting = [s for s in plan_table.DYNO_SIZES.values()
-                       if math.floor(s.memory_mib * MEMORY_USABLE) >= dyno.memory_mib]
+            fitting = [s for s in plan_table.DYNO_SIZES.values() if s.name not in NOT_ADVISED
+                       and math.floor(s.memory_mib * MEMORY_USABLE) >= dyno.memory_mib]
             better = min(fitting, key=lambda s: (s.price_usd, s.memory_mib)).name \
                 if fitting else "none (leave processes out with APPWRITE_LITE_SKIP)"
             found.append(f"{spec.role} ({spec.size.name}: needs {dyno.memory_mib} MiB, "

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import appetite, budget
+from .errors import InputError
 from .plans import DynoSize
 
 MIB = 1024 * 1024
@@ -57,10 +58,12 @@ def setup_for(environ: Mapping[str, str], role: str,
     `APPWRITE_LITE_PLANS` (what the Platform API said at deploy), else the default profile;
     this dyno's own entry takes the memory its cgroup really has."""
     recorded = (environ.get(budget.PLANS_VAR) or "").strip()
+    setup, source = budget.DEFAULT_PROFILE.setup(), "the default profile's plans"
     if recorded:
-        setup, source = budget.parse_record(recorded), budget.PLANS_VAR
-    else:
-        setup, source = budget.DEFAULT_PROFILE.setup(), "the default profile's plans"
+        try:
+            setup, source = budget.parse_record(recorded), budget.PLANS_VAR
+        except InputError as error:  # a hand-edited record must not stop the dyno
+            source = f"the default profile's plans ({error})"
     own = DynoSize(f"{limit_mib} MiB cgroup", limit_mib, 0.0, "this dyno's cgroup limit")
     http = ("web", "all")
     specs = []
