@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 from appwrite_heroku import build as builder  # noqa: E402
 from appwrite_heroku.registry import Registry  # noqa: E402
 from appwrite_heroku.release import DeployOptions, deploy  # noqa: E402
-from conftest import CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD  # noqa: E402
+from conftest import CANARY_API_KEY, make_appwrite_app  # noqa: E402
 from services import start_registry  # noqa: E402
 from standins.heroku import HerokuStandIn  # noqa: E402
 
@@ -59,19 +59,11 @@ def main() -> None:
     standin = HerokuStandIn(api_key=CANARY_API_KEY, registry=registry).start()
     env = {"HEROKU_API_KEY": CANARY_API_KEY, "HEROKU_API_URL": standin.url,
            "HEROKU_REGISTRY_URL": registry.url, "HEROKU_ROUTER_URL": standin.router_url}
-    counter = iter(range(1000))
 
     def new_app() -> str:
-        name = f"bench-{next(counter)}"
-        standin.create_app(name, addons=[
-            {"service": "heroku-redis", "config_vars": {
-                "REDIS_URL": f"rediss://:{CANARY_REDIS_PASSWORD}@ec2-1-2-3-4.compute-1."
-                             "amazonaws.com:12345"}},
-            {"service": "jawsdb-maria", "plan": "kitefin", "config_vars": {
-                "JAWSDB_MARIA_URL": f"mysql://u:{CANARY_DB_PASSWORD}@h.rds.amazonaws.com:3306"
-                                    "/db"}}],
-            formation={"web": {"size": "standard-2x"}, "worker": {"size": "standard-2x"}})
-        return name
+        # The Deploy button's plans and sizes (budget.py's default profile): a deploy onto
+        # plans the worst case does not fit is refused before it writes anything.
+        return make_appwrite_app(standin, "bench")
 
     def push(app: str, marker: str) -> None:
         (source / "m").write_text(marker)

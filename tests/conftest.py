@@ -116,20 +116,27 @@ def heroku_standin(registry: Registry) -> Iterator[HerokuStandIn]:
 ADDON_REDIS_URL = f"rediss://:{CANARY_REDIS_PASSWORD}@ec2-3-1-2-3.compute-1.amazonaws.com:12345"
 ADDON_JAWSDB_URL = (f"mysql://u1x2y3:{CANARY_DB_PASSWORD}"
                     "@abc.cbetxkdyhwsb.us-east-1.rds.amazonaws.com:3306/dbname1")
+ADDON_POSTGRES_URL = (f"postgres://u4v5w6:{CANARY_DB_PASSWORD}"
+                      "@ec2-3-4-5-6.compute-1.amazonaws.com:5432/d7e8f9")
 _app_counter = iter(range(1_000_000))
 
 
 def make_appwrite_app(standin: HerokuStandIn, prefix: str = "aw", **kwargs: object) -> str:
-    """A container app on the stand-in with Redis and JawsDB Maria attached, as the Deploy
-    button leaves it; a fresh name each call so tests never share state."""
+    """A container app on the stand-in with the Deploy button's add-on plans and dyno sizes
+    (the default profile of budget.py: plans whose limits Appwrite's worst case fits); a fresh
+    name each call so tests never share state."""
+    from appwrite_heroku.budget import DEFAULT_PROFILE
+
     name = f"{prefix}-{int(time.time()) % 100000}-{next(_app_counter)}"
+    redis_service, redis_plan = DEFAULT_PROFILE.redis_plan.split(":")
+    db_service, db_plan = DEFAULT_PROFILE.db_plan.split(":")
+    sizes = dict(item.split("=") for item in DEFAULT_PROFILE.formation.split(","))
     standin.create_app(
         name, addons=[
-            {"service": "heroku-redis", "plan": "mini",
+            {"service": redis_service, "plan": redis_plan,
              "config_vars": {"REDIS_URL": ADDON_REDIS_URL}},
-            {"service": "jawsdb-maria", "plan": "kitefin",
-             "config_vars": {"JAWSDB_MARIA_URL": ADDON_JAWSDB_URL}},
-        ], formation={"web": {"quantity": 1, "size": "standard-2x"},
-                      "worker": {"quantity": 1, "size": "standard-2x"}},
+            {"service": db_service, "plan": db_plan,
+             "config_vars": {"DATABASE_URL": ADDON_POSTGRES_URL}},
+        ], formation={kind: {"quantity": 1, "size": size} for kind, size in sizes.items()},
         **kwargs)  # type: ignore[arg-type]
     return name

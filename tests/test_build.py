@@ -20,7 +20,7 @@ from appwrite_heroku.heroku_api import HerokuClient
 from appwrite_heroku.registry import Registry, config_digest, image_ids
 from appwrite_heroku.release import DeployOptions, deploy
 from conftest import (
-    ADDON_JAWSDB_URL,
+    ADDON_POSTGRES_URL,
     ADDON_REDIS_URL,
     CANARY_API_KEY,
     CANARY_DB_PASSWORD,
@@ -155,10 +155,12 @@ def standin() -> Iterator[HerokuStandIn]:
 
 
 def test_build_on_heroku(standin: HerokuStandIn, source: Path) -> None:
+    # The Deploy button's plans: a deploy onto plans Appwrite cannot fit is refused.
     standin.create_app("built-on-heroku", addons=[
-        {"service": "heroku-redis", "config_vars": {"REDIS_URL": ADDON_REDIS_URL}},
-        {"service": "jawsdb-maria", "plan": "kitefin",
-         "config_vars": {"JAWSDB_MARIA_URL": ADDON_JAWSDB_URL}}])
+        {"service": "heroku-redis", "plan": "premium-1",
+         "config_vars": {"REDIS_URL": ADDON_REDIS_URL}},
+        {"service": "heroku-postgresql", "plan": "essential-2",
+         "config_vars": {"DATABASE_URL": ADDON_POSTGRES_URL}}])
     env = {"HEROKU_API_KEY": CANARY_API_KEY, "HEROKU_API_URL": standin.url,
            "HEROKU_ROUTER_URL": standin.router_url}
     reporter = RecordingReporter()

@@ -13,9 +13,13 @@ from pathlib import Path
 import pytest
 import websockets
 
+from appwrite_heroku.appetite import background_set
+from appwrite_heroku.sizing import MIB, choose_policy
+
 sys.path.insert(0, str(Path(__file__).parent / "standins" / "appwrite"))
 
 from lite import (
+    BIN_1_9_6,
     CANARY_EXECUTOR_SECRET,
     CANARY_OPENSSL_KEY,
     Launched,
@@ -82,9 +86,12 @@ def test_api_gets_derived_and_sized_settings_but_no_addon_urls(web) -> None:
     _, port, _ = web
     _, body, _ = get(port, "/v1/settings")
     seen = json.loads(body)
-    # The cgroup says 512 MiB: 6 Swoole workers in all, 3 per server on one "CPU".
+    # The cgroup says 512 MiB and no plans are recorded: the model's answer for the default
+    # profile's plans, with the worker dyno running every queue the image has.
+    expected = choose_policy(512 * MIB, "web", background_set(BIN_1_9_6), {}).settings
+    assert {k: seen["settings"][k] for k in expected} == expected
     assert seen["settings"]["_APP_CPU_NUM"] == "1"
-    assert seen["settings"]["_APP_WORKER_PER_CORE"] == "3"
+    assert seen["settings"]["_APP_POOL_ADAPTER"] is None  # only realtime uses Swoole's pool
     assert seen["settings"]["_APP_DB_HOST"] == "127.0.0.1"
     # JAWSDB_URL and REDIS_URL carry passwords Appwrite never reads.
     assert not {"JAWSDB_URL", "REDIS_URL"} & set(seen["sees_addon_urls"])
@@ -141,6 +148,8 @@ def test_logs_are_prefixed_per_program_and_free_of_secrets(web) -> None:
     get(port, "/v1/logged")
     launched.wait_for_line("[api] api: \"GET /v1/logged")
     launched.wait_for_line("[launcher] sizing: cgroup limit 512 MiB")
+    # Realtime runs with Swoole's pool adapter, as Appwrite's compose runs it.
+    launched.wait_for_line("with _APP_POOL_ADAPTER=swoole _APP_WORKERS_NUM=1")
     for secret in (CANARY_DB_PASSWORD, CANARY_OPENSSL_KEY, CANARY_EXECUTOR_SECRET):
         assert secret not in launched.output
 

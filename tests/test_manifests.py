@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 import yaml
 
+from appwrite_heroku.budget import DEFAULT_PROFILE
 from appwrite_heroku.launcher import Layout
 from appwrite_heroku.processes import ROLES
 
@@ -126,8 +127,13 @@ def test_app_json_env_names_are_appwrite_variables_and_secrets_generated() -> No
     assert optional and all(APP_JSON["env"][n]["required"] is False for n in optional)
 
 
-def test_addons_are_the_smallest_redis_and_a_mariadb() -> None:
-    assert APP_JSON["addons"] == ["heroku-redis:mini", "jawsdb-maria:kitefin"]
+def test_addons_and_formation_are_the_default_profiles() -> None:
+    # budget.py's default profile: the plans and sizes Appwrite's worst case fits today.
+    profile = DEFAULT_PROFILE.setup()
+    assert APP_JSON["addons"] == [profile.redis_plan.name, profile.db_plan.name]
+    assert APP_JSON["formation"] == {spec.role: {"quantity": spec.quantity,
+                                                 "size": spec.size.name}
+                                     for spec in profile.specs}
 
 
 def test_hadolint_clean() -> None:

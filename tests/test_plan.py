@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from appwrite_heroku.budget import DEFAULT_PROFILE, MINIMAL_SKIP
 from appwrite_heroku.errors import InputError
 from appwrite_heroku.plan import OPENSSL_KEY, Plan, diff, full_patch, render
 from appwrite_heroku.release import missing_addons, small_dynos
@@ -164,14 +165,22 @@ def test_missing_addons() -> None:
     assert missing_addons(BASE) == []
     assert missing_addons({"HEROKU_REDIS_MAROON_URL": "x", "DATABASE_URL": "y"}) == []
     missing = missing_addons({})
-    assert "heroku-redis:mini" in missing[0] and "jawsdb-maria:kitefin" in missing[1]
+    # The plans the Deploy button attaches (the default profile), not ones that cannot fit.
+    assert DEFAULT_PROFILE.redis_plan in missing[0] and DEFAULT_PROFILE.db_plan in missing[1]
 
 
-def test_small_dynos() -> None:
+def test_small_dynos_come_from_the_memory_model() -> None:
     formation = [{"type": "web", "size": "Basic", "quantity": 1},
-                 {"type": "worker", "size": "standard-2X", "quantity": 1},
+                 {"type": "worker", "size": "Basic", "quantity": 1},
                  {"type": "release", "size": "basic", "quantity": 0}]
-    assert small_dynos(formation) == ["web (Basic)"]
+    # The web dyno's processes fit 512 MB at the smallest sizing; every queue does not.
+    (worker,) = small_dynos(formation)
+    assert worker.startswith("worker (basic: needs ") and worker.endswith("use standard-2x)")
+    fewer = {"APPWRITE_LITE_SKIP": ",".join(MINIMAL_SKIP)}
+    assert small_dynos(formation, fewer) == []
+    # One dyno for everything: the minimal set still needs more than 512 MB.
+    (all_in_one,) = small_dynos(formation[:1], {**fewer, "APPWRITE_LITE_ALL_IN_WEB": "true"})
+    assert all_in_one.startswith("all (basic")
 
 
 def test_an_empty_secret_shows_as_empty_not_masked() -> None:

@@ -4,6 +4,7 @@ images the engine builds itself with buildah (FROM scratch + a static busybox)."
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -14,9 +15,12 @@ from pathlib import Path
 import pytest
 
 from appwrite_heroku import build as builder
+from appwrite_heroku.budget import DEFAULT_PROFILE, PLANS_VAR
 from appwrite_heroku.release import DeployOptions, DeployResult, deploy
 from appwrite_heroku.secrecy import Redactor
 from conftest import (
+    ADDON_JAWSDB_URL,
+    ADDON_REDIS_URL,
     CANARY_API_KEY,
     CANARY_DB_PASSWORD,
     CANARY_REDIS_PASSWORD,
@@ -390,7 +394,8 @@ def test_preflight_refuses_wrong_stack_and_missing_addons(env: Env, source: Path
     with pytest.raises(InputError, match="heroku stack:set container -a buildpack-app"):
         env.run("buildpack-app", source, tag="v1.0.0", build="none")
     env.standin.create_app("bare-app")
-    with pytest.raises(InputError, match="heroku addons:create heroku-redis:mini -a bare-app"):
+    wanted = f"heroku addons:create {DEFAULT_PROFILE.redis_plan} -a bare-app"
+    with pytest.raises(InputError, match=re.escape(wanted)):
         env.run("bare-app", source, tag="v1.0.0", build="none")
     assert all(r.method == "GET" for r in env.standin.requests)
 
@@ -416,3 +421,55 @@ def test_a_config_patch_applied_despite_timeouts_is_undone(env: Env, source: Pat
     assert result.exit_status == 3, reporter.text
     assert result.rolled_back is True
     assert env.standin.app(app).config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.0 ")
+
+
+# -- the connection and memory budget -----------------------------------------------------------
+
+def test_deploy_refused_before_any_write_when_nothing_fits(env: Env, source: Path) -> None:
+    # What the Deploy button used to attach: Redis mini (20 clients) and JawsDB kitefin (10).
+    env.standin.create_app("tight-app", addons=[
+        {"service": "heroku-redis", "plan": "mini", "config_vars": {"REDIS_URL": ADDON_REDIS_URL}},
+        {"service": "jawsdb-maria", "plan": "kitefin",
+         "config_vars": {"JAWSDB_MARIA_URL": ADDON_JAWSDB_URL}},
+    ], formation={"web": {"quantity": 1, "size": "basic"},
+                  "worker": {"quantity": 1, "size": "basic"}})
+    releases_before = len(env.standin.app("tight-app").releases)
+    result, reporter = env.run("tight-app", source, tag="v1.0.0", build="none")
+    assert result.exit_status == 1 and not result.rolled_back
+    errors = [line for line in reporter.lines if line.startswith("error: ")]
+    assert len(errors) == 1
+    assert "heroku-redis:premium-1 ($30/month" in errors[0]
+    assert "heroku-postgresql:essential-2 ($20/month" in errors[0]
+    assert "standard-2x" in errors[0]
+    assert result.summary.startswith("refused: ")
+    # Nothing written: only GETs, no new release, the plan's own figures were shown.
+    assert all(r.method == "GET" for r in env.standin.requests)
+    assert any(r.path.endswith("/addons") for r in env.standin.requests)
+    assert len(env.standin.app("tight-app").releases) == releases_before
+    assert "worker-mails child" in reporter.text and "does not fit" in reporter.text
+
+
+def test_plans_are_recorded_once_and_the_plan_shows_the_budget(env: Env, source: Path) -> None:
+    app = make_app(env.standin)
+    planned, reporter = env.run(app, source, tag="v1.0.0", dry_run=True, build="none")
+    assert planned.exit_status == 0
+    record = DEFAULT_PROFILE.setup().record()
+    assert f"+ {PLANS_VAR}={record[:40]}" in reporter.text  # long values are shortened
+    assert PLANS_VAR in planned.changed_config_keys
+    assert "Budget (plain bridge" in reporter.text and "  fits" in reporter.text
+    result, _ = env.run(app, source, tag="v1.0.0")
+    assert result.exit_status == 0, result.summary
+    assert env.standin.app(app).config_vars[PLANS_VAR] == record
+    result, _ = env.run(app, source, tag="v1.1.0", build="none", force=True)
+    assert PLANS_VAR not in result.changed_config_keys  # unchanged: not written again
+
+
+def test_unknown_plans_are_not_judged_but_said(env: Env, source: Path) -> None:
+    app = make_app(env.standin)
+    for addon in env.standin.app(app).addons:
+        if addon.service == "heroku-redis":
+            addon.plan = "premium-9"
+    result, reporter = env.run(app, source, tag="v1.0.0", dry_run=True, build="none")
+    assert result.exit_status == 0
+    assert "heroku-redis:premium-9 is not in this tool's plan table" in reporter.text
+    assert PLANS_VAR not in result.changed_config_keys

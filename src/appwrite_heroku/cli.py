@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "appwrite_heroku.bridge",  # redis-bridge
     "appwrite_heroku.launcher",  # launch
     "appwrite_heroku.patches",  # patch-appwrite
+    "appwrite_heroku.budget",  # budget
 )
 
 

@@ -322,6 +322,11 @@ class HerokuClient:
             "POST", f"/apps/{self._app(app)}/releases", {"release": release_id})
         return result
 
+    def addons(self, app: str) -> list[dict[str, Any]]:
+        """The app's add-ons with their plans (`GET /apps/{app}/addons`, "List By App")."""
+        result: list[dict[str, Any]] = self.json("GET", f"/apps/{self._app(app)}/addons")
+        return result
+
     def formation(self, app: str) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self.json("GET", f"/apps/{self._app(app)}/formation")
         return result

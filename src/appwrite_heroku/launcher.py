@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import importlib
 import os
 import pwd
@@ -28,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import database, migration, pooler, processes, router, sizing, supervision
+from . import appetite, database, migration, pooler, processes, router, sizing, supervision
 from .errors import AppwriteHerokuError, InputError, NotReadyError
 from .secrecy import Redactor, is_secret_name
 
@@ -36,7 +37,6 @@ STORAGE_SUBDIRS = ("uploads", "imports", "cache", "config", "certificates", "fun
 _BRIDGE_UPSTREAM_VAR = "APPWRITE_REDIS_BRIDGE_UPSTREAM"
 TRUE_WORDS = ("1", "true", "yes", "on", "enabled")
 # Programs that are not queue workers (sizing counts the others): the HTTP side and the pooler.
-HTTP_PROGRAMS = frozenset({"api", "realtime", "nginx", pooler.PROGRAM_NAME})
 
 
 @dataclass(frozen=True)
@@ -297,11 +297,20 @@ def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mappi
         settings = {**settings, **pooled.settings}
         programs = [*pooled.programs,
                     *plan_programs(role, layout, runtime_dir, environ, log, settings)]
-        queue_workers = sum(1 for p in programs if p.name not in HTTP_PROGRAMS)
+        # What a worker dyno runs (the same image everywhere): a web dyno sizes itself so that
+        # it and the worker dyno together fit the plans.
+        worker_set = appetite.background_set(
+            processes.list_entry_points(layout.bin_dir), layout.skip,
+            usage_stats=processes.usage_stats_enabled(child_environment(environ, settings)))
         policy = sizing.choose_policy(
-            sizing.read_memory_limit(layout.cgroup_root), role, queue_workers, environ,
+            sizing.read_memory_limit(layout.cgroup_root), role, worker_set, environ,
         )
         log.launcher(policy.description)
+        if not policy.fits:
+            log.launcher(f"warning: the worst case does not fit the plans: {policy.advice}")
+        programs = [dataclasses.replace(p, env={**_own_values(policy.program_env, p.name,
+                                                              environ), **p.env})
+                    for p in programs]
         env = child_environment(environ, {**settings, **policy.settings})
         supervisor = supervision.Supervisor(runtime_dir, programs, env, log, layout.crash_policy)
         log.launcher(f"role {role}: starting {', '.join(p.name for p in programs)}")
@@ -320,6 +329,14 @@ def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mappi
         return 0
     finally:
         shutil.rmtree(runtime_dir, ignore_errors=True)
+
+
+def _own_values(program_env: Mapping[str, dict[str, str]], program: str,
+                environ: Mapping[str, str]) -> dict[str, str]:
+    """A program's own sizing values (realtime's pool adapter and workers), except those the
+    user set themselves: theirs win."""
+    return {key: value for key, value in program_env.get(program, {}).items()
+            if not environ.get(key, "").strip()}
 
 
 def release(layout: Layout, target: database.DatabaseTarget, env: Mapping[str, str],

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from . import settings as settings_engine
+from .budget import PLANS_VAR
 from .secrecy import MASK, is_secret_name
 from .settings import Derivation
 from .tag_guard import RELEASE_VAR
@@ -43,10 +44,12 @@ class Plan:
 
 def full_patch(config: Mapping[str, str], derivation: Derivation,
                generated: Mapping[str, str], extra: Mapping[str, str],
-               record: str | None) -> dict[str, str | None]:
+               record: str | None, plans_record: str | None = None,
+               ) -> dict[str, str | None]:
     """The ONE config PATCH of a deploy: the settings engine's minimal patch (``derivation``
     comes from the config with ``extra`` applied, so the user's own values count as hand-set),
-    the user's own config vars, and the release record — minus anything that would touch an
+    the user's own config vars, the release record and the plans record (`PLANS_VAR`, which
+    the launcher sizes against) — minus anything that would touch an
     existing ``_APP_OPENSSL_KEY_V1`` (whatever any input says)."""
     merged = {**config, **extra}
     patch: dict[str, str | None] = dict(
@@ -54,6 +57,8 @@ def full_patch(config: Mapping[str, str], derivation: Derivation,
     patch.update(extra)
     if record is not None:
         patch[RELEASE_VAR] = record
+    if plans_record is not None and PLANS_VAR not in extra:
+        patch[PLANS_VAR] = plans_record  # the launcher sizes against these plans
     if config.get(OPENSSL_KEY):
         patch.pop(OPENSSL_KEY, None)
     # A PATCH that sets a value already there would still restart every dyno: drop it.

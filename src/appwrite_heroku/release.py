@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from . import appetite, health
+from . import budget as budget_model
 from . import build as builder
-from . import health
+from . import plans as plan_table
 from . import settings as settings_engine
 from .errors import (
     EXIT_FAILED,
@@ -49,8 +51,6 @@ BUILDS = ("docker", "buildah", "heroku", "none")
 _APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
 REDIS_VARS = ("APPWRITE_REDIS_URL", "REDIS_URL", "REDISCLOUD_URL")
 DB_VARS = ("JAWSDB_MARIA_URL", "JAWSDB_URL", "CLEARDB_DATABASE_URL", "DATABASE_URL")
-# Appwrite 1.9.6 with its workers does not fit in 512 MB (R14); these sizes have 512 MB or less.
-SMALL_DYNOS = frozenset({"eco", "basic", "free", "hobby", "standard-1x", "standard-1X"})
 
 
 class Reporter(Protocol):
@@ -145,10 +145,11 @@ def missing_addons(config: Mapping[str, str]) -> list[str]:
     missing = []
     has_redis = any(config.get(k) for k in REDIS_VARS) or config.get("_APP_REDIS_HOST") or any(
         k.startswith("HEROKU_REDIS_") and k.endswith("_URL") for k in config)
+    default = budget_model.DEFAULT_PROFILE  # the plans the Deploy button attaches
     if not has_redis:
-        missing.append("a Redis add-on (heroku addons:create heroku-redis:mini -a APP)")
+        missing.append(f"a Redis add-on (heroku addons:create {default.redis_plan} -a APP)")
     if not (any(config.get(k) for k in DB_VARS) or config.get("_APP_DB_HOST")):
-        missing.append("a database add-on (heroku addons:create jawsdb-maria:kitefin -a APP)")
+        missing.append(f"a database add-on (heroku addons:create {default.db_plan} -a APP)")
     return missing
 
 
@@ -175,10 +176,25 @@ def hostname_of(web_url: str | None) -> str | None:
     return urlsplit(web_url).hostname if web_url else None
 
 
-def small_dynos(formation: list[dict[str, Any]]) -> list[str]:
-    return sorted(f"{item.get('type')} ({item.get('size')})" for item in formation
-                  if str(item.get("size", "")).lower() in {s.lower() for s in SMALL_DYNOS}
-                  and int(item.get("quantity") or 0) > 0)
+def small_dynos(formation: list[dict[str, Any]], config: Mapping[str, str] | None = None,
+                ) -> list[str]:
+    """Dynos too small for their processes even at the smallest sizing (budget.py's memory
+    model, the launcher's own), each with the size that would hold them."""
+    config = config or {}
+    all_in_web = (config.get("APPWRITE_LITE_ALL_IN_WEB") or "").strip().lower() in (
+        "1", "true", "yes", "on", "enabled")
+    skip = [n.strip() for n in (config.get("APPWRITE_LITE_SKIP") or "").split(",") if n.strip()]
+    specs = []
+    for item in formation:
+        kind = str(item.get("type") or "")
+        if kind not in ("web", "worker") or int(item.get("quantity") or 0) < 1:
+            continue
+        size = plan_table.DYNO_SIZES.get(str(item.get("size") or "").lower())
+        if size is not None:
+            role = "all" if kind == "web" and all_in_web else kind
+            specs.append(budget_model.DynoSpec(role, size, int(item.get("quantity") or 1)))
+    return budget_model.too_small(
+        specs, appetite.background_set(skip=skip, usage_stats=appetite.usage_stats_on(config)))
 
 
 # -- the engine ---------------------------------------------------------------------------------
@@ -192,6 +208,7 @@ class _Run:
     # The domain Appwrite serves (a hand-set custom `_APP_DOMAIN` wins): its router protection
     # answers 403 to any other Host, so health must ask with this one.
     served_domain: str | None = None
+    config: dict[str, str] = field(default_factory=dict)  # the app's config, user values applied
     result: DeployResult = field(default_factory=lambda: DeployResult(exit_status=EXIT_OK))
 
     def mask_config(self, config: Mapping[str, str]) -> None:
@@ -241,9 +258,42 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     for line in render(plan):
         reporter.info(line)
     run.result.changed_config_keys = sorted(patch)
+    setup, source = budget_model.offline_setup(merged)
+    skip = [n.strip() for n in (merged.get("APPWRITE_LITE_SKIP") or "").split(",") if n.strip()]
+    background = appetite.background_set(skip=skip,
+                                         usage_stats=appetite.usage_stats_on(merged))
+    budget = budget_model.choose(setup.specs, setup.redis_plan, setup.db_plan, background,
+                                 budget_model.CURRENT_MODE, user_settings=merged)
+    for line in budget_model.render(budget, f"Budget (plans and dynos from {source})"):
+        reporter.info(line)
+    if not budget.fits:
+        _refuse(run, "the worst case of Appwrite's processes does not fit these plans ("
+                + "; ".join(budget.problems()) + "): "
+                + budget_model.advice(budget, background))
+        return run.result
     run.result.summary = (f"plan: {len(patch)} config change(s), release "
                           f"{', '.join(plan.images)}; nothing written")
     return run.result
+
+
+def _judge_budget(run: _Run, client: HerokuClient) -> budget_model.Judgement:
+    """The app's plans and dynos from the Platform API (two GETs), judged by the connection
+    and memory model before anything is written; its lines join the plan's output."""
+    app = run.options.app
+    judgement = budget_model.judge(client.addons(app), client.formation(app), run.config)
+    for warning in judgement.warnings:
+        run.reporter.warning(warning)
+    if judgement.budget is not None:
+        for line in budget_model.render(judgement.budget):
+            run.reporter.info(line)
+    return judgement
+
+
+def _refuse(run: _Run, why: str) -> None:
+    """Nothing fits: red before any write (no config change, no release)."""
+    run.reporter.error(why)
+    run.result.exit_status = EXIT_FAILED
+    run.result.summary = f"refused: {why}"
 
 
 def _planned_images(options: DeployOptions, app: str) -> dict[str, str]:
@@ -329,13 +379,19 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
             f"{', '.join(derivation.not_ready)} is not ready yet (the add-on is still being "
             "provisioned): wait a few minutes, then deploy again")
 
+    run.config = merged
+    judgement = _judge_budget(run, client)
     record = make_record(options.tag, options.appwrite_version, options.commit).format()
-    patch = full_patch(config, derivation, generated, options.extra_config, record)
+    patch = full_patch(config, derivation, generated, options.extra_config, record,
+                       judgement.record)
     plan = Plan(app=app, build=options.build, config_changes=diff(config, patch,
                 derivation.secret_keys), images=_planned_images(options, app))
     for line in render(plan):
         reporter.info(line)
     result.changed_config_keys = sorted(patch)
+    if judgement.refusal:
+        _refuse(run, judgement.refusal)
+        return
     if options.dry_run:
         result.summary = f"dry run: {len(patch)} config change(s) planned; nothing written"
         return
@@ -418,10 +474,10 @@ def _release_images(run: _Run, client: HerokuClient, ids: dict[str, str],
 
     reporter.step("Release (one docker-releases formation PATCH)")
     formation = client.release_images(app, ids)
-    small = small_dynos(formation)
+    small = small_dynos(formation, run.config)
     if small:
-        reporter.warning(f"dyno size too small for Appwrite (512 MB): {', '.join(small)}; "
-                         f"use standard-2x: `heroku ps:type standard-2x -a {app}`")
+        reporter.warning(f"dyno size too small for its processes: {', '.join(small)} "
+                         f"(`heroku ps:type TYPE=SIZE -a {app}`)")
     newest = client.newest_release(app)
     if newest is None or newest.get("id") == _id(last):
         result.release_version = last.get("version") if last else None

@@ -1,16 +1,22 @@
-"""Sizing: the dyno's memory limit (cgroup) in, Swoole worker caps out.
+"""Sizing: the dyno's memory limit (cgroup) and the app's plans in, Appwrite's knobs out.
 
-Appwrite sizes its Swoole pools from the *host's* CPU count (`_APP_CPU_NUM` defaults to it), which
-on a dyno is the whole machine's, and multiplies it by `_APP_WORKER_PER_CORE` (default 6): dozens
-of PHP workers on a 512 MB dyno. The policy here derives the caps from the memory the dyno really
-has. Pure functions, except `read_memory_limit`, which reads two small cgroup files.
+Appwrite sizes its Swoole workers and pools from the *host's* CPU count (`_APP_CPU_NUM` defaults
+to it), which on a dyno is the whole machine's, times `_APP_WORKER_PER_CORE` (default 6): dozens
+of PHP workers on a 512 MB dyno, each with pools of its own. The policy here comes from the one
+model in budget.py: workers from the memory the dyno really has, then shrunk until every dyno's
+worst case of connections fits the Redis and database plans. Pure functions, except
+`read_memory_limit`, which reads two small cgroup files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from . import appetite, budget
+from .errors import InputError
+from .plans import DynoSize
 
 MIB = 1024 * 1024
 
@@ -19,20 +25,16 @@ DEFAULT_LIMIT = 512 * MIB
 # cgroup v1 reports "no limit" as a huge number; anything above this counts as unlimited.
 _UNLIMITED_ABOVE = 1 << 50
 
-# Estimates (resident memory, MiB) behind the policy. An Appwrite Swoole worker holds the whole
-# framework and its opcache; the queue workers are long-running PHP processes of their own.
-SWOOLE_WORKER_MIB = 64
-QUEUE_WORKER_MIB = 40
-# Launcher + supervisord + nginx + the Swoole master/manager processes of each HTTP server.
-FIXED_OVERHEAD_MIB = 96
-
-SIZING_KEYS = ("_APP_CPU_NUM", "_APP_WORKER_PER_CORE", "_APP_WORKERS_NUM")
+SIZING_KEYS = appetite.KNOB_KEYS
 
 
 @dataclass(frozen=True)
 class SizingPolicy:
-    settings: dict[str, str]  # the `_APP_*` values chosen (user-set values already kept)
-    description: str  # one log line saying what was chosen and why
+    settings: dict[str, str]  # the dyno-wide `_APP_*` values chosen (user-set values kept)
+    description: str  # log lines saying what was chosen and why
+    program_env: dict[str, dict[str, str]] = field(default_factory=dict)  # program -> values
+    fits: bool = True
+    advice: str = ""  # when it does not fit: which plan or size would
 
 
 def read_memory_limit(cgroup_root: Path) -> int | None:
@@ -50,47 +52,70 @@ def read_memory_limit(cgroup_root: Path) -> int | None:
     return None
 
 
+def setup_for(environ: Mapping[str, str], role: str,
+              limit_mib: int) -> tuple[budget.Setup, str]:
+    """The formation and plans this dyno sizes against: the release engine's record in
+    `APPWRITE_LITE_PLANS` (what the Platform API said at deploy), else the default profile;
+    this dyno's own entry takes the memory its cgroup really has."""
+    recorded = (environ.get(budget.PLANS_VAR) or "").strip()
+    setup, source = budget.DEFAULT_PROFILE.setup(), "the default profile's plans"
+    if recorded:
+        try:
+            setup, source = budget.parse_record(recorded), budget.PLANS_VAR
+        except InputError as error:  # a hand-edited record must not stop the dyno
+            source = f"the default profile's plans ({error})"
+    own = DynoSize(f"{limit_mib} MiB cgroup", limit_mib, 0.0, "this dyno's cgroup limit")
+    http = ("web", "all")
+    specs = []
+    for spec in setup.specs:
+        mine = spec.role == role or (role in http and spec.role in http)
+        if mine:
+            specs.append(budget.DynoSpec(role, own, 1))
+            if spec.quantity > 1:
+                specs.append(budget.DynoSpec(role, spec.size, spec.quantity - 1))
+        elif not (role == "all" and spec.role == "worker"):  # role all runs the worker's part
+            specs.append(spec)
+    if not any(s.role == role for s in specs):
+        specs.append(budget.DynoSpec(role, own, 1))
+    return budget.Setup(tuple(specs), setup.redis_plan, setup.db_plan), source
+
+
 def choose_policy(
     limit_bytes: int | None,
     role: str,
-    queue_workers: int,
+    background: Sequence[str],
     user_settings: Mapping[str, str],
+    mode: str = budget.PLAIN,
 ) -> SizingPolicy:
-    """Caps for the dyno: the memory left after fixed costs, split into Swoole workers.
-
-    `queue_workers` is how many queue-worker programs share the dyno (role `all`); each one costs
-    memory the HTTP servers cannot have. Values the user set themselves always win.
-    """
+    """The knobs for this dyno from the connection and memory model (budget.py), judged with
+    every dyno of the formation so that all of them together fit the plans. `background` are
+    the queue workers and tasks a worker (or all) dyno runs. Values the user set always win."""
     assumed = limit_bytes is None
     limit_mib = (limit_bytes or DEFAULT_LIMIT) // MIB
-    http_servers = 2 if role in ("web", "all") else 0  # the API and the realtime server
-    budget = limit_mib - FIXED_OVERHEAD_MIB - queue_workers * QUEUE_WORKER_MIB
-    if http_servers:
-        per_server = max(1, budget // (SWOOLE_WORKER_MIB * http_servers))
-        per_server = min(per_server, 16)
-    else:
-        per_server = 1
-    cpu_num = 1 if per_server <= 4 else 2
-    per_core = max(1, per_server // cpu_num)
-    # Queue workers: a second process per queue only when the memory clearly allows it.
-    workers_num = 2 if limit_mib >= 2048 else 1
-    chosen = {
-        "_APP_CPU_NUM": str(cpu_num),
-        "_APP_WORKER_PER_CORE": str(per_core),
-        "_APP_WORKERS_NUM": str(workers_num),
-    }
+    setup, source = setup_for(user_settings, role, limit_mib)
+    chosen = budget.choose(setup.specs, setup.redis_plan, setup.db_plan, background, mode,
+                           user_settings=user_settings)
+    mine = next(d for d in chosen.dynos if d.spec.role == role)
+    settings = dict(mine.settings)
     kept = [key for key in SIZING_KEYS if user_settings.get(key, "").strip()]
     for key in kept:
-        chosen[key] = user_settings[key].strip()
-    source = "no cgroup limit found, assuming" if assumed else "cgroup limit"
+        settings[key] = user_settings[key].strip()
+    limit_source = "no cgroup limit found, assuming" if assumed else "cgroup limit"
+    values = " ".join(f"{k}={settings[k]}" for k in sorted(settings))
     description = (
-        f"sizing: {source} {limit_mib} MiB, role {role}, {queue_workers} queue worker(s): "
-        f"_APP_CPU_NUM={chosen['_APP_CPU_NUM']} "
-        f"_APP_WORKER_PER_CORE={chosen['_APP_WORKER_PER_CORE']} "
-        f"_APP_WORKERS_NUM={chosen['_APP_WORKERS_NUM']} "
-        f"(estimate {SWOOLE_WORKER_MIB} MiB per Swoole worker, {QUEUE_WORKER_MIB} MiB per queue "
-        f"worker, {FIXED_OVERHEAD_MIB} MiB fixed)"
+        f"sizing: {limit_source} {limit_mib} MiB, role {role}, {len(background)} queue "
+        f"worker(s)/task(s) on the worker role, plans {setup.redis_plan.name} + "
+        f"{setup.db_plan.name} ({source}): "
+        f"{values}; this dyno at worst {mine.db} database / {mine.redis} Redis connections "
+        f"({mine.upstream(mode)} upstream, {mode} bridge), {mine.memory_mib} of "
+        f"{mine.memory_usable_mib} MiB; all dynos {chosen.db}/{chosen.db_limit} database, "
+        f"{chosen.upstream()}/{chosen.redis_limit} Redis upstream"
     )
     if kept:
         description += f"; kept your own {', '.join(kept)}"
-    return SizingPolicy(settings=chosen, description=description)
+    advice = ""
+    if not chosen.fits:
+        advice = budget.advice(chosen, background)
+        description += f"; does not fit: {'; '.join(chosen.problems())} — {advice}"
+    return SizingPolicy(settings=settings, description=description,
+                        program_env=mine.program_env, fits=chosen.fits, advice=advice)

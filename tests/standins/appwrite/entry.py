@@ -19,7 +19,8 @@ from pathlib import Path
 
 SETTINGS_SHOWN = (
     "_APP_CPU_NUM", "_APP_WORKER_PER_CORE", "_APP_WORKERS_NUM", "_APP_REDIS_HOST",
-    "_APP_REDIS_PORT", "_APP_DB_HOST", "_APP_DB_PORT", "_APP_DOMAIN",
+    "_APP_REDIS_PORT", "_APP_DB_HOST", "_APP_DB_PORT", "_APP_DOMAIN", "_APP_CONNECTIONS_MAX",
+    "_APP_WORKER_MAX_COROUTINES", "_APP_POOL_ADAPTER",
 )
 
 
@@ -96,7 +97,9 @@ async def realtime_main() -> None:
     port = int(os.environ["PORT"])
     # No protocol-level pings from the stand-in: only the client's messages keep it busy.
     async with websockets.serve(realtime_handler, "127.0.0.1", port, ping_interval=None):
-        print(f"realtime listening on {port}", flush=True)
+        sizing = " ".join(f"{k}={os.environ.get(k)}" for k in (
+            "_APP_POOL_ADAPTER", "_APP_WORKERS_NUM", "_APP_CONNECTIONS_MAX"))
+        print(f"realtime listening on {port} with {sizing}", flush=True)
         await asyncio.Future()
 
 

@@ -1,0 +1,160 @@
+"""One memory model, one set of defaults: the README's cost, profile and sizing tables, app.json,
+the engine's warning and the launcher's sizing all say what budget.py says."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from appwrite_heroku import appetite, budget
+from appwrite_heroku import plans as plan_table
+from appwrite_heroku.release import missing_addons, small_dynos
+from appwrite_heroku.sizing import MIB, choose_policy
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+APP_JSON = json.loads((ROOT / "app.json").read_text())
+
+
+def section(name: str) -> str:
+    match = re.search(rf"<!-- section:{name} -->(.*?)<!-- /section:{name} -->", README, re.S)
+    assert match, name
+    return match.group(1)
+
+
+def table_after(text: str, header_start: str) -> list[list[str]]:
+    """The rows (cells stripped) of the markdown table whose header starts with the text."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip().startswith(header_start))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.strip().startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
+    return rows
+
+
+def dollars(text: str) -> float:
+    match = re.search(r"\$(\d+(?:\.\d+)?)", text)
+    assert match, text
+    return float(match.group(1))
+
+
+def test_the_buttons_cost_table_is_the_default_profile_and_app_json() -> None:
+    rows = table_after(section("deploy-button"), "| What | Plan |")
+    profile = budget.DEFAULT_PROFILE
+    setup = profile.setup()
+    by_what = {row[0].split(":")[0]: row for row in rows}
+    web, worker = setup.specs
+    assert by_what["`web` dyno"][1].startswith(web.size.name)
+    assert dollars(by_what["`web` dyno"][3]) == web.size.price_usd
+    assert by_what["`worker` dyno"][1].startswith(worker.size.name)
+    assert dollars(by_what["`worker` dyno"][3]) == worker.size.price_usd
+    redis_row = next(r for r in rows if "REDIS_URL" in r[0])
+    db_row = next(r for r in rows if "DATABASE_URL" in r[0])
+    assert redis_row[1] == f"`{setup.redis_plan.name}`"
+    assert dollars(redis_row[3]) == setup.redis_plan.price_usd
+    assert db_row[1] == f"`{setup.db_plan.name}`"
+    assert dollars(db_row[3]) == setup.db_plan.price_usd
+    total = next(r for r in rows if r[0] == "**Total**")
+    assert dollars(total[3]) == profile.budget().monthly_usd()
+    # The figures the Why column quotes are the model's.
+    chosen = profile.budget()
+    web_dyno, worker_dyno = chosen.dynos
+    assert f"{web_dyno.memory_mib} MiB" in by_what["`web` dyno"][2]
+    assert f"{worker_dyno.memory_mib} MiB" in by_what["`worker` dyno"][2]
+    assert f"{chosen.upstream()} Redis clients" in redis_row[2]
+    assert f"{chosen.db} connections" in db_row[2]
+    # app.json creates exactly that.
+    assert APP_JSON["addons"] == [setup.redis_plan.name, setup.db_plan.name]
+    assert APP_JSON["formation"] == {s.role: {"quantity": s.quantity, "size": s.size.name}
+                                     for s in setup.specs}
+
+
+@pytest.mark.parametrize("name", sorted(budget.PROFILES))
+def test_the_profiles_table_is_the_model(name: str) -> None:
+    rows = {row[0].split()[0].strip("`"): row
+            for row in table_after(section("deploy-button"), "| Profile | Dynos |")}
+    assert set(rows) == set(budget.PROFILES)
+    profile = budget.PROFILES[name]
+    row = rows[name]
+    chosen = profile.budget()
+    assert row[1].replace(" ", "") == profile.formation
+    assert row[2] == f"`{profile.redis_plan}`" and row[3] == f"`{profile.db_plan}`"
+    assert row[5] == f"{chosen.db} of {chosen.db_limit}"
+    assert row[6] == (f"{chosen.redis} / {chosen.upstream(budget.PLAIN)} / "
+                      f"{chosen.upstream(budget.MUX)}")
+    memory = ", ".join(f"{d.memory_mib} of {d.memory_usable_mib} MiB" for d in chosen.dynos)
+    assert row[7] == memory
+    assert dollars(row[8]) == chosen.monthly_usd()
+    assert chosen.fits
+
+
+def test_the_profiles_skip_list_in_the_readme_is_the_models() -> None:
+    text = section("deploy-button")
+    assert f"APPWRITE_LITE_SKIP={','.join(budget.MINIMAL_SKIP)}" in text
+
+
+def test_the_mux_and_jawsdb_figures_in_the_readme_are_the_models() -> None:
+    text = " ".join(section("deploy-button").split())
+    mini = plan_table.addon_plan("heroku-redis:mini")
+    order = [budget.PROFILES[n] for n in ("default", "all-in-one", "minimal")]
+    figures = [budget.choose(p.setup().specs, mini, p.setup().db_plan, p.background(),
+                             budget.MUX) for p in order]
+    assert all(f.fits for f in figures)
+    first, second, third = (f.upstream() for f in figures)
+    assert f"{first}, {second} and {third} upstream connections" in text
+    default_mux = budget.choose(budget.DEFAULT_PROFILE.setup().specs, mini,
+                                budget.DEFAULT_PROFILE.setup().db_plan, appetite.background_set(),
+                                budget.MUX)
+    assert f"then cost ${default_mux.monthly_usd():g}" in text
+    assert f"{appetite.first_boot_tables()} tables" in text
+    assert f"{appetite.first_boot_kib():,} KiB" in text
+    assert f"adds {appetite.project_tables()} tables ({appetite.project_kib():,}" in text
+    assert f"about {2070:,} queries an hour" in text
+    assert budget.DEFAULT_PROFILE.budget().idle_queries_per_hour() == 2070
+
+
+def test_the_launchers_sizing_table_is_what_the_launcher_chooses() -> None:
+    rows = table_after(section("launcher"), "| Dyno memory | Role |")
+    full = appetite.background_set()
+    minimal = budget.PROFILES["all-in-one"]
+    for row in rows:
+        mib = {"512 MB": 512, "1 GB": 1024, "2.5 GB": 2560}[
+            re.match(r"(512 MB|1 GB|2\.5 GB)", row[0]).group(1)]  # type: ignore[union-attr]
+        role = row[1]
+        env: dict[str, str] = {}
+        background = full
+        if "all-in-one" in row[0]:
+            env = {budget.PLANS_VAR: minimal.setup().record()}
+            background = minimal.background()
+        policy = choose_policy(mib * MIB, role, background, env)
+        if row[2].startswith("does not fit"):
+            assert not policy.fits
+            needs = re.search(r"(\d+) MiB", row[2]).group(1)  # type: ignore[union-attr]
+            assert f"needs {needs} MiB" in policy.description
+            continue
+        assert policy.fits, policy.description
+        cpu, per_core = row[2].split(" \N{MULTIPLICATION SIGN} ")
+        assert (policy.settings["_APP_CPU_NUM"], policy.settings["_APP_WORKER_PER_CORE"]) == (
+            cpu, per_core)
+        realtime = policy.program_env.get("realtime", {}).get(
+            "_APP_WORKERS_NUM", policy.settings.get("_APP_WORKERS_NUM"))
+        if role in ("web", "all"):
+            assert row[3] == realtime
+        if role in ("worker", "all"):
+            assert row[4] == policy.settings["_APP_WORKERS_NUM"]
+        knobs = appetite.Knobs.from_settings(policy.settings)
+        assert row[5] == f"{appetite.pool_size(knobs)} ({policy.settings['_APP_CONNECTIONS_MAX']})"
+
+
+def test_the_engines_advice_and_warning_follow_the_model() -> None:
+    default = budget.DEFAULT_PROFILE
+    missing = " ".join(missing_addons({}))
+    assert default.redis_plan in missing and default.db_plan in missing
+    button = [{"type": k, "quantity": v["quantity"], "size": v["size"]}
+              for k, v in APP_JSON["formation"].items()]
+    assert small_dynos(button) == []  # the button's dynos are never "too small"
