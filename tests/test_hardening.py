@@ -292,6 +292,28 @@ def test_plan_refuses_a_path_as_app_name(tmp_path: Path) -> None:
     assert "is not a Heroku app name" in done.err
 
 
+@pytest.mark.parametrize(("name", "value"), [("HEROKU_API_URL", "api.heroku.com"),
+                                             ("HEROKU_REGISTRY_URL", "http://[::1"),
+                                             ("HEROKU_ROUTER_URL", "http://h/\n##[error]x")])
+def test_endpoint_overrides_in_the_environment_are_checked(name: str, value: str) -> None:
+    done = run_cli(["plan", "-a", "my-app"], env={"HEROKU_API_KEY": CANARY_API_KEY, name: value})
+    one_line_exit_2(done, CANARY_API_KEY)
+    assert f"{name} must be an http(s) URL" in done.err
+
+
+@pytest.mark.parametrize(("name", "value"), [("APPWRITE_LITE_CRASH_LIMIT", "nan"),
+                                             ("APPWRITE_LITE_DB_ATTEMPTS", "inf"),
+                                             ("APPWRITE_LITE_DB_DELAY", "1e999"),
+                                             ("APPWRITE_LITE_BRIDGE_PORT", "0"),
+                                             # full-width digits: str.isdigit() says yes
+                                             ("APPWRITE_LITE_BRIDGE_PORT", "\uff16\uff13")])
+def test_launcher_numbers_must_be_finite_and_in_range(name: str, value: str) -> None:
+    from appwrite_heroku.launcher import Layout
+
+    with pytest.raises(InputError, match=name):
+        Layout.from_env({name: value}, "web")
+
+
 # -- 7. one readiness, one status -----------------------------------------------------------
 
 @pytest.fixture

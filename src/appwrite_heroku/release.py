@@ -670,7 +670,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                             metavar="KEY=VALUE",
                             help="a config var of your own (repeatable; default: none)")
         parser.add_argument("--force", action="store_true",
-                            help="release even the running or an older tag (default: off)")
+                            help=("plan as deploy --force would: " if dry_run else "")
+                            + "release even the running or an older tag (default: off)")
         if dry_run:
             parser.add_argument("--config-from", metavar="FILE.json",
                                 help="plan from `heroku config --json` output: no account "
