@@ -74,31 +74,32 @@ def command_lines(text: str) -> list[str]:
     return [line for line in text.split("\n") if has_command(line.rstrip("\r"))]
 
 
-def _command_name(line: str) -> tuple[str, str] | None:
-    """(name, data) of a workflow command as the runner parses it: `::name props::data` at the
-    start (after whitespace), else `##[name props]data` anywhere (its IndexOf parser)."""
+def _command_name(line: str) -> tuple[str, str, bool] | None:
+    """(name, data, old style?) of a workflow command as the runner parses it: `::name
+    props::data` at the start (after whitespace), else `##[name props]data` anywhere (its
+    IndexOf parser)."""
     stripped = line.lstrip()
     if stripped.startswith("::"):
         end = stripped.find("::", 2)
         if end > 0:
-            return stripped[2:end].split(" ")[0], stripped[end + 2:]
+            return stripped[2:end].split(" ")[0], stripped[end + 2:], False
     start = line.find("##[")
     if start >= 0:
         close = line.find("]", start + 3)
         if close > 0:
-            return line[start + 3:close].split(" ")[0], line[close + 1:]
+            return line[start + 3:close].split(" ")[0], line[close + 1:], True
     return None
 
 
-def runner_commands(stdout: str) -> list[str]:
+def executed_commands(stdout: str) -> list[tuple[str, str, bool]]:
     """The commands a runner would execute from this stdout, honouring `::stop-commands::`."""
-    executed: list[str] = []
+    executed: list[tuple[str, str, bool]] = []
     resume: str | None = None
     for line in stdout.split("\n"):
         parsed = _command_name(line.rstrip("\r"))
         if parsed is None:
             continue
-        name, data = parsed
+        name, data, _ = parsed
         if resume is not None:
             if name == resume:
                 resume = None
@@ -106,8 +107,23 @@ def runner_commands(stdout: str) -> list[str]:
         if name == "stop-commands":
             resume = data
             continue
-        executed.append(name)
+        executed.append(parsed)
     return executed
+
+
+def runner_commands(stdout: str) -> list[str]:
+    return [name for name, _, _ in executed_commands(stdout)]
+
+
+FORGED = "FORGED"  # what planted commands say, so that one executed is recognised
+
+
+def forged_commands(stdout: str) -> list[tuple[str, str, bool]]:
+    """Executed commands the Action did not write: any old-style `##[` one (it writes none),
+    or one whose text starts with the planted marker (its own quote user text only after
+    their own words)."""
+    return [command for command in executed_commands(stdout)
+            if command[2] or command[1].startswith(FORGED) or command[0] not in OUR_COMMANDS]
 
 
 def load_entrypoint() -> object:
