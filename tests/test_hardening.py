@@ -258,8 +258,9 @@ def test_port_zero_is_refused_not_replaced_by_the_default(name: str, url: str) -
 # -- 6. unchecked values ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("pair", ["KEY\n=1", "KÉY=1", "K-Y=1", "=1"])
-def test_cli_config_key_rule_is_the_actions(pair: str) -> None:
-    done = run_cli(["plan", "--config-from", "/dev/null", "--config", pair])
+def test_cli_config_key_rule_is_the_actions(tmp_path: Path, pair: str) -> None:
+    done = run_cli(["plan", "--config-from", write_config(tmp_path, GOOD_ADDONS), "-a", "my-app",
+                    "--config", pair])
     one_line_exit_2(done)
     key = pair.partition("=")[0]
     with pytest.raises(InputError):
