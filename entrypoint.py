@@ -12,24 +12,21 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from appwrite_heroku import inputs
 from appwrite_heroku.actions import ActionsReporter, append_summary, summary_markdown, write_outputs
 from appwrite_heroku.deployments import DeploymentRecord, RunContext
 from appwrite_heroku.errors import EXIT_FAILED, EXIT_USAGE, AppwriteHerokuError, InputError
-from appwrite_heroku.release import DeployOptions, DeployResult, deploy
-from appwrite_heroku.secrecy import is_secret_name
+from appwrite_heroku.release import HEALTH_TIMEOUT_MAX, DeployOptions, DeployResult, deploy
+from appwrite_heroku.secrecy import is_secret, secret_parts
 from appwrite_heroku.user_config import parse_config
 
 BUILDS = ("docker", "heroku", "buildah", "none")
-_APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
-_TRUE = ("true", "True", "TRUE")  # the YAML 1.2 core booleans, as the actions toolkit reads
-_FALSE = ("false", "False", "FALSE")
 _ERROR_TITLES = {1: "Release failed", 2: "Bad input", 3: "Heroku API failed"}
 
 
@@ -47,12 +44,7 @@ def _input(env: Mapping[str, str], name: str, default: str = "") -> str:
 
 
 def _boolean(env: Mapping[str, str], name: str, default: str) -> bool:
-    value = _input(env, name) or default
-    if value in _TRUE:
-        return True
-    if value in _FALSE:
-        return False
-    raise InputError(f"input {name} must be true or false, not {value!r}")
+    return inputs.boolean(_input(env, name) or default, f"input {name}")
 
 
 def tag_from_ref(ref: str) -> str | None:
@@ -70,61 +62,47 @@ def lite_context(workspace: Path, bundled: str | None) -> str:
 
 
 def parse_inputs(env: Mapping[str, str]) -> ActionInputs:
-    """Every input checked here, so a typo fails in a second with one line, not mid-release."""
+    """Every input checked here, by the rules the CLI uses (`inputs`), so a typo fails in a
+    second with one line naming the input, not mid-release."""
     app = _input(env, "app")
-    if not _APP_NAME.match(app):
-        raise InputError(
-            f"input app {app!r} is not a Heroku app name (lower-case letters, digits and "
-            "dashes, 3 to 30 characters, starting with a letter)" if app else
-            "input app is empty: set `app: <your Heroku app name>` in the workflow step"
-        )
-    api_key = _input(env, "heroku-api-key")
-    if not api_key:
-        raise InputError(
-            "input heroku-api-key is empty: create a key with `heroku authorizations:create`, "
-            "store it as the repository secret HEROKU_API_KEY and pass "
-            "`heroku-api-key: ${{ secrets.HEROKU_API_KEY }}`"
-        )
-    build = _input(env, "build", "docker") or "docker"
-    if build not in BUILDS:
-        raise InputError(f"input build must be one of {', '.join(BUILDS)}, not {build!r}")
-    timeout_text = _input(env, "health-timeout", "300") or "300"
-    try:
-        health_timeout = float(timeout_text)
-    except ValueError:
-        health_timeout = -1.0
-    if not 0 < health_timeout <= 3600:
-        raise InputError(
-            f"input health-timeout must be a number of seconds between 1 and 3600, "
-            f"not {timeout_text!r}"
-        )
-    version = _input(env, "appwrite-version", "1.9.6") or "1.9.6"
-    if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z._-]{0,127}", version):
-        raise InputError(f"input appwrite-version {version!r} is not an image tag (e.g. 1.9.6)")
+    if not app:
+        raise InputError("input app is empty: set `app: <your Heroku app name>` in the "
+                         "workflow step")
+    inputs.app_name(app, "input app")
+    api_key = inputs.api_key(_input(env, "heroku-api-key"), "input heroku-api-key")
+    build = inputs.choice(_input(env, "build", "docker") or "docker", "input build", BUILDS)
+    health_timeout = inputs.seconds(_input(env, "health-timeout", "300") or "300",
+                                    "input health-timeout", HEALTH_TIMEOUT_MAX)
+    version = inputs.appwrite_version(_input(env, "appwrite-version", "1.9.6") or "1.9.6",
+                                      "input appwrite-version")
+    tag = inputs.tag(tag_from_ref(env.get("GITHUB_REF", "")), "the tag in GITHUB_REF")
+    token = _input(env, "github-token")
+    if token:
+        inputs.api_key(token, "input github-token")
+    environment = inputs.plain_text(_input(env, "environment", "production") or "production",
+                                    "input environment")
     workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
     options = DeployOptions(
         app=app,
-        tag=tag_from_ref(env.get("GITHUB_REF", "")),
+        tag=tag,
         appwrite_version=version,
         build=build,
         dry_run=_boolean(env, "dry-run", "false"),
         force=_boolean(env, "force", "false"),
-        tag_pattern=_input(env, "tag-pattern", "v*"),
-        commit=env.get("GITHUB_SHA") or None,
+        tag_pattern=inputs.tag_pattern(_input(env, "tag-pattern", "v*") or "v*",
+                                       "input tag-pattern"),
+        commit=inputs.commit(env.get("GITHUB_SHA") or None, "GITHUB_SHA"),
         extra_config=parse_config(env.get("INPUT_CONFIG", ""), "input config"),
         health_timeout=health_timeout,
         rollback=_boolean(env, "rollback", "true"),
         source_dir=lite_context(workspace, env.get("APPWRITE_LITE_CONTEXT")),
     )
-    return ActionInputs(
-        api_key=api_key,
-        github_token=_input(env, "github-token"),
-        environment=_input(env, "environment", "production") or "production",
-        options=options,
-    )
+    return ActionInputs(api_key=api_key, github_token=token, environment=environment,
+                        options=options)
 
 
 def outputs_of(result: DeployResult) -> dict[str, str]:
+    """A dry run changed nothing, so `changed-config-keys` stays empty (a plan is no write)."""
     return {
         "app-url": result.app_url or "",
         "release-version": str(result.release_version or ""),
@@ -140,22 +118,24 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
     reporter.secret(_input(env, "heroku-api-key"))
     reporter.secret(_input(env, "github-token"))
     try:
-        inputs = parse_inputs(env)
+        parsed = parse_inputs(env)
     except InputError as error:
         reporter.error(str(error), title="Bad input")
         return EXIT_USAGE
-    options = inputs.options
+    options = parsed.options
     for name, value in options.extra_config.items():
-        if is_secret_name(name):
+        if is_secret(name, value):
             reporter.secret(value)
+            for part in secret_parts(value):
+                reporter.secret(part)
     # The engine reads the key from its environment, never from argv.
-    os.environ["HEROKU_API_KEY"] = inputs.api_key
+    os.environ["HEROKU_API_KEY"] = parsed.api_key
 
-    record = DeploymentRecord(reporter, RunContext.from_env(env), inputs.github_token)
+    record = DeploymentRecord(reporter, RunContext.from_env(env), parsed.github_token)
     ref = options.tag or env.get("GITHUB_SHA") or env.get("GITHUB_REF_NAME") or "HEAD"
     if not options.dry_run:
         reporter.step("Record GitHub deployment")
-        record.start(ref, inputs.environment,
+        record.start(ref, parsed.environment,
                      f"Appwrite Lite {ref} (Appwrite {options.appwrite_version}) to {options.app}")
     try:
         result = deploy(options, reporter)
@@ -163,7 +143,8 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
         result = DeployResult(exit_status=error.exit_status, summary=str(error))
     except Exception as error:  # a defect: still one redacted line, a red step, a record
         result = DeployResult(exit_status=EXIT_FAILED,
-                              summary=f"unexpected {type(error).__name__}: {error}")
+                              summary=reporter.redactor.redact(
+                                  f"unexpected {type(error).__name__}: {error}"))
     reporter.end_group()
 
     if result.exit_status != 0 and result.summary not in reporter.errors:
@@ -176,7 +157,8 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
         write_outputs(env["GITHUB_OUTPUT"], outputs_of(result), reporter.redactor)
     if env.get("GITHUB_STEP_SUMMARY"):
         append_summary(env["GITHUB_STEP_SUMMARY"],
-                       summary_markdown(options.app, options.tag, result), reporter.redactor)
+                       summary_markdown(options.app, options.tag, result, options.dry_run),
+                       reporter.redactor)
     return result.exit_status
 
 

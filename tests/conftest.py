@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -26,6 +28,17 @@ from services import (
     start_redis,
     start_registry,
 )
+
+# Property tests: CI runs a fixed, bounded set (derandomize = the same examples every run, no
+# example database); `APPWRITE_HEROKU_FUZZ=large` runs a random, much larger set locally.
+# Example counts per test are scaled by `fuzz_examples()` in test_properties.py.
+_PROPERTY_CHECKS = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
+                    HealthCheck.data_too_large, HealthCheck.filter_too_much]
+settings.register_profile("ci", derandomize=True, database=None, deadline=None,
+                          suppress_health_check=_PROPERTY_CHECKS, print_blob=True)
+settings.register_profile("large", derandomize=False, database=None, deadline=None,
+                          suppress_health_check=_PROPERTY_CHECKS, print_blob=True)
+settings.load_profile("large" if os.environ.get("APPWRITE_HEROKU_FUZZ") == "large" else "ci")
 
 CANARY_REDIS_PASSWORD = "canary-redis-Pw-7f3a9c1e"
 CANARY_DB_PASSWORD = "canary-db-Pw-5b2d8e4f"

@@ -226,7 +226,10 @@ def test_dry_run_writes_nothing_and_records_no_deployment(action: Action) -> Non
     assert len(action.heroku.app(app).releases) == releases
     assert [r for r in action.heroku.requests if r.method != "GET"] == []
     assert action.github.requests == []  # a dry run records no deployment
-    assert "_APP_DOMAIN" in run.outputs["changed-config-keys"].split("\n")
+    # A plan changed nothing: the keys it would change are in the summary, not the output.
+    assert run.outputs["changed-config-keys"] == ""
+    assert "dry run" in run.summary and "`_APP_DOMAIN`" in run.summary
+    assert "✅" not in run.summary
     assert run.outputs["release-version"] in ("", str(releases))
 
 

@@ -20,7 +20,7 @@ from appwrite_heroku.budget import MUX, PLAIN, DynoKnobs, DynoSpec
 from appwrite_heroku.errors import InputError
 
 MIRROR = Path("/work/.mirror/appwrite+appwrite/repo")
-FULL = appetite.background_set()
+FULL = appetite.background_set(usage_stats=True)  # every queue, stats-resources too
 BASIC = plan_table.dyno_size("basic")
 STD2X = plan_table.dyno_size("standard-2x")
 MINI = plan_table.addon_plan("heroku-redis:mini")

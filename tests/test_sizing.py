@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from appwrite_heroku import appetite, budget
 from appwrite_heroku.sizing import MIB, choose_policy, read_memory_limit, setup_for
 
-FULL = appetite.background_set()
+FULL = appetite.background_set(usage_stats=True)  # every queue, stats-resources too
 RECORD_MINI = ("redis=heroku-redis:mini,db=heroku-postgresql:essential-2,"
                "web=basic,worker=standard-2x")
 

@@ -17,8 +17,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TextIO
 
+from .display import has_command
 from .release import DeployResult
-from .secrecy import MASK, Redactor
+from .secrecy import MASK, Redactor, maskable
 
 
 def escape_data(text: str) -> str:
@@ -64,14 +65,27 @@ def markdown_table(rows: Iterable[tuple[str, str]], header: tuple[str, str]) -> 
     return "\n".join(lines) + "\n"
 
 
-def summary_rows(app: str, tag: str | None, result: DeployResult) -> list[tuple[str, str]]:
-    """What the run did, one row per question a reader asks; values of config vars never."""
+def summary_rows(app: str, tag: str | None, result: DeployResult,
+                 dry_run: bool = False) -> list[tuple[str, str]]:
+    """What the run did, one row per question a reader asks; values of config vars never.
+    A dry run says what would happen, in words that cannot be read as a release."""
+    outcome = result.summary or ("succeeded" if result.exit_status == 0 else "failed")
+    app_cell = f"[{app}]({result.app_url})" if result.app_url else app
+    if dry_run:
+        planned = ", ".join(f"`{key}`" for key in result.planned_config_keys)
+        return [
+            ("App", app_cell),
+            ("Tag", f"`{tag}`" if tag else "—"),
+            ("Config vars that would change", f"{planned} (nothing written)" if planned
+             else "none"),
+            ("Written", "nothing: dry run (no build, no config change, no release)"),
+            ("Result", outcome),
+        ]
     health = {True: "healthy", False: "failed", None: "not checked"}[result.healthy]
     images = ", ".join(
         f"{kind} `{image_id[:19]}`" for kind, image_id in sorted(result.image_ids.items())
     )
     keys = ", ".join(f"`{key}`" for key in result.changed_config_keys)
-    app_cell = f"[{app}]({result.app_url})" if result.app_url else app
     return [
         ("App", app_cell),
         ("Tag", f"`{tag}`" if tag else "—"),
@@ -80,22 +94,28 @@ def summary_rows(app: str, tag: str | None, result: DeployResult) -> list[tuple[
         ("Config vars changed", f"{keys} (values {MASK})" if keys else "none"),
         ("Health", health),
         ("Rollback", "rolled back" if result.rolled_back else "no"),
-        ("Result", result.summary or ("succeeded" if result.exit_status == 0 else "failed")),
+        ("Result", outcome),
     ]
 
 
-def summary_markdown(app: str, tag: str | None, result: DeployResult) -> str:
-    mark = "✅" if result.exit_status == 0 else "❌"
-    title = f"### {mark} Appwrite Lite release: {app}\n\n"
-    return title + markdown_table(summary_rows(app, tag, result), ("", "")) + "\n"
+def summary_markdown(app: str, tag: str | None, result: DeployResult,
+                     dry_run: bool = False) -> str:
+    if dry_run:
+        mark = "📝" if result.exit_status == 0 else "❌"
+        title = f"### {mark} Appwrite Lite plan (dry run, nothing released): {app}\n\n"
+    else:
+        mark = "✅" if result.exit_status == 0 else "❌"
+        title = f"### {mark} Appwrite Lite release: {app}\n\n"
+    return title + markdown_table(summary_rows(app, tag, result, dry_run), ("", "")) + "\n"
 
 
 class ActionsReporter:
     """The engine's ``Reporter`` on a GitHub runner: masks, groups, annotations.
 
-    Untrusted lines (build output, release-phase output) could contain text that the runner
-    would take for a command; such lines are wrapped in `::stop-commands::` so they print as
-    plain text.
+    Untrusted lines (build output, release-phase output, config values) could contain text
+    that the runner would take for a command: a line starting with `::`, or `##[` anywhere in
+    it (the runner's older parser finds it with IndexOf). Such lines are wrapped in
+    `::stop-commands::` so they print as plain text, exactly as written.
     """
 
     def __init__(self, out: TextIO | None = None, redactor: Redactor | None = None,
@@ -111,13 +131,14 @@ class ActionsReporter:
         self._out.flush()
 
     def secret(self, value: str) -> None:
-        if not value or value in self.redactor.secrets:
+        """Masks what is secret, not what is short and common: the runner masks every
+        occurrence, so registering `true` would blank every `true` in the log."""
+        if not maskable(value) or value in self.redactor.secrets:
             return
         for line in mask_commands(value):
-            self._print(line)
+            if maskable(line.removeprefix("::add-mask::")):
+                self._print(line)
         self.redactor.add(value)
-        for part in value.splitlines():
-            self.redactor.add(part)
 
     def step(self, title: str) -> None:
         self.end_group()
@@ -131,7 +152,7 @@ class ActionsReporter:
 
     def info(self, message: str) -> None:
         for line in self.redactor.redact(message).splitlines() or [""]:
-            if line.lstrip().startswith(("::", "##[")):
+            if has_command(line):
                 token = secrets.token_hex(16)
                 self._print(f"::stop-commands::{token}")
                 self._print(line)

@@ -47,11 +47,22 @@ def _split_url(url: str, source: str, kind: str,
                expected: str) -> tuple[SplitResult, int | None, str | None]:
     """urlsplit, with a bad port or host turned into our one-line error. urllib's own messages
     can quote the URL (and so its password): they never reach the user."""
+    text = url.strip()
+    # urlsplit silently drops tabs and line breaks anywhere in a URL (bpo-43882): a password
+    # with a raw newline would lose it. Refused here instead, as is any other control character.
+    if any(char.isspace() or not char.isprintable() for char in text):
+        raise InputError(f"{source} holds a space, line break or control character; "
+                         f"percent-encode it (%0A for a newline) or remove it; {expected}")
     try:
-        parts = urlsplit(url.strip())
-        return parts, parts.port, parts.hostname
+        parts = urlsplit(text)
+        port = parts.port
+        hostname = parts.hostname
     except ValueError:
         raise InputError(f"{source} is not a valid {kind} URL; {expected}") from None
+    if port == 0:
+        # `port or default` would quietly turn an explicit :0 into the default port.
+        raise InputError(f"{source} names port 0; {expected}")
+    return parts, port, hostname
 
 
 def parse_redis_url(url: str, source: str) -> RedisUpstream:
@@ -71,7 +82,7 @@ def parse_redis_url(url: str, source: str) -> RedisUpstream:
     return RedisUpstream(
         source=source,
         host=hostname,
-        port=port or 6379,
+        port=port if port is not None else 6379,
         tls=parts.scheme.lower() == "rediss",
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password is not None else None,
@@ -253,7 +264,8 @@ def parse_database_url(url: str, source: str) -> Database:
     if not _dsn_safe(schema) or not _dsn_safe(hostname):
         raise InputError(f"{source} has a host or database name with characters Appwrite "
                          f"1.9.6 cannot carry ({_DSN_BREAKERS_TEXT})")
-    return Database(source, adapter, hostname, port or default_port, schema, user, password)
+    return Database(source, adapter, hostname,
+                    port if port is not None else default_port, schema, user, password)
 
 
 def database_candidates(config: Mapping[str, str]) -> list[str]:
@@ -346,8 +358,8 @@ SENDGRID_HOST = "smtp.sendgrid.net"
 def _smtp_port(value: str | None, source: str, default: int) -> int:
     if value is None:
         return default
-    if not value.isdigit() or not 0 < int(value) < 65536:
-        raise InputError(f"{source} is not a port number")
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 65536:
+        raise InputError(f"{source} is not a port number from 1 to 65535")
     return int(value)
 
 

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from .addons import RedisUpstream, parse_redis_url  # (re-exported by .settings)
+from .cli import OneLineParser
+from .display import quoted, safe_line
 from .errors import InputError
 from .secrecy import Redactor
 
@@ -266,8 +268,10 @@ def parse_listen(value: str) -> tuple[str, int]:
     """``HOST:PORT`` on loopback only: the bridge adds the password for whoever connects."""
     host, sep, port_text = value.rpartition(":")
     host = host.strip("[]")
-    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
-        raise InputError(f"--listen {value!r} is not HOST:PORT; use e.g. --listen 127.0.0.1:6379")
+    if not sep or not (port_text.isascii() and port_text.isdigit()) or not (
+            0 <= int(port_text) <= 65535):
+        raise InputError(f"--listen {quoted(value)} is not HOST:PORT; use e.g. "
+                         "--listen 127.0.0.1:6379")
     if host != "localhost":
         try:
             loopback = ipaddress.ip_address(host).is_loopback
@@ -275,7 +279,7 @@ def parse_listen(value: str) -> tuple[str, int]:
             loopback = False
         if not loopback:
             raise InputError(
-                f"--listen {value!r} is not a loopback address; the bridge logs in for every "
+                f"--listen {quoted(value)} is not a loopback address; the bridge logs in for every "
                 "client, so it listens on 127.0.0.1 (or ::1) only"
             )
     return host, int(port_text)
@@ -935,15 +939,23 @@ def upstream_from(argument: str | None, environ: Mapping[str, str]) -> RedisUpst
     return parse_redis_url(url, UPSTREAM_ENV)
 
 
-def _run_cli(args: argparse.Namespace) -> int:
+def check_arguments(args: argparse.Namespace,
+                    environ: Mapping[str, str]) -> tuple[str, int, RedisUpstream]:
+    """Every argument checked before anything listens: ``InputError`` (exit 2) otherwise."""
     host, port = parse_listen(args.listen)
-    upstream = upstream_from(args.upstream, os.environ)
+    upstream = upstream_from(args.upstream, environ)
     if args.ca_file:
         try:
             upstream_ssl_context(args.ca_file)
-        except (OSError, ssl.SSLError) as error:
-            raise InputError(f"--ca-file {args.ca_file!r} is not a readable PEM certificate "
-                             f"file ({getattr(error, 'strerror', None) or error})") from None
+        except (OSError, ssl.SSLError, ValueError) as error:
+            raise InputError(f"--ca-file {quoted(args.ca_file)} is not a readable PEM "
+                             f"certificate file ({getattr(error, 'strerror', None) or error})"
+                             ) from None
+    return host, port, upstream
+
+
+def _run_cli(args: argparse.Namespace) -> int:
+    host, port, upstream = check_arguments(args, os.environ)
     return serve(upstream, host, port, args.ca_file)
 
 
@@ -951,13 +963,13 @@ def _run_cli(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """``python3 -m appwrite_heroku.bridge``: the same command without the other subcommands'
     imports (requests & co. cost ~20 MB resident, half the bridge's memory budget)."""
-    parser = argparse.ArgumentParser(prog="appwrite-heroku")
+    parser: argparse.ArgumentParser = OneLineParser(prog="appwrite-heroku")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["redis-bridge", *(sys.argv[1:] if argv is None else argv)])
     try:
         status: int = args.func(args)
     except InputError as error:
-        print(f"appwrite-heroku: error: {error}", file=sys.stderr)
+        print(f"appwrite-heroku: error: {safe_line(str(error))}", file=sys.stderr)
         return error.exit_status
     return status
 

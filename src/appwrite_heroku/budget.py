@@ -753,15 +753,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                     "memory, per process and in total, against the plans' limits, with the "
                     "settings the launcher would choose. Exit 0: fits; 1: does not; 2: unknown "
                     "plan or size.")
-    parser.add_argument("--formation", help="e.g. web=basic,worker=standard-2x (or all=SIZE)")
-    parser.add_argument("--redis-plan", help="e.g. heroku-redis:mini")
-    parser.add_argument("--db-plan", help="e.g. heroku-postgresql:essential-2")
-    parser.add_argument("--profile", help=f"one of {', '.join(PROFILES)}")
-    parser.add_argument("--skip", help="entry points left out (APPWRITE_LITE_SKIP)")
+    parser.add_argument("--formation", help="dynos, e.g. web=basic,worker=standard-2x (or "
+                        "all=SIZE) (default: the profile's, else required)")
+    parser.add_argument("--redis-plan", help="e.g. heroku-redis:mini (default: the profile's, "
+                        "else required)")
+    parser.add_argument("--db-plan", help="e.g. heroku-postgresql:essential-2 (default: the "
+                        "profile's, else required)")
+    parser.add_argument("--profile", help=f"one of {', '.join(PROFILES)} (default: none)")
+    parser.add_argument("--skip", help="entry points left out, as APPWRITE_LITE_SKIP "
+                        "(default: none)")
     parser.add_argument("--set", action="append", type=_setting, metavar="KNOB=VALUE",
-                        help="a sizing value of your own (it wins, as on a dyno)")
+                        help="a sizing value of your own; it wins, as on a dyno (default: none)")
     parser.add_argument("--mux", action="store_true",
                         help="judge with the multiplexing bridge (default: plain bridge)")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--json", action="store_true",
+                        help="machine-readable output (default: a table)")
     parser.set_defaults(func=run)
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from . import __version__
+from .display import safe_line
 from .errors import AppwriteHerokuError
 
 # Imported lazily so that `launch` in a dyno does not pay for the release side's imports.
@@ -27,15 +28,15 @@ _COMMAND_MODULES = (
 )
 
 
-class _OneLineParser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """argparse prints usage plus the error; we promise one line and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"{self.prog}: error: {safe_line(message)} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="appwrite-heroku",
         description="Deploy and run Appwrite on Heroku.",
     )
@@ -53,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.func(args)
     except AppwriteHerokuError as error:
-        print(f"appwrite-heroku: error: {error}", file=sys.stderr)
+        # One line, whatever outside text the message quotes (a runner reads stderr too).
+        print(f"appwrite-heroku: error: {safe_line(str(error))}", file=sys.stderr)
         return error.exit_status
     except KeyboardInterrupt:
         print("appwrite-heroku: interrupted", file=sys.stderr)

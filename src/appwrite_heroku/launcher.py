@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import appetite, database, migration, pooler, processes, router, sizing, supervision
+from . import appetite, database, inputs, migration, pooler, processes, router, sizing, supervision
+from .display import quoted, safe_line
 from .errors import AppwriteHerokuError, InputError, NotReadyError
-from .secrecy import Redactor, is_secret_name
+from .secrecy import Redactor, is_secret
 
 STORAGE_SUBDIRS = ("uploads", "imports", "cache", "config", "certificates", "functions", "debug")
 _BRIDGE_UPSTREAM_VAR = "APPWRITE_REDIS_BRIDGE_UPSTREAM"
@@ -62,12 +63,8 @@ class Layout:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], role: str) -> Layout:
-        def number(name: str, default: str) -> float:
-            raw = env.get(name, default)
-            try:
-                return float(raw)
-            except ValueError:
-                raise InputError(f"{name} must be a number, got {raw!r}") from None
+        def number(name: str, default: str, low: float = 0, high: float = 86400) -> float:
+            return inputs.number(env.get(name, default), name, low, high)
 
         # Web dynos must bind $PORT within 60 s (R10): their database wait stays shorter.
         attempts_default = "8" if role in ("web", "all") else "24"
@@ -86,11 +83,13 @@ class Layout:
             listen_hosts=hosts,
             realtime_idle=int(number("APPWRITE_LITE_REALTIME_IDLE", str(
                 router.DEFAULT_REALTIME_IDLE))),
-            bridge_port=int(number("APPWRITE_LITE_BRIDGE_PORT", "6379")),
-            db_attempts=max(1, int(number("APPWRITE_LITE_DB_ATTEMPTS", attempts_default))),
+            bridge_port=inputs.port(env.get("APPWRITE_LITE_BRIDGE_PORT", "6379"),
+                                    "APPWRITE_LITE_BRIDGE_PORT"),
+            db_attempts=max(1, int(number("APPWRITE_LITE_DB_ATTEMPTS", attempts_default,
+                                          1, 10000))),
             db_delay=number("APPWRITE_LITE_DB_DELAY", "4"),
             crash_policy=supervision.CrashPolicy(
-                limit=int(number("APPWRITE_LITE_CRASH_LIMIT", "5")),
+                limit=int(number("APPWRITE_LITE_CRASH_LIMIT", "5", 1, 10000)),
                 window=number("APPWRITE_LITE_CRASH_WINDOW", "120"),
             ),
             appwrite_version=env.get("APPWRITE_LITE_APPWRITE_VERSION", "").strip(),
@@ -113,7 +112,8 @@ class Log:
             sys.stdout.flush()
 
     def launcher(self, line: str) -> None:
-        self(f"[launcher] {line}")
+        """Our own lines quote config values: one line each, never a runner command."""
+        self(safe_line(f"[launcher] {self.redactor.redact(line)}"))
 
 
 def child_environment(
@@ -123,7 +123,7 @@ def child_environment(
     secrets Appwrite does not read, plus the derived `_APP_*` settings."""
     env = {
         key: value for key, value in environ.items()
-        if key.startswith("_APP_") or not is_secret_name(key)
+        if key.startswith("_APP_") or not is_secret(key, value)
     }
     env.pop(_BRIDGE_UPSTREAM_VAR, None)
     env.update(settings)
@@ -157,8 +157,7 @@ def derive_settings(environ: Mapping[str, str], layout: Layout, log: Log) -> Any
     for key in derivation.secret_keys:
         log.redactor.add(derivation.settings.get(key))
     for key, value in derivation.settings.items():
-        if is_secret_name(key):
-            log.redactor.add(value)
+        log.redactor.add_config(key, value)
     if derivation.redis_upstream is not None:
         log.redactor.add(derivation.redis_upstream.password)
         log.redactor.add(derivation.redis_upstream.url())
@@ -253,10 +252,11 @@ def plan_programs(role: str, layout: Layout, runtime_dir: Path, environ: Mapping
         programs += background(layout, child_environment(environ, settings), log)
     if role in ("web", "all"):
         raw_port = environ.get("PORT", "")
-        if not raw_port.isdigit():
+        if not raw_port:
             raise InputError("PORT is not set to a port number: Heroku sets it for web dynos; "
                              "set it yourself to run the web role elsewhere")
-        programs = http_and_router(layout, runtime_dir, int(raw_port), log) + programs
+        port = inputs.port(raw_port, "PORT")
+        programs = http_and_router(layout, runtime_dir, port, log) + programs
     return programs
 
 
@@ -409,7 +409,9 @@ def _install_signal_handlers(stopping: threading.Event) -> Callable[[], None]:
 
 def launch(args: argparse.Namespace) -> int:
     environ = dict(os.environ)
-    redactor = Redactor([v for k, v in environ.items() if is_secret_name(k)])
+    redactor = Redactor()
+    for key, value in environ.items():
+        redactor.add_config(key, value)
     log = Log(redactor)
     stopping = threading.Event()
     restore = _install_signal_handlers(stopping)
@@ -417,7 +419,7 @@ def launch(args: argparse.Namespace) -> int:
     if role is None:
         restore()
         raise InputError(
-            f"no role given and DYNO={environ.get('DYNO', '')!r} names none: run "
+            f"no role given and DYNO={quoted(environ.get('DYNO', ''))} names none: run "
             f"`appwrite-heroku launch {'|'.join(processes.ROLES)}`")
     if role == "web" and environ.get("APPWRITE_LITE_ALL_IN_WEB", "").lower() in TRUE_WORDS:
         # One dyno for everything: heroku.yml's web command stays as it is.

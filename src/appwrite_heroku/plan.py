@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from . import settings as settings_engine
 from .budget import PLANS_VAR
-from .secrecy import MASK, is_secret_name
+from .display import safe_line, value_text
+from .secrecy import MASK, is_secret
 from .settings import Derivation
 from .tag_guard import RELEASE_VAR
 
@@ -79,8 +80,8 @@ def diff(current: Mapping[str, str], patch: Mapping[str, str | None],
             kind = "add"
         else:
             kind = "change"
-        changes.append(ConfigChange(key, kind, old, new,
-                                    key in secret or is_secret_name(key)))
+        changes.append(ConfigChange(key, kind, old, new, key in secret
+                                    or is_secret(key, new) or is_secret(key, old)))
     return changes
 
 
@@ -95,8 +96,9 @@ def _show(value: str | None, secret: bool) -> str:
         # showing `****` would suggest one was set.
         return MASK if value else "''"
     if len(value) > LONG_VALUE:  # e.g. the managed-keys marker: keep one line readable
-        return f"{value[:LONG_VALUE - 12]}... ({len(value)} chars)"
-    return value
+        value = f"{value[:LONG_VALUE - 12]}... ({len(value)} chars)"
+    # One value, one line, nothing a runner would execute (a value is outside text).
+    return value_text(value)
 
 
 def render(plan: Plan) -> list[str]:
@@ -127,5 +129,5 @@ def render(plan: Plan) -> list[str]:
         lines.append("  formation: one docker-releases PATCH for "
                      + ", ".join(plan.images))
     for warning in plan.warnings:
-        lines.append(f"  warning: {warning}")
+        lines.append(f"  warning: {safe_line(warning)}")
     return lines

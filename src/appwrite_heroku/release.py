@@ -17,7 +17,6 @@ poll the release phase → health → on failure, roll back to the release captu
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import secrets
@@ -25,15 +24,15 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from . import appetite, health
+from . import appetite, health, inputs
 from . import budget as budget_model
 from . import build as builder
 from . import plans as plan_table
 from . import settings as settings_engine
+from .display import safe_line
 from .errors import (
     EXIT_FAILED,
     EXIT_OK,
@@ -44,11 +43,12 @@ from .errors import (
 from .heroku_api import DEFAULT_API_URL, ApiInputError, HerokuClient, make_retry
 from .plan import Plan, diff, full_patch, render
 from .registry import DEFAULT_REGISTRY_URL, PROCESS_TYPES, Registry, image_ids
-from .secrecy import Redactor, is_secret_name
+from .secrecy import Redactor, is_secret, secret_parts
 from .tag_guard import RELEASE_VAR, check_tag, decide, make_record, parse_record
 
 BUILDS = ("docker", "buildah", "heroku", "none")
-_APP_NAME = re.compile(r"^[a-z][a-z0-9-]{1,28}[a-z0-9]$")
+_APP_NAME = re.compile(r"[a-z][a-z0-9-]{1,28}[a-z0-9]")
+HEALTH_TIMEOUT_MAX = 3600.0
 REDIS_VARS = ("APPWRITE_REDIS_URL", "REDIS_URL", "REDISCLOUD_URL")
 DB_VARS = ("JAWSDB_MARIA_URL", "JAWSDB_URL", "CLEARDB_DATABASE_URL", "DATABASE_URL")
 
@@ -97,6 +97,7 @@ class DeployResult:
     release_version: int | None = None
     image_ids: dict[str, str] = field(default_factory=dict)  # process type -> sha256:…
     changed_config_keys: list[str] = field(default_factory=list)
+    planned_config_keys: list[str] = field(default_factory=list)  # a plan's, nothing written
     rolled_back: bool = False
     healthy: bool | None = None
     summary: str = ""  # one line saying what happened
@@ -112,32 +113,36 @@ class Endpoints:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Endpoints:
+        """The environment is input too: each value checked before any request is built."""
+        key = env.get("HEROKU_API_KEY") or ""
+        urls = {name: inputs.http_url(env[name], name) for name in
+                ("HEROKU_API_URL", "HEROKU_REGISTRY_URL", "HEROKU_ROUTER_URL") if env.get(name)}
         return cls(
-            api_key=(env.get("HEROKU_API_KEY") or "").strip() or None,
-            api_url=env.get("HEROKU_API_URL") or DEFAULT_API_URL,
-            registry_url=env.get("HEROKU_REGISTRY_URL") or DEFAULT_REGISTRY_URL,
-            router_url=env.get("HEROKU_ROUTER_URL") or None,
+            api_key=inputs.api_key(key) if key.strip() else None,
+            api_url=urls.get("HEROKU_API_URL") or DEFAULT_API_URL,
+            registry_url=urls.get("HEROKU_REGISTRY_URL") or DEFAULT_REGISTRY_URL,
+            router_url=urls.get("HEROKU_ROUTER_URL") or None,
         )
 
 
 # -- pure parts ---------------------------------------------------------------------------------
 
 def check_options(options: DeployOptions) -> None:
-    if options.build not in BUILDS:
-        raise InputError(f"--build {options.build!r} is not one of {', '.join(BUILDS)}")
-    if options.config_from is None and not _APP_NAME.match(options.app or ""):
-        raise InputError(f"app name {options.app!r} is not a Heroku app name "
-                         "(lowercase letters, digits, dashes; 3-30 chars): pass --app NAME")
+    """The same rules (`inputs`) for the CLI's options and the Action's inputs."""
+    inputs.choice(options.build, "--build", BUILDS)
+    if options.config_from is None or options.app:
+        inputs.app_name(options.app, "app name")
     if options.config_from is not None and not options.dry_run:
         raise InputError("--config-from only plans (no account, no writes): use "
                          "`appwrite-heroku plan --config-from FILE`")
-    for key, value in options.extra_config.items():
-        if not re.match(r"^\w+$", key) or not isinstance(value, str):
-            raise InputError(f"config var {key!r} must be a word (letters, digits, _) with a "
-                             "string value")
+    inputs.config_vars(options.extra_config, "--config")
+    inputs.tag(options.tag)
+    inputs.tag_pattern(options.tag_pattern)
+    inputs.appwrite_version(options.appwrite_version)
+    inputs.commit(options.commit)
     check_tag(options.tag, options.tag_pattern)
-    if options.health_timeout <= 0 or options.release_timeout <= 0:
-        raise InputError("timeouts must be positive numbers of seconds")
+    inputs.seconds(options.health_timeout, "--health-timeout", HEALTH_TIMEOUT_MAX)
+    inputs.seconds(options.release_timeout, "--release-timeout")
 
 
 def missing_addons(config: Mapping[str, str]) -> list[str]:
@@ -155,21 +160,7 @@ def missing_addons(config: Mapping[str, str]) -> list[str]:
 
 def load_config_file(path: str) -> dict[str, str]:
     """A `heroku config --json` object; errors name the file, never a value."""
-    try:
-        text = sys.stdin.read() if path == "-" else Path(path).read_text()
-    except OSError as error:
-        raise InputError(f"cannot read --config-from {path}: {error.strerror}") from None
-    try:
-        data = json.loads(text)
-    except ValueError:
-        raise InputError(f"--config-from {path} is not JSON: save `heroku config --json -a APP`"
-                         " into it") from None
-    if not isinstance(data, dict):
-        raise InputError(f"--config-from {path} must hold one JSON object of config vars")
-    for key, value in data.items():
-        if not isinstance(value, str):
-            raise InputError(f"--config-from {path}: config var {key} is not a string")
-    return data
+    return inputs.read_config_json(path, "--config-from")
 
 
 def hostname_of(web_url: str | None) -> str | None:
@@ -212,14 +203,13 @@ class _Run:
     result: DeployResult = field(default_factory=lambda: DeployResult(exit_status=EXIT_OK))
 
     def mask_config(self, config: Mapping[str, str]) -> None:
-        """Every secret-looking config value is masked before anything could print it."""
+        """Every secret config value (by name or shape) is masked before anything could print
+        it; so is the password inside a URL, which can reappear on its own (_APP_DB_PASS)."""
         for key, value in config.items():
-            if value and is_secret_name(key):
+            if value and is_secret(key, value):
                 self.reporter.secret(value)
-                # The password inside an add-on URL can reappear on its own (_APP_DB_PASS).
-                password = urlsplit(value).password if "://" in value else None
-                if password:
-                    self.reporter.secret(password)
+                for part in secret_parts(value):
+                    self.reporter.secret(part)
 
 
 def _derive(run: _Run, config: Mapping[str, str], hostname: str | None
@@ -237,27 +227,37 @@ def _derive(run: _Run, config: Mapping[str, str], hostname: str | None
     return derivation, generated
 
 
+def _check_ready(derivation: settings_engine.Derivation) -> None:
+    """`plan` and `deploy` judge readiness alike: a plan for an app that cannot start yet is as
+    red as the deploy it previews."""
+    if derivation.not_ready:
+        raise NotReadyError(
+            f"{', '.join(derivation.not_ready)} is not ready yet (the add-on is still being "
+            "provisioned): wait a few minutes, then deploy again")
+
+
 def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     """`plan --config-from FILE`: no credentials, no network."""
     assert options.config_from is not None
     config = load_config_file(options.config_from)
+    named = config.get("HEROKU_APP_NAME") or ""
     run = _Run(options, reporter, Endpoints(None, DEFAULT_API_URL, DEFAULT_REGISTRY_URL, None))
     run.mask_config(config)
     run.mask_config(options.extra_config)
     reporter.step("Plan (offline, from a config file)")
     merged = {**config, **options.extra_config}
     derivation, generated = _derive(run, merged, None)
+    _check_ready(derivation)
     record = make_record(options.tag, options.appwrite_version, options.commit).format()
     patch = full_patch(config, derivation, generated, options.extra_config, record)
-    app = options.app or config.get("HEROKU_APP_NAME") or "APP"
+    app = options.app or (named if _APP_NAME.fullmatch(named) else "APP")
     plan = Plan(app=app, build=options.build,
                 config_changes=diff(config, patch, derivation.secret_keys),
                 images=_planned_images(options, app))
     plan.warnings.extend(f"missing {m}" for m in missing_addons(config))
-    plan.warnings.extend(f"{name} is not ready yet" for name in derivation.not_ready)
     for line in render(plan):
         reporter.info(line)
-    run.result.changed_config_keys = sorted(patch)
+    run.result.planned_config_keys = sorted(patch)
     setup, source = budget_model.offline_setup(merged)
     skip = [n.strip() for n in (merged.get("APPWRITE_LITE_SKIP") or "").split(",") if n.strip()]
     background = appetite.background_set(skip=skip,
@@ -342,7 +342,7 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
     if not hostname:
         raise PlatformError(f"Heroku returned no web_url for {app}")
     result.app_url = f"https://{hostname}/"
-    config = client.config_vars(app)
+    config = inputs.config_vars(client.config_vars(app), f"the config vars of {app}")
     run.mask_config(config)
     missing = missing_addons(config)
     if missing:
@@ -374,10 +374,7 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
     merged = {**config, **options.extra_config}
     derivation, generated = _derive(run, merged, hostname)
     run.served_domain = derivation.settings.get("_APP_DOMAIN") or hostname
-    if derivation.not_ready:
-        raise NotReadyError(
-            f"{', '.join(derivation.not_ready)} is not ready yet (the add-on is still being "
-            "provisioned): wait a few minutes, then deploy again")
+    _check_ready(derivation)
 
     run.config = merged
     judgement = _judge_budget(run, client)
@@ -388,14 +385,15 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
                 derivation.secret_keys), images=_planned_images(options, app))
     for line in render(plan):
         reporter.info(line)
-    result.changed_config_keys = sorted(patch)
     if judgement.refusal:
         _refuse(run, judgement.refusal)
         return
     if options.dry_run:
+        result.planned_config_keys = sorted(patch)
         result.summary = f"dry run: {len(patch)} config change(s) planned; nothing written"
         return
 
+    result.changed_config_keys = sorted(patch)
     deadline = time.monotonic() + options.release_timeout
     on_line = reporter.info
     registry = Registry(run.endpoints.registry_url)
@@ -620,7 +618,8 @@ def _fail(run: _Run, captured: dict[str, Any] | None, why: str, deadline: float,
 # -- the CLI ------------------------------------------------------------------------------------
 
 class ConsoleReporter:
-    """Steps and info to stdout, warnings and errors to stderr, every secret masked."""
+    """Steps and info to stdout, warnings and errors to stderr, every secret masked, every line
+    one line that no workflow runner would take for a command (the CLI runs in CI too)."""
 
     def __init__(self, out: Callable[[str], None] | None = None,
                  err: Callable[[str], None] | None = None) -> None:
@@ -631,34 +630,60 @@ class ConsoleReporter:
     def secret(self, value: str) -> None:
         self.redactor.add(value)
 
+    def _lines(self, text: str) -> list[str]:
+        return [safe_line(line) for line in self.redactor.redact(text).splitlines() or [""]]
+
     def step(self, title: str) -> None:
-        self._out(self.redactor.redact(f"==> {title}"))
+        for line in self._lines(f"==> {title}"):
+            self._out(line)
 
     def info(self, message: str) -> None:
-        self._out(self.redactor.redact(message))
+        for line in self._lines(message):
+            self._out(line)
 
     def warning(self, message: str) -> None:
-        self._err(self.redactor.redact(f"warning: {message}"))
+        for line in self._lines(f"warning: {message}"):
+            self._err(line)
 
     def error(self, message: str) -> None:
-        self._err(self.redactor.redact(f"error: {message}"))
+        for line in self._lines(f"error: {message}"):
+            self._err(line)
+
+
+def _checked(rule: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An `inputs` rule as an argparse type: the same rule, argparse's one-line usage error."""
+    def convert(text: str) -> Any:
+        try:
+            return rule(text)
+        except InputError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    convert.__name__ = getattr(rule, "__name__", "value")
+    return convert
 
 
 def _parse_config_pair(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
-    if not sep or not re.match(r"^\w+$", key):
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {key!r}")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {safe_line(repr(key))}")
+    try:
+        inputs.config_key(key, "--config")
+        inputs.config_value(key, value, "--config")
+    except InputError as error:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE: {error}") from None
     return key, value
 
 
 def _options(args: argparse.Namespace, *, dry_run: bool) -> DeployOptions:
+    defaults = DeployOptions(app="")
     return DeployOptions(
         app=args.app or "", tag=args.tag, appwrite_version=args.appwrite_version,
         build=args.build, dry_run=dry_run or bool(getattr(args, "dry_run", False)),
         force=args.force, tag_pattern=args.tag_pattern, commit=args.commit,
-        extra_config=dict(args.config or []), config_from=args.config_from,
-        health_timeout=args.health_timeout, release_timeout=args.release_timeout,
-        rollback=not args.no_rollback, source_dir=args.source_dir)
+        extra_config=dict(args.config or []), config_from=getattr(args, "config_from", None),
+        health_timeout=getattr(args, "health_timeout", defaults.health_timeout),
+        release_timeout=getattr(args, "release_timeout", defaults.release_timeout),
+        rollback=not getattr(args, "no_rollback", False),
+        source_dir=getattr(args, "source_dir", defaults.source_dir))
 
 
 def _run_command(args: argparse.Namespace, *, dry_run: bool) -> int:
@@ -674,35 +699,56 @@ def _run_command(args: argparse.Namespace, *, dry_run: bool) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds `deploy` and `plan`."""
+    """Adds `deploy` and `plan`; each lists only the options it uses, with its default."""
     for name, dry_run, help_text in (
         ("deploy", False, "build, push and release Appwrite Lite to a Heroku app"),
         ("plan", True, "show what deploy would change (masked), writing nothing"),
     ):
         parser = subparsers.add_parser(name, help=help_text, description=help_text)
         parser.add_argument("--app", "-a", required=False, default=os.environ.get("HEROKU_APP"),
-                            help="the Heroku app (default: $HEROKU_APP)")
-        parser.add_argument("--tag", help="the git tag being released, e.g. v1.2.3")
-        parser.add_argument("--tag-pattern", default="v*",
-                            help="refs that may be released (glob, default v*)")
-        parser.add_argument("--appwrite-version", default="1.9.6")
-        parser.add_argument("--commit", help="the commit SHA, recorded with the release")
+                            help="the Heroku app (default: $HEROKU_APP"
+                            + (", else HEROKU_APP_NAME in --config-from" if dry_run else "")
+                            + ")")
+        parser.add_argument("--tag", type=_checked(inputs.tag),
+                            help="the git tag being released, e.g. v1.2.3 (default: none, an "
+                                 "untagged release)")
+        parser.add_argument("--tag-pattern", default="v*", type=_checked(inputs.tag_pattern),
+                            help="refs that may be released (glob, default %(default)s)")
+        parser.add_argument("--appwrite-version", default="1.9.6",
+                            type=_checked(inputs.appwrite_version),
+                            help="the Appwrite image tag to build on (default %(default)s)")
+        parser.add_argument("--commit", type=_checked(inputs.commit),
+                            help="the commit SHA, recorded with the release (default: none)")
         parser.add_argument("--build", choices=BUILDS, default="docker",
                             help="how to build: docker (buildx), buildah, heroku (Build API), "
-                                 "none (images already pushed)")
-        parser.add_argument("--source-dir", default=".",
-                            help=f"the build context holding {builder.DOCKERFILE}")
+                                 "none (images already pushed) (default %(default)s)")
         parser.add_argument("--config", action="append", type=_parse_config_pair,
-                            metavar="KEY=VALUE", help="a config var of your own (repeatable)")
-        parser.add_argument("--config-from", metavar="FILE.json",
-                            help="plan from `heroku config --json` output: no account needed")
+                            metavar="KEY=VALUE",
+                            help="a config var of your own (repeatable; default: none)")
         parser.add_argument("--force", action="store_true",
-                            help="release even the running or an older tag")
-        parser.add_argument("--no-rollback", action="store_true",
-                            help="leave a failed release in place")
-        parser.add_argument("--health-timeout", type=float, default=300.0, metavar="SECONDS")
-        parser.add_argument("--release-timeout", type=float, default=1800.0, metavar="SECONDS")
-        if not dry_run:
+                            help=("plan as deploy --force would: " if dry_run else "")
+                            + "release even the running or an older tag (default: off)")
+        if dry_run:
+            parser.add_argument("--config-from", metavar="FILE.json",
+                                help="plan from `heroku config --json` output: no account "
+                                     "needed (default: ask Heroku for the app's config)")
+        else:
+            parser.add_argument("--source-dir", default=".",
+                                help=f"the build context holding {builder.DOCKERFILE} "
+                                     "(default %(default)s)")
+            parser.add_argument("--no-rollback", action="store_true",
+                                help="leave a failed release in place (default: roll back)")
+            parser.add_argument(
+                "--health-timeout", default=300.0, metavar="SECONDS",
+                type=_checked(lambda text: inputs.seconds(text, "--health-timeout",
+                                                          HEALTH_TIMEOUT_MAX)),
+                help="how long the new release may take to answer /v1/health/version "
+                     "(default %(default)s)")
+            parser.add_argument(
+                "--release-timeout", default=1800.0, metavar="SECONDS",
+                type=_checked(lambda text: inputs.seconds(text, "--release-timeout")),
+                help="how long the release phase may run (default %(default)s)")
             parser.add_argument("--dry-run", action="store_true",
-                                help="the same as `plan`: print the plan, write nothing")
+                                help="the same as `plan`: print the plan, write nothing "
+                                     "(default: off)")
         parser.set_defaults(func=lambda args, dry=dry_run: _run_command(args, dry_run=dry))

@@ -24,10 +24,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from . import addons
+from . import addons, inputs
 from .addons import RedisUpstream, parse_redis_url
 from .errors import InputError, NotReadyError
-from .secrecy import is_secret_name
+from .secrecy import is_secret
 from .variables import appwrite_variables
 
 DEFAULT_BRIDGE_PORT = 6379
@@ -40,8 +40,6 @@ GENERATED_SECRETS = (OPENSSL_KEY, EXECUTOR_SECRET)
 _DIGEST_HEX = 16
 _MARKER_FALLBACK_KEY = b"appwrite-heroku managed marker v1"
 _MARKER_ENTRY = re.compile(rf"^(_APP_[A-Z0-9_]+):([0-9a-f]{{{_DIGEST_HEX}}})$")
-_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
-_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+$")
 
 # What every Heroku dyno needs whatever the add-ons (Appwrite's code defaults differ).
 LITE_DEFAULTS: dict[str, str] = {
@@ -137,12 +135,11 @@ def managed_keys(config: Mapping[str, str]) -> tuple[frozenset[str], list[str]]:
 # --- derive ------------------------------------------------------------------------------------
 
 
+_DOMAIN_KEYS = ("_APP_DOMAIN", "_APP_DOMAIN_TARGET", "_APP_DOMAIN_TARGET_CNAME")
+
+
 def _check_hostname(value: str, source: str) -> str:
-    host = value.strip().lower().rstrip(".")
-    if not _HOSTNAME.match(host):
-        raise InputError(f"{source} must be a host name like my-app.herokuapp.com "
-                         "(no scheme, port or path)")
-    return host
+    return inputs.hostname(value, source)
 
 
 def _database(config: Mapping[str, str], derivation: Derivation) -> dict[str, str]:
@@ -219,7 +216,7 @@ def _domain(config: Mapping[str, str], hostname: str | None,
         domain = _check_hostname(config["HEROKU_APP_DEFAULT_DOMAIN_NAME"],
                                  "HEROKU_APP_DEFAULT_DOMAIN_NAME")
     elif addons.present(config, "_APP_DOMAIN"):
-        domain = config["_APP_DOMAIN"].strip()
+        domain = _check_hostname(config["_APP_DOMAIN"], "_APP_DOMAIN")
     if domain is None:
         # Appwrite 1.9.6 answers 403 to any Host but _APP_DOMAIN while router protection is on.
         derivation.warnings.append(
@@ -245,6 +242,10 @@ def derive(
     if not 0 < bridge_port < 65536:
         raise InputError("the Redis bridge port must be between 1 and 65535")
     derivation = Derivation(settings={}, redis_upstream=None)
+    for name in _DOMAIN_KEYS:
+        # Copied into other settings and printed at the start of plan lines: checked, always.
+        if addons.present(config, name):
+            _check_hostname(config[name], name)
     ours, marker_warnings = managed_keys(config)
     derivation.warnings.extend(marker_warnings)
     hand_set = {name: value for name, value in config.items()
@@ -307,7 +308,8 @@ def derive(
                 "existing value, as that would make encrypted data unreadable)"
             )
     derivation.secret_keys = frozenset(
-        name for name in derivation.settings if name in _ALWAYS_SECRET or is_secret_name(name)
+        name for name, value in derivation.settings.items()
+        if name in _ALWAYS_SECRET or is_secret(name, value)
     )
     return derivation
 

@@ -14,10 +14,9 @@ import re
 
 import yaml
 
+from . import inputs
 from .errors import InputError
 
-# Heroku accepts config var keys matching `^\w+$` only (its API answers 422 otherwise).
-_KEY = re.compile(r"^\w+$", re.ASCII)
 _DOTENV_LINE = re.compile(r"^\s*(?:export\s+)?(?P<key>[^=\s]+)\s*=(?P<value>.*)$")
 _DOUBLE_QUOTE_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
 
@@ -61,17 +60,16 @@ def _is_comment(line: str) -> bool:
 
 
 def _check_key(key: str, where: str, source: str) -> None:
-    if not _KEY.match(key):
-        raise InputError(
-            f"{source}: {where}: config var name {key!r} is not valid; Heroku accepts only "
-            "letters, digits and underscores (e.g. SMTP_HOST)"
-        )
+    """The one rule for config var names (`inputs.config_key`): ASCII, no line break."""
+    inputs.config_key(key, f"{source}: {where}")
 
 
 def parse_yaml(text: str, source: str = "config") -> dict[str, str]:
     """A flat YAML mapping of names to scalars, each kept as the text written."""
     try:
         data = yaml.load(text, Loader=_TextLoader)  # noqa: S506 - a SafeLoader subclass
+    except RecursionError:
+        raise InputError(f"{source}: nested too deeply; write one `NAME: value` per line") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -98,7 +96,7 @@ def parse_yaml(text: str, source: str = "config") -> dict[str, str]:
 
 def _scalar_text(name: str, value: object, source: str) -> str:
     if isinstance(value, str):
-        return value
+        return inputs.config_value(name, value, source)
     if value is None:
         raise InputError(
             f"{source}: {name} has no value; write {name}: \"\" for an empty string "
@@ -126,7 +124,8 @@ def parse_dotenv(text: str, source: str = "config") -> dict[str, str]:
             raise InputError(f"{source}: line {number} is not `NAME=value`")
         key = match.group("key")
         _check_key(key, f"line {number}", source)
-        result[key] = _dotenv_value(match.group("value").strip(), number, source)
+        result[key] = inputs.config_value(
+            key, _dotenv_value(match.group("value").strip(), number, source), source)
     return result
 
 

@@ -1,0 +1,522 @@
+"""Property tests over every input surface: `env`, `plan`, `deploy` (against the Heroku
+stand-in), `launch` (settings stage), `redis-bridge` arguments and the Action's entrypoint with
+arbitrary `INPUT_*` values and `GITHUB_REF`.
+
+For any input: the exit status is one the README documents, nothing raises (no traceback),
+no canary secret is printed outside `--reveal` (raw, repr, JSON or percent-encoded), and no
+line of output is a workflow command unless the Action wrote it.
+
+CI runs each with a fixed seed and the example counts below (conftest's "ci" profile);
+`APPWRITE_HEROKU_FUZZ=large` multiplies them by `APPWRITE_HEROKU_FUZZ_SCALE` (default 50) with
+random seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from hypothesis import assume, event, given, settings
+from hypothesis import strategies as st
+
+from appwrite_heroku import bridge, launcher
+from appwrite_heroku.cli import build_parser
+from appwrite_heroku.errors import AppwriteHerokuError, InputError
+from appwrite_heroku.secrecy import Redactor
+from conftest import CANARY_API_KEY, make_appwrite_app
+from services import Registry
+from standins.github import GitHubStandIn
+from standins.heroku import HerokuStandIn
+from surfaces import (
+    command_lines,
+    environment,
+    forged_commands,
+    leaked,
+    load_entrypoint,
+    run_action,
+    run_cli,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+_SCALE = int(os.environ.get("APPWRITE_HEROKU_FUZZ_SCALE", "50")) if (
+    os.environ.get("APPWRITE_HEROKU_FUZZ") == "large") else 1
+ENTRYPOINT = load_entrypoint()
+GITHUB_TOKEN = "ghs_propertyToken0123456789abcdef"
+
+
+def fuzz_examples(ci: int) -> int:
+    """The CI count for a property, or that times the scale for the large local run."""
+    return ci * _SCALE
+
+
+# -- strategies ---------------------------------------------------------------------------------
+
+# Text a user could type or paste: anything but NUL (no argv or environment can hold it),
+# with the characters that broke things before made likely.
+_NASTY = ["\n", "\r", "\t", "##[error]FORGED", "::error::FORGED", "::add-mask::", "%0A", "'",
+          '"', "\\", "\n::warning::FORGED", " ##[group]FORGED", "::stop-commands::FORGED",
+          "@", ":", "/", "[", "]", "=", "#", " ", "é", "\u2028", "\x85", "\x1b[31m", "%"]
+any_char = st.characters(blacklist_characters="\0", blacklist_categories=("Cs",))
+text = st.lists(st.one_of(st.text(any_char, max_size=6), st.sampled_from(_NASTY)),
+                max_size=6).map("".join)
+# Undecodable bytes from argv or the environment arrive as lone surrogates.
+wild_text = st.one_of(text, st.text(st.characters(blacklist_characters="\0"), max_size=12))
+
+# Secrets: a marker prefix so a leak is unmistakable, then anything.
+canary = st.text(st.characters(blacklist_characters="\0*", blacklist_categories=("Cs",)),
+                 min_size=5, max_size=14).map(lambda tail: f"Cnry{tail}")
+
+SECRET_NAMES = ["SMTP_PASSWORD", "SMTP_PASSWD", "SENDGRID_API_KEY", "MAILGUN_SMTP_PASSWORD",
+                "BUCKETEER_AWS_SECRET_ACCESS_KEY", "CLOUDCUBE_SECRET_ACCESS_KEY",
+                "_APP_SMTP_PASSWORD", "_APP_OPENSSL_KEY_V1", "_APP_EXECUTOR_SECRET",
+                "_APP_STORAGE_S3_SECRET", "_APP_VCS_GITHUB_PRIVATE_KEY", "MY_TOKEN",
+                "_APP_DB_PASS", "_APP_REDIS_PASS", "SOME_CREDENTIALS"]
+ADDON_URLS = ["REDIS_URL", "REDISCLOUD_URL", "HEROKU_REDIS_RED_URL", "APPWRITE_REDIS_URL",
+              "JAWSDB_MARIA_URL", "JAWSDB_URL", "CLEARDB_DATABASE_URL", "DATABASE_URL"]
+PLAIN_NAMES = ["_APP_DOMAIN", "HEROKU_APP_DEFAULT_DOMAIN_NAME", "APPWRITE_LITE_MANAGED",
+               "BUCKETEER_AWS_REGION", "BUCKETEER_BUCKET_NAME", "BUCKETEER_AWS_ACCESS_KEY_ID",
+               "CLOUDCUBE_URL", "CLOUDCUBE_ACCESS_KEY_ID", "MAILGUN_SMTP_SERVER",
+               "MAILGUN_SMTP_PORT", "MAILGUN_SMTP_LOGIN", "MAILGUN_DOMAIN", "SENDGRID_USERNAME",
+               "_APP_STORAGE_DEVICE", "_APP_SYSTEM_EMAIL_ADDRESS", "_APP_ENV", "HEROKU_APP_NAME",
+               "APPWRITE_LITE_RELEASE", "_APP_REDIS_HOST", "_APP_DB_HOST", "_APP_CPU_NUM"]
+
+
+def rarely(junk: st.SearchStrategy[str], valid: st.SearchStrategy[str],
+           one_in: int = 10) -> st.SearchStrategy[str]:
+    """Junk one time in `one_in`: a config with a dozen entries must sometimes be all valid."""
+    # Hypothesis favours small integers: the junk is on the large side.
+    return st.integers(1, one_in).flatmap(lambda roll: junk if roll == one_in else valid)
+
+
+config_name = rarely(text, st.one_of(st.sampled_from(PLAIN_NAMES + ADDON_URLS),
+                                     st.from_regex(r"\A[A-Z_][A-Z0-9_]{0,20}\Z")))
+# A password an add-on really hands out (Appwrite 1.9.6 cannot carry @ : / ? # [ ] , = + %).
+safe_canary = st.from_regex(r"\A[A-Za-z0-9_.~-]{5,14}\Z").map(lambda tail: f"Cnry{tail}")
+scheme = st.sampled_from(["redis", "rediss", "mysql", "mariadb", "postgres", "sms", "https",
+                          "sentry", "ftp", "http"])
+host = st.one_of(st.sampled_from(["h.example.com", "127.0.0.1", "[::1]", "hostname",
+                                  "ec2-1-2-3-4.compute-1.amazonaws.com", "[::1", ""]), text)
+port = st.one_of(st.just(""), st.integers(0, 70000).map(lambda n: f":{n}"), text.map(":{}".format))
+path = st.one_of(st.sampled_from(["", "/", "/0", "/db", "/appwrite?reconnect=true"]), text)
+
+
+@st.composite
+def secret_entry(draw: st.DrawFn) -> tuple[str, str, str]:
+    """(name, value, the canary it holds) with the canary where the rules call it secret:
+    under a secret name, as a URL's password or key, or as a credential parameter."""
+    form = draw(st.sampled_from(["named", "url", "key-url", "param", "redis", "database"]))
+    if form == "redis":
+        secret = draw(safe_canary)
+        name = draw(st.sampled_from(["REDIS_URL", "REDISCLOUD_URL", "HEROKU_REDIS_RED_URL"]))
+        return name, f"rediss://:{secret}@ec2-1-2-3-4.compute-1.amazonaws.com:12345", secret
+    if form == "database":
+        secret = draw(safe_canary)
+        name = draw(st.sampled_from(["JAWSDB_MARIA_URL", "JAWSDB_URL", "CLEARDB_DATABASE_URL"]))
+        return name, f"mysql://u1x2:{secret}@abc.rds.amazonaws.com:3306/db1", secret
+    secret = draw(canary)
+    if form == "named":
+        return draw(st.sampled_from(SECRET_NAMES)), secret, secret
+    if form == "param":
+        return draw(config_name), f"host=db;password={quote(secret, safe='')}", secret
+    user = draw(st.sampled_from(["", "u", "h", "user"]))
+    info = quote(secret, safe="") if form == "key-url" else f"{user}:{quote(secret, safe='')}"
+    name = draw(st.one_of(st.sampled_from(ADDON_URLS), config_name))
+    value = f"{draw(scheme)}://{info}@{draw(host)}{draw(port)}{draw(path)}"
+    return name, value, secret
+
+
+plain_entry = st.tuples(config_name, st.one_of(text, st.builds(
+    lambda s, h, p, q: f"{s}://{h}{p}{q}", scheme, host, port, path)), st.none())
+
+
+@st.composite
+def config_with_canaries(draw: st.DrawFn) -> tuple[dict[str, str], list[str]]:
+    entries = draw(st.lists(st.one_of(secret_entry(), plain_entry), max_size=8))
+    if draw(st.integers(0, 3)) < 3:  # usually an app as the Deploy button leaves it, plus extras
+        entries = [
+            ("REDIS_URL", f"rediss://:{(r := draw(safe_canary))}@ec2-1-2.amazonaws.com:1", r),
+            ("JAWSDB_MARIA_URL", f"mysql://u:{(d := draw(safe_canary))}@h.rds.com:3306/db", d),
+            *entries]
+    config: dict[str, str] = {}
+    secrets: dict[str, str] = {}
+    for name, value, secret in entries:
+        config[name] = value
+        if secret is not None:
+            secrets[name] = secret
+        else:
+            secrets.pop(name, None)
+    return config, list(secrets.values())
+
+
+json_document = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), text),
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(text, inner, max_size=4)),
+    max_leaves=12)
+
+
+# -- checks -----------------------------------------------------------------------------------
+
+
+def check_cli(done: object, secrets: list[str], statuses: set[int], *,
+              reveal: bool = False) -> None:
+    status, out, err = done.status, done.out, done.err  # type: ignore[attr-defined]
+    event(f"exit status {status}")
+    assert status in statuses, (status, out, err)
+    assert "Traceback" not in out + err
+    (out + err).encode("utf-8")  # what a real terminal or pipe must be able to take
+    assert command_lines(out) == [], out
+    assert command_lines(err) == [], err
+    assert leaked(err if reveal else out + err, secrets) == []
+    if status == 2:
+        errors = [line for line in err.splitlines()
+                  if re.match(r"appwrite-heroku( [a-z-]+)?: error: ", line)]
+        assert len(errors) == 1 and err.splitlines()[-1] == errors[0], err
+
+
+@contextlib.contextmanager
+def config_file(content: bytes) -> Iterator[str]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.json"
+        path.write_bytes(content)
+        yield str(path)
+
+
+def _json_bytes(config: dict[str, str]) -> bytes:
+    return json.dumps(config).encode()
+
+
+# -- env ----------------------------------------------------------------------------------------
+
+@settings(max_examples=fuzz_examples(80))
+@given(config_with_canaries(), st.booleans(), st.booleans(),
+       st.one_of(st.none(), rarely(text, st.just("my-app.herokuapp.com"), 4)),
+       st.one_of(st.none(), rarely(st.one_of(st.integers(-5, 70000).map(str), text),
+                                   st.integers(1, 65535).map(str), 4)))
+def test_env_any_config(case: tuple[dict[str, str], list[str]], as_json: bool, reveal: bool,
+                        hostname: str | None, bridge_port: str | None) -> None:
+    config, secrets = case
+    with config_file(_json_bytes(config)) as path:
+        argv = ["env", "--from", path]
+        argv += ["--json"] if as_json else []
+        argv += ["--reveal"] if reveal else []
+        argv += ["--hostname", hostname] if hostname is not None else []
+        argv += ["--bridge-port", bridge_port] if bridge_port is not None else []
+        check_cli(run_cli(argv), secrets, {0, 1, 2}, reveal=reveal)
+
+
+@settings(max_examples=fuzz_examples(40))
+@given(st.one_of(st.binary(max_size=64), json_document.map(lambda d: json.dumps(d).encode()),
+                 st.integers(1, 5000).map(lambda n: b'{"A":' + b"[" * n + b"]" * n + b"}")),
+       st.sampled_from([["env", "--from"], ["plan", "--config-from"]]))
+def test_env_and_plan_any_file(content: bytes, command: list[str]) -> None:
+    with config_file(content) as path:
+        check_cli(run_cli([*command, path]), [], {0, 1, 2})
+
+
+# -- plan ---------------------------------------------------------------------------------------
+
+def mostly(valid: st.SearchStrategy[str], junk: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """Valid three times in four, so that examples also get past the first check."""
+    return st.integers(0, 3).flatmap(lambda roll: junk if roll == 3 else valid)
+
+
+app_name = mostly(st.sampled_from(["my-app", "appwrite-prod"]), wild_text)
+flag_names = ["--app", "--tag", "--tag-pattern", "--commit", "--appwrite-version", "--build"]
+tag = mostly(st.sampled_from(["v1.0.0", "v2.0.0-rc.1", "v0.9.0"]), wild_text)
+config_pair = st.one_of(
+    secret_entry().map(lambda e: (f"{e[0]}={e[1]}", e[2])),
+    st.tuples(st.builds("{}={}".format, st.from_regex(r"\A[A-Z_][A-Z0-9_]{0,20}\Z"), text),
+              st.none()),
+    st.tuples(mostly(st.builds("{}={}".format, config_name, text), wild_text), st.none()))
+
+
+@st.composite
+def plan_arguments(draw: st.DrawFn) -> tuple[list[str], list[str]]:
+    """Every option `plan` offers (and some it does not), each valid or not."""
+    argv: list[str] = []
+    secrets: list[str] = []
+    corrupt = draw(st.sets(st.sampled_from(flag_names), min_size=1, max_size=2)) if draw(
+        st.integers(0, 2)) == 2 else set()
+    for flag, valid, junk in (
+            ("--app", st.sampled_from(["my-app", "appwrite-prod"]), wild_text),
+            ("--tag", st.sampled_from(["v1.0.0", "v2.0.0-rc.1", "v0.9.0"]), wild_text),
+            ("--tag-pattern", st.just("v*"), text),
+            ("--commit", st.just("abc1234"), wild_text),
+            ("--appwrite-version", st.just("1.9.6"), wild_text),
+            ("--build", st.sampled_from(["docker", "none"]), text)):
+        if flag in corrupt:
+            argv += [flag, draw(junk)]
+        elif draw(st.booleans()):
+            argv += [flag, draw(valid)]
+    for pair, secret in draw(st.lists(config_pair, max_size=3)):
+        argv += ["--config", pair]
+        if secret is not None:
+            secrets.append(secret)
+    if draw(st.booleans()):
+        argv.append("--force")
+    if draw(st.integers(0, 9)) == 9:
+        argv += [draw(st.sampled_from(["--health-timeout", "--dry-run", "--bogus"])), "nan"]
+    return argv, secrets
+
+
+@settings(max_examples=fuzz_examples(80))
+@given(config_with_canaries(), plan_arguments())
+def test_plan_any_config_and_options(case: tuple[dict[str, str], list[str]],
+                                     arguments: tuple[list[str], list[str]]) -> None:
+    config, secrets = case
+    argv, option_secrets = arguments
+    with config_file(_json_bytes(config)) as path:
+        done = run_cli(["plan", "--config-from", path, *argv])
+    check_cli(done, secrets + option_secrets, {0, 1, 2})
+
+
+# -- deploy against the Heroku stand-in ---------------------------------------------------------
+
+@pytest.fixture
+def deploy_app(heroku_standin: HerokuStandIn) -> str:
+    return make_appwrite_app(heroku_standin, "prop")
+
+
+@settings(max_examples=fuzz_examples(20))
+@given(config_with_canaries(), plan_arguments(), st.booleans(),
+       st.sampled_from([CANARY_API_KEY, "wrong-key-0000-canary", "k\nnewline", "kéy"]))
+def test_deploy_any_config_and_options(heroku_standin: HerokuStandIn, registry: Registry,
+                                       deploy_app: str,
+                                       case: tuple[dict[str, str], list[str]],
+                                       arguments: tuple[list[str], list[str]], dry_run: bool,
+                                       key: str) -> None:
+    config, secrets = case
+    argv, option_secrets = arguments
+    app = heroku_standin.app(deploy_app)
+    base = {k: v for k, v in app.config_vars.items() if k in ("REDIS_URL", "JAWSDB_MARIA_URL")}
+    app.config_vars = {**base, **config}
+    releases = len(app.releases)
+    # `--build none` with no image pushed: the run ends before any write unless it is refused
+    # earlier; every path up to there is exercised.
+    if "--app" not in argv:
+        argv = ["--app", deploy_app, *argv]
+    elif argv[argv.index("--app") + 1] in ("my-app", "appwrite-prod"):
+        argv[argv.index("--app") + 1] = deploy_app
+    if "--build" in argv:
+        argv[argv.index("--build") + 1] = "none"
+    else:
+        argv += ["--build", "none"]
+    command = ["deploy", *(["--dry-run"] if dry_run else []), *argv]
+    done = run_cli(command, env={"HEROKU_API_KEY": key, "HEROKU_API_URL": heroku_standin.url,
+                                 "HEROKU_ROUTER_URL": heroku_standin.router_url,
+                                 "HEROKU_REGISTRY_URL": registry.url})
+    check_cli(done, [*secrets, *option_secrets, CANARY_API_KEY, "wrong-key-0000-canary"],
+              {0, 1, 2, 3})
+    assert len(app.releases) == releases  # nothing was released from a refused input
+
+
+# -- launch: the settings stage -------------------------------------------------------------------
+
+launch_numbers = st.fixed_dictionaries({}, optional={
+    name: st.one_of(st.sampled_from(["1", "0", "nan", "inf", "-3", "1e999", "6379"]), wild_text)
+    for name in ("APPWRITE_LITE_BRIDGE_PORT", "APPWRITE_LITE_DB_ATTEMPTS", "APPWRITE_LITE_DB_DELAY",
+                 "APPWRITE_LITE_CRASH_LIMIT", "APPWRITE_LITE_CRASH_WINDOW",
+                 "APPWRITE_LITE_REALTIME_IDLE")})
+
+
+@settings(max_examples=fuzz_examples(80))
+@given(config_with_canaries(), launch_numbers,
+       st.sampled_from(["web", "worker", "all", "release"]))
+def test_launch_settings_stage_any_environment(case: tuple[dict[str, str], list[str]],
+                                               numbers: dict[str, str], role: str) -> None:
+    config, secrets = case
+    environ = {**config, **numbers}
+    redactor = Redactor()
+    for key, value in environ.items():
+        redactor.add_config(key, value)
+    log = launcher.Log(redactor)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            layout = launcher.Layout.from_env(environ, role)
+            launcher.derive_settings(environ, layout, log)
+            message = ""
+        except AppwriteHerokuError as error:
+            message = str(error)
+    printed = out.getvalue()
+    printed.encode("utf-8")
+    assert leaked(printed + message, secrets) == []
+    assert command_lines(printed) == []
+    assert "\n" not in message
+
+
+# -- redis-bridge arguments ---------------------------------------------------------------------
+
+@settings(max_examples=fuzz_examples(80))
+@given(st.one_of(st.sampled_from(["127.0.0.1:0", "[::1]:6380", "localhost:1", "0.0.0.0:1"]),
+                 wild_text),
+       st.one_of(st.none(), secret_entry().map(lambda e: (e[1], e[2])),
+                 st.tuples(wild_text, st.none())),
+       st.one_of(st.none(), st.sampled_from(["/nonexistent.pem", "/etc/hostname"]), wild_text),
+       st.booleans())
+def test_redis_bridge_any_arguments(listen: str, upstream: tuple[str, str | None] | None,
+                                    ca_file: str | None, in_env: bool) -> None:
+    argv = ["redis-bridge", "--listen", listen]
+    environ: dict[str, str] = {}
+    secrets = [upstream[1]] if upstream and upstream[1] else []
+    if upstream is not None:
+        if in_env:
+            environ[bridge.UPSTREAM_ENV] = upstream[0]
+        else:
+            argv += ["--upstream", upstream[0]]
+    if ca_file is not None:
+        argv += ["--ca-file", ca_file]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as done:
+            assert done.code == 2
+            assert len(err.getvalue().strip().splitlines()) == 1
+            assert leaked(err.getvalue(), secrets) == []
+            return
+    try:
+        bridge.check_arguments(args, environ)
+    except InputError as error:
+        message = str(error)
+        assert "\n" not in message and leaked(message, secrets) == []
+        assert command_lines(f"appwrite-heroku: error: {message}") == [] or (
+            "##[" not in message and not message.startswith("::"))
+
+
+# -- the Action ---------------------------------------------------------------------------------
+
+@pytest.fixture
+def github() -> Iterator[GitHubStandIn]:
+    with GitHubStandIn(token=GITHUB_TOKEN) as standin:
+        yield standin
+
+
+def _yaml_config(entries: list[tuple[str, str, str | None]]) -> str:
+    return "".join(f"{json.dumps(name, ensure_ascii=False)}: "
+                   f"{json.dumps(value, ensure_ascii=False)}\n" for name, value, _ in entries)
+
+
+# Each input: (valid values, junk). An example corrupts at most two inputs, so that every
+# input's junk is met both alone and past the others' checks.
+true_false = st.sampled_from(["true", "false"])
+action_input: dict[str, tuple[st.SearchStrategy[str], st.SearchStrategy[str]]] = {
+    "app": (st.just("my-app"), st.one_of(st.just(""), wild_text)),
+    "heroku-api-key": (st.just(CANARY_API_KEY), st.one_of(st.just(""), wild_text)),
+    "github-token": (st.sampled_from([GITHUB_TOKEN, ""]), wild_text),
+    "build": (st.just("none"), text),
+    "dry-run": (true_false, text),
+    "force": (true_false, text),
+    "rollback": (true_false, text),
+    "health-timeout": (st.just("10"), st.one_of(st.sampled_from(["nan", "0", "3601"]), text)),
+    "appwrite-version": (st.just("1.9.6"), text),
+    "tag-pattern": (st.just("v*"), text),
+    "environment": (st.just("production"), wild_text),
+}
+
+
+@st.composite
+def action_case(draw: st.DrawFn) -> tuple[dict[str, str], list[str]]:
+    env: dict[str, str] = {}
+    corrupt = draw(st.sets(st.sampled_from(sorted(action_input)), min_size=1, max_size=2)) if (
+        draw(st.integers(0, 2)) == 2) else set()
+    for name, (valid, junk) in action_input.items():
+        if name in corrupt:
+            env[f"INPUT_{name.upper()}"] = draw(junk)
+        elif name in ("app", "heroku-api-key") or draw(st.booleans()):
+            env[f"INPUT_{name.upper()}"] = draw(valid)
+    entries = draw(st.lists(st.one_of(secret_entry(), plain_entry), max_size=5))
+    env["INPUT_CONFIG"] = draw(rarely(wild_text, st.one_of(
+        st.just(_yaml_config(entries)), st.just("\n".join(f"{n}={v}" for n, v, _ in entries)))))
+    env["GITHUB_REF"] = draw(rarely(st.one_of(text.map("refs/tags/{}".format), wild_text),
+                                    st.sampled_from(["refs/tags/v1.0.0", "refs/heads/main"]),
+                                    one_in=5))
+    secrets = [secret for _, _, secret in entries if secret is not None]
+    return env, secrets
+
+
+@settings(max_examples=fuzz_examples(25))
+@given(action_case(), st.integers(0, 3).map(lambda roll: roll < 3))
+def test_action_any_inputs_and_ref(heroku_standin: HerokuStandIn, github: GitHubStandIn,
+                                   registry: Registry,
+                                   deploy_app: str, tmp_path: Path,
+                                   case: tuple[dict[str, str], list[str]],
+                                   real_app: bool) -> None:
+    env, secrets = case
+    if real_app:
+        env["INPUT_APP"] = deploy_app
+    if env.get("INPUT_DRY-RUN") != "true":
+        env["INPUT_BUILD"] = "none"  # a real run builds nothing here (no image: no release)
+    env.update({"HEROKU_API_URL": heroku_standin.url,
+                "HEROKU_ROUTER_URL": heroku_standin.router_url,
+                "HEROKU_REGISTRY_URL": registry.url,
+                "GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": github.repository,
+                "GITHUB_RUN_ID": "1", "GITHUB_SHA": "0123abc0123abc0123abc0123abc0123abc0123",
+                "GITHUB_WORKSPACE": str(tmp_path)})
+    app = heroku_standin.app(deploy_app)
+    releases = len(app.releases)
+    done = run_action(ENTRYPOINT, env, tmp_path)
+    event(f"exit status {done.status}")
+    assert done.status in (0, 1, 2, 3)
+    assert "unexpected" not in done.stdout + done.summary  # a defect, not an input problem
+    assert forged_commands(done.stdout) == [], done.stdout
+    printed = "\n".join(line for line in done.stdout.splitlines()
+                        if not line.startswith("::add-mask::"))
+    assert leaked(printed + done.outputs + done.summary, [*secrets, CANARY_API_KEY,
+                                                          GITHUB_TOKEN]) == []
+    assert len(app.releases) == releases  # build none, no image pushed: nothing released
+
+
+# -- a few runs as real processes (what the shell and the runner see) --------------------------
+
+@settings(max_examples=fuzz_examples(4))
+@given(config_with_canaries(), st.sampled_from(["env", "plan"]))
+def test_cli_as_a_process(case: tuple[dict[str, str], list[str]], command: str) -> None:
+    config, secrets = case
+    flag = "--from" if command == "env" else "--config-from"
+    with config_file(_json_bytes(config)) as path:
+        done = subprocess.run([sys.executable, "-m", "appwrite_heroku", command, flag, path],
+                              capture_output=True, timeout=60, cwd=ROOT,
+                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")})
+    out, err = done.stdout.decode("utf-8"), done.stderr.decode("utf-8")
+    check_cli(argparse.Namespace(status=done.returncode, out=out, err=err), secrets, {0, 1, 2})
+
+
+def _encodable(env: dict[str, str]) -> bool:
+    try:
+        for value in env.values():
+            os.fsencode(value)
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+@settings(max_examples=fuzz_examples(3))
+@given(action_case())
+def test_action_as_a_process(heroku_standin: HerokuStandIn, tmp_path: Path,
+                             case: tuple[dict[str, str], list[str]]) -> None:
+    env, secrets = case
+    assume(_encodable(env))
+    env = {**env, "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+           "HEROKU_API_URL": heroku_standin.url, "INPUT_DRY-RUN": "true",
+           "GITHUB_OUTPUT": str(tmp_path / "out"), "GITHUB_STEP_SUMMARY": str(tmp_path / "sum")}
+    with environment({}):
+        done = subprocess.run([sys.executable, str(ROOT / "entrypoint.py")], capture_output=True,
+                              timeout=120, cwd=tmp_path, env=env)
+    out, err = done.stdout.decode("utf-8"), done.stderr.decode("utf-8")
+    assert done.returncode in (0, 1, 2, 3) and err == "", err
+    assert forged_commands(out) == [], out
+    printed = "\n".join(line for line in out.splitlines() if not line.startswith("::add-mask::"))
+    assert leaked(printed, [*secrets, CANARY_API_KEY]) == []
