@@ -179,6 +179,9 @@ class CommandReader:
                         continue  # ``*-1``: Redis ignores it, and answers nothing
                     raise ProtocolError("expected an array of bulk strings")
                 if command:  # ``*0``: ignored by Redis too
+                    for arg in command:
+                        if type(arg) is not bytes:  # Redis would close the connection
+                            raise ProtocolError("expected '$', got something else")
                     commands.append(command)
         except hiredis.ProtocolError as error:
             raise ProtocolError(str(error)) from None

@@ -1,0 +1,565 @@
+"""The bridge's multiplexed mode: RESP framing (pure), then the multiplexer against a real TLS +
+ACL redis-server, counting the upstream connections on the server itself.
+
+tests/test_bridge_relay.py runs every relay test in this mode too; these are the cases that
+only multiplexing has: sharing, the ceiling, dedicated connections coming and going, and what
+happens to replies when a client or an upstream connection goes away mid-flight."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from appwrite_heroku.bridge import (
+    MAX_UPSTREAM_ENV,
+    MODE_ENV,
+    BridgeOptions,
+    BridgeThread,
+    bridge_options,
+    encode_command,
+)
+from appwrite_heroku.errors import InputError
+from appwrite_heroku.resp import (
+    CommandReader,
+    ProtocolError,
+    ReplyScanner,
+    Route,
+    Subscriptions,
+    route_of,
+)
+from appwrite_heroku.settings import RedisUpstream, parse_redis_url
+from conftest import CANARY_REDIS_PASSWORD
+from services import RedisServer, start_redis
+
+# -- replies: boundaries only ------------------------------------------------------------------
+
+REPLIES = [b"+OK\r\n", b"-ERR no\r\n", b":-5\r\n", b"$-1\r\n", b"*-1\r\n", b"*0\r\n",
+           b"$0\r\n\r\n", b"$5\r\na\r\nb\r\r\n", b"*2\r\n$1\r\n*\r\n*1\r\n:1\r\n",
+           b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$3\r\nhi!\r\n", b"$13\r\n$3\r\nabc\r\n*1\r\n\r\n"]
+
+
+def scan(stream: bytes, cuts: list[int]) -> list[int]:
+    scanner, ends, start = ReplyScanner(), [], 0
+    for cut in [*cuts, len(stream)]:
+        ends += [start + end for end in scanner.feed(stream[start:cut])]
+        start = cut
+    assert scanner.idle
+    return ends
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(REPLIES), min_size=1, max_size=30), st.data())
+def test_reply_boundaries_do_not_depend_on_where_chunks_are_cut(
+    replies: list[bytes], data: st.DataObject,
+) -> None:
+    stream = b"".join(replies)
+    cuts = sorted(set(data.draw(st.lists(st.integers(1, max(1, len(stream) - 1)), max_size=12))))
+    cuts = [c for c in cuts if c < len(stream)]
+    expected, pos = [], 0
+    for reply in replies:
+        pos += len(reply)
+        expected.append(pos)
+    assert scan(stream, cuts) == expected
+
+
+def test_a_big_bulk_streams_through_the_scanner_without_being_held() -> None:
+    scanner = ReplyScanner()
+    assert scanner.feed(b"$10485760\r\n" + b"x" * 1000) == []
+    for _ in range(10239):
+        assert scanner.feed(b"y" * 1024) == []
+    assert scanner.feed(b"z" * 24 + b"\r\n+OK\r\n") == [26, 31]
+    assert len(scanner._line) == 0 and scanner.idle
+
+
+def test_the_scanner_refuses_what_is_not_resp2() -> None:
+    with pytest.raises(ProtocolError):
+        ReplyScanner().feed(b"%1\r\n")  # a RESP3 map: such clients are relayed unparsed
+    with pytest.raises(ProtocolError):
+        ReplyScanner().feed(b"$x\r\n")
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+def read_all(chunks: list[bytes]) -> list[list[bytes]]:
+    reader, out = CommandReader(), []
+    for chunk in chunks:
+        out += reader.feed(chunk)
+    return out
+
+
+def test_commands_come_out_whole_wherever_the_stream_is_cut() -> None:
+    rng = random.Random(7)
+    commands = [[b"SET", b"k%d" % i, rng.randbytes(rng.choice((0, 3, 300)))] for i in range(300)]
+    stream = b"".join(encode_command(*c) for c in commands)
+    for _ in range(20):
+        cuts = sorted(rng.sample(range(1, len(stream)), 200))
+        chunks = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
+        assert read_all(chunks) == commands
+
+
+def test_whole_is_true_only_for_chunks_of_whole_commands() -> None:
+    reader = CommandReader()
+    get = encode_command(b"GET", b"k")
+    reader.feed(get * 3)
+    assert reader.whole
+    reader.feed(get + get[:9])  # ends inside a command, at an argument boundary
+    assert not reader.whole
+    reader.feed(get[9:] + get)  # begins inside one
+    assert not reader.whole
+    reader.feed(get)
+    assert reader.whole
+
+
+def test_inline_commands() -> None:
+    assert read_all([b"PING\r\n", b"SET k  v\r\nGET", b" k\n", b"\r\n", b"   \r\n"]) == [
+        [b"PING"], [b"SET", b"k", b"v"], [b"GET", b"k"]]
+    # inline, then RESP on a line of its own: both
+    assert read_all([b"PING\r\n" + encode_command(b"GET", b"k")]) == [[b"PING"], [b"GET", b"k"]]
+    with pytest.raises(ProtocolError, match="quoted"):
+        read_all([b'SET k "a b"\r\n'])
+    with pytest.raises(ProtocolError, match="too big"):
+        read_all([b"x" * (64 * 1024 + 1)])
+
+
+def test_empty_and_null_arrays_are_dropped_as_redis_does() -> None:
+    assert read_all([b"*0\r\n*-1\r\n" + encode_command(b"PING")]) == [[b"PING"]]
+    with pytest.raises(ProtocolError):
+        read_all([b"*1\r\n:1\r\n"])  # not bulk strings: Redis closes such a connection
+    with pytest.raises(ProtocolError):
+        read_all([b"*1\r\n$x\r\n"])
+
+
+@pytest.mark.parametrize(("command", "route"), [
+    ([b"get", b"k"], Route.SHARED),
+    ([b"CLIENT", b"SETINFO", b"LIB-NAME", b"x"], Route.SHARED),
+    ([b"client", b"id"], Route.SHARED),
+    ([b"CLIENT", b"setname", b"x"], Route.PINNED),
+    ([b"CLIENT", b"REPLY", b"OFF"], Route.PINNED),
+    ([b"CLIENT", b"TRACKING", b"on"], Route.PINNED),
+    ([b"brpop", b"q", b"0"], Route.BLOCKING),
+    ([b"BLMOVE", b"a", b"b", b"LEFT", b"RIGHT", b"0"], Route.BLOCKING),
+    ([b"BZMPOP", b"1", b"1", b"z", b"MIN"], Route.BLOCKING),
+    ([b"WAIT", b"1", b"0"], Route.BLOCKING),
+    ([b"XREAD", b"COUNT", b"1", b"BLOCK", b"0", b"STREAMS", b"s", b"$"], Route.BLOCKING),
+    ([b"XREAD", b"STREAMS", b"block", b"0"], Route.SHARED),  # a stream named "block"
+    ([b"XREADGROUP", b"GROUP", b"g", b"c", b"block", b"10", b"STREAMS", b"s", b">"],
+     Route.BLOCKING),
+    ([b"MULTI"], Route.TRANSACTION), ([b"watch", b"k"], Route.TRANSACTION),
+    ([b"EXEC"], Route.SHARED), ([b"UNWATCH"], Route.SHARED),
+    ([b"SUBSCRIBE", b"c"], Route.SUBSCRIBE), ([b"ssubscribe", b"c"], Route.SUBSCRIBE),
+    ([b"PSUBSCRIBE", b"c*"], Route.SUBSCRIBE), ([b"UNSUBSCRIBE"], Route.SHARED),
+    ([b"SELECT", b"1"], Route.PINNED), ([b"hello", b"3"], Route.PINNED),
+    ([b"RESET"], Route.PINNED), ([b"MONITOR"], Route.PINNED),
+    ([b"auth", b"p"], Route.AUTH), ([b"QUIT"], Route.QUIT),
+])
+def test_routes(command: list[bytes], route: Route) -> None:
+    assert route_of(command) is route
+
+
+def message(*items: bytes | int | None) -> bytes:
+    out = [b"*%d\r\n" % len(items)]
+    for item in items:
+        if item is None:
+            out.append(b"$-1\r\n")
+        elif isinstance(item, int):
+            out.append(b":%d\r\n" % item)
+        else:
+            out.append(b"$%d\r\n%s\r\n" % (len(item), item))
+    return b"".join(out)
+
+
+def test_a_subscriber_is_clean_only_when_unsubscribed_from_everything_and_answered() -> None:
+    subs = Subscriptions()
+    subs.sent([b"SUBSCRIBE", b"a", b"b"])
+    subs.sent([b"PSUBSCRIBE", b"p*"])
+    assert not subs.clean
+    for reply in (message(b"subscribe", b"a", 1), message(b"subscribe", b"b", 2),
+                  message(b"psubscribe", b"p*", 3), message(b"message", b"a", b"hi"),
+                  message(b"pmessage", b"p*", b"px", b"hi")):
+        subs.received(reply)
+    assert subs.idle and not subs.clean
+    subs.sent([b"UNSUBSCRIBE"])  # all channels: one reply each, patterns stay
+    subs.received(message(b"unsubscribe", b"a", 2))
+    assert not subs.idle
+    subs.received(message(b"unsubscribe", b"b", 1))
+    assert subs.idle and not subs.clean
+    subs.sent([b"PING"])
+    subs.received(message(b"pong", b""))
+    subs.sent([b"PUNSUBSCRIBE", b"p*"])
+    subs.received(message(b"punsubscribe", b"p*", 0))
+    assert subs.clean
+    subs.sent([b"UNSUBSCRIBE"])  # nothing left: one reply with a null channel
+    assert not subs.clean
+    subs.received(message(b"unsubscribe", None, 0))
+    assert subs.clean
+
+
+def test_an_ordinary_reply_that_looks_like_a_confirmation_is_not_one() -> None:
+    subs = Subscriptions()
+    subs.sent([b"LRANGE", b"l", b"0", b"-1"])
+    subs.received(message(b"subscribe", b"x", 1))  # a list that holds those three values
+    assert subs.clean
+
+
+def test_bridge_options_from_arguments_and_environment() -> None:
+    assert bridge_options({}) == BridgeOptions("plain", None)
+    assert bridge_options({MODE_ENV: "Multiplex", MAX_UPSTREAM_ENV: "12"}) == BridgeOptions(
+        "multiplex", 12)
+    assert bridge_options({MODE_ENV: "multiplex"}, max_upstream="7") == BridgeOptions(
+        "multiplex", 7)
+    assert bridge_options({MAX_UPSTREAM_ENV: "12"}) == BridgeOptions("plain", None)
+    for environ in ({MODE_ENV: "pooled"}, {MODE_ENV: "multiplex", MAX_UPSTREAM_ENV: "1"},
+                    {MODE_ENV: "multiplex", MAX_UPSTREAM_ENV: "lots"}):
+        with pytest.raises(InputError) as caught:
+            bridge_options(environ)
+        assert "\n" not in str(caught.value)
+
+
+# -- against a real server ---------------------------------------------------------------------
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A server of its own per test, so that its client count is this test's alone."""
+    server = start_redis(tmp_path / "redis", tls=True, username="h",
+                         password=CANARY_REDIS_PASSWORD)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mux(server: RedisServer) -> Iterator[Callable[..., BridgeThread]]:
+    started: list[BridgeThread] = []
+
+    def start(max_upstream: int = 4, **kwargs: object) -> BridgeThread:
+        upstream: RedisUpstream = parse_redis_url(server.url, "REDIS_URL")
+        bridge = BridgeThread.start(upstream, connect_timeout=2.0, mode="multiplex",
+                                    max_upstream=max_upstream, **kwargs)  # type: ignore[arg-type]
+        started.append(bridge)
+        return bridge
+
+    yield start
+    for bridge in started:
+        bridge.stop()
+
+
+def local(bridge: BridgeThread, **kwargs: object) -> redis.Redis:
+    """A RESP2 client, like phpredis (redis-py 8 would say HELLO 3 and keep a connection)."""
+    return redis.Redis(port=bridge.port, socket_timeout=20, protocol=2, **kwargs)  # type: ignore[arg-type]
+
+
+def upstream_clients(server: RedisServer) -> int:
+    """Connections the server holds, less the one asking."""
+    admin = server.client()
+    return int(admin.info("clients")["connected_clients"]) - 1  # type: ignore[attr-defined]
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+def state(bridge: BridgeThread) -> tuple[int, int, int]:
+    """(shared, dedicated, idle dedicated) upstream connections."""
+    m = bridge.bridge.mux
+    assert m is not None
+    return bridge.call(lambda: (len(m.shared), m.dedicated, len(m.idle)))  # type: ignore[no-any-return]
+
+
+def exchange(bridge: BridgeThread, stream: bytes, expected: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", bridge.port), timeout=20) as sock:
+        sock.sendall(stream)
+        got = b""
+        while len(got) < len(expected):
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            got += chunk
+        return got
+
+
+def test_two_hundred_clients_share_one_upstream_connection(
+    server: RedisServer, mux: Callable[..., BridgeThread],
+) -> None:
+    bridge = mux(max_upstream=2)  # one shared connection, one for a dedicated need
+    clients = [local(bridge) for _ in range(200)]
+    for i, c in enumerate(clients):
+        assert c.set(f"k{i}", i) is True
+    assert [c.get(f"k{i}") for i, c in enumerate(clients)] == [str(i).encode()
+                                                               for i in range(200)]
+    assert upstream_clients(server) == 1
+    assert bridge.bridge.mux.peak == 1  # type: ignore[union-attr]
+
+
+def test_pipelines_from_many_clients_interleave_on_one_upstream_and_stay_ordered(
+    server: RedisServer, mux: Callable[..., BridgeThread],
+) -> None:
+    bridge = mux(max_upstream=2)
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        try:
+            c = local(bridge)
+            for round_no in range(5):
+                pipe = c.pipeline(transaction=False)
+                values = [f"{n}:{round_no}:{i}:{'x' * random.randint(0, 3000)}"
+                          for i in range(300)]
+                for value in values:
+                    pipe.echo(value)
+                pipe.incr(f"count:{n}")
+                assert pipe.execute() == [*[v.encode() for v in values], round_no + 1]
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert upstream_clients(server) == 1
+
+
+def test_multi_mid_pipeline_keeps_order_and_gives_the_connection_back(
+    server: RedisServer, mux: Callable[..., BridgeThread],
+) -> None:
+    bridge = mux()
+    key = f"tx:{uuid.uuid4()}".encode()
+    commands = [(b"SET", key, b"1"), (b"INCR", key), (b"MULTI",), (b"INCR", key), (b"GET", key),
+                (b"EXEC",), (b"GET", key), (b"AUTH", b"whatever"), (b"INCR", key)]
+    expected = (b"+OK\r\n:2\r\n+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:3\r\n$1\r\n3\r\n"
+                b"$1\r\n3\r\n+OK\r\n:4\r\n")
+    stream = b"".join(encode_command(*c) for c in commands)
+    assert exchange(bridge, stream, expected) == expected
+    wait_until(lambda: state(bridge) == (1, 1, 1))  # the transaction's connection is idle again
+    # WATCH holds a connection until UNWATCH; the next need reuses the idle one.
+    c = local(bridge)
+    with c.pipeline(transaction=True) as pipe:
+        pipe.watch(key)
+        assert state(bridge)[1:] == (1, 0)
+        assert pipe.get(key) == b"4"
+        pipe.multi()
+        pipe.set(key, b"5")
+        assert pipe.execute() == [True]
+    wait_until(lambda: state(bridge) == (1, 1, 1))
+    assert c.get(key) == b"5"
+
+
+def test_blocked_pops_hold_connections_to_the_ceiling_then_the_next_waits_and_is_refused(
+    server: RedisServer, mux: Callable[..., BridgeThread], caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    bridge = mux(max_upstream=4, lease_wait=1.0)  # 1 shared + 3 dedicated
+    queue = f"q:{uuid.uuid4()}"
+    results: list[object] = []
+
+    def pop() -> None:
+        try:
+            results.append(local(bridge).brpop([queue], timeout=20))
+        except redis.RedisError as error:
+            results.append(error)
+
+    workers = [threading.Thread(target=pop) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    wait_until(lambda: server.client().info("clients")["blocked_clients"] == 3)  # type: ignore[attr-defined]
+    # A fourth blocked pop: no connection left; it waits lease_wait, then one clear error.
+    started = time.monotonic()
+    with pytest.raises(redis.ResponseError, match=r"all 4 upstream connections busy for 1s"):
+        local(bridge).brpop([queue], timeout=20)
+    assert 0.9 < time.monotonic() - started < 5
+    # Ordinary commands still flow over the shared connection meanwhile.
+    producer = local(bridge)
+    assert producer.ping() is True
+    assert upstream_clients(server) == 4
+    # A waiting need is served as soon as a connection comes back.
+    late: list[object] = []
+    waiter = threading.Thread(target=lambda: late.append(local(bridge).blpop([queue + "2"], 20)))
+    waiter.start()
+    time.sleep(0.3)
+    producer.lpush(queue, "job")  # one worker returns, its connection goes to the waiter
+    wait_until(lambda: server.client().info("clients")["blocked_clients"] == 3)  # type: ignore[attr-defined]
+    producer.lpush(queue + "2", "late-job")
+    waiter.join(10)
+    assert late == [(queue.encode() + b"2", b"late-job")]
+    producer.lpush(queue, "a", "b")
+    for worker in workers:
+        worker.join(10)
+    assert sorted(r[1] for r in results) == [b"a", b"b", b"job"]  # type: ignore[index]
+    assert bridge.bridge.mux.peak <= 4  # type: ignore[union-attr]
+    lines = [r.getMessage() for r in caplog.records if "busy" in r.getMessage()]
+    assert len(lines) == 1 and "APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM" in lines[0]
+    assert CANARY_REDIS_PASSWORD not in caplog.text
+
+
+def test_a_client_gone_while_blocked_does_not_swallow_a_later_push(
+    server: RedisServer, mux: Callable[..., BridgeThread],
+) -> None:
+    bridge = mux()
+    queue = f"q:{uuid.uuid4()}"
+    with socket.create_connection(("127.0.0.1", bridge.port)) as sock:
+        sock.sendall(encode_command(b"BRPOP", queue.encode(), b"0"))
+        wait_until(lambda: server.client().info("clients")["blocked_clients"] == 1)  # type: ignore[attr-defined]
+    # Its upstream connection is closed, not handed on still blocked.
+    wait_until(lambda: server.client().info("clients")["blocked_clients"] == 0)  # type: ignore[attr-defined]
+    wait_until(lambda: state(bridge)[1] == 0)
+    producer = local(bridge)
+    producer.lpush(queue, "job")
+    assert producer.llen(queue) == 1
+
+
+def test_a_client_gone_with_replies_pending_leaves_the_shared_connection_in_step(
+    server: RedisServer, mux: Callable[..., BridgeThread],
+) -> None:
+    bridge = mux(max_upstream=2)
+    key = f"big:{uuid.uuid4()}"
+    value = random.randbytes(1024 * 1024)
+    other = local(bridge)
+    other.set(key, value)
+    for _ in range(5):
+        with socket.create_connection(("127.0.0.1", bridge.port)) as sock:
+            sock.sendall(encode_command(b"GET", key.encode()) * 20)  # 20 MB of replies
+            sock.recv(1000)  # the start of the first, then gone
+        # Another client's replies on the same upstream connection are its own.
+        for i in range(50):
+            assert other.echo(f"mine-{i}") == f"mine-{i}".encode()
+        assert other.get(key) == value
+    assert upstream_clients(server) == 1
+
+
+def test_an_upstream_connection_lost_mid_flight_closes_its_clients_and_only_them(
+    server: RedisServer, mux: Callable[..., BridgeThread],
+) -> None:
+    bridge = mux(max_upstream=2)
+    assert server.proc is not None
+    idle_client = local(bridge)
+    assert idle_client.ping() is True
+    socks = [socket.create_connection(("127.0.0.1", bridge.port), timeout=10) for _ in range(5)]
+    os.kill(server.proc.pid, signal.SIGSTOP)  # commands now stay in flight
+    try:
+        for i, sock in enumerate(socks):
+            sock.sendall(encode_command(b"ECHO", b"for-%d" % i))
+        time.sleep(0.3)
+        m = bridge.bridge.mux
+        assert m is not None
+        bridge.call(lambda: m.shared[0].side.transport.abort())  # type: ignore[union-attr]
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+    for sock in socks:
+        assert sock.recv(100) == b""  # closed, with no reply at all (none is theirs)
+        sock.close()
+    assert idle_client.ping() is True  # nothing was in flight for it: it carries on
+
+
+def test_subscribers_keep_a_connection_until_unsubscribed_from_everything(
+    server: RedisServer, mux: Callable[..., BridgeThread],
+) -> None:
+    bridge = mux(max_upstream=4)
+    channel = f"ch:{uuid.uuid4()}"
+    sub = local(bridge).pubsub()
+    sub.subscribe(channel, channel + ":2")
+    sub.psubscribe(channel + ":p*")
+    for _ in range(3):
+        assert sub.get_message(timeout=5)["type"] in ("subscribe", "psubscribe")  # type: ignore[index]
+    publisher = local(bridge)
+    assert publisher.publish(channel, "one") == 1
+    assert sub.get_message(timeout=5)["data"] == b"one"  # type: ignore[index]
+    sub.unsubscribe()
+    for _ in range(2):
+        assert sub.get_message(timeout=5)["type"] == "unsubscribe"  # type: ignore[index]
+    assert state(bridge)[1:] == (1, 0)  # a pattern is left: still its own
+    assert publisher.publish(channel + ":px", "two") == 1
+    assert sub.get_message(timeout=5)["data"] == b"two"  # type: ignore[index]
+    sub.punsubscribe()
+    assert sub.get_message(timeout=5)["type"] == "punsubscribe"  # type: ignore[index]
+    wait_until(lambda: state(bridge) == (1, 1, 1))  # given back
+    assert publisher.publish(channel, "nobody") == 0
+    sub.close()
+
+
+def test_connection_state_changes_keep_their_own_connection_for_life(
+    server: RedisServer, mux: Callable[..., BridgeThread],
+) -> None:
+    bridge = mux()
+    key = f"db:{uuid.uuid4()}"
+    selected = local(bridge, db=2)  # SELECT 2 on connect
+    selected.set(key, "in-2")
+    plain = local(bridge)
+    assert plain.get(key) is None
+    assert server.client(db=2).get(key) == b"in-2"  # type: ignore[attr-defined]
+    resp3 = redis.Redis(port=bridge.port, protocol=3, password="ignored")  # HELLO 3 AUTH ...
+    assert resp3.get(key) is None and resp3.client_info()["user"] == "h"
+    assert state(bridge)[1] == 2
+    selected.close()
+    resp3.close()
+    wait_until(lambda: state(bridge)[1] == 0)  # closed with their clients, never reused
+
+
+def test_inline_auth_quit_and_protocol_errors(
+    server: RedisServer, mux: Callable[..., BridgeThread],
+) -> None:
+    bridge = mux()
+    expected = b"+PONG\r\n+OK\r\n$1\r\nv\r\n+OK\r\n"
+    assert exchange(bridge, b"PING\r\nSET k v\r\n\r\nGET k\r\nAUTH x\r\n", expected) == expected
+    # QUIT after pipelined commands: their replies, then +OK, then the connection closes.
+    with socket.create_connection(("127.0.0.1", bridge.port), timeout=10) as sock:
+        sock.sendall(encode_command(b"GET", b"k") + encode_command(b"QUIT")
+                     + encode_command(b"GET", b"k"))
+        got = b""
+        while chunk := sock.recv(100):
+            got += chunk
+        assert got == b"$1\r\nv\r\n+OK\r\n"
+    # What Redis would close a connection for closes the client, never the shared upstream.
+    for bad in (b'SET k "a b"\r\n', b"*1\r\n:1\r\n", b"*2\r\n$3\r\nGET\r\n$x\r\n"):
+        with socket.create_connection(("127.0.0.1", bridge.port), timeout=10) as sock:
+            sock.sendall(bad)
+            got = b""
+            while chunk := sock.recv(100):
+                got += chunk
+            assert got.startswith(b"-ERR Protocol error"), got
+    assert local(bridge).get("k") == b"v"
+    assert upstream_clients(server) == 1
+
+
+def test_ten_megabyte_values_beside_other_clients_on_one_upstream(
+    server: RedisServer, mux: Callable[..., BridgeThread],
+) -> None:
+    bridge = mux(max_upstream=2)
+    value = random.randbytes(10 * 1024 * 1024 + 3)
+    errors: list[BaseException] = []
+
+    def small(n: int) -> None:
+        try:
+            c = local(bridge)
+            for i in range(200):
+                assert c.echo(f"{n}-{i}") == f"{n}-{i}".encode()
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=small, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    big = local(bridge)
+    for i in range(3):
+        big.set(f"big{i}", value)
+        assert big.get(f"big{i}") == value
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert upstream_clients(server) == 1
+
