@@ -2,14 +2,14 @@
 which upstream connection a command needs. Pure functions and small state machines, no I/O.
 
 Why two parsers: commands are parsed with hiredis (C), because the multiplexer must see every
-command's name to route it, and hiredis measured ~0.16 µs per command against ~1.0-1.3 µs for
-the same work in Python (benchmarks/bridge.py's ``--parse`` micro-benchmark prints both);
-the bridge's whole CPU cost per pipelined request is ~1.7 µs. Commands are forwarded re-packed
-(``hiredis.pack_command``) or, when a chunk holds only whole, shared commands, as the client's
-own bytes. Replies must be forwarded byte for byte, and hiredis reports neither where a reply
-ends nor whether it was ``+OK`` or ``$2 OK``; so replies are framed by ``ReplyScanner``, in
-Python, which reads only headers and skips bulk bodies (~0.13-0.26 µs per reply, measured) and
-so streams a 10 MB value through without holding it.
+command's name to route it: splitting redis-benchmark's pipelines took ~0.3 µs per command
+with hiredis against ~1.5 µs with a framer in Python (``benchmarks/bridge_parse.py``), while
+the bridge's whole CPU cost per pipelined request is ~1.7 µs. Commands are forwarded as the
+client sent them when a chunk holds only whole commands for a shared connection, else
+re-packed (``hiredis.pack_command``). Replies must be forwarded byte for byte, and hiredis
+reports neither where a reply ends nor whether it was ``+OK`` or ``$2 OK``; so replies are
+framed by ``ReplyScanner``, in Python, which reads only headers and skips bulk bodies
+(~0.2-0.4 µs per reply, same script) and so streams a 10 MB value through without holding it.
 """
 
 from __future__ import annotations
