@@ -31,6 +31,7 @@ from appwrite_heroku.bridge import (
     bridge_options,
     encode_command,
 )
+from appwrite_heroku.bridge_mux import ceiling_reply
 from appwrite_heroku.errors import InputError
 from appwrite_heroku.resp import (
     CommandReader,
@@ -563,3 +564,15 @@ def test_ten_megabyte_values_beside_other_clients_on_one_upstream(
     assert errors == []
     assert upstream_clients(server) == 1
 
+
+
+def test_the_ceiling_error_is_the_one_troubleshooting_explains() -> None:
+    text = (Path(__file__).parent.parent / "docs" / "troubleshooting.md").read_text()
+    heading = '## Bridge ceiling — "ERR bridge: all N upstream connections busy"'
+    assert heading in text
+    body = text.split(heading, 1)[1].split("\n## ", 1)[0]
+    assert "**Cause.**" in body and "**Fix.**" in body
+    reply = ceiling_reply(18, 5.0).decode()
+    assert reply.startswith("-ERR bridge: all 18 upstream connections busy for 5s")
+    assert reply[1:].strip() in " ".join(body.split())  # quoted there word for word
+    assert "docs/troubleshooting.md" in reply and MAX_UPSTREAM_ENV in reply
