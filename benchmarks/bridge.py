@@ -9,8 +9,10 @@ clients over a few upstream connections), (b) TLS-only proxies doing the same ho
 and HAProxy (with its default thread per CPU, and with one thread like the bridge; the client
 sends the password itself: they cannot inject AUTH), and (c) redis-benchmark straight to the
 TLS port.
-It prints requests/s at `-P 16 -c 50` (SET and GET), the p50 latency of unpipelined GET from one
-client, and the resident memory of each proxy process with 500 idle client connections.
+It prints requests/s at `-P 16 -c 50` (SET and GET) with the proxy's CPU time per request
+during them, the p50 latency of unpipelined GET from one client, and the resident memory of
+each proxy process with 500 idle client connections (and how many upstream connections the
+server holds for them).
 
 Every figure is the median of `--rounds` runs, rounds interleaved across the targets so a
 noisy neighbour hurts all of them alike. Everything binds 127.0.0.1 on free ports. The
@@ -69,6 +71,12 @@ def run_benchmark(target: Target, args: list[str]) -> dict[str, dict[str, float]
     )
     rows = csv.DictReader(io.StringIO(done.stdout))
     return {row["test"]: {k: float(v) for k, v in row.items() if k != "test"} for row in rows}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_kib(pid: int) -> int:
@@ -185,10 +193,14 @@ def main() -> int:
         measures: list[tuple[str, Callable[[Target], None]]] = []
 
         def pipelined(target: Target) -> None:
+            before = cpu_seconds(target.pid) if target.pid is not None else 0.0
             result = run_benchmark(target, ["-t", "set,get", "-P", "16", "-c", "50",
                                             "-n", str(options.requests)])
             target.add("set_rps", result["SET"]["rps"])
             target.add("get_rps", result["GET"]["rps"])
+            if target.pid is not None:  # CPU time barely depends on what else the machine runs
+                used = cpu_seconds(target.pid) - before
+                target.add("cpu_us", used / (2 * options.requests) * 1e6)
 
         def latency(target: Target) -> None:
             result = run_benchmark(target, ["-t", "get", "-c", "1", "-n", "20000"])
@@ -223,13 +235,15 @@ def print_table(targets: list[Target]) -> None:
     print(f"redis-benchmark {redis_version()}, {os.cpu_count()} CPU(s), Python "
           f"{sys.version.split()[0]}, median of {len(bridges[0].results['p50'])} round(s)")
     print()
-    print("| path | SET req/s -P 16 -c 50 | GET req/s -P 16 -c 50 | GET p50 ms (-c 1) "
-          f"| RSS MB, {IDLE_CONNECTIONS} idle conns | upstream conns for them |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| path | SET req/s -P 16 -c 50 | GET req/s -P 16 -c 50 | proxy CPU µs/request "
+          f"| GET p50 ms (-c 1) | RSS MB, {IDLE_CONNECTIONS} idle conns "
+          "| upstream conns for them |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for t in targets:
         rss = f"{t.median('rss'):.1f}" if "rss" in t.results else "n/a"
         upstream = f"{t.median('upstream'):.0f}" if "upstream" in t.results else "n/a"
-        print(f"| {t.name} | {t.median('set_rps'):,.0f} | {t.median('get_rps'):,.0f} | "
+        cpu = f"{t.median('cpu_us'):.2f}" if "cpu_us" in t.results else "n/a"
+        print(f"| {t.name} | {t.median('set_rps'):,.0f} | {t.median('get_rps'):,.0f} | {cpu} | "
               f"{t.median('p50'):.3f} | {rss} | {upstream} |")
     print()
     for bridge in bridges:

@@ -503,6 +503,10 @@ def test_connection_state_changes_keep_their_own_connection_for_life(
     plain = local(bridge)
     assert plain.get(key) is None
     assert server.client(db=2).get(key) == b"in-2"  # type: ignore[attr-defined]
+    zero = local(bridge)
+    assert zero.execute_command("select", "0") is True  # where it is already: shared still
+    assert zero.get(key) is None
+    assert state(bridge)[1] == 1
     resp3 = redis.Redis(port=bridge.port, protocol=3, password="ignored")  # HELLO 3 AUTH ...
     assert resp3.get(key) is None and resp3.client_info()["user"] == "h"
     assert state(bridge)[1] == 2

@@ -80,43 +80,46 @@ class ReplyScanner:
             data = self._line + data
             size = len(data)
             self._line = b""
-        find = data.find
-        while pos < size:
-            end = find(_CRLF, pos)
-            if end < 0:
-                if size - pos > PROTO_INLINE_MAX:
-                    raise ProtocolError("reply header line too long")
-                self._line = data[pos:]
-                break
-            kind = data[pos]
-            if kind == 36:  # $ bulk string
-                length = _number(data, pos, end)
-                pos = end + 2
-                if length >= 0:
-                    pos += length + 2
-                    if pos > size:
-                        self._skip = pos - size
+        find, stack, append = data.find, self._stack, ends.append
+        try:
+            while pos < size:
+                end = find(_CRLF, pos)
+                if end < 0:
+                    if size - pos > PROTO_INLINE_MAX:
+                        raise ProtocolError("reply header line too long")
+                    self._line = data[pos:]
+                    break
+                kind = data[pos]
+                if kind == 36:  # $ bulk string
+                    length = int(data[pos + 1:end])
+                    pos = end + 2
+                    if length >= 0:
+                        pos += length + 2
+                        if pos > size:
+                            self._skip = pos - size
+                            break
+                elif kind == 42:  # * array
+                    count = int(data[pos + 1:end])
+                    pos = end + 2
+                    if count > 0:
+                        stack.append(count)
+                        continue
+                elif kind in (43, 45, 58):  # + status, - error, : integer
+                    pos = end + 2
+                else:
+                    raise ProtocolError(f"unexpected reply type byte {data[pos:pos + 1]!r}")
+                # One element is whole: it ends a reply unless an array still wants more.
+                # (Inlined: this loop runs once per reply on the shared connections.)
+                while stack:
+                    stack[-1] -= 1
+                    if stack[-1]:
                         break
-            elif kind == 42:  # * array
-                count = _number(data, pos, end)
-                pos = end + 2
-                if count > 0:
-                    self._stack.append(count)
-                    continue
-            elif kind in (43, 45, 58):  # + status, - error, : integer
-                pos = end + 2
-            else:
-                raise ProtocolError(f"unexpected reply type byte {data[pos:pos + 1]!r}")
-            if self._element_done():
-                ends.append(pos - base)
+                    stack.pop()
+                else:
+                    append(pos - base)
+        except ValueError:
+            raise ProtocolError("invalid length in a reply header") from None
         return ends
-
-
-def _number(data: bytes, start: int, end: int) -> int:
-    try:
-        return int(data[start + 1:end])
-    except ValueError:
-        raise ProtocolError("invalid length in a reply header") from None
 
 
 def decode_reply(data: bytes) -> object:
@@ -254,6 +257,12 @@ _CLIENT_PINNED = frozenset({
     b"SETNAME", b"REPLY", b"TRACKING", b"CACHING", b"NO-EVICT", b"NO-TOUCH",
 })
 _STREAM_READS = frozenset({b"XREAD", b"XREADGROUP"})
+
+
+# Every command name for which ``route_of`` may answer something else than SHARED: a pipeline
+# with none of them goes to a shared connection without a closer look.
+SPECIAL = _BLOCKING | _SUBSCRIBE | _PINNED | _STREAM_READS | {
+    b"MULTI", b"WATCH", b"AUTH", b"QUIT", b"CLIENT"}
 
 
 def route_of(args: Sequence[bytes]) -> Route:
