@@ -12,6 +12,7 @@ import os
 import random
 import signal
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -580,3 +581,22 @@ def test_the_ceiling_error_is_the_one_troubleshooting_explains() -> None:
     assert reply.startswith("-ERR bridge: all 18 upstream connections busy for 5s")
     assert reply[1:].strip() in " ".join(body.split())  # quoted there word for word
     assert "docs/troubleshooting.md" in reply and MAX_UPSTREAM_ENV in reply
+
+
+@pytest.mark.parametrize(("args", "environ", "named"), [
+    (["--mode", "pooled"], {}, "--mode"),
+    ([], {MODE_ENV: "pooled"}, MODE_ENV),
+    (["--mode", "multiplex", "--max-upstream", "1"], {}, "--max-upstream"),
+    ([], {MODE_ENV: "multiplex", MAX_UPSTREAM_ENV: "twenty"}, MAX_UPSTREAM_ENV),
+])
+def test_the_command_refuses_a_bad_mode_or_ceiling_in_one_line(
+    args: list[str], environ: dict[str, str], named: str,
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in (MODE_ENV, MAX_UPSTREAM_ENV)}
+    env.update(environ)
+    env["APPWRITE_REDIS_BRIDGE_UPSTREAM"] = f"redis://:{CANARY_REDIS_PASSWORD}@127.0.0.1:1"
+    done = subprocess.run(["appwrite-heroku", "redis-bridge", "--listen", "127.0.0.1:0", *args],
+                          env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and named in done.stderr, done.stderr
+    assert CANARY_REDIS_PASSWORD not in done.stderr + done.stdout

@@ -964,7 +964,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--ca-file", metavar="FILE",
                         help="verify the upstream's certificate against this CA (default: "
                              "not verified, as Heroku's is self-signed)")
-    parser.add_argument("--mode", choices=MODES,
+    parser.add_argument("--mode", metavar="plain|multiplex",
                         help="plain: one upstream connection per client; multiplex: clients "
                              f"share at most --max-upstream (default: ${MODE_ENV}, else "
                              f"{DEFAULT_MODE})")
@@ -996,9 +996,10 @@ def bridge_options(environ: Mapping[str, str], mode: str | None = None,
                    max_upstream: str | None = None) -> BridgeOptions:
     """The mode and ceiling from arguments, else ``APPWRITE_REDIS_BRIDGE_MODE`` and
     ``APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM``; raises ``InputError`` naming a bad one."""
-    chosen = mode or environ.get(MODE_ENV, "").strip().lower() or DEFAULT_MODE
+    source = "--mode" if mode else MODE_ENV
+    chosen = (mode or environ.get(MODE_ENV, "")).strip().lower() or DEFAULT_MODE
     if chosen not in MODES:
-        raise InputError(f"{MODE_ENV}={chosen!r} is not a bridge mode; use plain or multiplex")
+        raise InputError(f"{source}={chosen!r} is not a bridge mode; use plain or multiplex")
     source, text = ("--max-upstream", max_upstream) if max_upstream is not None else (
         MAX_UPSTREAM_ENV, environ.get(MAX_UPSTREAM_ENV, "").strip())
     ceiling: int | None = None
