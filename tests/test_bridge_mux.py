@@ -600,3 +600,90 @@ def test_the_command_refuses_a_bad_mode_or_ceiling_in_one_line(
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and named in done.stderr, done.stderr
     assert CANARY_REDIS_PASSWORD not in done.stderr + done.stdout
+
+
+def client_script(rng: random.Random, me: str, steps: int) -> list[bytes]:
+    """A random mix of what needs a shared, a leased and a pinned connection, on keys and
+    channels of this client only, so that its replies do not depend on the others'."""
+    key, lst, chan = f"{me}:k".encode(), f"{me}:l".encode(), f"{me}:c".encode()
+    out: list[bytes] = []
+    for _ in range(steps):
+        kind = rng.random()
+        if kind < 0.5:
+            out.append(encode_command(*rng.choice([
+                (b"INCR", key), (b"GET", key), (b"APPEND", key, rng.randbytes(rng.randint(0, 50))),
+                (b"RPUSH", lst, b"x"), (b"LRANGE", lst, b"0", b"3"), (b"ECHO", b"e\r\n"),
+                (b"STRLEN", key), (b"GET",), (b"SELECT", b"0")])))
+        elif kind < 0.65:
+            out += [encode_command(b"MULTI"), encode_command(b"INCR", key),
+                    encode_command(b"LLEN", lst), encode_command(rng.choice([b"EXEC", b"DISCARD"]))]
+        elif kind < 0.75:
+            out += [encode_command(b"WATCH", key), encode_command(b"GET", key),
+                    encode_command(rng.choice([b"UNWATCH", b"EXEC"]))]
+        elif kind < 0.85:
+            out.append(encode_command(b"BLPOP", f"{me}:empty".encode(), b"0.01"))
+        else:
+            out += [encode_command(b"SUBSCRIBE", chan, chan + b"2"),
+                    encode_command(b"PING"), encode_command(b"UNSUBSCRIBE")]
+    return out
+
+
+def test_many_clients_mixing_every_kind_of_command_get_what_a_connection_of_their_own_gets(
+    server: RedisServer, mux: Callable[..., BridgeThread],
+) -> None:
+    """Differential: each client's script through a multiplexed bridge with a small ceiling
+    (so clients wait for connections) against the same script on a direct connection."""
+    import ssl
+
+    bridge = mux(max_upstream=4)  # 1 shared + 3 for 12 clients' transactions, pops and subs
+    scripts = {f"c{n}": client_script(random.Random(n), f"diff{n}", 60) for n in range(12)}
+    marker = encode_command(b"ECHO", b"end-of-script")
+    ending = b"$13\r\nend-of-script\r\n"
+
+    def run(sock: socket.socket, script: list[bytes], rng: random.Random) -> bytes:
+        # Sent in pipelined bursts of 1-8 commands, reading between bursts.
+        got, i = b"", 0
+        stream = [*script, marker]
+        while i < len(stream):
+            burst = rng.randint(1, 8)
+            sock.sendall(b"".join(stream[i:i + burst]))
+            i += burst
+            time.sleep(rng.random() * 0.002)
+        while not got.endswith(ending):
+            chunk = sock.recv(1 << 16)
+            assert chunk, f"closed after {got[-200:]!r}"
+            got += chunk
+        return got
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    direct: dict[str, bytes] = {}
+    for name, script in scripts.items():
+        with context.wrap_socket(socket.create_connection(("127.0.0.1", server.port))) as sock:
+            sock.sendall(encode_command(b"AUTH", b"h", CANARY_REDIS_PASSWORD.encode()))
+            assert sock.recv(5) == b"+OK\r\n"
+            direct[name] = run(sock, script, random.Random(name))
+    server.client().flushall()  # type: ignore[attr-defined]
+
+    bridged: dict[str, bytes] = {}
+    errors: list[BaseException] = []
+
+    def through_bridge(name: str) -> None:
+        try:
+            with socket.create_connection(("127.0.0.1", bridge.port), timeout=30) as sock:
+                bridged[name] = run(sock, scripts[name], random.Random(name))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=through_bridge, args=(name,)) for name in scripts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    for name in scripts:
+        assert bridged[name] == direct[name], name
+    m = bridge.bridge.mux
+    assert m is not None
+    assert m.peak <= 4 and m.ceiling_refusals == 0
+    assert m.waits > 0  # the ceiling was reached, and waiting for it changed no reply

@@ -89,6 +89,7 @@ class Multiplexer:
         self.dedicated = 0  # dedicated connections open or opening (leased and idle)
         self.peak = 0  # most upstream connections at once
         self.ceiling_refusals = 0
+        self.waits = 0  # dedicated needs that had to wait for a connection to come back
         self._waiters: deque[_MuxClient] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweep: asyncio.TimerHandle | None = None
@@ -167,6 +168,7 @@ class Multiplexer:
         elif self.dedicated < self.dedicated_max:
             client.leased(self._open(client))
         else:
+            self.waits += 1
             self._waiters.append(client)
             client.wait_timer = asyncio.get_running_loop().call_later(
                 self.lease_wait, self._expire, client)
