@@ -687,3 +687,33 @@ def test_many_clients_mixing_every_kind_of_command_get_what_a_connection_of_thei
     assert m is not None
     assert m.peak <= 4 and m.ceiling_refusals == 0
     assert m.waits > 0  # the ceiling was reached, and waiting for it changed no reply
+
+
+def test_a_client_that_stops_reading_holds_up_a_shared_connection_only_for_a_while(
+    server: RedisServer, mux: Callable[..., BridgeThread], caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    bridge = mux(max_upstream=2)  # one shared connection
+    m = bridge.bridge.mux
+    assert m is not None
+    m.slow_reader_close = 1.0
+    key = f"big:{uuid.uuid4()}"
+    value = random.randbytes(1024 * 1024)
+    other = local(bridge)
+    other.set(key, value)
+    with socket.create_connection(("127.0.0.1", bridge.port)) as stuck:
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
+        stuck.sendall(encode_command(b"GET", key.encode()) * 20)  # 20 MB it does not read
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert other.echo("behind it") == b"behind it"  # queued behind those replies...
+        waited = time.monotonic() - started
+        assert 0.4 < waited < 5  # ...until the bridge gave up on the one not reading
+        stuck.settimeout(10)
+        received = 0
+        while chunk := stuck.recv(1 << 20):
+            received += len(chunk)
+        assert received < 20 * len(value)  # closed, its remaining replies dropped
+    assert other.get(key) == value  # the shared connection stayed in step
+    assert upstream_clients(server) == 1
+    assert len([r for r in caplog.records if "read none of its replies" in r.getMessage()]) == 1

@@ -54,6 +54,7 @@ DEFAULT_MAX_UPSTREAM = 18  # Heroku's mini plan admits 20 clients; two left for 
 DEFAULT_SHARED = 2  # shared connections (fewer when the ceiling is small)
 LEASE_WAIT = 5.0  # seconds a dedicated need waits for a free connection past the ceiling
 IDLE_CLOSE = 30.0  # seconds an unused dedicated connection is kept for the next one
+SLOW_READER_CLOSE = 10.0  # seconds a client may hold up a shared connection by not reading
 
 _QUIT_OK = b"+OK\r\n"
 _DRAIN, _LEASE = 1, 2  # why a client waits
@@ -90,6 +91,7 @@ class Multiplexer:
         self.peak = 0  # most upstream connections at once
         self.ceiling_refusals = 0
         self.waits = 0  # dedicated needs that had to wait for a connection to come back
+        self.slow_reader_close = SLOW_READER_CLOSE
         self._waiters: deque[_MuxClient] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
         self._sweep: asyncio.TimerHandle | None = None
@@ -406,9 +408,9 @@ _HIGH = 256 * 1024  # the same high-water mark as the plain relay (bridge.WRITE_
 class _MuxClient(asyncio.Protocol):
     """A local client (Appwrite) in multiplexed mode."""
 
-    __slots__ = ("_blocking", "_closed", "_reading", "_refused", "_stalled", "backlog", "bridge",
-                 "lease", "link", "multi", "mux", "outstanding", "reader", "transport",
-                 "wait_timer", "waiting", "watch")
+    __slots__ = ("_blocking", "_closed", "_reading", "_refused", "_slow_timer", "_stalled",
+                 "backlog", "bridge", "lease", "link", "multi", "mux", "outstanding", "reader",
+                 "transport", "wait_timer", "waiting", "watch")
 
     def __init__(self, bridge: RedisBridge, mux: Multiplexer) -> None:
         self.bridge = bridge
@@ -420,7 +422,8 @@ class _MuxClient(asyncio.Protocol):
         self.outstanding = 0  # replies still due on a shared ``link``
         self.backlog: deque[list[bytes]] = deque()
         self.waiting = 0  # _DRAIN or _LEASE: commands wait in ``backlog``
-        self.wait_timer: asyncio.TimerHandle | None = None
+        self.wait_timer: asyncio.TimerHandle | None = None  # for a dedicated connection
+        self._slow_timer: asyncio.TimerHandle | None = None  # for its own unread replies
         self.multi = False
         self.watch = False
         self._stalled: set[_Link] = set()
@@ -443,9 +446,7 @@ class _MuxClient(asyncio.Protocol):
         self.cancel_wait()
         self.mux.unwait(self)
         self.backlog.clear()
-        if self._blocking is not None:
-            self._blocking.unblock(self)
-            self._blocking = None
+        self.resume_writing()  # no longer holds anything up
         for stalled in list(self._stalled):
             stalled.stalled.discard(self)
         self._stalled.clear()
@@ -667,11 +668,29 @@ class _MuxClient(asyncio.Protocol):
         if link is not None and self._blocking is None:
             self._blocking = link
             link.block(self)
+            if link.shared:  # everyone on it waits for this client: not for ever
+                self._slow_timer = asyncio.get_running_loop().call_later(
+                    self.mux.slow_reader_close, self._too_slow)
 
     def resume_writing(self) -> None:
         if self._blocking is not None:
             self._blocking.unblock(self)
             self._blocking = None
+        if self._slow_timer is not None:
+            self._slow_timer.cancel()
+            self._slow_timer = None
+
+    def _too_slow(self) -> None:
+        """Closes a client that left its replies unread while others' replies queued behind
+        them on a shared connection; what it leaves unread is dropped as it arrives."""
+        self._slow_timer = None
+        self.bridge._throttle.emit(
+            "slow", logging.WARNING,
+            f"a client read none of its replies for {self.mux.slow_reader_close:g}s while "
+            "others waited behind them on a shared upstream connection; closed it",
+        )
+        if self.transport is not None:
+            self.transport.abort()
 
     # -- endings
     def upstream_lost(self) -> None:
