@@ -2,9 +2,12 @@
 
 Appwrite 1.9.6 speaks plain TCP to Redis and its queue connections never authenticate, while
 Heroku's Key-Value Store takes only TLS (self-signed certificate) with a password. stunnel and
-HAProxy can wrap TLS but cannot inject ``AUTH``, so this module does both: for every local
-connection it opens one upstream connection, authenticates and selects the database there
-(hidden from the client), then relays bytes both ways untouched.
+HAProxy can wrap TLS but cannot inject ``AUTH``, so this module does both: it opens upstream
+connections, authenticates and selects the database there (hidden from the client), then
+carries the client's commands. Two modes: ``plain`` (here) opens one upstream connection per
+local connection and relays bytes both ways untouched; ``multiplex`` (``bridge_mux``) shares a
+few upstream connections among all local ones under a ceiling, because Appwrite keeps far more
+connections open than Heroku's smallest plans admit.
 
 Why it is written by hand, at the ``asyncio.Protocol`` level: a relay of opaque bytes needs no
 Redis client library, and streams add a copy and a task per direction per connection; protocols
@@ -13,7 +16,9 @@ idle (Appwrite keeps hundreds of idle connections). uvloop is used when importab
 optional extra ``fast``).
 
 CONTRACT (the launcher uses these names): ``RedisBridge`` (``start``/``port``/``close``),
-``serve()`` (blocking, for the CLI) and ``BridgeThread`` (for a process that is not asyncio).
+``serve()`` (blocking, for the CLI) and ``BridgeThread`` (for a process that is not asyncio),
+each taking ``mode=`` and ``max_upstream=``; ``bridge_options(environ)`` reads both from
+``APPWRITE_REDIS_BRIDGE_MODE`` and ``APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM``.
 """
 
 from __future__ import annotations
