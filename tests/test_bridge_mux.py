@@ -520,8 +520,10 @@ def test_inline_auth_quit_and_protocol_errors(
     server: RedisServer, mux: Callable[..., BridgeThread],
 ) -> None:
     bridge = mux()
-    expected = b"+PONG\r\n+OK\r\n$1\r\nv\r\n+OK\r\n"
-    assert exchange(bridge, b"PING\r\nSET k v\r\n\r\nGET k\r\nAUTH x\r\n", expected) == expected
+    expected = b"+PONG\r\n+OK\r\n$1\r\nv\r\n+OK\r\n+RESET\r\n$1\r\nv\r\n"
+    stream = b"PING\r\nSET k v\r\n\r\nGET k\r\nAUTH x\r\nRESET\r\nGET k\r\n"
+    assert exchange(bridge, stream, expected) == expected
+    assert state(bridge)[1] == 0  # RESET of a client on a shared connection pins nothing
     # QUIT after pipelined commands: their replies, then +OK, then the connection closes.
     with socket.create_connection(("127.0.0.1", bridge.port), timeout=10) as sock:
         sock.sendall(encode_command(b"GET", b"k") + encode_command(b"QUIT")

@@ -530,6 +530,10 @@ class _MuxClient(asyncio.Protocol):
             elif (route is Route.PINNED and len(args) == 2 and args[1] == self.mux.db
                   and args[0].upper() == b"SELECT"):
                 self.write(b"+OK\r\n")  # the database it is in already: nothing changes
+            elif route is Route.PINNED and len(args) == 1 and args[0].upper() == b"RESET":
+                # Nothing to reset on a shared connection (state would have pinned it);
+                # forwarded, RESET would also log the upstream connection out.
+                self.write(b"+RESET\r\n")
             elif route is Route.QUIT:
                 self._quit()
                 return
