@@ -172,3 +172,24 @@ def test_appwrite_workers_subscriber_and_fifty_pooled_clients_fit_a_twenty_clien
         for process in processes:
             process.stop()
         bridge.stop()
+
+
+def test_the_same_clients_through_the_plain_relay_overrun_the_twenty(
+    mini_redis: RedisServer,
+) -> None:
+    """The control: without multiplexing, 25 pooled clients alone are more than the server
+    admits (one upstream connection each), and the refusal reaches phpredis."""
+    bridge = BridgeThread.start(parse_redis_url(mini_redis.url, "REDIS_URL"), mode="plain")
+    base = {"host": "127.0.0.1", "port": bridge.port, "prefix": f"plain:{uuid.uuid4()}"}
+    processes = [PhpClient({**base, "role": "cache", "n": n, "requests": 1}) for n in range(25)]
+    try:
+        events = [p.event("ready") for p in processes]
+        refused = [e["error"] for e in events if e["ping"] is not True]
+        # Over TLS, redis-server closes a client past maxclients without a readable error.
+        assert len(refused) == 25 - MAXCLIENTS
+        assert all(e.startswith("ERR bridge: upstream unavailable") for e in refused), refused
+        assert bridge.bridge.upstream_failures == 25 - MAXCLIENTS
+    finally:
+        for process in processes:
+            process.stop()
+        bridge.stop()

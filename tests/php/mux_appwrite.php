@@ -106,7 +106,8 @@ if ($role === 'subscriber') {
 if ($role === 'cache') {
     $redis = pooled($host, $port);
     $me = $config['n'];
-    emit('ready', ['ping' => $redis->ping()]);
+    $ping = $redis->ping();  // false, not an exception, on an error reply
+    emit('ready', ['ping' => $ping, 'error' => $redis->getLastError()]);
     await_word('go');
     $wrong = 0;
     for ($i = 0; $i < (int) $config['requests']; $i++) {
