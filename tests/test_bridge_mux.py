@@ -719,3 +719,83 @@ def test_a_client_that_stops_reading_holds_up_a_shared_connection_only_for_a_whi
     assert other.get(key) == value  # the shared connection stayed in step
     assert upstream_clients(server) == 1
     assert len([r for r in caplog.records if "read none of its replies" in r.getMessage()]) == 1
+
+
+def bulk(value: bytes) -> bytes:
+    return b"$%d\r\n%s\r\n" % (len(value), value)
+
+
+def honest_step(rng: random.Random, me: bytes, n: int) -> tuple[bytes, bytes]:
+    """One step whose reply is known in advance: (commands, expected replies)."""
+    token = b"%s-%d" % (me, n)
+    kind = rng.randrange(4)
+    if kind == 0:
+        return encode_command(b"ECHO", token), bulk(token)
+    if kind == 1:
+        return (encode_command(b"MULTI") + encode_command(b"ECHO", token)
+                + encode_command(b"EXEC"), b"+OK\r\n+QUEUED\r\n*1\r\n" + bulk(token))
+    if kind == 2:
+        return encode_command(b"BLPOP", me + b":empty", b"0.01"), b"*-1\r\n"
+    return (encode_command(b"SUBSCRIBE", token) + encode_command(b"UNSUBSCRIBE"),
+            b"*3\r\n" + bulk(b"subscribe") + bulk(token) + b":1\r\n"
+            + b"*3\r\n" + bulk(b"unsubscribe") + bulk(token) + b":0\r\n")
+
+
+def test_clients_vanishing_at_random_points_disturb_no_one_and_leak_nothing(
+    server: RedisServer, mux: Callable[..., BridgeThread],
+) -> None:
+    """Chaos: half the clients hang up at random points (mid-pipeline, in a transaction,
+    blocked, subscribed) without reading; the others must get exactly their own replies, and
+    afterwards no dedicated connection may stay held."""
+    bridge = mux(max_upstream=6)
+    errors: list[BaseException] = []
+
+    def honest(n: int) -> None:
+        rng = random.Random(n)
+        try:
+            with socket.create_connection(("127.0.0.1", bridge.port), timeout=30) as sock:
+                for step in range(80):
+                    commands, expected = [], []
+                    for i in range(rng.randint(1, 4)):
+                        c, e = honest_step(rng, b"h%d" % n, step * 10 + i)
+                        commands.append(c)
+                        expected.append(e)
+                    sock.sendall(b"".join(commands))
+                    want, got = b"".join(expected), b""
+                    while len(got) < len(want):
+                        chunk = sock.recv(1 << 16)
+                        assert chunk, "closed"
+                        got += chunk
+                    assert got == want
+        except BaseException as error:
+            errors.append(error)
+
+    def vanishing(n: int) -> None:
+        rng = random.Random(1000 + n)
+        try:
+            for attempt in range(30):
+                with socket.create_connection(("127.0.0.1", bridge.port), timeout=30) as sock:
+                    stream = b"".join(honest_step(rng, b"v%d" % n, attempt * 10 + i)[0]
+                                      for i in range(rng.randint(1, 5)))
+                    cut = rng.randint(1, len(stream))
+                    sock.sendall(stream[:cut])  # perhaps half a command
+                    if rng.random() < 0.5:
+                        time.sleep(rng.random() * 0.02)
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=honest, args=(n,)) for n in range(6)]
+    threads += [threading.Thread(target=vanishing, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    m = bridge.bridge.mux
+    assert m is not None
+
+    def settled() -> bool:
+        return bridge.call(lambda: bridge.bridge.active == 0 and m.dedicated == len(m.idle))
+    wait_until(settled)
+    assert m.peak <= 6 and m.ceiling_refusals == 0
+    assert upstream_clients(server) <= 6
