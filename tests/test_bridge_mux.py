@@ -799,3 +799,30 @@ def test_clients_vanishing_at_random_points_disturb_no_one_and_leak_nothing(
     wait_until(settled)
     assert m.peak <= 6 and m.ceiling_refusals == 0
     assert upstream_clients(server) <= 6
+
+
+@pytest.mark.parametrize("mode", ["plain", "multiplex"])
+def test_an_upstream_idle_timeout_closes_idle_clients_only_when_plain(
+    tmp_path: Path, mode: str,
+) -> None:
+    """Heroku's Redis closes connections idle for 300 s by default; Appwrite's pooled
+    connections idle that long. Plain, the bridge passes the close on to the client (whose
+    next command fails); multiplexed, the client's connection is the bridge's, which opens
+    a new upstream connection when it next needs one."""
+    server = start_redis(tmp_path / "redis", tls=True, username="h",
+                         password=CANARY_REDIS_PASSWORD, extra=["--timeout", "1"])
+    bridge = BridgeThread.start(parse_redis_url(server.url, "REDIS_URL"), mode=mode)
+    try:
+        with socket.create_connection(("127.0.0.1", bridge.port), timeout=10) as sock:
+            sock.sendall(encode_command(b"ECHO", b"one"))
+            assert sock.recv(100) == b"$3\r\none\r\n"
+            time.sleep(2.5)  # the server drops the idle upstream connection meanwhile
+            try:
+                sock.sendall(encode_command(b"ECHO", b"two"))
+                reply = sock.recv(100)
+            except ConnectionError:
+                reply = b""
+        assert reply == (b"$3\r\ntwo\r\n" if mode == "multiplex" else b"")
+    finally:
+        bridge.stop()
+        server.stop()
