@@ -805,7 +805,7 @@ def test_clients_vanishing_at_random_points_disturb_no_one_and_leak_nothing(
 def test_an_upstream_idle_timeout_closes_idle_clients_only_when_plain(
     tmp_path: Path, mode: str,
 ) -> None:
-    """Heroku's Redis closes connections idle for 300 s by default; Appwrite's pooled
+    """Heroku's Redis reportedly closes connections idle for 300 s; Appwrite's pooled
     connections idle that long. Plain, the bridge passes the close on to the client (whose
     next command fails); multiplexed, the client's connection is the bridge's, which opens
     a new upstream connection when it next needs one."""
