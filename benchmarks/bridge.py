@@ -4,11 +4,15 @@
 
 One TLS + password redis-server (self-signed, like Heroku's Key-Value Store) is measured with
 `redis-benchmark` through (a) the bridge (`appwrite-heroku redis-bridge`, no password on the
-client), (b) TLS-only proxies doing the same hop, stunnel and HAProxy (with its default thread per
-CPU, and with one thread like the bridge; the client sends the password itself: they cannot
-inject AUTH), and (c) redis-benchmark straight to the TLS port.
-It prints requests/s at `-P 16 -c 50` (SET and GET), the p50 latency of unpipelined GET from one
-client, and the resident memory of each proxy process with 500 idle client connections.
+client), in both modes: plain (one upstream connection per client) and multiplexed (all
+clients over a few upstream connections), (b) TLS-only proxies doing the same hop, stunnel
+and HAProxy (with its default thread per CPU, and with one thread like the bridge; the client
+sends the password itself: they cannot inject AUTH), and (c) redis-benchmark straight to the
+TLS port.
+It prints requests/s at `-P 16 -c 50` (SET and GET) with the proxy's CPU time per request
+during them, the p50 latency of unpipelined GET from one client, and the resident memory of
+each proxy process with 500 idle client connections (and how many upstream connections the
+server holds for them).
 
 Every figure is the median of `--rounds` runs, rounds interleaved across the targets so a
 noisy neighbour hurts all of them alike. Everything binds 127.0.0.1 on free ports. The
@@ -33,6 +37,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -68,6 +73,12 @@ def run_benchmark(target: Target, args: list[str]) -> dict[str, dict[str, float]
     return {row["test"]: {k: float(v) for k, v in row.items() if k != "test"} for row in rows}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -75,8 +86,9 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-def idle_rss(target: Target, password: str | None) -> float:
-    """RSS (MB) of the proxy with 500 client connections open and logged in, doing nothing."""
+def idle_rss(target: Target, password: str | None, admin: Any) -> float:
+    """RSS (MB) of the proxy with 500 client connections open and logged in, doing nothing;
+    also records how many connections the server holds meanwhile (less ``admin``'s own)."""
     assert target.pid is not None
     time.sleep(2)
     target.add("rss_idle", rss_kib(target.pid) / 1024)
@@ -98,6 +110,7 @@ def idle_rss(target: Target, password: str | None) -> float:
             if got != expected:
                 raise RuntimeError(f"{target.name} answered {got!r}")
         time.sleep(2)  # let the bridge trim its heap after the burst (it waits 0.5 s)
+        target.add("upstream", int(admin.info("clients")["connected_clients"]) - 1)
         return rss_kib(target.pid) / 1024
     finally:
         for sock in sockets:
@@ -133,12 +146,15 @@ def main() -> int:
         targets: list[Target] = []
 
         # (a) the bridge, as the launcher runs it: its own process, URL from the environment.
-        port = free_port()
-        env = dict(os.environ, APPWRITE_REDIS_BRIDGE_UPSTREAM=server.url)
-        proc = start_process([sys.executable, "-m", "appwrite_heroku.bridge",
-                              "--listen", f"127.0.0.1:{port}"], port, env, work / "bridge.log")
-        procs.append(proc)
-        targets.append(Target("bridge", port, [], proc.pid))
+        for name, mode in (("bridge", "plain"), ("bridge multiplexed", "multiplex")):
+            port = free_port()
+            env = dict(os.environ, APPWRITE_REDIS_BRIDGE_UPSTREAM=server.url,
+                       APPWRITE_REDIS_BRIDGE_MODE=mode)
+            proc = start_process([sys.executable, "-m", "appwrite_heroku.bridge",
+                                  "--listen", f"127.0.0.1:{port}"], port, env,
+                                 work / f"bridge-{mode}.log")
+            procs.append(proc)
+            targets.append(Target(name, port, [], proc.pid))
 
         # (b) TLS-only proxies: the same hop, no AUTH injection.
         port = free_port()
@@ -177,10 +193,14 @@ def main() -> int:
         measures: list[tuple[str, Callable[[Target], None]]] = []
 
         def pipelined(target: Target) -> None:
+            before = cpu_seconds(target.pid) if target.pid is not None else 0.0
             result = run_benchmark(target, ["-t", "set,get", "-P", "16", "-c", "50",
                                             "-n", str(options.requests)])
             target.add("set_rps", result["SET"]["rps"])
             target.add("get_rps", result["GET"]["rps"])
+            if target.pid is not None:  # CPU time barely depends on what else the machine runs
+                used = cpu_seconds(target.pid) - before
+                target.add("cpu_us", used / (2 * options.requests) * 1e6)
 
         def latency(target: Target) -> None:
             result = run_benchmark(target, ["-t", "get", "-c", "1", "-n", "20000"])
@@ -195,8 +215,8 @@ def main() -> int:
                     measure(target)
         for target in targets:
             if target.pid is not None:
-                with_password = None if target.name == "bridge" else password
-                target.add("rss", idle_rss(target, with_password))
+                with_password = None if target.name.startswith("bridge") else password
+                target.add("rss", idle_rss(target, with_password, server.client()))
 
         print_table(targets)
     finally:
@@ -210,30 +230,35 @@ def main() -> int:
 
 def print_table(targets: list[Target]) -> None:
     by_name = {t.name: t for t in targets}
-    bridge = by_name["bridge"]
+    bridges = [by_name["bridge"], by_name["bridge multiplexed"]]
     print()
     print(f"redis-benchmark {redis_version()}, {os.cpu_count()} CPU(s), Python "
-          f"{sys.version.split()[0]}, median of {len(bridge.results['p50'])} round(s)")
+          f"{sys.version.split()[0]}, median of {len(bridges[0].results['p50'])} round(s)")
     print()
-    print("| path | SET req/s -P 16 -c 50 | GET req/s -P 16 -c 50 | GET p50 ms (-c 1) "
-          f"| RSS MB, {IDLE_CONNECTIONS} idle conns |")
-    print("|---|---:|---:|---:|---:|")
+    print("| path | SET req/s -P 16 -c 50 | GET req/s -P 16 -c 50 | proxy CPU µs/request "
+          f"| GET p50 ms (-c 1) | RSS MB, {IDLE_CONNECTIONS} idle conns "
+          "| upstream conns for them |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for t in targets:
         rss = f"{t.median('rss'):.1f}" if "rss" in t.results else "n/a"
-        print(f"| {t.name} | {t.median('set_rps'):,.0f} | {t.median('get_rps'):,.0f} | "
-              f"{t.median('p50'):.3f} | {rss} |")
+        upstream = f"{t.median('upstream'):.0f}" if "upstream" in t.results else "n/a"
+        cpu = f"{t.median('cpu_us'):.2f}" if "cpu_us" in t.results else "n/a"
+        print(f"| {t.name} | {t.median('set_rps'):,.0f} | {t.median('get_rps'):,.0f} | {cpu} | "
+              f"{t.median('p50'):.3f} | {rss} | {upstream} |")
     print()
-    for proxy in ("stunnel", "haproxy", "haproxy 1 thread"):
-        other = by_name[proxy]
-        ratio_set = bridge.median("set_rps") / other.median("set_rps")
-        ratio_get = bridge.median("get_rps") / other.median("get_rps")
-        added = bridge.median("p50") - other.median("p50")
-        print(f"bridge vs {proxy}: {ratio_set:.2f}x SET, {ratio_get:.2f}x GET req/s "
-              f"(target >= 0.8x); p50 {added:+.3f} ms (target <= +0.3 ms)")
-    print(f"bridge RSS with {IDLE_CONNECTIONS} idle connections: {bridge.median('rss'):.1f} MB "
-          f"(target <= 40 MB); {bridge.median('rss_idle'):.1f} MB before any connection, so "
-          f"{(bridge.median('rss') - bridge.median('rss_idle')) * 1024 / IDLE_CONNECTIONS:.0f}"
-          " KiB per bridged connection")
+    for bridge in bridges:
+        for proxy in ("stunnel", "haproxy", "haproxy 1 thread"):
+            other = by_name[proxy]
+            ratio_set = bridge.median("set_rps") / other.median("set_rps")
+            ratio_get = bridge.median("get_rps") / other.median("get_rps")
+            added = bridge.median("p50") - other.median("p50")
+            print(f"{bridge.name} vs {proxy}: {ratio_set:.2f}x SET, {ratio_get:.2f}x GET req/s "
+                  f"(target >= 0.8x); p50 {added:+.3f} ms (target <= +0.3 ms)")
+        print(f"{bridge.name} RSS with {IDLE_CONNECTIONS} idle connections: "
+              f"{bridge.median('rss'):.1f} MB (target <= 40 MB); "
+              f"{bridge.median('rss_idle'):.1f} MB before any connection, so "
+              f"{(bridge.median('rss') - bridge.median('rss_idle')) * 1024 / IDLE_CONNECTIONS:.0f}"
+              " KiB per bridged connection")
 
 
 def redis_version() -> str:

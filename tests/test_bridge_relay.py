@@ -1,5 +1,6 @@
 """The bridge against real redis-server upstreams (TLS + ACL user, password only, no auth),
-driven by redis-py, raw sockets and the `appwrite-heroku redis-bridge` command."""
+driven by redis-py, raw sockets and the `appwrite-heroku redis-bridge` command. Every test that
+starts a bridge runs in both modes, plain relay and multiplexed (`mode`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import pytest
 import redis
 
 from appwrite_heroku.bridge import (
+    MODE_ENV,
     UPSTREAM_ENV,
     BridgeThread,
     RedisBridge,
@@ -31,6 +33,7 @@ from appwrite_heroku.bridge import (
     encode_command,
     new_event_loop,
 )
+from appwrite_heroku.bridge_mux import _Link, _MuxClient
 from appwrite_heroku.settings import RedisUpstream, parse_redis_url
 from conftest import CANARY_REDIS_PASSWORD
 from services import RedisServer, free_port, make_self_signed_cert, start_redis, wait_for_port
@@ -42,13 +45,31 @@ def upstream_of(server: RedisServer, db: int = 0) -> RedisUpstream:
     return parse_redis_url(f"{server.url}/{db}", "REDIS_URL")
 
 
+# Generous, so that these tests are about behaviour in both modes (redis-py 8 speaks RESP3,
+# whose clients keep a connection of their own); tests/test_bridge_mux.py holds the ceiling.
+MUX_CEILING = 300
+
+
+@pytest.fixture(params=["plain", "multiplex"])
+def mode(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def mode_options(mode: str) -> dict[str, object]:
+    """BridgeThread/RedisBridge keyword arguments for a mode."""
+    if mode == "plain":
+        return {"mode": mode}
+    return {"mode": mode, "max_upstream": MUX_CEILING}
+
+
 @pytest.fixture
-def bridge_to() -> Iterator[object]:
+def bridge_to(mode: str) -> Iterator[object]:
     """Starts bridges (in a thread, as the launcher may) and stops them after the test."""
     started: list[BridgeThread] = []
 
     def start(upstream: RedisUpstream, ca_file: str | None = None) -> BridgeThread:
-        bridge = BridgeThread.start(upstream, ca_file=ca_file, connect_timeout=1.0)
+        bridge = BridgeThread.start(upstream, ca_file=ca_file, connect_timeout=1.0,
+                                    **mode_options(mode))  # type: ignore[arg-type]
         started.append(bridge)
         return bridge
 
@@ -293,10 +314,11 @@ def replies_for(sock: socket.socket, commands: list[bytes], rng: random.Random) 
     return bytes(received)
 
 
-def test_ten_thousand_random_commands_reply_byte_for_byte_as_directly(tmp_path: Path) -> None:
+def test_ten_thousand_random_commands_reply_byte_for_byte_as_directly(tmp_path: Path,
+                                                                      mode: str) -> None:
     server = start_redis(tmp_path / "redis", tls=True, username="h",
                          password=CANARY_REDIS_PASSWORD)
-    bridge = BridgeThread.start(upstream_of(server))
+    bridge = BridgeThread.start(upstream_of(server), **mode_options(mode))  # type: ignore[arg-type]
     try:
         commands = random_commands(random.Random(20261127), 10_000, b"cmp:")
         admin = server.client()
@@ -319,10 +341,11 @@ def test_ten_thousand_random_commands_reply_byte_for_byte_as_directly(tmp_path: 
 
 # -- upstream trouble --------------------------------------------------------------------------
 
-def test_an_upstream_restart_closes_clients_which_reconnect_and_continue(tmp_path: Path) -> None:
+def test_an_upstream_restart_closes_clients_which_reconnect_and_continue(tmp_path: Path,
+                                                                         mode: str) -> None:
     server = start_redis(tmp_path / "redis", tls=True, username="h",
                          password=CANARY_REDIS_PASSWORD)
-    bridge = BridgeThread.start(upstream_of(server))
+    bridge = BridgeThread.start(upstream_of(server), **mode_options(mode))  # type: ignore[arg-type]
     try:
         local = client(bridge.port)
         blocked = client(bridge.port)
@@ -362,12 +385,12 @@ def test_an_upstream_restart_closes_clients_which_reconnect_and_continue(tmp_pat
 
 
 def test_refused_upstream_gets_a_redis_error_and_the_bridge_keeps_serving(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, mode: str,
 ) -> None:
     port = free_port()
     upstream = parse_redis_url(f"rediss://h:{CANARY_REDIS_PASSWORD}@127.0.0.1:{port}", "REDIS_URL")
     caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
-    bridge = BridgeThread.start(upstream)
+    bridge = BridgeThread.start(upstream, **mode_options(mode))  # type: ignore[arg-type]
     try:
         for _ in range(3):
             with pytest.raises(redis.ResponseError) as caught:
@@ -449,15 +472,17 @@ LOOPS = [pytest.param(new_event_loop, id="uvloop-if-installed"),
 
 @pytest.mark.parametrize("loop_factory", LOOPS)
 def test_a_thousand_connect_disconnect_cycles_leave_nothing_behind(
-    redis_tls_acl: RedisServer, loop_factory: object,
+    redis_tls_acl: RedisServer, loop_factory: object, mode: str,
 ) -> None:
+    kinds = (_ClientSide, _UpstreamSide, _MuxClient, _Link)
+
     def connection_objects() -> set[int]:
-        return {id(o) for o in gc.get_objects() if isinstance(o, (_ClientSide, _UpstreamSide))}
+        return {id(o) for o in gc.get_objects() if isinstance(o, kinds)}
 
     before = connection_objects()
 
     async def scenario() -> None:
-        bridge = RedisBridge(upstream_of(redis_tls_acl))
+        bridge = RedisBridge(upstream_of(redis_tls_acl), **mode_options(mode))  # type: ignore[arg-type]
         await bridge.start()
         await ping(bridge.port)  # warm up whatever the loop allocates once
         await asyncio.sleep(0.1)
@@ -471,15 +496,25 @@ def test_a_thousand_connect_disconnect_cycles_leave_nothing_behind(
                 await writer.wait_closed()
             else:
                 await ping(bridge.port, read=i % 3 != 0)
+        # Multiplexed, the shared upstream connections stay open (the warm-up opened one;
+        # a second may open while the first has replies pending), and only they.
+        def shared() -> list[object]:
+            return [] if bridge.mux is None else list(bridge.mux.shared)
+
         deadline = time.monotonic() + 10
-        while (bridge.active or fd_count() != fds) and time.monotonic() < deadline:
+        while ((bridge.active or fd_count() != fds + max(0, len(shared()) - 1))
+               and time.monotonic() < deadline):
             await asyncio.sleep(0.05)
         assert bridge.accepted == 1001
         assert bridge.active == 0
-        assert fd_count() == fds
+        assert fd_count() == fds + max(0, len(shared()) - 1)
         assert len(asyncio.all_tasks()) == tasks
+        kept = set()
+        if bridge.mux is not None:
+            assert 1 <= len(shared()) <= bridge.mux.shared_max and bridge.mux.dedicated == 0
+            kept = {id(x) for link in bridge.mux.shared for x in (link, link.side)}
         # Freed by reference counting alone, not waiting in cycles for the GC (which is off).
-        assert connection_objects() - before == set()
+        assert connection_objects() - before == kept
         await bridge.close()
 
     gc.disable()
@@ -491,9 +526,9 @@ def test_a_thousand_connect_disconnect_cycles_leave_nothing_behind(
 
 @pytest.mark.parametrize("loop_factory", LOOPS)
 def test_five_hundred_concurrent_connections(redis_tls_acl: RedisServer,
-                                             loop_factory: object) -> None:
+                                             loop_factory: object, mode: str) -> None:
     async def scenario() -> None:
-        bridge = RedisBridge(upstream_of(redis_tls_acl))
+        bridge = RedisBridge(upstream_of(redis_tls_acl), **mode_options(mode))  # type: ignore[arg-type]
         await bridge.start()
         connections = await asyncio.gather(
             *(asyncio.open_connection("127.0.0.1", bridge.port) for _ in range(500)))
@@ -502,9 +537,11 @@ def test_five_hundred_concurrent_connections(redis_tls_acl: RedisServer,
         replies = await asyncio.gather(*(reader.readexactly(7) for reader, _ in connections))
         assert replies == [b"+PONG\r\n"] * 500
         assert bridge.active == 500
-        # All 500 at once, each on its own upstream connection.
         direct = redis_tls_acl.client()
-        assert direct.info("clients")["connected_clients"] >= 500  # type: ignore[attr-defined]
+        if bridge.mux is None:  # all 500 at once, each on its own upstream connection
+            assert direct.info("clients")["connected_clients"] >= 500  # type: ignore[attr-defined]
+        else:  # all 500 over the shared connections
+            assert bridge.mux.peak <= bridge.mux.shared_max
         await bridge.close()
         assert bridge.active == 0
         for reader, writer in connections:
@@ -516,12 +553,12 @@ def test_five_hundred_concurrent_connections(redis_tls_acl: RedisServer,
 
 @pytest.mark.parametrize("loop_factory", LOOPS)
 def test_big_values_and_pipelines_on_either_loop(redis_tls_acl: RedisServer,
-                                                 loop_factory: object) -> None:
+                                                 loop_factory: object, mode: str) -> None:
     value = random.randbytes(10 * 1024 * 1024)
     key = f"bridge:loop:{uuid.uuid4()}".encode()
 
     async def scenario() -> None:
-        bridge = RedisBridge(upstream_of(redis_tls_acl))
+        bridge = RedisBridge(upstream_of(redis_tls_acl), **mode_options(mode))  # type: ignore[arg-type]
         await bridge.start()
         reader, writer = await asyncio.open_connection("127.0.0.1", bridge.port)
         writer.write(encode_command(b"AUTH", b"ignored") + encode_command(b"SET", key, value)
@@ -553,10 +590,10 @@ def bridge_command(*args: str) -> list[str]:
 @pytest.mark.parametrize("entry", [["appwrite-heroku", "redis-bridge"],
                                    [sys.executable, "-m", "appwrite_heroku.bridge"]])
 def test_the_command_serves_until_sigterm_and_never_prints_the_password(
-    entry: list[str], redis_tls_acl: RedisServer,
+    entry: list[str], redis_tls_acl: RedisServer, mode: str,
 ) -> None:
     port = free_port()
-    env = {**os.environ, UPSTREAM_ENV: f"{redis_tls_acl.url}/1"}
+    env = {**os.environ, UPSTREAM_ENV: f"{redis_tls_acl.url}/1", MODE_ENV: mode}
     proc = subprocess.Popen([*entry, "--listen", f"127.0.0.1:{port}"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -574,6 +611,7 @@ def test_the_command_serves_until_sigterm_and_never_prints_the_password(
     output = (out + err).decode()
     assert CANARY_REDIS_PASSWORD not in output
     assert f"127.0.0.1:{redis_tls_acl.port}" in output and UPSTREAM_ENV in output
+    assert ("multiplexed over at most 18" if mode == "multiplex" else "plain relay") in output
     assert "Traceback" not in output
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=5).close()

@@ -2,9 +2,12 @@
 
 Appwrite 1.9.6 speaks plain TCP to Redis and its queue connections never authenticate, while
 Heroku's Key-Value Store takes only TLS (self-signed certificate) with a password. stunnel and
-HAProxy can wrap TLS but cannot inject ``AUTH``, so this module does both: for every local
-connection it opens one upstream connection, authenticates and selects the database there
-(hidden from the client), then relays bytes both ways untouched.
+HAProxy can wrap TLS but cannot inject ``AUTH``, so this module does both: it opens upstream
+connections, authenticates and selects the database there (hidden from the client), then
+carries the client's commands. Two modes: ``plain`` (here) opens one upstream connection per
+local connection and relays bytes both ways untouched; ``multiplex`` (``bridge_mux``) shares a
+few upstream connections among all local ones under a ceiling, because Appwrite keeps far more
+connections open than Heroku's smallest plans admit.
 
 Why it is written by hand, at the ``asyncio.Protocol`` level: a relay of opaque bytes needs no
 Redis client library, and streams add a copy and a task per direction per connection; protocols
@@ -13,7 +16,9 @@ idle (Appwrite keeps hundreds of idle connections). uvloop is used when importab
 optional extra ``fast``).
 
 CONTRACT (the launcher uses these names): ``RedisBridge`` (``start``/``port``/``close``),
-``serve()`` (blocking, for the CLI) and ``BridgeThread`` (for a process that is not asyncio).
+``serve()`` (blocking, for the CLI) and ``BridgeThread`` (for a process that is not asyncio),
+each taking ``mode=`` and ``max_upstream=``; ``bridge_options(environ)`` reads both from
+``APPWRITE_REDIS_BRIDGE_MODE`` and ``APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM``.
 """
 
 from __future__ import annotations
@@ -36,12 +41,17 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from .addons import RedisUpstream, parse_redis_url  # (re-exported by .settings)
+from .bridge_mux import DEFAULT_MAX_UPSTREAM, LEASE_WAIT, Multiplexer, _MuxClient
 from .cli import OneLineParser
 from .display import quoted, safe_line
 from .errors import InputError
 from .secrecy import Redactor
 
 UPSTREAM_ENV = "APPWRITE_REDIS_BRIDGE_UPSTREAM"
+MODE_ENV = "APPWRITE_REDIS_BRIDGE_MODE"  # plain | multiplex
+MAX_UPSTREAM_ENV = "APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM"  # the ceiling in multiplexed mode
+MODES = ("plain", "multiplex")
+DEFAULT_MODE = "plain"
 CONNECT_TIMEOUT = 10.0  # seconds for TCP + TLS + AUTH/SELECT to the upstream
 FAILED_CLIENT_GRACE = 1.0  # seconds a refused client may still read its error before we close
 WRITE_HIGH_WATER = 256 * 1024  # bytes queued to one side before the other side stops reading
@@ -545,6 +555,36 @@ class _UpstreamSide(asyncio.Protocol):
             self.client.resume_reading()
 
 
+async def open_upstream(bridge: RedisBridge) -> _UpstreamSide:
+    """One upstream connection, logged in (TLS, AUTH, SELECT) within the connect timeout.
+
+    Raises what prevented it (``describe_failure`` words it); a half-made connection is
+    closed first.
+    """
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[BaseException | None] = loop.create_future()
+    made: list[_UpstreamSide] = []  # so a timed-out half-made connection can be closed
+
+    def factory() -> _UpstreamSide:
+        tls = _Tls(bridge._ssl, bridge._server_hostname) if bridge._ssl else None
+        made.append(_UpstreamSide(bridge._handshake, done, tls))
+        return made[0]
+
+    async def login() -> None:
+        await loop.create_connection(factory, bridge.upstream.host, bridge.upstream.port)
+        error = await done
+        if error is not None:
+            raise error
+
+    try:
+        await asyncio.wait_for(login(), bridge.connect_timeout)
+    except BaseException:
+        if made:
+            made.pop().release()
+        raise
+    return made.pop()
+
+
 class _ClientSide(asyncio.Protocol):
     """A local client (Appwrite). Reading waits until the upstream is logged in."""
 
@@ -573,38 +613,16 @@ class _ClientSide(asyncio.Protocol):
         self._connecting = asyncio.get_running_loop().create_task(self._connect())
 
     async def _connect(self) -> None:
-        bridge = self.bridge
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[BaseException | None] = loop.create_future()
-        made: list[_UpstreamSide] = []  # so a timed-out half-made connection can be closed
-
-        def factory() -> _UpstreamSide:
-            tls = _Tls(bridge._ssl, bridge._server_hostname) if bridge._ssl else None
-            made.append(_UpstreamSide(bridge._handshake, done, tls))
-            return made[0]
-
-        async def login() -> None:
-            await loop.create_connection(
-                factory, bridge.upstream.host, bridge.upstream.port,
-            )
-            error = await done
-            if error is not None:
-                raise error
-
         try:
-            await asyncio.wait_for(login(), bridge.connect_timeout)
+            upstream = await open_upstream(self.bridge)
         except asyncio.CancelledError:
-            self._close_made(made)
             raise
         except Exception as failure:  # every failure becomes a Redis error for this client
-            self._close_made(made)
-            made.clear()
             self._connecting = None
             self._refuse(failure)
             _drop_tracebacks(failure)
             return
         self._connecting = None
-        upstream = made[0]
         assert upstream.transport is not None
         if self.transport is None or self.transport.is_closing():
             upstream.transport.close()
@@ -618,23 +636,12 @@ class _ClientSide(asyncio.Protocol):
             self.data_received(early)
         self.transport.resume_reading()
 
-    @staticmethod
-    def _close_made(made: list[_UpstreamSide]) -> None:
-        if made:
-            made[0].release()
-
     def _refuse(self, error: BaseException) -> None:
-        bridge = self.bridge
-        bridge.upstream_failures += 1
-        reason = bridge._redactor.redact(describe_failure(error))
-        bridge._throttle.emit(
-            "refused", logging.WARNING,
-            f"upstream unavailable ({bridge.address} from {bridge.upstream.source}): {reason}",
-        )
+        reply = self.bridge._refusal(error)
         if self.transport is None or self.transport.is_closing():
             return
         self._failed = True
-        self.transport.write(upstream_error_reply(bridge.address, reason))
+        self.transport.write(reply)
         # Read (and drop) what the client sends for a moment, so closing does not reset the
         # connection before the client has read its error.
         self.transport.resume_reading()
@@ -728,7 +735,12 @@ class RedisBridge:
     def __init__(
         self, upstream: RedisUpstream, *, host: str = "127.0.0.1", port: int = 0,
         ca_file: str | None = None, connect_timeout: float = CONNECT_TIMEOUT,
+        mode: str = "plain", max_upstream: int | None = None,
+        lease_wait: float = LEASE_WAIT,
     ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+        self.mode = mode
         self.upstream = upstream
         self.connect_timeout = connect_timeout
         self.host = host
@@ -741,10 +753,29 @@ class RedisBridge:
         self._server_hostname = upstream.host if upstream.tls else None
         self._redactor = Redactor([upstream.password or ""])
         self._throttle = _Throttle()
-        self._links: set[_ClientSide] = set()
+        self._links: set[Any] = set()  # _ClientSide (plain) or _MuxClient (multiplex)
+        self.mux = (Multiplexer(self, max_upstream or DEFAULT_MAX_UPSTREAM,
+                                lease_wait=lease_wait)
+                    if mode == "multiplex" else None)
         self._server: asyncio.AbstractServer | None = None
         self._trim = _heap_trimmer()
         self._trim_pending: asyncio.TimerHandle | None = None
+
+    def _refusal(self, error: BaseException) -> bytes:
+        """Counts and logs (throttled) an upstream that could not be reached; returns the
+        error reply for the client(s) that needed it."""
+        self.upstream_failures += 1
+        reason = self._redactor.redact(describe_failure(error))
+        self._throttle.emit(
+            "refused", logging.WARNING,
+            f"upstream unavailable ({self.address} from {self.upstream.source}): {reason}",
+        )
+        return upstream_error_reply(self.address, reason)
+
+    def _refused(self, error: BaseException, clients: Sequence[_MuxClient]) -> None:
+        reply = self._refusal(error)
+        for client in clients:
+            client.refuse(reply)
 
     def _churn(self) -> None:
         """A connection logged in or closed: trim the heap shortly (at most twice a second,
@@ -769,14 +800,17 @@ class RedisBridge:
         """Binds the listening socket; afterwards ``port`` is the real port."""
         raise_fd_limit()
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _ClientSide(self), self.host, self.port, backlog=1024,
-        )
+        mux = self.mux
+        factory: Callable[[], asyncio.Protocol] = (
+            (lambda: _ClientSide(self)) if mux is None else (lambda: _MuxClient(self, mux)))
+        self._server = await loop.create_server(factory, self.host, self.port, backlog=1024)
         self.port = int(self._server.sockets[0].getsockname()[1])
         if self._trim is not None:
             self._trim()  # what importing and compiling left behind
-        log.info("listening on %s:%d, upstream %s%s (from %s)", self.host, self.port,
-                 self.address, " over TLS" if self.upstream.tls else "", self.upstream.source)
+        log.info("listening on %s:%d, upstream %s%s (from %s), %s", self.host, self.port,
+                 self.address, " over TLS" if self.upstream.tls else "", self.upstream.source,
+                 "plain relay" if mux is None else
+                 f"multiplexed over at most {mux.max_upstream} upstream connections")
 
     async def close(self) -> None:
         """Stops accepting and closes every connection (in-flight commands are cut)."""
@@ -793,6 +827,10 @@ class RedisBridge:
         # Let the transports' connection_lost callbacks run before returning.
         for _ in range(3):
             await asyncio.sleep(0)
+        if self.mux is not None:
+            self.mux.close()
+            for _ in range(3):
+                await asyncio.sleep(0)
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -816,12 +854,14 @@ def _log_to_stderr() -> None:
         log.setLevel(logging.INFO)
 
 
-def serve(upstream: RedisUpstream, host: str, port: int, ca_file: str | None = None) -> int:
+def serve(upstream: RedisUpstream, host: str, port: int, ca_file: str | None = None, *,
+          mode: str = DEFAULT_MODE, max_upstream: int | None = None) -> int:
     """Runs the bridge until SIGTERM or SIGINT; returns the exit status."""
     _log_to_stderr()
 
     async def main() -> None:
-        bridge = RedisBridge(upstream, host=host, port=port, ca_file=ca_file)
+        bridge = RedisBridge(upstream, host=host, port=port, ca_file=ca_file, mode=mode,
+                             max_upstream=max_upstream)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -855,12 +895,19 @@ class BridgeThread:
     @classmethod
     def start(cls, upstream: RedisUpstream, host: str = "127.0.0.1", port: int = 0,
               ca_file: str | None = None, *, connect_timeout: float = CONNECT_TIMEOUT,
-              ) -> BridgeThread:
-        """Returns once the bridge listens; raises ``OSError`` if it cannot bind."""
+              mode: str = DEFAULT_MODE, max_upstream: int | None = None,
+              lease_wait: float = LEASE_WAIT) -> BridgeThread:
+        """Returns once the bridge listens; raises ``OSError`` if it cannot bind.
+
+        ``mode`` is ``"plain"`` (one upstream connection per client) or ``"multiplex"``
+        (at most ``max_upstream`` upstream connections; ``bridge_mux``); ``bridge_options``
+        reads both from the environment.
+        """
         _log_to_stderr()
         loop = new_event_loop()
         bridge = RedisBridge(upstream, host=host, port=port, ca_file=ca_file,
-                             connect_timeout=connect_timeout)
+                             connect_timeout=connect_timeout, mode=mode,
+                             max_upstream=max_upstream, lease_wait=lease_wait)
         started: list[BaseException | None] = []
         ready = threading.Event()
 
@@ -926,6 +973,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--ca-file", metavar="FILE",
                         help="verify the upstream's certificate against this CA (default: "
                              "not verified, as Heroku's is self-signed)")
+    parser.add_argument("--mode", metavar="plain|multiplex",
+                        help="plain: one upstream connection per client; multiplex: clients "
+                             f"share at most --max-upstream (default: ${MODE_ENV}, else "
+                             f"{DEFAULT_MODE})")
+    parser.add_argument("--max-upstream", metavar="N",
+                        help="multiplex only: the most upstream connections at once (default: "
+                             f"${MAX_UPSTREAM_ENV}, else {DEFAULT_MAX_UPSTREAM})")
     parser.set_defaults(func=_run_cli)
 
 
@@ -939,11 +993,41 @@ def upstream_from(argument: str | None, environ: Mapping[str, str]) -> RedisUpst
     return parse_redis_url(url, UPSTREAM_ENV)
 
 
-def check_arguments(args: argparse.Namespace,
-                    environ: Mapping[str, str]) -> tuple[str, int, RedisUpstream]:
+@dataclass(frozen=True)
+class BridgeOptions:
+    """How the bridge relays: ``mode`` and, when multiplexing, the ceiling."""
+
+    mode: str = DEFAULT_MODE
+    max_upstream: int | None = None  # None: plain mode, or multiplex's default
+
+
+def bridge_options(environ: Mapping[str, str], mode: str | None = None,
+                   max_upstream: str | None = None) -> BridgeOptions:
+    """The mode and ceiling from arguments, else ``APPWRITE_REDIS_BRIDGE_MODE`` and
+    ``APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM``; raises ``InputError`` naming a bad one."""
+    source = "--mode" if mode else MODE_ENV
+    chosen = (mode or environ.get(MODE_ENV, "")).strip().lower() or DEFAULT_MODE
+    if chosen not in MODES:
+        raise InputError(f"{source}={quoted(chosen)} is not a bridge mode; use plain or "
+                         "multiplex")
+    source, text = ("--max-upstream", max_upstream) if max_upstream is not None else (
+        MAX_UPSTREAM_ENV, environ.get(MAX_UPSTREAM_ENV, "").strip())
+    ceiling: int | None = None
+    if text:
+        if not (text.isascii() and text.isdigit()) or int(text) < 2:
+            raise InputError(f"{source}={quoted(text)} is not a whole number of at least 2; "
+                             "set it to the upstream connections this bridge may hold (e.g. 18 "
+                             "for Heroku's mini plan with one dyno)")
+        ceiling = int(text)
+    return BridgeOptions(chosen, ceiling if chosen == "multiplex" else None)
+
+
+def check_arguments(args: argparse.Namespace, environ: Mapping[str, str],
+                    ) -> tuple[str, int, RedisUpstream, BridgeOptions]:
     """Every argument checked before anything listens: ``InputError`` (exit 2) otherwise."""
     host, port = parse_listen(args.listen)
     upstream = upstream_from(args.upstream, environ)
+    options = bridge_options(environ, args.mode, args.max_upstream)
     if args.ca_file:
         try:
             upstream_ssl_context(args.ca_file)
@@ -951,12 +1035,13 @@ def check_arguments(args: argparse.Namespace,
             raise InputError(f"--ca-file {quoted(args.ca_file)} is not a readable PEM "
                              f"certificate file ({getattr(error, 'strerror', None) or error})"
                              ) from None
-    return host, port, upstream
+    return host, port, upstream, options
 
 
 def _run_cli(args: argparse.Namespace) -> int:
-    host, port, upstream = check_arguments(args, os.environ)
-    return serve(upstream, host, port, args.ca_file)
+    host, port, upstream, options = check_arguments(args, os.environ)
+    return serve(upstream, host, port, args.ca_file, mode=options.mode,
+                 max_upstream=options.max_upstream)
 
 
 
