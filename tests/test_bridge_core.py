@@ -247,3 +247,13 @@ def test_values_that_look_like_auth_are_never_touched(values: list[bytes], cuts:
     points = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
     chunks = [stream[a:b] for a, b in itertools.pairwise(points)]
     assert watch(chunks) == stream
+
+
+def test_only_a_prefix_with_credentials_turns_the_watch_on() -> None:
+    """A client that never authenticates pays nothing for AuthWatch: its prefix says so."""
+    ping = encode_command(b"PING")
+    assert not scan_prefix(ping).credentials
+    assert scan_prefix(encode_command(b"AUTH", b"p") + ping).credentials
+    assert scan_prefix(encode_command(b"HELLO", b"3", b"AUTH", b"u", b"p") + ping).credentials
+    assert not scan_prefix(encode_command(b"HELLO", b"3") + ping).credentials
+    assert scan_prefix(b"AUTH pw\r\nPING\r\n").credentials

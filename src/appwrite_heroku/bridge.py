@@ -130,6 +130,7 @@ class PrefixScan:
     forward: bytes = b""  # bytes for the upstream, in order, after those answers
     pending: bytes = b""  # an incomplete AUTH/HELLO: keep it, scan again with more bytes
     done: bool = False  # the prefix is over: relay every later byte without looking
+    credentials: bool = False  # the client sent AUTH (or HELLO ... AUTH) in it
 
 
 _INCOMPLETE = object()
@@ -200,7 +201,8 @@ def scan_prefix(data: bytes) -> PrefixScan:
     leading ``HELLO``; stops at the first other command.
 
     The prefix is answered here because nothing is in flight yet, so a local reply cannot
-    overtake an upstream one; ``AuthWatch`` takes over after it.
+    overtake an upstream one; for a client that sent credentials in it (``credentials``),
+    ``AuthWatch`` takes over after it.
     """
     replies: list[bytes] = []
     pos, size = 0, len(data)
@@ -210,16 +212,20 @@ def scan_prefix(data: bytes) -> PrefixScan:
             if head is _INCOMPLETE:
                 break
             if head is None or head[0][0].upper() not in (b"AUTH", b"HELLO"):
-                return PrefixScan(b"".join(replies), data[pos:], done=True)
+                return PrefixScan(b"".join(replies), data[pos:], done=True,
+                                  credentials=bool(replies))
             full = _read_array(data, pos, None)
             if full is _INCOMPLETE:
                 break
             if full is None:
-                return PrefixScan(b"".join(replies), data[pos:], done=True)
+                return PrefixScan(b"".join(replies), data[pos:], done=True,
+                                  credentials=bool(replies))
             args, _, end = full
             if args[0].upper() == b"HELLO":
-                hello = encode_command(*_strip_hello_auth(args))
-                return PrefixScan(b"".join(replies), hello + data[end:], done=True)
+                stripped = _strip_hello_auth(args)
+                return PrefixScan(b"".join(replies), encode_command(*stripped) + data[end:],
+                                  done=True,
+                                  credentials=bool(replies) or len(stripped) < len(args))
             replies.append(_AUTH_OK if len(args) in (2, 3) else _AUTH_ARITY)
             pos = end
         else:
@@ -229,13 +235,14 @@ def scan_prefix(data: bytes) -> PrefixScan:
                 break
             words = line[0].split()
             if not words or words[0].upper() != b"AUTH":
-                return PrefixScan(b"".join(replies), data[pos:], done=True)
+                return PrefixScan(b"".join(replies), data[pos:], done=True,
+                                  credentials=bool(replies))
             replies.append(_AUTH_OK if len(words) in (2, 3) else _AUTH_ARITY)
             pos = line[1]
     rest = data[pos:]
     if len(rest) > PREFIX_LIMIT:
-        return PrefixScan(b"".join(replies), rest, done=True)
-    return PrefixScan(b"".join(replies), b"", rest, done=False)
+        return PrefixScan(b"".join(replies), rest, done=True, credentials=bool(replies))
+    return PrefixScan(b"".join(replies), b"", rest, done=False, credentials=bool(replies))
 
 
 _UNWATCH = encode_command(b"UNWATCH")
@@ -249,8 +256,15 @@ class AuthWatch:
     liveness check), mid-stream; relayed, the upstream would refuse the client's password
     (and a right one could switch the connection's user).
 
-    Why this way: the commands are split by hiredis (C; ``benchmarks/bridge.py`` measures the
-    relay with it) and a chunk without ``AUTH``/``HELLO`` is forwarded as it came. A
+    Why only after a prefix with credentials: a client with a password sends it first on a
+    new connection (phpredis, redis-py, redis-cli), and one without (Appwrite behind the
+    launcher, which gives it none) has nothing to re-send; following every command costs
+    ~0.2-0.3 µs each (hiredis, in C, ~0.17 of it), a sixth of the relay's whole CPU per
+    pipelined request, which connections without credentials so never pay. A client that
+    first sends credentials later in a connection has them relayed, as without the bridge.
+
+    How: the commands are split by hiredis and a chunk without ``AUTH``/``HELLO`` is
+    forwarded as it came. A
     well-formed ``AUTH`` is replaced by ``UNWATCH``, whose ``+OK`` from the upstream stands in
     for the answer: it comes in its place among the replies to a pipeline, which an answer
     written by the bridge itself could overtake (the plain relay does not count replies).
@@ -753,7 +767,7 @@ class _ClientSide(asyncio.Protocol):
         self._send: Callable[[bytes], None] | None = None
         self._scanning = True
         self._pending = b""
-        self._watch = AuthWatch()
+        self._watch: AuthWatch | None = None  # once the client has sent credentials
         self._failed = False
         self._early: list[bytes] = []  # bytes read before the upstream login finished
         self._connecting: asyncio.Task[None] | None = None
@@ -827,16 +841,19 @@ class _ClientSide(asyncio.Protocol):
             self._early.append(data)
             self.transport.pause_reading()
             return
+        watch = self._watch
         if self._scanning:
             scan = scan_prefix(self._pending + data if self._pending else data)
             self._pending = scan.pending
             self._scanning = not scan.done
+            if scan.credentials and watch is None:
+                watch = self._watch = AuthWatch()
             if scan.reply and self.transport is not None:
                 self.transport.write(scan.reply)
             if scan.forward:
-                self._send(self._watch.feed(scan.forward))
+                self._send(scan.forward if watch is None else watch.feed(scan.forward))
             return
-        self._send(self._watch.feed(data))
+        self._send(data if watch is None else watch.feed(data))
 
     def write(self, data: bytes) -> None:
         transport = self.transport
