@@ -259,8 +259,9 @@ class AuthWatch:
     Why only after a prefix with credentials: a client with a password sends it first on a
     new connection (phpredis, redis-py, redis-cli), and one without (Appwrite behind the
     launcher, which gives it none) has nothing to re-send; following every command costs
-    ~0.2-0.3 µs each (hiredis, in C, ~0.17 of it), a sixth of the relay's whole CPU per
-    pipelined request, which connections without credentials so never pay. A client that
+    ~0.3 µs each (hiredis splitting a pipeline, ``benchmarks/bridge_parse.py``), a fifth of
+    the relay's whole CPU per pipelined request, which connections without credentials so
+    never pay (``benchmarks/bridge.py``: unchanged). A client that
     first sends credentials later in a connection has them relayed, as without the bridge.
 
     How: the commands are split by hiredis and a chunk without ``AUTH``/``HELLO`` is
