@@ -81,3 +81,34 @@ def test_troubleshooting_covers_each_known_failure() -> None:
         assert heading, f"no section for {topic}"
         body = text.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
         assert "**Cause.**" in body and "**Fix.**" in body, topic
+
+
+def _cli_options_table() -> dict[str, set[str]]:
+    """The README's CLI options table: each option → the commands its *For* column names."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("<!-- section:cli -->"):text.index("<!-- /section:cli -->")]
+    table = section[section.index("| Option | For |"):]
+    rows: dict[str, set[str]] = {}
+    for line in table.splitlines()[2:]:
+        if not line.startswith("|"):
+            break
+        option_cell, for_cell = (cell.strip() for cell in line.split("|")[1:3])
+        commands = {"plan", "deploy"} if for_cell == "both" else set(
+            re.findall(r"plan|deploy", for_cell))
+        for option in re.findall(r"(?<![\w-])--?[a-z][a-z-]*", option_cell):
+            rows[option] = commands
+    return rows
+
+
+def test_readme_cli_table_lists_exactly_what_plan_and_deploy_accept() -> None:
+    """Every option of `plan` and `deploy` is in the table, marked for the command(s) that
+    take it, and nothing else is: the table follows the parsers."""
+    parser = build_parser()
+    choices = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    accepted: dict[str, set[str]] = {}
+    for command in ("plan", "deploy"):
+        for action in choices[command]._actions:
+            for option in action.option_strings:
+                if option not in ("-h", "--help"):
+                    accepted.setdefault(option, set()).add(command)
+    assert _cli_options_table() == accepted

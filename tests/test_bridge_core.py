@@ -12,7 +12,11 @@ from hypothesis import strategies as st
 
 from appwrite_heroku.bridge import (
     UPSTREAM_ENV,
+    AuthWatch,
     HandshakeError,
+    NotTls,
+    TlsClosed,
+    TlsUnanswered,
     describe_failure,
     encode_command,
     handshake_commands,
@@ -160,6 +164,12 @@ def test_upstream_error_reply_is_one_resp_error_line() -> None:
     (ssl.SSLError(1, "[SSL: WRONG_VERSION_NUMBER] wrong version number"), "TLS failed"),
     (__import__("socket").gaierror(-2, "Name or service not known"), "cannot resolve"),
     (UnicodeError("label empty or too long"), "cannot resolve"),
+    (TlsClosed(established=False), "closed the connection during the TLS handshake: most "
+                                   "often the plan's client limit (maxclients)"),
+    (TlsClosed(established=True), "right after the TLS handshake"),
+    (TlsUnanswered(), "TLS failed: no answer to the TLS handshake in time (a plain (non-TLS) "
+                      "Redis? then use a redis:// URL instead of rediss://)"),
+    (NotTls("x"), "TLS failed: the server answered in plain text"),
 ])
 def test_failures_are_described_briefly(error: BaseException, text: str) -> None:
     assert text in describe_failure(error)
@@ -194,3 +204,56 @@ def test_upstream_comes_from_the_argument_or_the_environment() -> None:
     with pytest.raises(InputError) as caught:
         upstream_from(None, {UPSTREAM_ENV: f"http://:{CANARY_REDIS_PASSWORD}@x"})
     assert CANARY_REDIS_PASSWORD not in str(caught.value)
+
+
+# -- AUTH after the prefix ----------------------------------------------------------------------
+
+UNWATCH = encode_command(b"UNWATCH")
+
+
+def watch(chunks: list[bytes]) -> bytes:
+    watcher = AuthWatch()
+    return b"".join(watcher.feed(chunk) for chunk in chunks)
+
+
+def test_a_later_auth_becomes_unwatch_in_its_place() -> None:
+    """phpredis's reuse of a pooled socket: ECHO, then AUTH, then commands; the credentials
+    never reach the upstream and the stand-in's +OK comes in the AUTH's place."""
+    echo, get = encode_command(b"ECHO", b"x"), encode_command(b"GET", b"k")
+    auth = encode_command(b"auth", b"user", CANARY_REDIS_PASSWORD.encode())
+    assert watch([echo, auth + get]) == echo + UNWATCH + get
+    assert watch([echo + auth + get]) == echo + UNWATCH + get
+    out = watch([get[:5], get[5:] + auth])  # the first command began in an earlier read
+    assert out == get + UNWATCH and CANARY_REDIS_PASSWORD.encode() not in out
+
+
+def test_a_later_hello_loses_its_auth_clause_and_bad_arity_auth_goes_as_is() -> None:
+    hello = encode_command(b"HELLO", b"3", b"AUTH", b"u", b"p", b"SETNAME", b"n")
+    ping = encode_command(b"PING")
+    assert watch([ping, hello]) == ping + encode_command(b"HELLO", b"3", b"SETNAME", b"n")
+    odd = encode_command(b"AUTH", b"a", b"b", b"c")
+    assert watch([ping, odd]) == ping + odd
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=40), min_size=1, max_size=6),
+       st.lists(st.integers(min_value=0, max_value=400), max_size=6))
+def test_values_that_look_like_auth_are_never_touched(values: list[bytes], cuts: list[int],
+                                                      ) -> None:
+    """A value holding an AUTH command's bytes is data: however the stream is cut into
+    reads, a stream without a real AUTH is forwarded byte for byte."""
+    fake = encode_command(b"AUTH", b"x")
+    stream = b"".join(encode_command(b"SET", b"k", fake + v + fake) for v in values)
+    points = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
+    chunks = [stream[a:b] for a, b in itertools.pairwise(points)]
+    assert watch(chunks) == stream
+
+
+def test_only_a_prefix_with_credentials_turns_the_watch_on() -> None:
+    """A client that never authenticates pays nothing for AuthWatch: its prefix says so."""
+    ping = encode_command(b"PING")
+    assert not scan_prefix(ping).credentials
+    assert scan_prefix(encode_command(b"AUTH", b"p") + ping).credentials
+    assert scan_prefix(encode_command(b"HELLO", b"3", b"AUTH", b"u", b"p") + ping).credentials
+    assert not scan_prefix(encode_command(b"HELLO", b"3") + ping).credentials
+    assert scan_prefix(b"AUTH pw\r\nPING\r\n").credentials

@@ -516,6 +516,22 @@ def test_connection_state_changes_keep_their_own_connection_for_life(
     wait_until(lambda: state(bridge)[1] == 0)  # closed with their clients, never reused
 
 
+def test_auth_on_a_relayed_connection_keeps_its_place_and_its_secret(
+    server: RedisServer, mux: Callable[..., BridgeThread],
+) -> None:
+    """After CLIENT SETNAME the client's connection is relayed as is: an AUTH there must
+    still not reach the upstream (a wrong password would be refused) and its +OK must come
+    between the replies around it."""
+    bridge = mux()
+    stream = b"".join([
+        encode_command(b"CLIENT", b"SETNAME", b"pinned"), encode_command(b"SET", b"k", b"v"),
+        encode_command(b"AUTH", b"someone", b"not-the-password"),
+        encode_command(b"GET", b"k"), encode_command(b"CLIENT", b"GETNAME"),
+    ])
+    expected = b"+OK\r\n+OK\r\n+OK\r\n$1\r\nv\r\n$6\r\npinned\r\n"
+    assert exchange(bridge, stream, expected) == expected
+
+
 def test_inline_auth_quit_and_protocol_errors(
     server: RedisServer, mux: Callable[..., BridgeThread],
 ) -> None:

@@ -288,16 +288,14 @@ def test_a_queue_worker_past_the_limit_first_sees_an_empty_queue(
                       "message": f"read error on connection to 127.0.0.1:{bridge.port}"}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "over TLS, Redis drops a connection beyond maxclients before the handshake without "
-    "writing its error (redis/redis src/networking.c acceptCommonHandler: 'for TLS "
-    "connections, no handshake was done yet so nothing is written'), so the bridge says "
-    "only 'the upstream closed the connection' or 'Connection reset by peer'"))
 def test_the_bridge_line_names_the_client_limit(
     php_clients: PhpClients, bridge: BridgeThread, redis_mini: RedisServer,
     kitefin: dict[str, Any], quiet: None, caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """What a reader of the dyno's log needs: that the plan's client limit was reached."""
+    """What a reader of the dyno's log needs: that the plan's client limit was most likely
+    reached. Over TLS, Redis drops a connection beyond maxclients before the handshake without
+    writing its error (redis/redis src/networking.c acceptCommonHandler), so the bridge names
+    the likely cause from when the connection closed."""
     caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
     held = hold_all(php_clients, [ProcessLoad("full", db=0, redis_pool=REDIS_MINI_CLIENTS)],
                     bridge, kitefin)
@@ -308,8 +306,35 @@ def test_the_bridge_line_names_the_client_limit(
         release(more)
     finally:
         release(held)
-    assert "max number of clients reached" in message
-    assert "max number of clients reached" in caplog.text
+    for text in (message, caplog.text):
+        assert "closed the connection during the TLS handshake" in text
+        assert "client limit (maxclients)" in text
+        assert "'max number of clients'" in text
+
+
+@pytest.mark.parametrize("mode", ["plain", "multiplex"])
+def test_both_modes_name_the_client_limit_over_tls(
+    redis_mini: RedisServer, quiet: None, mode: str, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The same line and error in either mode, when others hold every client slot."""
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    holders = [redis_mini.client() for _ in range(REDIS_MINI_CLIENTS)]
+    thread = BridgeThread.start(parse_redis_url(redis_mini.url, "REDIS_URL"), mode=mode)
+    try:
+        for holder in holders:
+            holder.ping()
+        local = redis.Redis(port=thread.port, socket_timeout=15)
+        with pytest.raises(redis.exceptions.ResponseError) as refused:
+            local.ping()
+        local.close()
+    finally:
+        thread.stop()
+        for holder in holders:
+            holder.close()
+    assert "during the TLS handshake: most often the plan's client limit (maxclients)" in str(
+        refused.value)
+    assert "client limit (maxclients)" in caplog.text
+    assert CANARY_REDIS_PASSWORD not in caplog.text + str(refused.value)
 
 
 def test_the_limit_fixtures_are_the_plans(redis_mini: RedisServer, mariadb: MariaDB,

@@ -72,16 +72,20 @@ def test_a_pooled_pconnect_does_what_appwrite_does_with_it(
     assert "unavailable" not in caplog.text
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the bridge answers AUTH only at the start of a connection; phpredis re-sends AUTH on a "
-    "pooled socket it reuses (after its ECHO liveness check), so that AUTH reaches the upstream"))
+@pytest.mark.parametrize("mode", ["plain", "multiplex"])
 def test_a_reused_pooled_socket_with_a_hand_set_password(
-    php_clients: PhpClients, bridge: BridgeThread,
+    php_clients: PhpClients, redis_tls_acl: RedisServer, mode: str,
 ) -> None:
     """Only with `_APP_REDIS_PASS` set by hand (the launcher sets it empty behind the bridge):
-    realtime's getRedis() pconnects + AUTHs once per coroutine, reusing phpredis's pool."""
-    events = by_event(php_clients.run("redis_pool", **where(bridge), prefix=key(),
-                                      password="appwrite-side-Pw-3c1d", pipeline=1))
+    realtime's getRedis() pconnects + AUTHs once per coroutine, reusing phpredis's pool, so
+    the AUTH comes mid-stream (after phpredis's ECHO liveness check) and is answered without
+    the client's password reaching the upstream."""
+    thread = BridgeThread.start(parse_redis_url(redis_tls_acl.url, "REDIS_URL"), mode=mode)
+    try:
+        events = by_event(php_clients.run("redis_pool", **where(thread), prefix=key(),
+                                          password="appwrite-side-Pw-3c1d", pipeline=1))
+    finally:
+        thread.stop()
     assert "error" not in events["reused"], events["reused"]
     assert events["reused"]["client_id"] == events["connected"]["client_id"]
 

@@ -5,7 +5,8 @@ Heroku's Key-Value Store takes only TLS (self-signed certificate) with a passwor
 HAProxy can wrap TLS but cannot inject ``AUTH``, so this module does both: it opens upstream
 connections, authenticates and selects the database there (hidden from the client), then
 carries the client's commands. Two modes: ``plain`` (here) opens one upstream connection per
-local connection and relays bytes both ways untouched; ``multiplex`` (``bridge_mux``) shares a
+local connection and relays bytes both ways as they come (only a client's ``AUTH`` is
+kept from the upstream: ``AuthWatch``); ``multiplex`` (``bridge_mux``) shares a
 few upstream connections among all local ones under a ceiling, because Appwrite keeps far more
 connections open than Heroku's smallest plans admit.
 
@@ -40,11 +41,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
+import hiredis
+
 from .addons import RedisUpstream, parse_redis_url  # (re-exported by .settings)
 from .bridge_mux import DEFAULT_MAX_UPSTREAM, LEASE_WAIT, Multiplexer, _MuxClient
 from .cli import OneLineParser
 from .display import quoted, safe_line
 from .errors import InputError
+from .resp import pack_command
 from .secrecy import Redactor
 
 UPSTREAM_ENV = "APPWRITE_REDIS_BRIDGE_UPSTREAM"
@@ -57,6 +61,7 @@ FAILED_CLIENT_GRACE = 1.0  # seconds a refused client may still read its error b
 WRITE_HIGH_WATER = 256 * 1024  # bytes queued to one side before the other side stops reading
 PREFIX_LIMIT = 64 * 1024  # an AUTH/HELLO longer than this is not a credential: stop scanning
 _TLS_RECORD_MAX = 16 * 1024  # the most plaintext one TLS record carries
+_TLS_RECORD_TYPES = frozenset(range(20, 25))  # the first byte of every TLS record (RFC 8446 5.1)
 KEEPALIVE_IDLE, KEEPALIVE_INTERVAL, KEEPALIVE_COUNT = 60, 15, 4  # dead upstream seen in ~2 min
 TRIM_DELAY = 0.5  # seconds after a connection opens or closes before the heap is trimmed
 
@@ -125,6 +130,7 @@ class PrefixScan:
     forward: bytes = b""  # bytes for the upstream, in order, after those answers
     pending: bytes = b""  # an incomplete AUTH/HELLO: keep it, scan again with more bytes
     done: bool = False  # the prefix is over: relay every later byte without looking
+    credentials: bool = False  # the client sent AUTH (or HELLO ... AUTH) in it
 
 
 _INCOMPLETE = object()
@@ -194,13 +200,9 @@ def scan_prefix(data: bytes) -> PrefixScan:
     """Answers the client's leading ``AUTH`` commands locally and strips ``AUTH`` from a
     leading ``HELLO``; stops at the first other command.
 
-    Why only the prefix: redis-py, redis-benchmark, phpredis and redis-cli all authenticate
-    first on a new connection, so looking at the start of the stream covers real clients.
-    Parsing every command instead was measured at ~3.4 µs per command in Python, twice the
-    bridge's whole CPU cost per pipelined request (~1.7 µs at ``-P 16``), for a case no
-    client produces. The trade-off: an ``AUTH`` sent later in a connection is relayed to the
-    upstream as is (it then succeeds only with the upstream's real credentials, as it would
-    without the bridge).
+    The prefix is answered here because nothing is in flight yet, so a local reply cannot
+    overtake an upstream one; for a client that sent credentials in it (``credentials``),
+    ``AuthWatch`` takes over after it.
     """
     replies: list[bytes] = []
     pos, size = 0, len(data)
@@ -210,16 +212,20 @@ def scan_prefix(data: bytes) -> PrefixScan:
             if head is _INCOMPLETE:
                 break
             if head is None or head[0][0].upper() not in (b"AUTH", b"HELLO"):
-                return PrefixScan(b"".join(replies), data[pos:], done=True)
+                return PrefixScan(b"".join(replies), data[pos:], done=True,
+                                  credentials=bool(replies))
             full = _read_array(data, pos, None)
             if full is _INCOMPLETE:
                 break
             if full is None:
-                return PrefixScan(b"".join(replies), data[pos:], done=True)
+                return PrefixScan(b"".join(replies), data[pos:], done=True,
+                                  credentials=bool(replies))
             args, _, end = full
             if args[0].upper() == b"HELLO":
-                hello = encode_command(*_strip_hello_auth(args))
-                return PrefixScan(b"".join(replies), hello + data[end:], done=True)
+                stripped = _strip_hello_auth(args)
+                return PrefixScan(b"".join(replies), encode_command(*stripped) + data[end:],
+                                  done=True,
+                                  credentials=bool(replies) or len(stripped) < len(args))
             replies.append(_AUTH_OK if len(args) in (2, 3) else _AUTH_ARITY)
             pos = end
         else:
@@ -229,13 +235,120 @@ def scan_prefix(data: bytes) -> PrefixScan:
                 break
             words = line[0].split()
             if not words or words[0].upper() != b"AUTH":
-                return PrefixScan(b"".join(replies), data[pos:], done=True)
+                return PrefixScan(b"".join(replies), data[pos:], done=True,
+                                  credentials=bool(replies))
             replies.append(_AUTH_OK if len(words) in (2, 3) else _AUTH_ARITY)
             pos = line[1]
     rest = data[pos:]
     if len(rest) > PREFIX_LIMIT:
-        return PrefixScan(b"".join(replies), rest, done=True)
-    return PrefixScan(b"".join(replies), b"", rest, done=False)
+        return PrefixScan(b"".join(replies), rest, done=True, credentials=bool(replies))
+    return PrefixScan(b"".join(replies), b"", rest, done=False, credentials=bool(replies))
+
+
+_UNWATCH = encode_command(b"UNWATCH")
+
+
+class AuthWatch:
+    """Follows a client's commands after its prefix, so that an ``AUTH`` (or ``HELLO ...
+    AUTH``) anywhere in the stream never reaches the upstream with the client's credentials.
+
+    Why: phpredis re-sends ``AUTH`` on a pooled socket it hands out again (after its ECHO
+    liveness check), mid-stream; relayed, the upstream would refuse the client's password
+    (and a right one could switch the connection's user).
+
+    Why only after a prefix with credentials: a client with a password sends it first on a
+    new connection (phpredis, redis-py, redis-cli), and one without (Appwrite behind the
+    launcher, which gives it none) has nothing to re-send; following every command costs
+    ~0.3 µs each (hiredis splitting a pipeline, ``benchmarks/bridge_parse.py``), a fifth of
+    the relay's whole CPU per pipelined request, which connections without credentials so
+    never pay (``benchmarks/bridge.py``: unchanged). A client that
+    first sends credentials later in a connection has them relayed, as without the bridge.
+
+    How: the commands are split by hiredis and a chunk without ``AUTH``/``HELLO`` is
+    forwarded as it came. A
+    well-formed ``AUTH`` is replaced by ``UNWATCH``, whose ``+OK`` from the upstream stands in
+    for the answer: it comes in its place among the replies to a pipeline, which an answer
+    written by the bridge itself could overtake (the plain relay does not count replies).
+    ``UNWATCH`` changes nothing unless the client had ``WATCH``ed keys. An ``AUTH`` of the
+    wrong arity authenticates nothing and is relayed for the upstream's own error.
+
+    Limits (each relays the chunk as it came, as before this existed): an ``AUTH`` in a read
+    that both begins and ends inside other commands (a pipeline of large values cut by the
+    socket) or that began in an earlier read; a client sending non-canonical RESP or inline
+    commands (``opaque``: nothing is looked at any more, as hiredis cannot read them).
+    """
+
+    __slots__ = ("_between", "_reader", "opaque")
+
+    def __init__(self) -> None:
+        self._reader = hiredis.Reader()
+        self._between = True  # the last byte fed ended a command
+        self.opaque = False
+
+    def feed(self, data: bytes) -> bytes:
+        """The bytes to forward for ``data``: ``data`` itself unless it holds a credential."""
+        if self.opaque:
+            return data
+        reader = self._reader
+        reader.feed(data)
+        gets = reader.gets
+        commands: list[list[bytes]] = []
+        special = False
+        try:
+            command = gets()
+            while command is not False:
+                if type(command) is list and command and type(command[0]) is bytes:
+                    commands.append(command)
+                    name = command[0]
+                    if len(name) in (4, 5) and name.upper() in (b"AUTH", b"HELLO"):
+                        special = True
+                else:  # not an array of bulk strings: Redis's business, not ours
+                    self.opaque = True
+                    return data
+                command = gets()
+        except (hiredis.ProtocolError, TypeError):
+            self.opaque = True
+            return data
+        began = self._between
+        try:
+            self._between = bool(commands) and not reader.has_data() and data.endswith(
+                pack_command(commands[-1]))
+        except TypeError:
+            self.opaque = True
+            return data
+        if not special:
+            return data
+        return _without_credentials(data, commands, began, self._between)
+
+
+def _without_credentials(data: bytes, commands: list[list[bytes]], began: bool,
+                         ended: bool) -> bytes:
+    """``data`` with each ``AUTH`` replaced by ``UNWATCH`` and ``HELLO``'s AUTH clause cut,
+    when the commands' bytes can be placed in it exactly (canonical RESP); else ``data``."""
+    packed = [encode_command(*command) for command in commands]
+    if began:
+        body, whole = commands, b"".join(packed)
+        if not data.startswith(whole):
+            return data
+        head, tail = b"", data[len(whole):]
+    elif ended and len(commands) > 1:
+        body, whole = commands[1:], b"".join(packed[1:])  # the first began in an earlier read
+        if not data.endswith(whole):
+            return data
+        head, tail = data[:len(data) - len(whole)], b""
+    else:
+        return data
+    out = [head]
+    for command in body:
+        name = command[0].upper()
+        if name == b"AUTH" and len(command) in (2, 3):
+            out.append(_UNWATCH)
+        elif name == b"HELLO":
+            out.append(encode_command(*_strip_hello_auth(command)))
+        else:
+            out.append(encode_command(*command))
+    out.append(tail)
+    return b"".join(out)
 
 
 def upstream_error_reply(address: str, reason: str) -> bytes:
@@ -244,8 +357,40 @@ def upstream_error_reply(address: str, reason: str) -> bytes:
     return f"-ERR bridge: upstream unavailable ({address}): {text}\r\n".encode()
 
 
+class TlsClosed(ConnectionError):
+    """The upstream closed a ``rediss://`` connection before the bridge had logged in."""
+
+    def __init__(self, established: bool) -> None:
+        super().__init__("the upstream closed the connection")
+        self.established = established
+
+
+class TlsUnanswered(TimeoutError):
+    """A ``rediss://`` upstream sent nothing back to the TLS ClientHello in time."""
+
+
+class NotTls(ConnectionError):
+    """A ``rediss://`` upstream answered the TLS ClientHello in plain text."""
+
+
+_CLIENT_LIMIT_HINT = ("most often the plan's client limit (maxclients), which Redis enforces "
+                      "over TLS by closing without a word; see docs/troubleshooting.md, "
+                      "'max number of clients'")
+_PLAIN_HINT = "a plain (non-TLS) Redis? then use a redis:// URL instead of rediss://"
+
+
 def describe_failure(error: BaseException) -> str:
     """A short reason for a failed upstream connection, from the error's type and text."""
+    if isinstance(error, TlsClosed):
+        # redis/redis src/networking.c acceptCommonHandler: past maxclients "for TLS
+        # connections, no handshake was done yet so nothing is written" before closing.
+        when = "right after the TLS handshake" if error.established else (
+            "during the TLS handshake")
+        return f"the upstream closed the connection {when}: {_CLIENT_LIMIT_HINT}"
+    if isinstance(error, TlsUnanswered):
+        return f"TLS failed: no answer to the TLS handshake in time ({_PLAIN_HINT})"
+    if isinstance(error, NotTls):
+        return f"TLS failed: the server answered in plain text, not TLS ({_PLAIN_HINT})"
     if isinstance(error, (asyncio.TimeoutError, TimeoutError)):
         return "no answer in time"
     if isinstance(error, HandshakeError):
@@ -443,7 +588,8 @@ class _UpstreamSide(asyncio.Protocol):
     """
 
     # Slots: 500 idle connections are 1000 of these objects; a __dict__ each adds up.
-    __slots__ = ("_done", "_expected", "_handshake", "_replies", "_tls", "client", "transport")
+    __slots__ = ("_done", "_expected", "_handshake", "_heard", "_replies", "_tls", "client",
+                 "transport")
 
     def __init__(self, handshake: list[bytes], done: asyncio.Future[BaseException | None],
                  tls: _Tls | None) -> None:
@@ -454,6 +600,12 @@ class _UpstreamSide(asyncio.Protocol):
         self._replies = b""
         self._done = done
         self._tls = tls
+        self._heard = False  # any byte from the upstream yet
+
+    @property
+    def unanswered_tls(self) -> bool:
+        """Still waiting for the first byte of the upstream's TLS handshake."""
+        return self._tls is not None and not self._heard
 
     def _finish(self, error: BaseException | None) -> None:
         if not self._done.done():
@@ -491,6 +643,13 @@ class _UpstreamSide(asyncio.Protocol):
         tls = self._tls
         if tls is not None:
             was_established = tls.established
+            if not self._heard:
+                self._heard = True
+                if data and data[0] not in _TLS_RECORD_TYPES:  # e.g. "-ERR unknown command"
+                    self._finish(NotTls("the server answered in plain text"))
+                    assert self.transport is not None
+                    self.transport.abort()
+                    return
             try:
                 data, reply, closed = tls.feed(data)
             except ssl.SSLError as error:
@@ -527,7 +686,10 @@ class _UpstreamSide(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._finish(exc or ConnectionResetError("the upstream closed the connection"))
+        if self._tls is not None and not self._done.done():
+            self._finish(TlsClosed(self._tls.established))
+        else:
+            self._finish(exc or ConnectionResetError("the upstream closed the connection"))
         client, self.client = self.client, None
         if client is not None:
             client.upstream_lost()
@@ -578,6 +740,14 @@ async def open_upstream(bridge: RedisBridge) -> _UpstreamSide:
 
     try:
         await asyncio.wait_for(login(), bridge.connect_timeout)
+    except (asyncio.TimeoutError, TimeoutError):
+        side = made.pop() if made else None
+        unanswered = side is not None and side.unanswered_tls
+        if side is not None:
+            side.release()
+        if unanswered:
+            raise TlsUnanswered() from None
+        raise
     except BaseException:
         if made:
             made.pop().release()
@@ -588,8 +758,8 @@ async def open_upstream(bridge: RedisBridge) -> _UpstreamSide:
 class _ClientSide(asyncio.Protocol):
     """A local client (Appwrite). Reading waits until the upstream is logged in."""
 
-    __slots__ = ("_connecting", "_early", "_failed", "_pending", "_scanning", "_send", "bridge",
-                 "transport", "upstream")
+    __slots__ = ("_connecting", "_early", "_failed", "_pending", "_scanning", "_send", "_watch",
+                 "bridge", "transport", "upstream")
 
     def __init__(self, bridge: RedisBridge) -> None:
         self.bridge = bridge
@@ -598,6 +768,7 @@ class _ClientSide(asyncio.Protocol):
         self._send: Callable[[bytes], None] | None = None
         self._scanning = True
         self._pending = b""
+        self._watch: AuthWatch | None = None  # once the client has sent credentials
         self._failed = False
         self._early: list[bytes] = []  # bytes read before the upstream login finished
         self._connecting: asyncio.Task[None] | None = None
@@ -671,16 +842,19 @@ class _ClientSide(asyncio.Protocol):
             self._early.append(data)
             self.transport.pause_reading()
             return
+        watch = self._watch
         if self._scanning:
             scan = scan_prefix(self._pending + data if self._pending else data)
             self._pending = scan.pending
             self._scanning = not scan.done
+            if scan.credentials and watch is None:
+                watch = self._watch = AuthWatch()
             if scan.reply and self.transport is not None:
                 self.transport.write(scan.reply)
             if scan.forward:
-                self._send(scan.forward)
+                self._send(scan.forward if watch is None else watch.feed(scan.forward))
             return
-        self._send(data)
+        self._send(data if watch is None else watch.feed(data))
 
     def write(self, data: bytes) -> None:
         transport = self.transport

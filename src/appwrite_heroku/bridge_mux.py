@@ -551,6 +551,10 @@ class _MuxClient(asyncio.Protocol):
         if link.raw:
             if name == b"HELLO":
                 args = strip_hello_auth(args)
+            elif name == b"AUTH" and len(args) in (2, 3):
+                # Replies on a relayed connection are not counted: the upstream's +OK to a
+                # harmless UNWATCH stands in, in the AUTH's place (as bridge.AuthWatch does).
+                args = [b"UNWATCH"]
             link.send(pack_command(args), self)
             return True
         route = route_of(args)

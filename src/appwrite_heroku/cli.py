@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -49,7 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        try:
+            return _run(build_parser(), argv)
+        finally:
+            sys.stdout.flush()  # here, not at exit: a closed pipe is then caught below
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+def _run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     try:
         status: int = args.func(args)
@@ -61,6 +71,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("appwrite-heroku: interrupted", file=sys.stderr)
         return 130
     return status
+
+
+def _reader_went_away() -> int:
+    """``appwrite-heroku budget | head -1``: the reader closed the pipe, which is no error of
+    ours; exit as a program killed by SIGPIPE would (128 + 13), without a traceback.
+
+    Why the redirect: Python flushes stdout once more at exit, which would raise (and print)
+    again; pointing it at /dev/null first is what Python's own documentation recommends
+    (library/signal, "Note on SIGPIPE")."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + 13
 
 
 if __name__ == "__main__":
