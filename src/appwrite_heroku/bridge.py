@@ -48,7 +48,7 @@ from .bridge_mux import DEFAULT_MAX_UPSTREAM, LEASE_WAIT, Multiplexer, _MuxClien
 from .cli import OneLineParser
 from .display import quoted, safe_line
 from .errors import InputError
-from .resp import pack_command
+from .resp import pack_command, strip_hello_auth
 from .secrecy import Redactor
 
 UPSTREAM_ENV = "APPWRITE_REDIS_BRIDGE_UPSTREAM"
@@ -182,20 +182,6 @@ def _read_array(data: bytes, pos: int, limit: int | None) -> Any:
     return items, count, pos
 
 
-def _strip_hello_auth(args: list[bytes]) -> list[bytes]:
-    """``HELLO 3 AUTH user pass SETNAME x`` → ``HELLO 3 SETNAME x``: the bridge's own
-    credentials are already in force upstream, the client's must not reach it."""
-    out: list[bytes] = []
-    i = 0
-    while i < len(args):
-        if i > 0 and args[i].upper() == b"AUTH":
-            i += 3
-            continue
-        out.append(args[i])
-        i += 1
-    return out
-
-
 def scan_prefix(data: bytes) -> PrefixScan:
     """Answers the client's leading ``AUTH`` commands locally and strips ``AUTH`` from a
     leading ``HELLO``; stops at the first other command.
@@ -222,7 +208,7 @@ def scan_prefix(data: bytes) -> PrefixScan:
                                   credentials=bool(replies))
             args, _, end = full
             if args[0].upper() == b"HELLO":
-                stripped = _strip_hello_auth(args)
+                stripped = strip_hello_auth(args)
                 return PrefixScan(b"".join(replies), encode_command(*stripped) + data[end:],
                                   done=True,
                                   credentials=bool(replies) or len(stripped) < len(args))
@@ -344,7 +330,7 @@ def _without_credentials(data: bytes, commands: list[list[bytes]], began: bool,
         if name == b"AUTH" and len(command) in (2, 3):
             out.append(_UNWATCH)
         elif name == b"HELLO":
-            out.append(encode_command(*_strip_hello_auth(command)))
+            out.append(encode_command(*strip_hello_auth(command)))
         else:
             out.append(encode_command(*command))
     out.append(tail)

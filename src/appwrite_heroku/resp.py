@@ -304,7 +304,8 @@ def auth_reply(args: Sequence[bytes]) -> bytes:
 
 
 def strip_hello_auth(args: Sequence[bytes]) -> list[bytes]:
-    """``HELLO 3 AUTH user pass SETNAME x`` → ``HELLO 3 SETNAME x``."""
+    """``HELLO 3 AUTH user pass SETNAME x`` → ``HELLO 3 SETNAME x``: the bridge's own
+    credentials are already in force upstream, the client's must not reach it."""
     out: list[bytes] = []
     i = 0
     while i < len(args):
