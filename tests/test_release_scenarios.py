@@ -459,7 +459,8 @@ def test_plans_are_recorded_once_and_the_plan_shows_the_budget(env: Env, source:
     record = DEFAULT_PROFILE.setup().record()
     assert f"+ {PLANS_VAR}={record[:40]}" in reporter.text  # long values are shortened
     assert PLANS_VAR in planned.planned_config_keys
-    assert "Budget (plain bridge" in reporter.text and "  fits" in reporter.text
+    assert "Budget (multiplex bridge, PgBouncer on every dyno" in reporter.text
+    assert "  fits" in reporter.text
     result, _ = env.run(app, source, tag="v1.0.0")
     assert result.exit_status == 0, result.summary
     assert env.standin.app(app).config_vars[PLANS_VAR] == record
