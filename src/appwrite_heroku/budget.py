@@ -268,6 +268,10 @@ class Budget:
 
     def problems(self) -> list[str]:
         """What does not fit, one phrase each; empty when everything does."""
+        return self.db_problems() + self.redis_problems() + self.memory_problems()
+
+    def db_problems(self) -> list[str]:
+        """The database plan's: connections reaching it, storage, query quota."""
         found = []
         pool = self.pool() if self.pooled else None
         if isinstance(pool, str):
@@ -276,6 +280,19 @@ class Budget:
             found.append(f"{self.db_upstream()} database connections > {self.db_limit} "
                          f"({self.db_plan.name} takes {self.db_plan.connections}, "
                          f"{HEADROOM_DB} kept free)")
+        if self.db_plan.storage_mb * 1024 < first_boot_kib():
+            found.append(f"Appwrite's empty schema takes at least {first_boot_kib()} KiB "
+                         f"({first_boot_tables()} tables) > {self.db_plan.storage_mb} MB "
+                         f"({self.db_plan.name})")
+        quota = self.db_plan.queries_per_hour
+        if quota is not None and self.idle_queries_per_hour() > quota:
+            found.append(f"idle background queries ({self.idle_queries_per_hour()}/hour) > "
+                         f"{quota}/hour ({self.db_plan.name})")
+        return found
+
+    def redis_problems(self) -> list[str]:
+        """The Redis plan's and the bridges': upstream clients, dedicated needs per ceiling."""
+        found = []
         upstream = self.upstream()
         if upstream > self.redis_limit:
             found.append(f"{upstream} Redis connections upstream ({self.mode} bridge) > "
@@ -290,14 +307,10 @@ class Budget:
                                  f"leaves {room} connections for {dyno.dedicated} blocking, "
                                  "subscribed or transaction clients at once: the bridge "
                                  "refuses the rest")
-        if self.db_plan.storage_mb * 1024 < first_boot_kib():
-            found.append(f"Appwrite's empty schema takes at least {first_boot_kib()} KiB "
-                         f"({first_boot_tables()} tables) > {self.db_plan.storage_mb} MB "
-                         f"({self.db_plan.name})")
-        quota = self.db_plan.queries_per_hour
-        if quota is not None and self.idle_queries_per_hour() > quota:
-            found.append(f"idle background queries ({self.idle_queries_per_hour()}/hour) > "
-                         f"{quota}/hour ({self.db_plan.name})")
+        return found
+
+    def memory_problems(self) -> list[str]:
+        found = []
         for dyno in self.dynos:
             if dyno.memory_mib > dyno.memory_usable_mib:
                 found.append(f"{dyno.spec.role} needs {dyno.memory_mib} MiB > "
@@ -529,9 +542,7 @@ def advice(budget: Budget, background: Sequence[str]) -> str:
     wiring = _wiring_settings(budget.wiring)
     sized = choose(specs, budget.redis_plan, budget.db_plan, background, budget.mode,
                    {**wiring, **budget.user_settings})
-    problems = sized.problems()
-    db_ok = not any("database" in p or "connections leave none" in p for p in problems)
-    redis_ok = not any("Redis" in p or MAX_UPSTREAM_VAR in p for p in problems)
+    db_ok, redis_ok = not sized.db_problems(), not sized.redis_problems()
     if not (db_ok and redis_ok):
         fit = cheapest_fit(specs, background, budget.mode,
                            redis_plan=budget.redis_plan if redis_ok else None,
