@@ -63,6 +63,11 @@ class ProcessLoad:
     db: int
     redis_pool: int
     redis_queue: int = 0
+    # Of the Redis connections, those that need an upstream of their own from the multiplexed
+    # bridge at once (a blocking receive, a subscription, a rate limiter's MULTI): each holds
+    # a WATCH, which the bridge routes like them (resp.Route.TRANSACTION), without blocking
+    # the PHP process.
+    dedicated: int = 0
 
     @property
     def redis(self) -> int:

@@ -13,18 +13,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku import appetite, budget
+from appwrite_heroku import appetite, budget, pooler
 from appwrite_heroku import plans as plan_table
 from appwrite_heroku.appetite import Knobs, pool_size, pubsub_pool_size
+from appwrite_heroku.bridge_mux import shared_for
 from appwrite_heroku.budget import MUX, PLAIN, DynoKnobs, DynoSpec
 from appwrite_heroku.errors import InputError
+from appwrite_heroku.resp import Route, route_of
 
 MIRROR = Path("/work/.mirror/appwrite+appwrite/repo")
 FULL = appetite.background_set(usage_stats=True)  # every queue, stats-resources too
 BASIC = plan_table.dyno_size("basic")
 STD2X = plan_table.dyno_size("standard-2x")
 MINI = plan_table.addon_plan("heroku-redis:mini")
+ESSENTIAL0 = plan_table.addon_plan("heroku-postgresql:essential-0")
 ESSENTIAL2 = plan_table.addon_plan("heroku-postgresql:essential-2")
+KITEFIN = plan_table.addon_plan("jawsdb-maria:kitefin")
+PLAIN_WIRING = budget.Wiring(mode=PLAIN)
+MUX_WIRING = budget.Wiring(mode=MUX)
 FLOOR = DynoKnobs(Knobs(cpu_num=1, worker_per_core=1, workers_num=1,
                         connections_max=14), realtime_workers=None)
 
@@ -112,12 +118,38 @@ def test_every_reached_pool_counts_its_size() -> None:
     assert api.uncapped and api.dedicated == 3
 
 
-def test_mux_upstream_is_shared_plus_dedicated_and_never_more_than_plain() -> None:
+def test_mux_upstream_is_the_ceiling_that_holds_every_dedicated_need() -> None:
     for role in ("web", "worker", "all"):
         dyno = _dyno(role)
         dedicated = sum(p.total_dedicated for p in dyno.processes)
-        assert dyno.upstream(MUX) == min(dyno.redis, budget.MUX_SHARED + dedicated)
-        assert dyno.upstream(MUX) <= dyno.upstream(PLAIN) == dyno.redis
+        ceiling = dyno.ceiling(MUX_WIRING)
+        # bridge_mux keeps shared_for(ceiling) shared connections; the rest serves dedicated
+        # needs: every one of them at once, and no ceiling one smaller would.
+        assert ceiling - shared_for(ceiling) >= dedicated
+        assert ceiling - 1 - shared_for(ceiling - 1) < dedicated
+        assert dyno.upstream(MUX_WIRING) == ceiling
+        assert dyno.upstream(MUX_WIRING) <= dyno.upstream(PLAIN_WIRING) == dyno.redis
+
+
+def test_dedicated_figures_follow_the_bridges_routing() -> None:
+    """appetite's `dedicated` per process against resp.route_of: a queue child's receive
+    (BRPOP, queue 0.21.1 Broker/Redis.php:57 via Connection/Redis.php:84), realtime's
+    SUBSCRIBE (realtime.php:628-633) and the rate limiter's MULTI (abuse 1.4.1
+    TimeLimit/Redis.php:72-75) need their own upstream; publishing, caching and locking run
+    on a shared one."""
+    assert route_of([b"BRPOP", b"q", b"2"]) is Route.BLOCKING
+    assert route_of([b"SUBSCRIBE", b"c"]) is Route.SUBSCRIBE
+    assert route_of([b"MULTI"]) is Route.TRANSACTION
+    for ordinary in ([b"LPUSH", b"q", b"v"], [b"PUBLISH", b"c", b"m"], [b"GET", b"k"],
+                     [b"SET", b"k", b"v", b"NX"], [b"LREM", b"q", b"0", b"v"]):
+        assert route_of(ordinary) is Route.SHARED
+    knobs = DynoKnobs(Knobs(cpu_num=1, worker_per_core=1, connections_max=42), None)  # P = 3
+    figures = {p.name: p for p in _dyno("all", knobs).processes}
+    assert figures["worker-mails child"].dedicated == 1  # its one blocking receive
+    assert figures["realtime worker"].dedicated == 1 + 3  # SUBSCRIBE + P MULTIs
+    assert figures["api worker"].dedicated == 3  # P MULTIs
+    assert figures["api master+manager"].dedicated == 0
+    assert figures["maintenance"].dedicated == 0
 
 
 def test_queue_children_multiply_only_the_children() -> None:
@@ -221,7 +253,9 @@ def test_choose_fits_when_it_says_so(role_set: tuple[str, ...], size_a: str, siz
     chosen = budget.choose(specs, plan_table.addon_plan(redis), plan_table.addon_plan(db),
                            FULL, mode)
     if chosen.fits:
-        assert chosen.db <= chosen.db_limit
+        assert chosen.db_upstream() <= chosen.db_limit
+        if not chosen.pooled:
+            assert chosen.db_upstream() == chosen.db
         assert chosen.upstream() <= chosen.redis_limit
         assert all(d.memory_mib <= d.memory_usable_mib for d in chosen.dynos)
         for dyno in chosen.dynos:
@@ -231,7 +265,7 @@ def test_choose_fits_when_it_says_so(role_set: tuple[str, ...], size_a: str, siz
         floor = budget.evaluate(specs, {s.role: DynoKnobs(FLOOR.knobs, 1 if s.role == "all"
                                                           else None) for s in specs},
                                 plan_table.addon_plan(redis), plan_table.addon_plan(db),
-                                FULL, mode)
+                                FULL, budget.Wiring(mode=mode))
         assert not floor.fits
         assert chosen.db <= floor.db or chosen.upstream() <= floor.upstream()
 
@@ -249,13 +283,47 @@ def test_more_redis_clients_never_turn_a_fit_into_a_misfit(size: str, db: str) -
 
 def test_user_values_replace_the_chosen_ones_and_are_judged() -> None:
     specs = [DynoSpec("web", BASIC), DynoSpec("worker", STD2X)]
-    premium1 = plan_table.addon_plan("heroku-redis:premium-1")
-    chosen = budget.choose(specs, premium1, ESSENTIAL2, FULL,
+    chosen = budget.choose(specs, MINI, KITEFIN, FULL,
                            user_settings={"_APP_WORKER_PER_CORE": "6"})
     assert chosen.kept == ["_APP_WORKER_PER_CORE"]
     assert all(d.settings["_APP_WORKER_PER_CORE"] == "6" for d in chosen.dynos)
     assert not chosen.fits
     assert "_APP_WORKER_PER_CORE" in budget.advice(chosen, FULL)
+
+
+def test_users_bridge_values_win_and_are_judged() -> None:
+    specs = [DynoSpec("web", BASIC), DynoSpec("worker", STD2X)]
+    background = budget.DEFAULT_PROFILE.background()
+    plain = budget.choose(specs, MINI, ESSENTIAL0, background,
+                          user_settings={budget.MODE_VAR: "plain"})
+    assert plain.mode == PLAIN and not plain.fits
+    small = budget.choose(specs, MINI, ESSENTIAL0, background,
+                          user_settings={budget.MAX_UPSTREAM_VAR: "4"})
+    assert all(d.ceiling(small.wiring) == 4 for d in small.dynos)
+    assert any("MAX_UPSTREAM=4 on the worker dyno leaves 3 connections for 9" in p
+               for p in small.problems())
+    with pytest.raises(InputError, match=budget.MAX_UPSTREAM_VAR):
+        budget.choose(specs, MINI, ESSENTIAL0, background,
+                      user_settings={budget.MAX_UPSTREAM_VAR: "1"})
+    by_hand = budget.choose(specs, MINI, ESSENTIAL0, background,
+                            user_settings={"APPWRITE_LITE_PG_POOL_SIZE": "9"})
+    assert by_hand.db_upstream() == 18 and not by_hand.fits
+
+
+def test_pgbouncer_upstream_is_the_poolers_share_of_the_plan() -> None:
+    specs = [DynoSpec("web", BASIC), DynoSpec("worker", STD2X)]
+    background = budget.DEFAULT_PROFILE.background()
+    chosen = budget.choose(specs, MINI, ESSENTIAL0, background)
+    assert chosen.pooled
+    share = pooler.server_pool_size(20, 2, budget.HEADROOM_DB).max_db_connections
+    assert budget.HEADROOM_DB == pooler.DEFAULT_HEADROOM == 5
+    assert [chosen.db_upstream_of(d) for d in chosen.dynos] == [share, share] == [7, 7]
+    assert chosen.db > chosen.db_limit >= chosen.db_upstream()
+    off = budget.choose(specs, MINI, ESSENTIAL0, background,
+                        user_settings={"APPWRITE_LITE_PG_POOLER": "off"})
+    assert not off.pooled and off.db_upstream() == off.db and not off.fits
+    mysql = budget.choose(specs, MINI, plan_table.addon_plan("jawsdb:leopard"), background)
+    assert not mysql.pooled and mysql.db_upstream() == mysql.db
 
 
 def test_plain_mini_never_fits_every_queue_but_mux_does() -> None:
@@ -269,13 +337,15 @@ def test_plain_mini_never_fits_every_queue_but_mux_does() -> None:
 
 
 def test_jawsdb_kitefin_fails_connections_storage_and_its_advice_names_a_price() -> None:
-    kitefin = plan_table.addon_plan("jawsdb-maria:kitefin")
+    kitefin = KITEFIN
     specs = [DynoSpec("web", BASIC), DynoSpec("worker", STD2X)]
-    chosen = budget.choose(specs, plan_table.addon_plan("heroku-redis:premium-1"), kitefin, FULL)
+    chosen = budget.choose(specs, MINI, kitefin, FULL)
+    assert not chosen.pooled and chosen.db_upstream() == chosen.db  # no pooler for MySQL
     problems = " ".join(chosen.problems())
     assert "database connections" in problems and "empty schema" in problems
     line = budget.advice(chosen, FULL)
-    assert "heroku-postgresql:essential-2 ($20/month" in line and "\n" not in line
+    assert "heroku-postgresql:essential-0 ($5/month) instead of jawsdb-maria:kitefin" in line
+    assert "\n" not in line
     assert appetite.first_boot_tables() == 70 and appetite.project_tables() == 60
     assert appetite.first_boot_kib() > kitefin.storage_mb * 1024
 
@@ -283,22 +353,44 @@ def test_jawsdb_kitefin_fails_connections_storage_and_its_advice_names_a_price()
 # -- the profiles -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", sorted(budget.PROFILES))
-def test_every_profile_fits_today_with_the_cheapest_plans(name: str) -> None:
+def test_every_profile_fits_with_the_cheapest_plans(name: str) -> None:
     profile = budget.PROFILES[name]
-    plain = profile.budget(PLAIN)
-    assert plain.fits, plain.problems()
-    cheapest = budget.cheapest_fit(profile.setup().specs, profile.background(), PLAIN)
+    chosen = profile.budget()
+    assert chosen.fits and chosen.mode == MUX and chosen.pooled, chosen.problems()
+    cheapest = budget.cheapest_fit(profile.setup().specs, profile.background())
     assert cheapest is not None
     assert (cheapest.redis_plan.name, cheapest.db_plan.name) == (profile.redis_plan,
                                                                  profile.db_plan)
+    assert not profile.usage_stats and "stats-resources" not in profile.background()
 
 
-def test_the_default_profile_runs_every_usable_queue_and_fits_mini_when_multiplexed() -> None:
+def test_the_default_is_the_cheapest_set_running_every_usable_queue() -> None:
+    """The button: every queue Appwrite can use on Heroku (usage stats off, as app.json sets
+    it), on the cheapest dynos and plans that hold it. Two basic dynos would be cheaper, but
+    the worker's processes do not fit 512 MB: that is why the worker is standard-2x."""
     profile = budget.DEFAULT_PROFILE
-    assert profile.background() == FULL and "stats-resources" in FULL
-    setup = profile.setup()
-    mux = budget.choose(setup.specs, MINI, setup.db_plan, FULL, MUX)
-    assert mux.fits, mux.problems()
+    usable = appetite.background_set(usage_stats=False)
+    assert profile.background() == usable and "stats-resources" in FULL
+    candidates = []
+    sizes = [s for s in plan_table.DYNO_SIZES.values() if s.name not in budget.NOT_ADVISED]
+    for web in sizes:
+        for worker in sizes:
+            specs = [DynoSpec("web", web), DynoSpec("worker", worker)]
+            fit = budget.cheapest_fit(specs, usable)
+            if fit is not None:
+                candidates.append(fit)
+    best = min(candidates, key=lambda b: b.monthly_usd())
+    assert best.monthly_usd() == profile.budget().monthly_usd() == 65
+    assert budget.Setup(tuple(d.spec for d in best.dynos), best.redis_plan,
+                        best.db_plan).record() == profile.setup().record()
+    basic = budget.choose([DynoSpec("web", BASIC), DynoSpec("worker", BASIC)], MINI,
+                          ESSENTIAL0, usable)
+    assert basic.problems() == [f"worker needs {basic.dynos[1].memory_mib} MiB > 460 MiB "
+                                "usable on basic (512 MB)"]
+    cheapest = budget.PROFILES["minimal"].budget()
+    assert cheapest.fits and cheapest.monthly_usd() == 22
+    with_stats = budget.choose(profile.setup().specs, MINI, ESSENTIAL0, FULL)
+    assert with_stats.fits, with_stats.problems()  # --usage-stats still fits the button
 
 
 # -- records and formations ---------------------------------------------------------------------
@@ -354,11 +446,17 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_fits_is_exit_0_and_prints_every_process() -> None:
     done = cli("--formation", "web=basic,worker=standard-2x", "--redis-plan",
-               "heroku-redis:premium-1", "--db-plan", "heroku-postgresql:essential-2")
+               "heroku-redis:mini", "--db-plan", "heroku-postgresql:essential-0")
     assert done.returncode == 0, done.stderr
-    for name in ("api worker", "realtime worker", "worker-mails child", "stats-resources",
-                 "settings: _APP_CONNECTIONS_MAX=", "upstream plain", "fits"):
+    for name in ("api worker", "realtime worker", "worker-mails child",
+                 "settings: _APP_CONNECTIONS_MAX=", "dyno, upstream", "PgBouncer",
+                 "APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM=11 (2 shared + 9 dedicated",
+                 "database: Appwrite side 37, upstream 14", "redis: Appwrite side 70, upstream 17",
+                 "fits"):
         assert name in done.stdout
+    assert "stats-resources" not in done.stdout
+    stats = cli("--profile", "default", "--usage-stats")
+    assert stats.returncode == 0 and "worker-stats-resources child" in stats.stdout
 
 
 def test_cli_misfit_is_exit_1_with_advice() -> None:
@@ -388,9 +486,12 @@ def test_cli_json_shape() -> None:
     done = cli("--profile", "minimal", "--json")
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
-    assert data["fits"] is True and data["mode"] == "plain" and data["advice"] is None
-    assert set(data["totals"]) == {"database", "redis", "upstream_plain", "upstream_mux"}
-    assert data["plans"]["redis"]["name"] == "heroku-redis:premium-0"
+    assert data["fits"] is True and data["mode"] == "multiplex" and data["advice"] is None
+    assert set(data["totals"]) == {"database", "database_upstream", "redis", "redis_upstream",
+                                   "upstream_plain", "upstream_multiplex"}
+    assert data["plans"]["redis"]["name"] == "heroku-redis:mini"
+    assert data["totals"]["redis_upstream"] == sum(d["bridge_max_upstream"]
+                                                   for d in data["dynos"])
     for dyno in data["dynos"]:
         assert {"role", "size", "settings", "database", "redis", "memory_mib",
                 "processes"} <= set(dyno)
@@ -401,12 +502,14 @@ def test_cli_json_shape() -> None:
                                              for d in data["dynos"])
 
 
-def test_cli_mux_judges_mini_fitting() -> None:
-    done = cli("--profile", "default", "--redis-plan", "heroku-redis:mini", "--mux", "--json")
+def test_cli_bridge_option_judges_mini() -> None:
+    done = cli("--profile", "default", "--bridge", "multiplex", "--json")
     assert done.returncode == 0
-    assert json.loads(done.stdout)["totals"]["upstream_mux"] <= 19
-    plain = cli("--profile", "default", "--redis-plan", "heroku-redis:mini")
+    assert json.loads(done.stdout)["totals"]["redis_upstream"] <= 17
+    plain = cli("--profile", "default", "--bridge", "plain")
     assert plain.returncode == 1 and "heroku-redis:premium-1" in plain.stdout
+    bad = cli("--profile", "default", "--bridge", "mux")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
 
 
 # -- `plan` shows the same budget ---------------------------------------------------------------
@@ -422,8 +525,26 @@ def plan(config: Path) -> subprocess.CompletedProcess[str]:
 def test_offline_plan_shows_the_default_profiles_budget() -> None:
     done = plan(EXAMPLE)
     assert done.returncode == 0, done.stderr
-    assert "Budget (plans and dynos from the default profile" in done.stdout
+    assert ("Budget (plans and dynos from the default profile; DATABASE_URL is set: assumed "
+            "heroku-postgresql:essential-0, the smallest heroku-postgresql plan") in done.stdout
     assert "realtime worker" in done.stdout and "  fits" in done.stdout
+
+
+@pytest.mark.parametrize(("var", "plan_name"), [("JAWSDB_MARIA_URL", "jawsdb-maria:kitefin"),
+                                                ("JAWSDB_URL", "jawsdb:kitefin")])
+def test_offline_plan_judges_the_database_the_config_names(tmp_path: Path, var: str,
+                                                           plan_name: str) -> None:
+    config = json.loads(EXAMPLE.read_text())
+    config.pop("DATABASE_URL")
+    config[var] = "mysql://exampleuser:examplepassw0rd1@db.example.com:3306/exampleschema"
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    done = plan(path)
+    assert done.returncode == 1
+    assert f"{var} is set: assumed {plan_name}" in done.stdout
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1
+    assert "heroku-postgresql:essential-0 ($5/month) instead of " + plan_name in errors[0]
 
 
 def test_offline_plan_with_recorded_plans_that_cannot_fit_is_red(tmp_path: Path) -> None:
@@ -436,7 +557,7 @@ def test_offline_plan_with_recorded_plans_that_cannot_fit_is_red(tmp_path: Path)
     assert done.returncode == 1
     assert f"from {budget.PLANS_VAR} in the config" in done.stdout
     errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and "heroku-redis:premium-" in errors[0] and "/month" in errors[0]
+    assert len(errors) == 1 and "heroku-postgresql:essential-0 ($5/month)" in errors[0]
 
 
 def test_advice_never_suggests_eco() -> None:

@@ -20,7 +20,7 @@ from appwrite_heroku.errors import InputError
 from appwrite_heroku.release import DeployResult
 from appwrite_heroku.secrecy import MASK, Redactor, is_secret
 from appwrite_heroku.user_config import parse_config
-from conftest import ADDON_JAWSDB_URL, ADDON_REDIS_URL, CANARY_API_KEY, make_appwrite_app
+from conftest import ADDON_POSTGRES_URL, ADDON_REDIS_URL, CANARY_API_KEY, make_appwrite_app
 from standins.github import GitHubStandIn
 from standins.heroku import HerokuStandIn
 from surfaces import (
@@ -35,7 +35,8 @@ from surfaces import (
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = load_entrypoint()
-GOOD_ADDONS = {"REDIS_URL": ADDON_REDIS_URL, "JAWSDB_MARIA_URL": ADDON_JAWSDB_URL}
+# The Deploy button's add-ons: an offline plan judges them at their smallest plans, which fit.
+GOOD_ADDONS = {"REDIS_URL": ADDON_REDIS_URL, "DATABASE_URL": ADDON_POSTGRES_URL}
 
 
 def write_config(tmp_path: Path, config: dict[str, str], name: str = "config.json") -> str:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from appwrite_heroku.launcher import check_storage, child_environment
+from appwrite_heroku import budget
+from appwrite_heroku.errors import InputError
+from appwrite_heroku.launcher import bridge_choice, check_storage, child_environment
 from appwrite_heroku.migration import (
     FIRST_DEPLOY,
     MIGRATE,
@@ -53,3 +55,22 @@ def test_storage_check_creates_and_reports(tmp_path: Path) -> None:
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where a directory should be")
     assert len(check_storage(blocked)) == 7
+
+
+@pytest.mark.parametrize(("environ", "expected"), [
+    ({}, ("multiplex", 11)),  # the launcher's mode, at the budget's ceiling
+    ({"APPWRITE_REDIS_BRIDGE_MODE": ""}, ("multiplex", 11)),
+    ({"APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM": "15"}, ("multiplex", 15)),  # the user's ceiling
+    ({"APPWRITE_REDIS_BRIDGE_MODE": "plain"}, ("plain", None)),
+    ({"APPWRITE_REDIS_BRIDGE_MODE": "plain", "APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM": "15"},
+     ("plain", None)),
+])
+def test_bridge_choice_multiplexes_at_the_budgets_ceiling_unless_the_user_chose(
+        environ: dict[str, str], expected: tuple[str, int | None]) -> None:
+    assert bridge_choice(environ, 11) == expected
+    assert budget.CURRENT_MODE == "multiplex"
+
+
+def test_bridge_choice_names_a_bad_value() -> None:
+    with pytest.raises(InputError, match="APPWRITE_REDIS_BRIDGE_MODE"):
+        bridge_choice({"APPWRITE_REDIS_BRIDGE_MODE": "mux"}, 11)

@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent / "standins" / "appwrite"))
 from lite import Launched, dyno_env, make_root
 from pdo import ServerWatch
 
+from appwrite_heroku import budget, pooler
 from services import PG_BIN, PostgresAccount, _as_postgres, free_port, wait_for_port
 
 pytestmark = pytest.mark.skipif(
@@ -87,6 +88,11 @@ def test_worker_dyno_goes_through_pgbouncer_started_first(
             assert stat.S_IMODE(path.stat().st_mode) == 0o600
         assert password not in ini.read_text() and password in auth.read_text()
         assert f"listen_port = {port}" in ini.read_text().splitlines()
+        # Its server pool is this dyno's share of the plan the budget judged (the default
+        # profile's essential-0 and two dynos here), with the budget's headroom.
+        share = pooler.server_pool_size(20, 2, budget.HEADROOM_DB).max_db_connections
+        assert f"max_db_connections = {share}" in ini.read_text().splitlines()
+        assert "this dyno's share of 20, 5 kept free" in launched.output
         assert launched.stop() == 0
         assert not pooler_dir.exists()  # the runtime directory goes with the dyno's processes
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -124,7 +125,12 @@ def test_tls_redis_with_password_is_bridged_and_appwrite_needs_no_password(
     launched = Launched("worker", env)
     try:
         launched.wait_for_line("reached redis without a password")
-        launched.wait_for_line(f"redis bridge: 127.0.0.1:{bridge_port} → REDIS_URL (TLS")
+        line = launched.wait_for_line(f"redis bridge: 127.0.0.1:{bridge_port} → REDIS_URL (TLS")
+        # Multiplexed at the ceiling the same budget chose for this dyno (its sizing line).
+        sizing = launched.wait_for_line("sizing: ")
+        ceiling = re.search(r"upstream \d+ / (\d+) \(multiplex bridge", sizing)
+        assert ceiling, sizing
+        assert f"multiplexed, at most {ceiling.group(1)} upstream connections" in line
         assert client.lrange("v1-stats-usage-standin", 0, -1) == [b"drained"]
         assert launched.stop() == 0
         for secret in (CANARY_REDIS_PASSWORD, CANARY_DB_PASSWORD):

@@ -1,13 +1,30 @@
-"""Connection budgets measured on real services, not only modelled: Appwrite-shaped PHP
-processes open the modelled worst case through the bridge to a TLS Redis whose `maxclients` is
-Heroku Key-Value Store mini's 20, and to a MariaDB user limited like JawsDB kitefin (10). It
-fits; one process more is refused, and the refusal reaches the log as one line."""
+"""Connection budgets measured on real services, not only modelled.
+
+The model's worst case (budget.py, the default profile: a web and a worker dyno) opened by
+Appwrite-shaped PHP processes, each dyno through its own multiplexed bridge (at the ceiling the
+budget chose) to a TLS Redis whose `maxclients` is Heroku Key-Value Store mini's 20, and through
+its own PgBouncer (pooler.py, at the budget's share) to a Heroku-shaped PostgreSQL whose role
+admits essential-0's 20: it fits, and the servers never see more than the model's upstream
+figures. What "one more" means for each:
+- Redis: one more connection needing an upstream of its own (a blocking pop, a subscription, a
+  MULTI) than the dyno's ceiling holds beside its shared connections: the bridge refuses it
+  with `-ERR bridge: all N upstream connections busy…` and one log line; the server refuses
+  nothing.
+- PostgreSQL: PgBouncer queues a client beyond its pool instead of refusing it: one more
+  process is served, and the server still sees at most the pools.
+
+The plain relay without a pooler (Appwrite-shaped processes to a MariaDB user limited like
+JawsDB kitefin, 10) shows the problem those two solve: one process past the limits is refused
+on both, in one clear line."""
 
 from __future__ import annotations
 
 import logging
 import re
 import secrets
+import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -16,28 +33,59 @@ from typing import Any
 import pytest
 import redis
 
+from appwrite_heroku import budget, pooler
 from appwrite_heroku.bridge import BridgeThread
 from appwrite_heroku.settings import parse_redis_url
 from conftest import CANARY_REDIS_PASSWORD
 from php_clients import PhpClients, PhpProcess, ProcessLoad, total, wait_for
-from services import MariaDB, RedisServer, start_redis
+from services import (
+    PG_BIN,
+    MariaDB,
+    PostgresAccount,
+    RedisServer,
+    _as_postgres,
+    _stop,
+    free_port,
+    start_redis,
+    wait_for_port,
+)
 
 REDIS_MINI_CLIENTS = 20  # Heroku Key-Value Store `mini`: maxclients
 JAWSDB_KITEFIN_CONNECTIONS = 10  # JawsDB Maria `kitefin`: max_user_connections
 KITEFIN_USER = "kitefin_user"
 
 
-def modelled_worst_case() -> list[ProcessLoad]:
-    """The single source of the figures this module measures: every process that holds
-    connections at once, with what it holds at worst.
+def modelled_budget() -> budget.Budget:
+    """The Deploy button's budget: what the launcher and the engine judge by."""
+    return budget.DEFAULT_PROFILE.budget()
 
-    Interim figures, to be replaced by the connection model's own (branch `budget`) when it is
-    merged. Shapes from Appwrite 1.9.6 at pool size 1 (app/init/registers.php:244-252 with
-    `_APP_CONNECTIONS_MAX` ≤ 27): a process that touches every pool holds 3 database
-    connections (`console`, `database_db_main`, `logs`: registers.php:188-216) and, on Redis,
-    pubsub 2 (:336-341), cache 1, lock 1 and the `redis` resource 1 (all pconnect, :323-330)
-    plus the publisher's one plain connect (:362-369); a queue worker adds its own two plain
-    connects (app/worker.php:75-76).
+
+def modelled_worst_case(chosen: budget.Budget) -> dict[str, list[ProcessLoad]]:
+    """The single source of the figures the multiplexed and pooled tests measure: per dyno,
+    every Appwrite process that holds connections, with what the model says it holds at worst
+    (appetite.ProcessFigure: database, pooled and queue Redis, dedicated needs)."""
+    loads: dict[str, list[ProcessLoad]] = {}
+    for dyno in chosen.dynos:
+        for figure in dyno.processes:
+            if not (figure.db or figure.redis):
+                continue
+            loads.setdefault(dyno.spec.role, []).extend(
+                ProcessLoad(f"{dyno.spec.role} {figure.name} #{n}", db=figure.db,
+                            redis_pool=figure.redis - figure.queue, redis_queue=figure.queue,
+                            dedicated=figure.dedicated)
+                for n in range(1, figure.count + 1))
+    return loads
+
+
+def plain_shapes() -> list[ProcessLoad]:
+    """Three Appwrite-shaped processes for the plain relay and MariaDB without a pooler, where the
+    plans' limits count every connection Appwrite opens (the model's worst case overruns them
+    several times over: 70 Redis, 37 database). Shapes from Appwrite 1.9.6 at pool size 1
+    (app/init/registers.php:244-252 with `_APP_CONNECTIONS_MAX` ≤ 27): a process that touches
+    every pool holds 3 database connections (`console`, `database_db_main`, `logs`:
+    registers.php:188-216) and, on Redis, pubsub 2 (:336-341), cache 1, lock 1 and the `redis`
+    resource 1 (all pconnect, :323-330) plus the publisher's one plain connect (:362-369); a
+    queue worker adds its own two plain connects (app/worker.php:75-76).
     """
     return [
         ProcessLoad("api worker", db=3, redis_pool=5, redis_queue=1),
@@ -76,7 +124,7 @@ def kitefin(mariadb: MariaDB) -> Iterator[dict[str, Any]]:
 @pytest.fixture
 def bridge(redis_mini: RedisServer) -> Iterator[BridgeThread]:
     """A fresh bridge per test, so each test's refusal line is its own (lines are throttled)."""
-    thread = BridgeThread.start(parse_redis_url(redis_mini.url, "REDIS_URL"))
+    thread = BridgeThread.start(parse_redis_url(redis_mini.url, "REDIS_URL"), mode="plain")
     yield thread
     thread.stop()
 
@@ -120,7 +168,7 @@ def open_load(php_clients: PhpClients, load: ProcessLoad, bridge: BridgeThread,
               database: dict[str, Any]) -> PhpProcess:
     return php_clients.start(
         "hold", load.name, name=load.name, db=load.db, pool=load.redis_pool,
-        queue=load.redis_queue, database=database,
+        queue=load.redis_queue, dedicated=load.dedicated, database=database,
         redis={"host": "127.0.0.1", "port": bridge.port},
     )
 
@@ -155,14 +203,14 @@ def release(held: Held) -> list[int]:
     return [p.finish() for p in held.processes]
 
 
-def test_the_modelled_worst_case_fits_the_plans(
+def test_shapes_that_fit_the_plans_fit_through_the_plain_relay(
     php_clients: PhpClients, bridge: BridgeThread, redis_mini: RedisServer, mariadb: MariaDB,
     kitefin: dict[str, Any], quiet: None, caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Every modelled process holds every connection at the same time, each one a distinct
     server connection, with no refusal anywhere."""
     caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
-    loads = modelled_worst_case()
+    loads = plain_shapes()
     db_total, redis_total = total(loads)
     assert db_total <= JAWSDB_KITEFIN_CONNECTIONS and redis_total <= REDIS_MINI_CLIENTS, (
         f"the model's worst case ({db_total} DB, {redis_total} Redis) exceeds the plans")
@@ -187,7 +235,7 @@ def test_one_process_more_is_refused_in_one_clear_line(
     plans are full: the limits are where the plans say, nothing else takes a connection);
     then one process more, with one database and one Redis connection, is refused on both."""
     caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
-    loads = modelled_worst_case()
+    loads = plain_shapes()
     db_total, redis_total = total(loads)
     headroom = ProcessLoad("headroom", db=JAWSDB_KITEFIN_CONNECTIONS - db_total,
                            redis_pool=REDIS_MINI_CLIENTS - redis_total)
@@ -239,7 +287,7 @@ def test_a_worst_case_beyond_the_plans_is_refused_exactly_at_their_limits(
     line, not one per refusal."""
     caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
     loads = [replace(load, name=f"{load.name} #{copy}") for copy in (1, 2)
-             for load in modelled_worst_case()]
+             for load in plain_shapes()]
     db_total, redis_total = total(loads)
     held = hold_all(php_clients, loads, bridge, kitefin)
     try:
@@ -348,3 +396,166 @@ def test_the_limit_fixtures_are_the_plans(redis_mini: RedisServer, mariadb: Mari
     limit = mariadb.root_sql(
         f"SELECT max_user_connections FROM mysql.user WHERE user = '{KITEFIN_USER}'")
     assert int(limit) == JAWSDB_KITEFIN_CONNECTIONS
+
+
+# -- the model's worst case through the multiplexed bridge and PgBouncer ------------------------
+
+LEASE_WAIT = 1.0  # seconds a dedicated need waits past the ceiling (5 on a dyno): a quick test
+
+
+@dataclass
+class Dyno:
+    """One modelled dyno's way to the add-ons: its bridge and its PgBouncer."""
+
+    role: str
+    bridge: BridgeThread
+    ceiling: int
+    database: dict[str, Any]
+
+
+def _postgres_watch(account: PostgresAccount) -> Any:
+    from pdo import ServerWatch  # tests/standins/appwrite, put on sys.path below
+
+    server = account.server
+    return ServerWatch(_as_postgres([
+        str(PG_BIN / "psql"), "-X", "-q", "-A", "-t", "-h", str(server.directory),
+        "-p", str(server.port), "-U", "postgres", "-d", "postgres"]), account.user)
+
+
+@pytest.fixture
+def modelled_dynos(redis_mini: RedisServer, heroku_postgres: PostgresAccount,
+                   tmp_path: Path) -> Iterator[dict[str, Dyno]]:
+    """Every dyno of the button's budget: a multiplexed bridge at the ceiling the budget chose
+    for it, and a PgBouncer from pooler.py's own files at the budget's share of the plan."""
+    if not (PG_BIN / "postgres").exists() or shutil.which("pgbouncer") is None:
+        pytest.skip("needs PostgreSQL and pgbouncer (.ci/run installs them)")
+    sys.path.insert(0, str(Path(__file__).parent / "standins" / "appwrite"))
+    chosen = modelled_budget()
+    pool = chosen.pool()
+    assert isinstance(pool, pooler.PoolSize)
+    settings = {"_APP_DB_ADAPTER": "postgresql", "_APP_DB_HOST": "127.0.0.1",
+                "_APP_DB_PORT": str(heroku_postgres.server.port),
+                "_APP_DB_SCHEMA": heroku_postgres.database, "_APP_DB_USER": heroku_postgres.user,
+                "_APP_DB_PASS": heroku_postgres.password}
+    dynos: dict[str, Dyno] = {}
+    started: list[subprocess.Popen[bytes]] = []
+    try:
+        for dyno in chosen.dynos:
+            role = dyno.spec.role
+            config = pooler.PoolerConfig(
+                upstream=pooler.Upstream.from_settings(settings), listen_port=free_port(),
+                pool=pool, directory=tmp_path / f"pgbouncer-{role}",
+                run_as=pooler.unprivileged_user())
+            pooler.write_files(config)
+            started.append(subprocess.Popen(pooler.command("pgbouncer", config),
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            wait_for_port(config.listen_port)
+            ceiling = dyno.ceiling(chosen.wiring)
+            bridge = BridgeThread.start(parse_redis_url(redis_mini.url, "REDIS_URL"),
+                                        mode="multiplex", max_upstream=ceiling,
+                                        lease_wait=LEASE_WAIT)
+            dynos[role] = Dyno(role, bridge, ceiling, {
+                "driver": "pgsql", "host": "127.0.0.1", "port": config.listen_port,
+                "schema": heroku_postgres.database, "user": heroku_postgres.user,
+                "password": heroku_postgres.password})
+        yield dynos
+    finally:
+        for held in dynos.values():
+            held.bridge.stop()
+        for proc in started:
+            _stop(proc)
+        wait_for(lambda: redis_clients(redis_mini) == 0, what="Redis without clients")
+
+
+def _peak(bridge: BridgeThread) -> int:
+    return int(bridge.call(lambda: bridge.bridge.mux.peak))
+
+
+def test_the_modelled_worst_case_fits_through_the_multiplexed_bridge_and_pgbouncer(
+    php_clients: PhpClients, modelled_dynos: dict[str, Dyno], redis_mini: RedisServer,
+    heroku_postgres: PostgresAccount, quiet_redis: None, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every modelled process of both dynos holds every connection at once, each dedicated
+    need in its WATCH at the same time: nothing is refused, and the servers see at most the
+    model's upstream figures (Redis: the sum of the ceilings; PostgreSQL: the pools)."""
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    chosen = modelled_budget()
+    loads = modelled_worst_case(chosen)
+    everything = [load for role in loads for load in loads[role]]
+    assert total(everything) == (chosen.db, chosen.redis) == (37, 70)
+    assert sum(load.dedicated for load in everything) == sum(d.dedicated for d in chosen.dynos)
+    rejected_before = rejected(redis_mini)
+    with _postgres_watch(heroku_postgres) as seen:
+        held = [hold_all(php_clients, loads[role], modelled_dynos[role].bridge,
+                         modelled_dynos[role].database) for role in loads]
+        try:
+            assert [r for h in held for r in h.refusals] == []
+            assert len([i for h in held for i in h.db_ids]) == chosen.db
+            redis_seen = redis_clients(redis_mini)
+            peaks = {role: _peak(dyno.bridge) for role, dyno in modelled_dynos.items()}
+        finally:
+            statuses = [status for h in held for status in release(h)]
+    assert statuses == [0] * len(everything)
+    # Redis: every dedicated need at once held its own upstream, under each dyno's ceiling.
+    for dyno in chosen.dynos:
+        role = dyno.spec.role
+        assert dyno.dedicated < peaks[role] <= modelled_dynos[role].ceiling
+    assert redis_seen <= sum(peaks.values()) <= chosen.upstream() == 17
+    assert redis_seen > sum(d.dedicated for d in chosen.dynos)
+    assert rejected(redis_mini) == rejected_before
+    # PostgreSQL: 37 Appwrite connections, never more than the two pools on the server.
+    assert 1 <= seen.peak <= chosen.db_upstream() == 14
+    assert all(seen.tls)
+    assert "busy" not in caplog.text
+    print(f"\nserver-side peaks: Redis {redis_seen} clients (bridges {peaks}, ceilings "
+          f"{ {r: d.ceiling for r, d in modelled_dynos.items()} }), PostgreSQL {seen.peak} "
+          f"backends; Appwrite side {chosen.redis} Redis, {chosen.db} database")
+
+
+def test_one_more_dedicated_need_is_refused_by_the_ceiling_and_one_more_client_is_queued(
+    php_clients: PhpClients, modelled_dynos: dict[str, Dyno], redis_mini: RedisServer,
+    heroku_postgres: PostgresAccount, quiet_redis: None, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With the modelled worst case held, one more process on the web dyno: its WATCH (a need
+    for an upstream of its own) finds every connection under the ceiling taken and gets the
+    bridge's refusal, logged as one line; its database connection is served by PgBouncer,
+    and the server still sees at most the pools."""
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    chosen = modelled_budget()
+    loads = modelled_worst_case(chosen)
+    web = modelled_dynos["web"]
+    rejected_before = rejected(redis_mini)
+    with _postgres_watch(heroku_postgres) as seen:
+        held = [hold_all(php_clients, loads[role], modelled_dynos[role].bridge,
+                         modelled_dynos[role].database) for role in loads]
+        try:
+            assert [r for h in held for r in h.refusals] == []
+            more = hold_all(php_clients, [ProcessLoad("one more", db=1, redis_pool=1,
+                                                      dedicated=1)], web.bridge, web.database)
+            one_more = more.processes[0]
+            refusals = [(kind, message) for _, kind, message in more.refusals]
+            assert len(more.db_ids) == 1  # served: PgBouncer queues, it does not refuse
+            assert release(more) == [1]
+        finally:
+            statuses = [status for h in held for status in release(h)]
+    assert statuses == [0] * sum(len(v) for v in loads.values())
+    assert refusals == [("redis dedicated",
+                         f"ERR bridge: all {web.ceiling} upstream connections busy for "
+                         f"{LEASE_WAIT:g}s (APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM); see "
+                         "docs/troubleshooting.md")]
+    assert one_more.stderr.splitlines() == [
+        f"one more: redis dedicated connection refused: {refusals[0][1]}"]
+    busy = [r.getMessage() for r in caplog.records
+            if r.name.startswith("appwrite_heroku.bridge") and "busy" in r.getMessage()]
+    assert len(busy) == 1, busy
+    assert f"all {web.ceiling} upstream connections busy" in busy[0]
+    assert CANARY_REDIS_PASSWORD not in caplog.text + one_more.stderr
+    assert rejected(redis_mini) == rejected_before  # the server itself refused nothing
+    assert seen.peak <= chosen.db_upstream()
+
+
+@pytest.fixture
+def quiet_redis(redis_mini: RedisServer) -> None:
+    """No client of an earlier test counts against the limit (modelled_dynos waits for its
+    own bridges' connections to close when it stops them)."""
+    wait_for(lambda: redis_clients(redis_mini) == 0, what="Redis without clients")

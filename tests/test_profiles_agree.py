@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from appwrite_heroku import appetite, budget
 from appwrite_heroku import plans as plan_table
+from appwrite_heroku.bridge_mux import shared_for
 from appwrite_heroku.release import missing_addons, small_dynos
 from appwrite_heroku.sizing import MIB, choose_policy
 
 ROOT = Path(__file__).resolve().parent.parent
+MIRROR = Path("/work/.mirror/appwrite+appwrite/repo")
 README = (ROOT / "README.md").read_text()
 APP_JSON = json.loads((ROOT / "app.json").read_text())
 
@@ -66,8 +69,15 @@ def test_the_buttons_cost_table_is_the_default_profile_and_app_json() -> None:
     web_dyno, worker_dyno = chosen.dynos
     assert f"{web_dyno.memory_mib} MiB" in by_what["`web` dyno"][2]
     assert f"{worker_dyno.memory_mib} MiB" in by_what["`worker` dyno"][2]
-    assert f"{chosen.upstream()} Redis clients" in redis_row[2]
-    assert f"{chosen.db} connections" in db_row[2]
+    assert f"{chosen.upstream()} Redis clients at worst through the multiplexed bridge " \
+           f"({chosen.redis} on Appwrite's side; mini takes {setup.redis_plan.connections})" \
+        in redis_row[2]
+    assert f"{chosen.db_upstream()} connections at worst through PgBouncer ({chosen.db} on " \
+           f"Appwrite's side; essential-0 takes {setup.db_plan.connections})" in db_row[2]
+    assert chosen.mode == budget.MUX and chosen.pooled
+    queues = [n for n in profile.background() if n.startswith("worker-")]
+    assert f"every queue worker Appwrite can use on Heroku ({len(queues)}) and " \
+           f"{len(profile.background()) - len(queues)} tasks" in by_what["`worker` dyno"][0]
     # app.json creates exactly that.
     assert APP_JSON["addons"] == [setup.redis_plan.name, setup.db_plan.name]
     assert APP_JSON["formation"] == {s.role: {"quantity": s.quantity, "size": s.size.name}
@@ -84,9 +94,8 @@ def test_the_profiles_table_is_the_model(name: str) -> None:
     chosen = profile.budget()
     assert row[1].replace(" ", "") == profile.formation
     assert row[2] == f"`{profile.redis_plan}`" and row[3] == f"`{profile.db_plan}`"
-    assert row[5] == f"{chosen.db} of {chosen.db_limit}"
-    assert row[6] == (f"{chosen.redis} / {chosen.upstream(budget.PLAIN)} / "
-                      f"{chosen.upstream(budget.MUX)}")
+    assert row[5] == f"{chosen.db} / {chosen.db_upstream()} of {chosen.db_limit}"
+    assert row[6] == f"{chosen.redis} / {chosen.upstream()} of {chosen.redis_limit}"
     memory = ", ".join(f"{d.memory_mib} of {d.memory_usable_mib} MiB" for d in chosen.dynos)
     assert row[7] == memory
     assert dollars(row[8]) == chosen.monthly_usd()
@@ -98,24 +107,63 @@ def test_the_profiles_skip_list_in_the_readme_is_the_models() -> None:
     assert f"APPWRITE_LITE_SKIP={','.join(budget.MINIMAL_SKIP)}" in text
 
 
-def test_the_mux_and_jawsdb_figures_in_the_readme_are_the_models() -> None:
+def test_the_budget_figures_in_the_readme_are_the_models() -> None:
     text = " ".join(section("deploy-button").split())
-    mini = plan_table.addon_plan("heroku-redis:mini")
-    order = [budget.PROFILES[n] for n in ("default", "all-in-one", "minimal")]
-    figures = [budget.choose(p.setup().specs, mini, p.setup().db_plan, p.background(),
-                             budget.MUX) for p in order]
-    assert all(f.fits for f in figures)
-    first, second, third = (f.upstream() for f in figures)
-    assert f"{first}, {second} and {third} upstream connections" in text
-    default_mux = budget.choose(budget.DEFAULT_PROFILE.setup().specs, mini,
-                                budget.DEFAULT_PROFILE.setup().db_plan, appetite.background_set(),
-                                budget.MUX)
-    assert f"then cost ${default_mux.monthly_usd():g}" in text
+    default = budget.DEFAULT_PROFILE
+    setup = default.setup()
+    chosen = default.budget()
+    web, worker = chosen.dynos
+    # Why the button is not two basic dynos: the model's own refusal, quoted.
+    basic = budget.choose(budget.parse_formation("web=basic,worker=basic"), setup.redis_plan,
+                          setup.db_plan, default.background())
+    assert not basic.fits
+    assert f"needs {basic.dynos[1].memory_mib} MiB on the worker dyno" in text
+    assert f"`minimal` is the cheapest set the model accepts, at " \
+           f"${budget.PROFILES['minimal'].budget().monthly_usd():g}" in text
+    # The plain bridge's figure and the plan it needs.
+    plain = default.budget(budget.PLAIN)
+    assert not plain.fits
+    assert f"the default's {plain.upstream()} clients at the smallest sizing want " \
+           "`heroku-redis:premium-1`" in text
+    assert "heroku-redis:premium-1" in budget.advice(plain, default.background())
+    # The ceilings, the pools and what is kept free.
+    for dyno in (web, worker):
+        ceiling = dyno.ceiling(chosen.wiring)
+        assert f"{dyno.spec.role} {ceiling} ({shared_for(ceiling)} + {dyno.dedicated})" in text
+    share = chosen.db_upstream_of(web)
+    assert f"{share} per dyno on essential-0 with two dynos" in text
+    assert f"Kept free: {budget.HEADROOM_DB} database connections" in text
+    assert f"and {budget.HEADROOM_REDIS} Redis clients" in text
+    assert f"ceiling {budget.RELEASE_BRIDGE_CEILING}" in text
+    # JawsDB: what the MySQL family gets without a pooler.
     assert f"{appetite.first_boot_tables()} tables" in text
     assert f"{appetite.first_boot_kib():,} KiB" in text
     assert f"adds {appetite.project_tables()} tables ({appetite.project_kib():,}" in text
     assert f"about {2070:,} queries an hour" in text
-    assert budget.DEFAULT_PROFILE.budget().idle_queries_per_hour() == 2070
+    assert chosen.idle_queries_per_hour() == 2070
+    floor_web = budget.dyno_budget(budget.DynoSpec("web", plan_table.dyno_size("basic")),
+                                   budget.DynoKnobs(appetite.Knobs(cpu_num=1, worker_per_core=1,
+                                                                   workers_num=1,
+                                                                   connections_max=14)), ())
+    assert f"one web dyno alone holds {floor_web.db} at the smallest sizing" in text
+    # Every figure with the command that prints it.
+    for command in ("appwrite-heroku budget --profile default",
+                    "appwrite-heroku budget --profile default --bridge plain",
+                    "appwrite-heroku budget --formation web=basic,worker=basic --redis-plan "
+                    "heroku-redis:mini --db-plan heroku-postgresql:essential-0"):
+        assert f"`{command}`" in text
+
+
+@pytest.mark.skipif(not MIRROR.is_dir(), reason="the Appwrite mirror is a workstation copy")
+def test_the_readmes_installer_default_is_appwrites() -> None:
+    text = " ".join(section("deploy-button").split())
+    cited = re.search(r"`(src/Appwrite/Platform/Tasks/Install\.php):(\d+)` at tag 1\.9\.6: "
+                      r"`([^`]*)", text)
+    assert cited and "defaults to MongoDB" in text
+    source = subprocess.run(["git", "-C", str(MIRROR), "show", f"1.9.6:{cited.group(1)}"],
+                            capture_output=True, text=True, check=True).stdout.splitlines()
+    line = source[int(cited.group(2)) - 1]
+    assert cited.group(3).split("…")[0].rstrip(", ") in line and "'mongodb'" in line
 
 
 def test_the_launchers_sizing_table_is_what_the_launcher_chooses() -> None:

@@ -30,7 +30,7 @@ def secret_values(config: dict[str, str]) -> list[str]:
     from appwrite_heroku.secrecy import is_secret_name
 
     values = [v for k, v in config.items() if is_secret_name(k) and len(v) >= 8]
-    values += ["examplepassw0rd1"]  # the password inside JAWSDB_MARIA_URL
+    values += ["examplepassw0rd1"]  # the password inside DATABASE_URL
     return values
 
 
@@ -59,7 +59,10 @@ def test_plan_with_canary_config_prints_no_secret(tmp_path: Path) -> None:
     path.write_text(json.dumps(config))
     done = cli("plan", "--config-from", str(path), "--app", "canary-app", "--tag", "v1.0.0",
                "--commit", "abc1234")
-    assert done.returncode == 0, done.stderr
+    # JawsDB without a recorded plan is judged at its smallest plan, which Appwrite overruns:
+    # the plan is shown, then refused in one line, and no secret appears in either.
+    assert done.returncode == 1, done.stderr
+    assert "assumed jawsdb:kitefin" in done.stdout and "jawsdb:kitefin" in done.stderr
     assert "+ _APP_OPENSSL_KEY_V1=****" in done.stdout  # generated, masked
     assert "+ APPWRITE_LITE_RELEASE=tag=v1.0.0 appwrite=1.9.6 commit=abc1234" in done.stdout
     for canary in (CANARY_REDIS_PASSWORD, CANARY_DB_PASSWORD):

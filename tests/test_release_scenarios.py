@@ -438,9 +438,12 @@ def test_deploy_refused_before_any_write_when_nothing_fits(env: Env, source: Pat
     assert result.exit_status == 1 and not result.rolled_back
     errors = [line for line in reporter.lines if line.startswith("error: ")]
     assert len(errors) == 1
-    assert "heroku-redis:premium-1 ($30/month" in errors[0]
-    assert "heroku-postgresql:essential-2 ($20/month" in errors[0]
-    assert "standard-2x" in errors[0]
+    # Redis mini fits through the multiplexed bridge; MySQL has no pooler, so kitefin's 10
+    # connections take Appwrite's own count: the line names the plan, its price, the dyno.
+    assert "heroku-postgresql:essential-0 ($5/month) instead of jawsdb-maria:kitefin" \
+        in errors[0]
+    assert "heroku-redis:" not in errors[0].split(": choose ")[1]
+    assert "dyno size standard-2x for worker ($50/month" in errors[0]
     assert result.summary.startswith("refused: ")
     # Nothing written: only GETs, no new release, the plan's own figures were shown.
     assert all(r.method == "GET" for r in env.standin.requests)
@@ -456,7 +459,8 @@ def test_plans_are_recorded_once_and_the_plan_shows_the_budget(env: Env, source:
     record = DEFAULT_PROFILE.setup().record()
     assert f"+ {PLANS_VAR}={record[:40]}" in reporter.text  # long values are shortened
     assert PLANS_VAR in planned.planned_config_keys
-    assert "Budget (plain bridge" in reporter.text and "  fits" in reporter.text
+    assert "Budget (multiplex bridge, PgBouncer on every dyno" in reporter.text
+    assert "  fits" in reporter.text
     result, _ = env.run(app, source, tag="v1.0.0")
     assert result.exit_status == 0, result.summary
     assert env.standin.app(app).config_vars[PLANS_VAR] == record

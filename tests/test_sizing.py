@@ -24,9 +24,14 @@ def swoole_total(settings: dict[str, str]) -> int:
 def test_web_policy_matches_the_default_profile_budget() -> None:
     # No record: the default profile's plans; the web dyno takes what the profile's budget
     # gives its web dyno (same model, same answer).
-    policy = choose_policy(512 * MIB, "web", FULL, {})
-    expected = next(d for d in budget.DEFAULT_PROFILE.budget().dynos if d.spec.role == "web")
+    chosen = budget.DEFAULT_PROFILE.budget()
+    policy = choose_policy(512 * MIB, "web", budget.DEFAULT_PROFILE.background(), {})
+    expected = next(d for d in chosen.dynos if d.spec.role == "web")
     assert policy.settings == expected.settings
+    # The bridge's ceiling and PgBouncer's share come from the same budget.
+    assert policy.bridge_mode == budget.MUX
+    assert policy.bridge_ceiling == expected.ceiling(chosen.wiring) == 6
+    assert (policy.db_plan_limit, policy.dynos) == (20, 2)
     assert policy.program_env == {"realtime": {"_APP_POOL_ADAPTER": "swoole"}}
     assert policy.fits
     assert "cgroup limit 512 MiB" in policy.description
@@ -41,8 +46,10 @@ def test_the_chosen_pool_size_is_what_appwrite_computes() -> None:
 
 
 def test_a_recorded_plan_that_cannot_fit_is_logged_with_advice() -> None:
-    env = {budget.PLANS_VAR: RECORD_MINI}
+    # Redis mini through the plain bridge (the user's choice): one upstream per connection.
+    env = {budget.PLANS_VAR: RECORD_MINI, budget.MODE_VAR: "plain"}
     policy = choose_policy(512 * MIB, "web", FULL, env)
+    assert policy.bridge_mode == budget.PLAIN and policy.bridge_ceiling is None
     assert not policy.fits
     assert "heroku-redis:premium-1" in policy.advice
     assert "does not fit" in policy.description
@@ -56,6 +63,7 @@ def test_all_role_on_a_big_dyno_fits_the_minimal_set() -> None:
     policy = choose_policy(1024 * MIB, "all", list(profile.background()), env)
     assert policy.fits, policy.description
     assert policy.program_env["realtime"]["_APP_WORKERS_NUM"] == "1"
+    assert policy.dynos == 1 and policy.bridge_ceiling == 13
 
 
 def test_user_values_win_and_are_named() -> None:

@@ -334,6 +334,7 @@ class ProcessFigure:
     memory_mib: int
     basis: str
     uncapped: bool = False  # Appwrite caps one of its connections nowhere; the figure counts P
+    queue: int = 0  # of `redis`, the plain queue connections (a consumer's two); the rest pooled
 
     @property
     def total_db(self) -> int:
@@ -374,7 +375,7 @@ def _figure(name: str, program: str, kind: str, count: int, reach: Reach, knobs:
     return ProcessFigure(name=name, program=program, count=count, db=db, redis=redis,
                          dedicated=dedicated, memory_mib=mib,
                          basis=f"{kind}: {reach.basis}; memory: {memory_basis}",
-                         uncapped=reach.per_request_redis)
+                         uncapped=reach.per_request_redis, queue=reach.queue_connections)
 
 
 def http_processes(knobs: Knobs, realtime_knobs: Knobs | None = None) -> list[ProcessFigure]:

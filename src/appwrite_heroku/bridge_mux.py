@@ -60,6 +60,12 @@ _QUIT_OK = b"+OK\r\n"
 _DRAIN, _LEASE = 1, 2  # why a client waits
 
 
+def shared_for(max_upstream: int, shared: int = DEFAULT_SHARED) -> int:
+    """Shared connections under a ceiling: at most ``shared``, a quarter of the ceiling, at
+    least one; the rest is left for dedicated needs (budget.py sizes ceilings from this)."""
+    return max(1, min(shared, max_upstream // 4))
+
+
 def ceiling_reply(limit: int, waited: float) -> bytes:
     return (f"-ERR bridge: all {limit} upstream connections busy for {waited:g}s "
             "(APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM); see docs/troubleshooting.md\r\n").encode()
@@ -79,7 +85,7 @@ class Multiplexer:
                              "connections (one shared, one for a blocking or pub/sub client)")
         self.bridge = bridge
         self.max_upstream = max_upstream
-        self.shared_max = max(1, min(shared, max_upstream // 4))
+        self.shared_max = shared_for(max_upstream, shared)
         self.dedicated_max = max_upstream - self.shared_max
         self.lease_wait = lease_wait
         # ``SELECT n`` of the database the bridge logged in to changes nothing: answered here

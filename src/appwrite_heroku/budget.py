@@ -8,10 +8,13 @@ engine (before a release, for all of them) call it, so they cannot disagree. It 
 three profiles this project recommends, the record of an app's plans in one config var, and the
 `budget` command. Pure functions over dataclasses; the only I/O is the command's output.
 
-The Redis figures come in three: what Appwrite opens (to the bridge on 127.0.0.1), what the
-bridge opens upstream in plain mode (one upstream per Appwrite connection: bridge.py today), and
-in multiplexed mode (ordinary commands of every client share S upstream connections; a connection
-that blocks, subscribes or opens MULTI holds one of its own while it needs it).
+Every figure comes twice: what Appwrite opens (to the bridge and to PgBouncer on 127.0.0.1) and
+what reaches the add-on ("upstream"). Redis: the multiplexed bridge (bridge_mux.py, the
+launcher's mode) shares a few upstream connections for ordinary commands and gives a connection
+that blocks, subscribes or opens MULTI one of its own while it needs it, under a ceiling this
+module chooses per dyno; the plain bridge opens one upstream per Appwrite connection.
+PostgreSQL: PgBouncer (pooler.py) on every dyno opens at most its share of the plan. MySQL-family
+add-ons get no pooler: Appwrite's own count reaches the add-on.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from . import plans as plan_table
+from . import pooler
 from .appetite import (
     ENTRY_POINTS_1_9_6,
     IDLE_QUERIES_PER_HOUR,
@@ -45,6 +49,7 @@ from .appetite import (
     project_tables,
     usage_stats_on,
 )
+from .bridge_mux import shared_for
 from .errors import InputError
 from .plans import AddonPlan, DynoSize
 
@@ -53,18 +58,62 @@ MEMORY_USABLE = 0.9
 
 # --- headroom and the bridge -------------------------------------------------------------------
 
-# One interactive client (`heroku pg:psql`, `heroku redis:cli`) plus, for the database, the
-# release phase's own connection (the launcher's release marker), which runs while the old
-# dynos still do. `migrate` on an upgrade opens more (app/cli.php pools): scale the worker
-# down for an upgrade on a tight plan.
-HEADROOM_DB = 2
-HEADROOM_REDIS = 1
-PLAIN, MUX = "plain", "mux"
+# Kept free of the dynos, one figure for the budget and for every dyno's PgBouncer: the release
+# phase, which runs while the old dynos still hold theirs and goes to the add-on directly (the
+# launcher's marker connection plus `migrate`'s pools, ~4), and one `heroku pg:psql` (pooler.py
+# says how it was counted).
+HEADROOM_DB = pooler.DEFAULT_HEADROOM
+# The release phase's own bridge (multiplexed, at the smallest ceiling the bridge takes) and one
+# `heroku redis:cli`.
+RELEASE_BRIDGE_CEILING = 2
+HEADROOM_REDIS = RELEASE_BRIDGE_CEILING + 1
+PLAIN, MUX = "plain", "multiplex"
 MODES = (PLAIN, MUX)
-# Shared upstream connections of the multiplexing bridge (APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM
-# caps the total): the default this budget assumes until that bridge names its own.
-MUX_SHARED = 2
+# The bridge's own variables (bridge.py MODE_ENV, MAX_UPSTREAM_ENV): a user's values win.
+MODE_VAR = "APPWRITE_REDIS_BRIDGE_MODE"
 MAX_UPSTREAM_VAR = "APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM"
+# What every dyno's bridge does unless the user says otherwise (launcher.py, release engine).
+CURRENT_MODE = MUX
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """How Appwrite's connections reach the add-ons: the bridge's mode and a ceiling the user
+    set, and PgBouncer (on for PostgreSQL unless switched off) with a pool size the user set."""
+
+    mode: str = MUX
+    max_upstream: int | None = None  # the user's APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM
+    pooled: bool = True  # only counts for a PostgreSQL plan
+    pool_size: int | None = None  # the user's APPWRITE_LITE_PG_POOL_SIZE
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, str], mode: str = CURRENT_MODE) -> Wiring:
+        """The user's own bridge and pooler variables over `mode`; one line naming a bad one."""
+        raw_mode = (settings.get(MODE_VAR) or "").strip().lower() or mode
+        if raw_mode not in MODES:
+            raise InputError(f"{MODE_VAR}={raw_mode!r} is not a bridge mode; use plain or "
+                             "multiplex")
+        ceiling = None
+        raw = (settings.get(MAX_UPSTREAM_VAR) or "").strip()
+        if raw and raw_mode == MUX:
+            if not raw.isdigit() or int(raw) < 2:
+                raise InputError(f"{MAX_UPSTREAM_VAR}={raw!r} is not a whole number of at "
+                                 "least 2; unset it to let the launcher choose")
+            ceiling = int(raw)
+        pooled = pooler.enabled({"_APP_DB_ADAPTER": "postgresql"}, settings)
+        size = None
+        if (settings.get(pooler.POOL_SIZE_VAR) or "").strip():
+            size = pooler.pool_size_for("web", settings).max_db_connections
+        return cls(raw_mode, ceiling, pooled, size)
+
+
+def ceiling_for(dedicated: int) -> int:
+    """The smallest ceiling whose dedicated part (the ceiling less bridge_mux's shared
+    connections) holds `dedicated` needs at once: nothing ever waits for a connection."""
+    ceiling = max(2, dedicated + 1)
+    while ceiling - shared_for(ceiling) < dedicated:
+        ceiling += 1
+    return ceiling
 
 
 # --- dynos, formation, plans -------------------------------------------------------------------
@@ -109,12 +158,21 @@ class DynoBudget:
     def redis(self) -> int:
         return sum(p.total_redis for p in self.processes)
 
-    def upstream(self, mode: str, shared: int = MUX_SHARED) -> int:
-        """The bridge's upstream connections on this dyno."""
-        if mode == PLAIN:
+    @property
+    def dedicated(self) -> int:
+        """Redis connections that need an upstream of their own at once, at worst."""
+        return sum(p.total_dedicated for p in self.processes)
+
+    def ceiling(self, wiring: Wiring) -> int:
+        """The multiplexed bridge's ceiling on this dyno: the user's, else the smallest that
+        serves every dedicated need at once."""
+        return wiring.max_upstream or ceiling_for(self.dedicated)
+
+    def upstream(self, wiring: Wiring) -> int:
+        """The bridge's upstream connections on this dyno at worst."""
+        if wiring.mode == PLAIN or not self.redis:
             return self.redis  # bridge.py: one upstream per accepted connection
-        dedicated = sum(p.total_dedicated for p in self.processes)
-        return min(self.redis, shared + dedicated)
+        return self.ceiling(wiring)
 
     @property
     def memory_mib(self) -> int:
@@ -148,22 +206,57 @@ class Budget:
     dynos: list[DynoBudget]
     redis_plan: AddonPlan
     db_plan: AddonPlan
-    mode: str = PLAIN
-    shared: int = MUX_SHARED
+    wiring: Wiring = field(default_factory=Wiring)
     kept: list[str] = field(default_factory=list)  # knobs the user set themselves
     user_settings: dict[str, str] = field(default_factory=dict)  # their values
 
     @property
+    def mode(self) -> str:
+        return self.wiring.mode
+
+    @property
     def db(self) -> int:
+        """Database connections on Appwrite's side (to PgBouncer when pooled)."""
         return sum(d.db * d.spec.quantity for d in self.dynos)
 
     @property
     def redis(self) -> int:
+        """Redis connections on Appwrite's side (to the bridge)."""
         return sum(d.redis * d.spec.quantity for d in self.dynos)
 
     def upstream(self, mode: str | None = None) -> int:
-        return sum(d.upstream(mode or self.mode, self.shared) * d.spec.quantity
-                   for d in self.dynos)
+        """Redis connections reaching the add-on: the sum of every dyno's bridge at worst."""
+        wiring = self.wiring if mode is None else replace(self.wiring, mode=mode)
+        return sum(d.upstream(wiring) * d.spec.quantity for d in self.dynos)
+
+    @property
+    def dyno_count(self) -> int:
+        return sum(d.spec.quantity for d in self.dynos)
+
+    @property
+    def pooled(self) -> bool:
+        """PgBouncer on every dyno: a PostgreSQL plan with the pooler not switched off."""
+        return self.wiring.pooled and self.db_plan.adapter == "postgresql"
+
+    def pool(self) -> pooler.PoolSize | str:
+        """Each dyno's PgBouncer server pool, or why the plan leaves none."""
+        if self.wiring.pool_size is not None:
+            return pooler.pool_of(self.wiring.pool_size)
+        try:
+            return pooler.server_pool_size(self.db_plan.connections, self.dyno_count,
+                                           HEADROOM_DB)
+        except InputError as error:
+            return str(error)
+
+    def db_upstream_of(self, dyno: DynoBudget) -> int:
+        """One dyno's database connections reaching the add-on."""
+        pool = self.pool() if self.pooled else None
+        if isinstance(pool, pooler.PoolSize):
+            return min(dyno.db, pool.max_db_connections) if dyno.db else 0
+        return dyno.db
+
+    def db_upstream(self) -> int:
+        return sum(self.db_upstream_of(d) * d.spec.quantity for d in self.dynos)
 
     @property
     def db_limit(self) -> int:
@@ -175,16 +268,18 @@ class Budget:
 
     def problems(self) -> list[str]:
         """What does not fit, one phrase each; empty when everything does."""
+        return self.db_problems() + self.redis_problems() + self.memory_problems()
+
+    def db_problems(self) -> list[str]:
+        """The database plan's: connections reaching it, storage, query quota."""
         found = []
-        if self.db > self.db_limit:
-            found.append(f"{self.db} database connections > {self.db_limit} "
+        pool = self.pool() if self.pooled else None
+        if isinstance(pool, str):
+            found.append(pool)
+        elif self.db_upstream() > self.db_limit:
+            found.append(f"{self.db_upstream()} database connections > {self.db_limit} "
                          f"({self.db_plan.name} takes {self.db_plan.connections}, "
                          f"{HEADROOM_DB} kept free)")
-        upstream = self.upstream()
-        if upstream > self.redis_limit:
-            found.append(f"{upstream} Redis connections upstream ({self.mode} bridge) > "
-                         f"{self.redis_limit} ({self.redis_plan.name} takes "
-                         f"{self.redis_plan.connections}, {HEADROOM_REDIS} kept free)")
         if self.db_plan.storage_mb * 1024 < first_boot_kib():
             found.append(f"Appwrite's empty schema takes at least {first_boot_kib()} KiB "
                          f"({first_boot_tables()} tables) > {self.db_plan.storage_mb} MB "
@@ -193,6 +288,29 @@ class Budget:
         if quota is not None and self.idle_queries_per_hour() > quota:
             found.append(f"idle background queries ({self.idle_queries_per_hour()}/hour) > "
                          f"{quota}/hour ({self.db_plan.name})")
+        return found
+
+    def redis_problems(self) -> list[str]:
+        """The Redis plan's and the bridges': upstream clients, dedicated needs per ceiling."""
+        found = []
+        upstream = self.upstream()
+        if upstream > self.redis_limit:
+            found.append(f"{upstream} Redis connections upstream ({self.mode} bridge) > "
+                         f"{self.redis_limit} ({self.redis_plan.name} takes "
+                         f"{self.redis_plan.connections}, {HEADROOM_REDIS} kept free)")
+        if self.mode == MUX:
+            for dyno in self.dynos:
+                ceiling = dyno.ceiling(self.wiring)
+                room = ceiling - shared_for(ceiling)
+                if dyno.redis and dyno.dedicated > room:
+                    found.append(f"{MAX_UPSTREAM_VAR}={ceiling} on the {dyno.spec.role} dyno "
+                                 f"leaves {room} connections for {dyno.dedicated} blocking, "
+                                 "subscribed or transaction clients at once: the bridge "
+                                 "refuses the rest")
+        return found
+
+    def memory_problems(self) -> list[str]:
+        found = []
         for dyno in self.dynos:
             if dyno.memory_mib > dyno.memory_usable_mib:
                 found.append(f"{dyno.spec.role} needs {dyno.memory_mib} MiB > "
@@ -222,6 +340,7 @@ class Budget:
         return {
             "fits": self.fits,
             "mode": self.mode,
+            "pooled": self.pooled,
             "problems": self.problems(),
             "plans": {
                 "redis": {"name": self.redis_plan.name,
@@ -231,9 +350,10 @@ class Budget:
                              "price_usd": self.db_plan.price_usd},
             },
             "headroom": {"database": HEADROOM_DB, "redis": HEADROOM_REDIS},
-            "totals": {"database": self.db, "redis": self.redis,
+            "totals": {"database": self.db, "database_upstream": self.db_upstream(),
+                       "redis": self.redis, "redis_upstream": self.upstream(),
                        "upstream_plain": self.upstream(PLAIN),
-                       "upstream_mux": self.upstream(MUX)},
+                       "upstream_multiplex": self.upstream(MUX)},
             "monthly_usd": self.monthly_usd(),
             "database_size": {"first_boot_kib": first_boot_kib(),
                               "first_boot_tables": first_boot_tables(),
@@ -244,12 +364,15 @@ class Budget:
             "dynos": [{
                 "role": d.spec.role, "size": d.spec.size.name, "quantity": d.spec.quantity,
                 "settings": d.settings, "program_env": d.program_env,
-                "database": d.db, "redis": d.redis, "upstream_plain": d.upstream(PLAIN),
-                "upstream_mux": d.upstream(MUX, self.shared),
-                "bridge_max_upstream_mux": d.upstream(MUX, self.shared),
+                "database": d.db, "database_upstream": self.db_upstream_of(d),
+                "redis": d.redis, "redis_upstream": d.upstream(self.wiring),
+                "redis_dedicated": d.dedicated,
+                "bridge_max_upstream": (d.ceiling(self.wiring) if self.mode == MUX
+                                        else None),
                 "memory_mib": d.memory_mib, "memory_usable_mib": d.memory_usable_mib,
                 "processes": [{**asdict(p), "total_db": p.total_db,
                                "total_redis": p.total_redis,
+                               "total_dedicated": p.total_dedicated,
                                "total_memory_mib": p.total_memory_mib}
                               for p in d.processes],
             } for d in self.dynos],
@@ -257,11 +380,11 @@ class Budget:
 
 
 def evaluate(specs: Sequence[DynoSpec], knobs: Mapping[str, DynoKnobs], redis_plan: AddonPlan,
-             db_plan: AddonPlan, background: Sequence[str], mode: str = PLAIN,
-             shared: int = MUX_SHARED) -> Budget:
+             db_plan: AddonPlan, background: Sequence[str],
+             wiring: Wiring | None = None) -> Budget:
     """The budget of a formation with the given knobs per role."""
     return Budget(dynos=[dyno_budget(s, knobs[s.role], background) for s in specs],
-                  redis_plan=redis_plan, db_plan=db_plan, mode=mode, shared=shared)
+                  redis_plan=redis_plan, db_plan=db_plan, wiring=wiring or Wiring())
 
 
 # --- choosing the knobs ------------------------------------------------------------------------
@@ -299,11 +422,13 @@ class _Shape:
 
 
 def choose(specs: Sequence[DynoSpec], redis_plan: AddonPlan, db_plan: AddonPlan,
-           background: Sequence[str], mode: str = PLAIN, shared: int = MUX_SHARED,
+           background: Sequence[str], mode: str = CURRENT_MODE,
            user_settings: Mapping[str, str] | None = None) -> Budget:
     """The knobs for every dyno: as many workers as memory holds, shrunk until the worst case
     fits the plans, then pools as large as still fit (at most MAX_POOL). Values the user set
-    themselves replace the chosen ones afterwards, and the budget says whether those fit."""
+    themselves replace the chosen ones afterwards, and the budget says whether those fit (their
+    bridge mode and ceiling and PgBouncer pool size too)."""
+    wiring = Wiring.from_settings(user_settings or {}, mode)
     shapes: dict[str, _Shape] = {}
     for spec in specs:
         room = _swoole_room(spec, background)
@@ -318,7 +443,7 @@ def choose(specs: Sequence[DynoSpec], redis_plan: AddonPlan, db_plan: AddonPlan,
     def build(pool: int) -> Budget:
         knobs = {role: _knobs(s.api, s.realtime, s.queue, pool, role)
                  for role, s in shapes.items()}
-        return evaluate(specs, knobs, redis_plan, db_plan, background, mode, shared)
+        return evaluate(specs, knobs, redis_plan, db_plan, background, wiring)
 
     budget = build(1)
     while not budget.fits and _shrink(shapes):
@@ -367,20 +492,29 @@ def _with_user_settings(budget: Budget, user: Mapping[str, str],
         realtime = None if WORKERS_NUM in kept else dyno.dyno_knobs.realtime_workers
         dynos.append(dyno_budget(dyno.spec, DynoKnobs(knobs, realtime), background))
     return Budget(dynos=dynos, redis_plan=budget.redis_plan, db_plan=budget.db_plan,
-                  mode=budget.mode, shared=budget.shared, kept=kept,
-                  user_settings={k: user[k] for k in kept})
+                  wiring=budget.wiring, kept=kept, user_settings={k: user[k] for k in kept})
 
 
-def cheapest_fit(specs: Sequence[DynoSpec], background: Sequence[str], mode: str = PLAIN,
+def _wiring_settings(wiring: Wiring) -> dict[str, str]:
+    """A Wiring back as the variables that name it (for re-running `choose`)."""
+    values = {MODE_VAR: wiring.mode, pooler.SWITCH_VAR: "on" if wiring.pooled else "off"}
+    if wiring.max_upstream is not None:
+        values[MAX_UPSTREAM_VAR] = str(wiring.max_upstream)
+    if wiring.pool_size is not None:
+        values[pooler.POOL_SIZE_VAR] = str(wiring.pool_size)
+    return values
+
+
+def cheapest_fit(specs: Sequence[DynoSpec], background: Sequence[str], mode: str = CURRENT_MODE,
                  redis_plan: AddonPlan | None = None, db_plan: AddonPlan | None = None,
-                 ) -> Budget | None:
+                 user_settings: Mapping[str, str] | None = None) -> Budget | None:
     """The cheapest known plans (keeping a given one) with which the formation fits."""
     redis_options = [redis_plan] if redis_plan else plan_table.plans_of(plan_table.REDIS)
     db_options = [db_plan] if db_plan else plan_table.plans_of(plan_table.DATABASE)
     best: Budget | None = None
     for redis in redis_options:
         for db in db_options:
-            budget = choose(specs, redis, db, background, mode)
+            budget = choose(specs, redis, db, background, mode, user_settings)
             if budget.fits and (best is None or budget.monthly_usd() < best.monthly_usd()):
                 best = budget
     return best
@@ -405,14 +539,14 @@ def advice(budget: Budget, background: Sequence[str]) -> str:
                          f"{process_type}={size.name}`)")
             spec = replace(spec, size=size)
         specs.append(spec)
+    wiring = _wiring_settings(budget.wiring)
     sized = choose(specs, budget.redis_plan, budget.db_plan, background, budget.mode,
-                   budget.shared, budget.user_settings)
-    db_ok = sized.db <= sized.db_limit
-    redis_ok = sized.upstream() <= sized.redis_limit
+                   {**wiring, **budget.user_settings})
+    db_ok, redis_ok = not sized.db_problems(), not sized.redis_problems()
     if not (db_ok and redis_ok):
         fit = cheapest_fit(specs, background, budget.mode,
                            redis_plan=budget.redis_plan if redis_ok else None,
-                           db_plan=budget.db_plan if db_ok else None)
+                           db_plan=budget.db_plan if db_ok else None, user_settings=wiring)
         if fit is None:
             return ("no known plan fits this formation: leave out queues with "
                     "APPWRITE_LITE_SKIP or run fewer dynos")
@@ -545,6 +679,7 @@ class Profile:
     redis_plan: str
     db_plan: str
     skip: tuple[str, ...] = ()  # APPWRITE_LITE_SKIP
+    usage_stats: bool = False  # _APP_USAGE_STATS as app.json sets it (off)
 
     def setup(self) -> Setup:
         return Setup(parse_formation(self.formation),
@@ -553,9 +688,9 @@ class Profile:
                      frozenset(self.skip))
 
     def background(self) -> tuple[str, ...]:
-        return background_set(ENTRY_POINTS_1_9_6, self.skip)
+        return background_set(ENTRY_POINTS_1_9_6, self.skip, usage_stats=self.usage_stats)
 
-    def budget(self, mode: str = PLAIN) -> Budget:
+    def budget(self, mode: str = CURRENT_MODE) -> Budget:
         setup = self.setup()
         return choose(setup.specs, setup.redis_plan, setup.db_plan, self.background(), mode)
 
@@ -566,17 +701,20 @@ class Profile:
 MINIMAL_SKIP = ("worker-certificates", "worker-messaging", "worker-migrations",
                 "worker-stats-resources", "worker-webhooks", "stats-resources", "interval",
                 "schedule-messages")
+# The smallest plans carry every profile: through the multiplexed bridge and PgBouncer the
+# upstream connections fit Redis mini and Postgres essential-0. What sets the dynos is memory:
+# every usable queue (9 queue workers, 3 tasks) needs ~758 MiB, more than a 512 MB dyno holds.
 PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("default", "the Deploy button: API and realtime on web, every queue Appwrite "
             "can use on Heroku on worker", "web=basic,worker=standard-2x",
-            "heroku-redis:premium-1", "heroku-postgresql:essential-2"),
+            "heroku-redis:mini", "heroku-postgresql:essential-0"),
     Profile("all-in-one", "one dyno runs everything (APPWRITE_LITE_ALL_IN_WEB=true, "
             "worker=0), with the minimal queue set", "all=standard-2x",
-            "heroku-redis:premium-0", "heroku-postgresql:essential-2", MINIMAL_SKIP),
+            "heroku-redis:mini", "heroku-postgresql:essential-0", MINIMAL_SKIP),
     Profile("minimal", "web and worker dynos, only the queues every app fills (audits, "
-            "databases, deletes, mails, stats-usage) and maintenance",
-            "web=basic,worker=basic", "heroku-redis:premium-0",
-            "heroku-postgresql:essential-2", MINIMAL_SKIP),
+            "databases, deletes, mails, stats-usage) and maintenance: the cheapest set "
+            "that fits", "web=basic,worker=basic", "heroku-redis:mini",
+            "heroku-postgresql:essential-0", MINIMAL_SKIP),
 )}
 DEFAULT_PROFILE = PROFILES["default"]
 
@@ -590,9 +728,6 @@ def default_specs(all_in_web: bool = False) -> tuple[DynoSpec, ...]:
 
 
 # --- the release engine's judgement --------------------------------------------------------------
-
-# Until the multiplexing bridge lands, every dyno's bridge is plain: one upstream per client.
-CURRENT_MODE = PLAIN
 
 
 @dataclass
@@ -626,15 +761,30 @@ def judge(addons: Sequence[Mapping[str, Any]], formation: Sequence[Mapping[str, 
     return Judgement(budget, setup.record(), warnings, refusal)
 
 
+# Which add-on a config var comes from (addons.py reads them in this order), and the plan
+# `heroku addons:create SERVICE` gives without one: the service's smallest.
+DB_URL_SERVICES = (("DATABASE_URL", "heroku-postgresql", "heroku-postgresql:essential-0"),
+                   ("JAWSDB_MARIA_URL", "jawsdb-maria", "jawsdb-maria:kitefin"),
+                   ("JAWSDB_URL", "jawsdb", "jawsdb:kitefin"))
+
+
 def offline_setup(config: Mapping[str, str]) -> tuple[Setup, str]:
-    """For a plan without an account: the recorded APPWRITE_LITE_PLANS, else the defaults."""
+    """For a plan without an account: the recorded APPWRITE_LITE_PLANS, else the default
+    profile's dynos and Redis with the database the config names (its service's smallest plan,
+    said so: nothing offline tells the plan)."""
     recorded = (config.get(PLANS_VAR) or "").strip()
     if recorded:
         return parse_record(recorded), f"{PLANS_VAR} in the config"
     all_in_web = (config.get("APPWRITE_LITE_ALL_IN_WEB") or "").strip().lower() in (
         "1", "true", "yes", "on", "enabled")
-    setup = DEFAULT_PROFILE.setup()
-    return replace(setup, specs=default_specs(all_in_web)), "the default profile"
+    setup = replace(DEFAULT_PROFILE.setup(), specs=default_specs(all_in_web))
+    source = "the default profile"
+    for var, service, plan in DB_URL_SERVICES:
+        if (config.get(var) or "").strip():
+            setup = replace(setup, db_plan=plan_table.addon_plan(plan, plan_table.DATABASE))
+            source += f"; {var} is set: assumed {plan}, the smallest {service} plan"
+            break
+    return setup, source
 
 
 def too_small(specs: Sequence[DynoSpec], background: Sequence[str]) -> list[str]:
@@ -659,33 +809,44 @@ def too_small(specs: Sequence[DynoSpec], background: Sequence[str]) -> list[str]
 
 def render(budget: Budget, title: str = "Budget") -> list[str]:
     """The budget as lines: per process, per dyno, totals against the limits, the settings."""
-    lines = [f"{title} ({budget.mode} bridge; worst case of every process at once):"]
+    pooled = "PgBouncer on every dyno" if budget.pooled else "no pooler"
+    lines = [f"{title} ({budget.mode} bridge, {pooled}; worst case of every process at once):"]
     for dyno in budget.dynos:
         quantity = f"{dyno.spec.quantity} x " if dyno.spec.quantity > 1 else ""
         lines.append(f"  {dyno.spec.role} dyno ({quantity}{dyno.spec.size.name}, "
                      f"{dyno.spec.size.memory_mib} MB):")
-        lines.append(f"    {'process':<30} {'n':>3} {'db':>4} {'redis':>6} {'mux':>4} "
+        lines.append(f"    {'process':<30} {'n':>3} {'db':>4} {'redis':>6} {'ded':>4} "
                      f"{'MiB':>6}")
         for p in dyno.processes:
             mark = "+" if p.uncapped else " "
             lines.append(f"    {p.name:<30} {p.count:>3} {p.total_db:>4} {p.total_redis:>5}"
                          f"{mark} {p.total_dedicated:>4} {p.total_memory_mib:>6}")
-        lines.append(f"    {'dyno':<30} {'':>3} {dyno.db:>4} {dyno.redis:>6} "
-                     f"{dyno.upstream(MUX, budget.shared):>4} {dyno.memory_mib:>6} "
+        lines.append(f"    {'dyno, Appwrite side':<30} {'':>3} {dyno.db:>4} {dyno.redis:>6} "
+                     f"{dyno.dedicated:>4} {dyno.memory_mib:>6} "
                      f"(of {dyno.memory_usable_mib} usable)")
+        lines.append(f"    {'dyno, upstream':<30} {'':>3} {budget.db_upstream_of(dyno):>4} "
+                     f"{dyno.upstream(budget.wiring):>6}")
         settings = " ".join(f"{k}={v}" for k, v in sorted(dyno.settings.items()))
         lines.append(f"    settings: {settings}")
         for program, env in sorted(dyno.program_env.items()):
             values = " ".join(f"{k}={v}" for k, v in sorted(env.items()))
             lines.append(f"    {program} only: {values}")
-        if budget.mode == MUX:
-            lines.append(f"    multiplexed bridge: {MAX_UPSTREAM_VAR} of at least "
-                         f"{dyno.upstream(MUX, budget.shared)} on this dyno")
-    lines.append(f"  database: {budget.db} of {budget.db_limit} "
-                 f"({budget.db_plan.name}: {budget.db_plan.connections} connections, "
-                 f"{HEADROOM_DB} kept free)")
-    lines.append(f"  redis (Appwrite side): {budget.redis}; upstream plain {budget.upstream(PLAIN)}"
-                 f", multiplexed {budget.upstream(MUX)} (S={budget.shared} shared per bridge) of "
+        if budget.mode == MUX and dyno.redis:
+            lines.append(f"    redis bridge: multiplexed, {MAX_UPSTREAM_VAR}="
+                         f"{dyno.ceiling(budget.wiring)} "
+                         f"({shared_for(dyno.ceiling(budget.wiring))} shared + "
+                         f"{dyno.dedicated} dedicated at worst)")
+    pool = budget.pool() if budget.pooled else None
+    if isinstance(pool, pooler.PoolSize):
+        how = (f"PgBouncer: {pool.max_db_connections} server connections per dyno x "
+               f"{budget.dyno_count} dynos")
+    else:
+        how = "no pooler: Appwrite's own connections reach the add-on"
+    lines.append(f"  database: Appwrite side {budget.db}, upstream {budget.db_upstream()} "
+                 f"({how}) of {budget.db_limit} ({budget.db_plan.name}: "
+                 f"{budget.db_plan.connections} connections, {HEADROOM_DB} kept free)")
+    lines.append(f"  redis: Appwrite side {budget.redis}, upstream {budget.upstream()} "
+                 f"({budget.mode} bridge; plain would be {budget.upstream(PLAIN)}) of "
                  f"{budget.redis_limit} ({budget.redis_plan.name}: "
                  f"{budget.redis_plan.connections} clients, {HEADROOM_REDIS} kept free)")
     lines.append(f"  database size: at least {first_boot_kib()} KiB in {first_boot_tables()} tables"
@@ -701,13 +862,17 @@ def render(budget: Budget, title: str = "Budget") -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    mode = MUX if args.mux else PLAIN
+    mode = args.bridge
+    if mode not in MODES:
+        raise InputError(f"--bridge {mode!r}: use plain or multiplex")
     if args.profile:
         profile = PROFILES.get(args.profile)
         if profile is None:
             raise InputError(f"unknown profile {args.profile!r}: known profiles are "
                              f"{', '.join(PROFILES)}")
-        setup, background = profile.setup(), profile.background()
+        setup = profile.setup()
+        background = background_set(ENTRY_POINTS_1_9_6, profile.skip,
+                                    usage_stats=args.usage_stats)
     else:
         if not (args.formation and args.redis_plan and args.db_plan):
             raise InputError("give --formation, --redis-plan and --db-plan, or --profile NAME")
@@ -715,7 +880,7 @@ def run(args: argparse.Namespace) -> int:
         setup = Setup(parse_formation(args.formation),
                       plan_table.addon_plan(args.redis_plan, plan_table.REDIS),
                       plan_table.addon_plan(args.db_plan, plan_table.DATABASE))
-        background = background_set(ENTRY_POINTS_1_9_6, skip)
+        background = background_set(ENTRY_POINTS_1_9_6, skip, usage_stats=args.usage_stats)
     if args.formation and args.profile:
         setup = replace(setup, specs=parse_formation(args.formation))
     if args.redis_plan and args.profile:
@@ -764,8 +929,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                         "(default: none)")
     parser.add_argument("--set", action="append", type=_setting, metavar="KNOB=VALUE",
                         help="a sizing value of your own; it wins, as on a dyno (default: none)")
-    parser.add_argument("--mux", action="store_true",
-                        help="judge with the multiplexing bridge (default: plain bridge)")
+    parser.add_argument("--bridge", choices=MODES, default=CURRENT_MODE,
+                        help="how each dyno's Redis bridge relays: multiplex (what the "
+                             "launcher runs) or plain, one upstream per Appwrite connection "
+                             f"(default: {CURRENT_MODE})")
+    parser.add_argument("--usage-stats", action="store_true",
+                        help="count the stats-resources task and worker, as with "
+                             "_APP_USAGE_STATS=enabled (default: off, as app.json sets it)")
     parser.add_argument("--json", action="store_true",
                         help="machine-readable output (default: a table)")
     parser.set_defaults(func=run)

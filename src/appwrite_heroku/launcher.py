@@ -29,7 +29,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import appetite, database, inputs, migration, pooler, processes, router, sizing, supervision
+from . import (
+    appetite,
+    budget,
+    database,
+    inputs,
+    migration,
+    pooler,
+    processes,
+    router,
+    sizing,
+    supervision,
+)
 from .display import quoted, safe_line
 from .errors import AppwriteHerokuError, InputError, NotReadyError
 from .secrecy import Redactor, is_secret
@@ -173,19 +184,37 @@ def derive_settings(environ: Mapping[str, str], layout: Layout, log: Log) -> Any
     return derivation
 
 
+def bridge_choice(environ: Mapping[str, str], ceiling: int) -> tuple[str, int | None]:
+    """The bridge's mode and ceiling: the user's APPWRITE_REDIS_BRIDGE_MODE and _MAX_UPSTREAM
+    when set, else multiplexed (budget.CURRENT_MODE) at the ceiling the budget chose."""
+    mode = (environ.get(budget.MODE_VAR) or "").strip().lower() or budget.CURRENT_MODE
+    bridge_module = importlib.import_module("appwrite_heroku.bridge")
+    options = bridge_module.bridge_options({**environ, budget.MODE_VAR: mode})
+    if options.mode != budget.MUX:
+        return options.mode, None
+    return options.mode, options.max_upstream or ceiling
+
+
 @contextlib.contextmanager
-def redis_bridge(derivation: Any, layout: Layout, log: Log) -> Iterator[None]:
+def redis_bridge(derivation: Any, layout: Layout, log: Log, environ: Mapping[str, str],
+                 ceiling: int) -> Iterator[None]:
     """The in-process bridge (a thread, not a second interpreter: the launcher's memory stays
-    within one Python process) when Appwrite cannot talk to Heroku's Redis directly."""
+    within one Python process) when Appwrite cannot talk to Heroku's Redis directly;
+    multiplexed at `ceiling` upstream connections (the budget's) unless the user chose."""
     upstream = derivation.redis_upstream
     if upstream is None or not upstream.needs_bridge:
         yield
         return
+    mode, max_upstream = bridge_choice(environ, ceiling)
     bridge_module = importlib.import_module("appwrite_heroku.bridge")
-    bridge = bridge_module.BridgeThread.start(upstream, host="127.0.0.1", port=layout.bridge_port)
+    bridge = bridge_module.BridgeThread.start(upstream, host="127.0.0.1", port=layout.bridge_port,
+                                              mode=mode, max_upstream=max_upstream)
+    relay = (f"multiplexed, at most {max_upstream} upstream connections" if max_upstream
+             else "plain, one upstream connection per client")
     log.launcher(f"redis bridge: 127.0.0.1:{bridge.port} → {upstream.source} "
                  f"({'TLS' if upstream.tls else 'plain'}"
-                 f"{', authenticated' if upstream.password or upstream.username else ''})")
+                 f"{', authenticated' if upstream.password or upstream.username else ''}; "
+                 f"{relay})")
     try:
         yield
     finally:
@@ -277,10 +306,29 @@ def run_role(role: str, environ: Mapping[str, str], log: Log,
         sleep=lambda seconds: _interruptible_sleep(seconds, stopping),
         log_in=role == "release",  # the release role logs in anyway; the others stay lean
     )
-    with redis_bridge(derivation, layout, log):
-        if role == "release":
+    if role == "release":
+        # The release phase's own bridge: the smallest ceiling, kept free by the budget.
+        with redis_bridge(derivation, layout, log, environ, budget.RELEASE_BRIDGE_CEILING):
             return release(layout, target, child_environment(environ, derivation.settings), log)
-        return serve(role, layout, environ, derivation.settings, log, stopping)
+    policy = size_dyno(role, layout, environ, derivation.settings, log)
+    with redis_bridge(derivation, layout, log, environ, policy.bridge_ceiling or 2):
+        return serve(role, layout, environ, derivation.settings, log, stopping, policy)
+
+
+def size_dyno(role: str, layout: Layout, environ: Mapping[str, str],
+              settings: Mapping[str, str], log: Log) -> sizing.SizingPolicy:
+    """One budget for this dyno: Appwrite's knobs, the bridge's ceiling, PgBouncer's share.
+    A web dyno judges the worker dyno's processes too (the same image everywhere)."""
+    worker_set = appetite.background_set(
+        processes.list_entry_points(layout.bin_dir), layout.skip,
+        usage_stats=processes.usage_stats_enabled(child_environment(environ, settings)))
+    policy = sizing.choose_policy(
+        sizing.read_memory_limit(layout.cgroup_root), role, worker_set, environ,
+    )
+    log.launcher(policy.description)
+    if not policy.fits:
+        log.launcher(f"warning: the worst case does not fit the plans: {policy.advice}")
+    return policy
 
 
 def _interruptible_sleep(seconds: float, stopping: threading.Event) -> None:
@@ -289,25 +337,17 @@ def _interruptible_sleep(seconds: float, stopping: threading.Event) -> None:
 
 
 def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mapping[str, str],
-          log: Log, stopping: threading.Event) -> int:
+          log: Log, stopping: threading.Event, policy: sizing.SizingPolicy) -> int:
     runtime_dir = Path(tempfile.mkdtemp(prefix="appwrite-lite-", dir=layout.runtime_parent))
     try:
-        # PostgreSQL: PgBouncer first, and Appwrite's processes connect through it on loopback.
-        pooled = pooler.for_dyno(role, settings, environ, runtime_dir, log.launcher)
+        # PostgreSQL: PgBouncer first, and Appwrite's processes connect through it on loopback;
+        # its server pool is this dyno's share of the plan the budget judged.
+        pooled = pooler.for_dyno(role, settings, environ, runtime_dir, log.launcher,
+                                 plan_limit=policy.db_plan_limit, dynos=policy.dynos,
+                                 headroom=budget.HEADROOM_DB)
         settings = {**settings, **pooled.settings}
         programs = [*pooled.programs,
                     *plan_programs(role, layout, runtime_dir, environ, log, settings)]
-        # What a worker dyno runs (the same image everywhere): a web dyno sizes itself so that
-        # it and the worker dyno together fit the plans.
-        worker_set = appetite.background_set(
-            processes.list_entry_points(layout.bin_dir), layout.skip,
-            usage_stats=processes.usage_stats_enabled(child_environment(environ, settings)))
-        policy = sizing.choose_policy(
-            sizing.read_memory_limit(layout.cgroup_root), role, worker_set, environ,
-        )
-        log.launcher(policy.description)
-        if not policy.fits:
-            log.launcher(f"warning: the worst case does not fit the plans: {policy.advice}")
         programs = [dataclasses.replace(p, env={**_own_values(policy.program_env, p.name,
                                                               environ), **p.env})
                     for p in programs]

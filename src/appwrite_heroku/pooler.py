@@ -62,14 +62,16 @@ PROGRAM_NAME = "pgbouncer"
 SWITCH_VAR = "APPWRITE_LITE_PG_POOLER"
 POOL_SIZE_VAR = "APPWRITE_LITE_PG_POOL_SIZE"
 BINARY_VAR = "APPWRITE_LITE_PGBOUNCER"
-# Until the connection budget model passes the plan's own limit: Heroku Postgres essential-0 and
-# essential-1, the smallest plans, admit 20 (shared/facts/heroku.md). A bigger plan only leaves
-# connections unused; `APPWRITE_LITE_PG_POOL_SIZE` raises the pool by hand.
+# The launcher passes the plan's own limit and the dyno count from the budget (the plans recorded
+# in APPWRITE_LITE_PLANS); without them, Heroku Postgres essential-0 and essential-1, the
+# smallest plans, admit 20 (shared/facts/heroku.md). `APPWRITE_LITE_PG_POOL_SIZE` sets the pool
+# by hand.
 DEFAULT_PLAN_LIMIT = 20
-# Kept free of the dynos' pools: one `heroku pg:psql` session, and the release phase, which runs
-# while the old dynos still hold their pools and goes to the add-on directly (the launcher's own
-# check plus `migrate`'s console, project and logs pools and its `db` register: estimated from
-# app/cli.php and registers.php, not measured).
+# Kept free of the dynos' pools — the one database headroom, budget.HEADROOM_DB is this value:
+# one `heroku pg:psql` session, and the release phase, which runs while the old dynos still hold
+# their pools and goes to the add-on directly (the launcher's own check plus `migrate`'s
+# console, project and logs pools and its `db` register, ~4: estimated from app/cli.php and
+# registers.php, not measured).
 DEFAULT_HEADROOM = 5
 # Appwrite's client connections per dyno (37 DB connections on a 512 MB web dyno, 75 on a worker
 # dyno, by the worst-case count from 1.9.6's sources) stay far below this; file descriptors on a

@@ -35,6 +35,10 @@ class SizingPolicy:
     program_env: dict[str, dict[str, str]] = field(default_factory=dict)  # program -> values
     fits: bool = True
     advice: str = ""  # when it does not fit: which plan or size would
+    bridge_mode: str = budget.CURRENT_MODE  # the Redis bridge's mode (the user's, if set)
+    bridge_ceiling: int | None = None  # multiplexed: this dyno's max_upstream
+    db_plan_limit: int = 20  # the database plan's connections, for this dyno's PgBouncer
+    dynos: int = 2  # dynos sharing the plan (the formation recorded in APPWRITE_LITE_PLANS)
 
 
 def read_memory_limit(cgroup_root: Path) -> int | None:
@@ -85,11 +89,13 @@ def choose_policy(
     role: str,
     background: Sequence[str],
     user_settings: Mapping[str, str],
-    mode: str = budget.PLAIN,
+    mode: str = budget.CURRENT_MODE,
 ) -> SizingPolicy:
     """The knobs for this dyno from the connection and memory model (budget.py), judged with
     every dyno of the formation so that all of them together fit the plans. `background` are
-    the queue workers and tasks a worker (or all) dyno runs. Values the user set always win."""
+    the queue workers and tasks a worker (or all) dyno runs. Values the user set always win.
+    The policy also carries this dyno's Redis bridge ceiling and its PgBouncer's share of the
+    database plan, so the bridge, the pooler and Appwrite's knobs come from one budget."""
     assumed = limit_bytes is None
     limit_mib = (limit_bytes or DEFAULT_LIMIT) // MIB
     setup, source = setup_for(user_settings, role, limit_mib)
@@ -106,10 +112,12 @@ def choose_policy(
         f"sizing: {limit_source} {limit_mib} MiB, role {role}, {len(background)} queue "
         f"worker(s)/task(s) on the worker role, plans {setup.redis_plan.name} + "
         f"{setup.db_plan.name} ({source}): "
-        f"{values}; this dyno at worst {mine.db} database / {mine.redis} Redis connections "
-        f"({mine.upstream(mode)} upstream, {mode} bridge), {mine.memory_mib} of "
-        f"{mine.memory_usable_mib} MiB; all dynos {chosen.db}/{chosen.db_limit} database, "
-        f"{chosen.upstream()}/{chosen.redis_limit} Redis upstream"
+        f"{values}; this dyno at worst {mine.db} database / {mine.redis} Redis connections, "
+        f"upstream {chosen.db_upstream_of(mine)} / {mine.upstream(chosen.wiring)} "
+        f"({chosen.mode} bridge{', PgBouncer' if chosen.pooled else ''}), "
+        f"{mine.memory_mib} of {mine.memory_usable_mib} MiB; all dynos upstream "
+        f"{chosen.db_upstream()}/{chosen.db_limit} database, "
+        f"{chosen.upstream()}/{chosen.redis_limit} Redis"
     )
     if kept:
         description += f"; kept your own {', '.join(kept)}"
@@ -118,4 +126,8 @@ def choose_policy(
         advice = budget.advice(chosen, background)
         description += f"; does not fit: {'; '.join(chosen.problems())} — {advice}"
     return SizingPolicy(settings=settings, description=description,
-                        program_env=mine.program_env, fits=chosen.fits, advice=advice)
+                        program_env=mine.program_env, fits=chosen.fits, advice=advice,
+                        bridge_mode=chosen.mode,
+                        bridge_ceiling=(mine.ceiling(chosen.wiring)
+                                        if chosen.mode == budget.MUX else None),
+                        db_plan_limit=setup.db_plan.connections, dynos=chosen.dyno_count)

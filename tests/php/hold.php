@@ -3,7 +3,10 @@
  * One Appwrite process's connections, held open together: `db` pool PDOs
  * (app/init/registers.php:293-300), `pool` pooled Redis pconnects (registers.php:323-330) and
  * `queue` plain Redis connects (app/worker.php:75-76, registers.php:366). Each is used once
- * (SELECT / PING) so the server has really counted it. Holds them until told `release`.
+ * (SELECT / CLIENT ID) so the server has really counted it. Holds them until told `release`.
+ * `dedicated` of the Redis connections (queue ones first) hold a WATCH meanwhile: through the
+ * multiplexed bridge each then needs an upstream connection of its own, as a blocking receive,
+ * a subscription or a MULTI does. `database.driver` `pgsql` speaks to PostgreSQL (PgBouncer).
  *
  * A refused connection is one stderr line naming the process, the kind and the server's words
  * (what the process's log would show); the script then ends with status 1.
@@ -26,19 +29,26 @@ $refuse = static function (string $kind, string $message) use ($name, &$refusals
 for ($i = 0; $i < $config['db']; $i++) {
     try {
         $pdo = appwrite_pdo($config['database']);
-        $ids['db'][] = (int) $pdo->query('SELECT CONNECTION_ID() AS id')->fetch()['id'];
+        $idQuery = ($config['database']['driver'] ?? 'mysql') === 'pgsql'
+            ? 'SELECT pg_backend_pid() AS id' : 'SELECT CONNECTION_ID() AS id';
+        $ids['db'][] = (int) $pdo->query($idQuery)->fetch()['id'];
         $held[] = $pdo;
     } catch (PDOException $error) {
         $refuse('database', $error->getMessage());
     }
 }
 
-$redisKinds = array_merge(array_fill(0, $config['pool'], 'pool'), array_fill(0, $config['queue'], 'queue'));
-foreach ($redisKinds as $kind) {
+$redisKinds = array_merge(array_fill(0, $config['queue'], 'queue'), array_fill(0, $config['pool'], 'pool'));
+$dedicated = $config['dedicated'] ?? 0;
+foreach ($redisKinds as $index => $kind) {
     try {
         $redis = $kind === 'pool'
             ? pool_redis($config['redis']['host'], $config['redis']['port'])
             : queue_redis($config['redis']['host'], $config['redis']['port']);
+        if ($index < $dedicated && $redis->rawCommand('WATCH', "hold:{$name}:{$index}") === false) {
+            $refuse("redis dedicated", (string) $redis->getLastError());
+            continue;
+        }
         $id = $redis->client('id');
         if (!is_int($id)) {
             // phpredis answers an error reply with `false` and keeps the words for getLastError().

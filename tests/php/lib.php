@@ -87,7 +87,10 @@ function queue_redis(string $host, int $port): Redis
  */
 function appwrite_pdo(array $db): PDO
 {
-    $dsn = "mysql:host={$db['host']};port={$db['port']};dbname={$db['schema']};charset=utf8mb4";
+    $dsn = ($db['driver'] ?? 'mysql') === 'pgsql'
+        // The Postgres adapter's DSN (registers.php:313): PgBouncer on loopback in front of it.
+        ? "pgsql:host={$db['host']};port={$db['port']};dbname={$db['schema']}"
+        : "mysql:host={$db['host']};port={$db['port']};dbname={$db['schema']};charset=utf8mb4";
     return new PDO($dsn, $db['user'], $db['password'], [
         PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION,
         PDO::ATTR_TIMEOUT => 3,
