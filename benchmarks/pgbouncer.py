@@ -42,9 +42,7 @@ from pdo import Load, ServerWatch, run_pdo_clients  # noqa: E402
 
 from appwrite_heroku import pooler  # noqa: E402
 from services import (  # noqa: E402
-    PG_BIN,
     PostgresAccount,
-    _as_postgres,
     _stop,
     create_heroku_postgres_account,
     free_port,
@@ -84,10 +82,7 @@ class Row:
 
 
 def watch(account: PostgresAccount) -> ServerWatch:
-    server = account.server
-    return ServerWatch(_as_postgres([
-        str(PG_BIN / "psql"), "-X", "-q", "-A", "-t", "-h", str(server.directory),
-        "-p", str(server.port), "-U", "postgres", "-d", "postgres"]), account.user)
+    return ServerWatch(account.superuser_psql(), account.user)
 
 
 @contextlib.contextmanager

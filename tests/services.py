@@ -302,6 +302,13 @@ class PostgresAccount:
         return (f"postgres://{self.user}:{urllib.parse.quote(self.password, safe='')}"
                 f"@127.0.0.1:{self.server.port}/{self.database}")
 
+    def superuser_psql(self) -> list[str]:
+        """argv of a superuser psql over the server's socket (it takes none of the account's
+        slots) that reads SQL on stdin and prints unaligned tuples only: for watching it."""
+        return _as_postgres([
+            str(PG_BIN / "psql"), "-X", "-q", "-A", "-t", "-h", str(self.server.directory),
+            "-p", str(self.server.port), "-U", "postgres", "-d", "postgres"])
+
 
 def start_postgresql() -> PostgreSQL:
     """initdb and start a server in a fresh directory under /tmp that `postgres` owns (pytest's

@@ -43,7 +43,6 @@ from services import (
     MariaDB,
     PostgresAccount,
     RedisServer,
-    _as_postgres,
     _stop,
     free_port,
     start_redis,
@@ -416,10 +415,7 @@ class Dyno:
 def _postgres_watch(account: PostgresAccount) -> Any:
     from pdo import ServerWatch  # tests/standins/appwrite, put on sys.path below
 
-    server = account.server
-    return ServerWatch(_as_postgres([
-        str(PG_BIN / "psql"), "-X", "-q", "-A", "-t", "-h", str(server.directory),
-        "-p", str(server.port), "-U", "postgres", "-d", "postgres"]), account.user)
+    return ServerWatch(account.superuser_psql(), account.user)
 
 
 @pytest.fixture

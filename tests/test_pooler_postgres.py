@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent / "standins" / "appwrite"))
 from pdo import ServerWatch, run_pdo_clients
 
 from appwrite_heroku import pooler
-from services import PG_BIN, PostgresAccount, _as_postgres, _stop, free_port, wait_for_port
+from services import PG_BIN, PostgresAccount, _stop, free_port, wait_for_port
 
 PLAN_LIMIT = 20  # the fixture account's CONNECTION LIMIT, as essential-0 admits
 WORST_CASE_CLIENTS = 34  # web + worker dyno at the floor settings (shared/facts/appwrite.md)
@@ -39,10 +39,7 @@ def settings_for(account: PostgresAccount) -> dict[str, str]:
 
 
 def watch(account: PostgresAccount) -> ServerWatch:
-    server = account.server
-    return ServerWatch(_as_postgres([
-        str(PG_BIN / "psql"), "-X", "-q", "-A", "-t", "-h", str(server.directory),
-        "-p", str(server.port), "-U", "postgres", "-d", "postgres"]), account.user)
+    return ServerWatch(account.superuser_psql(), account.user)
 
 
 @pytest.fixture
