@@ -3,7 +3,6 @@ images the engine builds itself with buildah (FROM scratch + a static busybox)."
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
@@ -276,13 +275,18 @@ def test_429_storm_and_5xx_bursts_are_retried(env: Env, source: Path) -> None:
 def test_rate_limit_pool_empty_is_honoured(env: Env, source: Path) -> None:
     app = make_app(env.standin)
     assert env.run(app, source, tag="v1.0.0")[0].exit_status == 0
-    # A pool of 3 tokens refilled at 4 a second: the deploy must pace itself through 429s.
+    # A pool of 3 tokens refilled at 4 a second. Every answer says `RateLimit-Remaining: 2` or
+    # less, so the client waits one token's refill time (0.8 s: 3.2 tokens here) before each
+    # next call: the pool never runs dry and Heroku never has to answer 429. Without that
+    # pacing the deploy's calls come in a burst, empty the pool and get 429s (then retries).
     env.standin.set_rate_limit(size=3, refill_per_second=4)
     before = len(env.standin.requests)
     result, reporter = env.run(app, source, tag="v1.0.1", build="none")
     assert result.exit_status == 0, reporter.text
     assert env.standin.app(app).config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.1 ")
-    assert len(env.standin.requests) > before
+    paced = env.standin.requests[before:]
+    assert len(paced) > 3  # more calls than the pool holds: without pacing it would empty
+    assert [(r.method, r.path) for r in paced if r.status == 429] == []
 
 
 def test_dropped_connections_and_stalls_on_idempotent_calls(env: Env, source: Path) -> None:
@@ -340,12 +344,24 @@ def _storage_conf(tmp_path: Path) -> Path:
 
 def test_plan_with_network_writes_nothing(env: Env, source: Path) -> None:
     app = make_app(env.standin)
+    config_before = dict(env.standin.app(app).config_vars)
     result, reporter = env.run(app, source, tag="v1.0.0", dry_run=True)
     assert result.exit_status == 0
     assert all(r.method == "GET" for r in env.standin.requests)
     assert "+ _APP_OPENSSL_KEY_V1=****" in reporter.text
     assert "+ APPWRITE_LITE_RELEASE=tag=v1.0.0 appwrite=1.9.6 commit=0123abc" in reporter.text
-    assert json.dumps(result.changed_config_keys)
+    assert result.changed_config_keys == []  # nothing written
+    assert env.standin.app(app).config_vars == config_before
+    shown = re.findall(r"^info: {5}[-+~] (\w+)", reporter.text, re.MULTILINE)
+    assert result.planned_config_keys == sorted(shown)
+    assert f"config vars ({len(shown)} change(s)" in reporter.text
+    # The same deploy for real writes exactly the keys the plan named, and only those.
+    written, reporter = env.run(app, source, tag="v1.0.0")
+    assert written.exit_status == 0, reporter.text
+    assert written.changed_config_keys == result.planned_config_keys
+    config_after = env.standin.app(app).config_vars
+    assert sorted(key for key in config_before.keys() | config_after.keys()
+                  if config_before.get(key) != config_after.get(key)) == written.changed_config_keys
 
 
 def test_waits_for_a_pending_release_before_judging(env: Env, source: Path) -> None:
