@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from appwrite_heroku import build as builder
-from appwrite_heroku.errors import InputError
+from appwrite_heroku.errors import InputError, ReleaseFailed
 from appwrite_heroku.heroku_api import HerokuClient
 from appwrite_heroku.registry import Registry, config_digest, image_ids
 from appwrite_heroku.release import DeployOptions, deploy
@@ -181,14 +181,11 @@ def test_build_on_heroku(standin: HerokuStandIn, source: Path) -> None:
     (source / "heroku.yml").write_text("run:\n  web: x\n")  # no build section
     releases = len(app.releases)
     reporter = RecordingReporter()
-    failed = None
-    try:
-        failed = deploy(DeployOptions(app="built-on-heroku", tag="v1.1.0", build="heroku",
-                                      source_dir=str(source), health_timeout=5,
-                                      release_timeout=30), reporter, env=env)
-    except Exception as error:  # ReleaseFailed: exit 1
-        assert getattr(error, "exit_status", None) == 1, error
-    assert failed is None
+    with pytest.raises(ReleaseFailed, match=r"the Heroku build failed") as failed:
+        deploy(DeployOptions(app="built-on-heroku", tag="v1.1.0", build="heroku",
+                             source_dir=str(source), health_timeout=5, release_timeout=30),
+               reporter, env=env)
+    assert failed.value.exit_status == 1
     assert len(app.releases) == releases
 
 
