@@ -7,8 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,13 +15,12 @@ import pytest
 from appwrite_heroku import build as builder
 from appwrite_heroku.budget import DEFAULT_PROFILE, PLANS_VAR
 from appwrite_heroku.release import DeployOptions, DeployResult, deploy
-from appwrite_heroku.secrecy import Redactor
-from conftest import (
+from helpers import (
     ADDON_JAWSDB_URL,
     ADDON_REDIS_URL,
+    CANARIES,
     CANARY_API_KEY,
-    CANARY_DB_PASSWORD,
-    CANARY_REDIS_PASSWORD,
+    RecordingReporter,
     make_appwrite_app,
 )
 from services import Registry, have, isolated_env
@@ -30,45 +28,7 @@ from standins.heroku import HerokuStandIn
 
 pytestmark = pytest.mark.skipif(not have("buildah"), reason="buildah is installed by .ci/run")
 
-CANARIES = (CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD)
 BUSYBOX = Path("/bin/busybox")
-
-
-@dataclass
-class RecordingReporter:
-    """Like the Action's reporter: masks only what it was told, in the order it was told, so a
-    secret printed before `secret()` was called shows up here."""
-
-    redactor: Redactor = field(default_factory=Redactor)
-    lines: list[str] = field(default_factory=list)
-
-    def secret(self, value: str) -> None:
-        self.redactor.add(value)
-
-    def _emit(self, kind: str, text: str) -> None:
-        self.lines.append(f"{kind}: {self.redactor.redact(text)}")
-
-    def step(self, title: str) -> None:
-        self._emit("step", title)
-
-    def info(self, message: str) -> None:
-        self._emit("info", message)
-
-    def warning(self, message: str) -> None:
-        self._emit("warning", message)
-
-    def error(self, message: str) -> None:
-        self._emit("error", message)
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-
-@pytest.fixture
-def standin(registry: Registry) -> Iterator[HerokuStandIn]:
-    with HerokuStandIn(api_key=CANARY_API_KEY, registry=registry) as server:
-        yield server
 
 
 @pytest.fixture
@@ -130,8 +90,8 @@ class Env:
 
 
 @pytest.fixture
-def env(standin: HerokuStandIn, registry: Registry, tmp_path: Path) -> Env:
-    return Env(standin, registry, tmp_path)
+def env(heroku_standin: HerokuStandIn, registry: Registry, tmp_path: Path) -> Env:
+    return Env(heroku_standin, registry, tmp_path)
 
 
 def current_images(standin: HerokuStandIn, app: str) -> dict[str, str]:
