@@ -39,10 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+import harness  # noqa: F401  (puts tests/ and the Appwrite stand-in on sys.path)
 
-from services import free_port, start_redis, wait_for_port  # noqa: E402
+from services import free_port, start_redis, wait_for_port
 
 IDLE_CONNECTIONS = 500
 

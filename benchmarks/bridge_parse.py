@@ -14,9 +14,6 @@ from __future__ import annotations
 import sys
 import timeit
 from collections.abc import Callable
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from appwrite_heroku.bridge import encode_command
 from appwrite_heroku.resp import CommandReader, ReplyScanner, pack_command

@@ -12,19 +12,15 @@ from __future__ import annotations
 import argparse
 import socket
 import statistics
-import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "standins" / "appwrite"))
+import harness  # noqa: F401  (puts tests/ and the Appwrite stand-in on sys.path)
 
-from lite import Launched, dyno_env, make_root  # noqa: E402
-
-from services import free_port, start_mariadb, start_redis  # noqa: E402
+from lite import Launched, dyno_env, make_root
+from services import free_port, start_mariadb, start_redis
 
 
 def rss_mib(pid: int) -> float:

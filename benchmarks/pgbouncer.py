@@ -34,14 +34,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "tests" / "standins" / "appwrite"))
+import harness  # noqa: F401  (puts tests/ and the Appwrite stand-in on sys.path)
 
-from pdo import Load, ServerWatch, run_pdo_clients  # noqa: E402
-
-from appwrite_heroku import pooler  # noqa: E402
-from services import (  # noqa: E402
+from appwrite_heroku import pooler
+from pdo import Load, ServerWatch, run_pdo_clients
+from services import (
     PostgresAccount,
     _stop,
     create_heroku_postgres_account,

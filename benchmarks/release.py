@@ -18,20 +18,18 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+import harness  # noqa: F401  (puts tests/ and the Appwrite stand-in on sys.path)
 
-from appwrite_heroku import build as builder  # noqa: E402
-from appwrite_heroku.registry import Registry  # noqa: E402
-from appwrite_heroku.release import DeployOptions, deploy  # noqa: E402
-from conftest import CANARY_API_KEY, make_appwrite_app  # noqa: E402
-from services import start_registry  # noqa: E402
-from standins.heroku import HerokuStandIn  # noqa: E402
+from appwrite_heroku import build as builder
+from appwrite_heroku.registry import Registry
+from appwrite_heroku.release import DeployOptions, deploy
+from helpers import CANARY_API_KEY, make_appwrite_app
+from services import start_registry
+from standins.heroku import HerokuStandIn
 
 CLI_CONTAINER_RELEASE_REQUESTS = 5
 

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-sys.path.insert(0, str(Path(__file__).parent))
-
+from helpers import CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_GITHUB_TOKEN, CANARY_REDIS_PASSWORD
 from php_clients import php_clients  # noqa: F401  (the fixture, for every test file)
 from services import (
     MariaDB,
@@ -28,6 +24,8 @@ from services import (
     start_redis,
     start_registry,
 )
+from standins.github import GitHubStandIn
+from standins.heroku import HerokuStandIn
 
 # Property tests: CI runs a fixed, bounded set (derandomize = the same examples every run, no
 # example database); `APPWRITE_HEROKU_FUZZ=large` runs a random, much larger set locally.
@@ -39,10 +37,6 @@ settings.register_profile("ci", derandomize=True, database=None, deadline=None,
 settings.register_profile("large", derandomize=False, database=None, deadline=None,
                           suppress_health_check=_PROPERTY_CHECKS, print_blob=True)
 settings.load_profile("large" if os.environ.get("APPWRITE_HEROKU_FUZZ") == "large" else "ci")
-
-CANARY_REDIS_PASSWORD = "canary-redis-Pw-7f3a9c1e"
-CANARY_DB_PASSWORD = "canary-db-Pw-5b2d8e4f"
-CANARY_API_KEY = "canary-heroku-key-0c9e7a3b-1d2f-4a5b"
 
 
 @pytest.fixture(scope="session")
@@ -114,9 +108,6 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
     server.stop()
 
 
-from standins.heroku import HerokuStandIn  # noqa: E402
-
-
 @pytest.fixture
 def heroku_standin(registry: Registry) -> Iterator[HerokuStandIn]:
     """A fresh Heroku API + router stand-in per test, checking images against `registry`."""
@@ -124,32 +115,16 @@ def heroku_standin(registry: Registry) -> Iterator[HerokuStandIn]:
         yield standin
 
 
-# What Heroku Key-Value Store and JawsDB Maria put in config vars (hosts unreachable on purpose:
-# the release side never connects to them; the dyno side's tests use the real services above).
-ADDON_REDIS_URL = f"rediss://:{CANARY_REDIS_PASSWORD}@ec2-3-1-2-3.compute-1.amazonaws.com:12345"
-ADDON_JAWSDB_URL = (f"mysql://u1x2y3:{CANARY_DB_PASSWORD}"
-                    "@abc.cbetxkdyhwsb.us-east-1.rds.amazonaws.com:3306/dbname1")
-ADDON_POSTGRES_URL = (f"postgres://u4v5w6:{CANARY_DB_PASSWORD}"
-                      "@ec2-3-4-5-6.compute-1.amazonaws.com:5432/d7e8f9")
-_app_counter = iter(range(1_000_000))
+@pytest.fixture
+def heroku_api_standin() -> Iterator[HerokuStandIn]:
+    """The same stand-in without a registry, for tests that push no image (only the schema's
+    `sha256:<64 hex>` form of image IDs is checked)."""
+    with HerokuStandIn(api_key=CANARY_API_KEY) as standin:
+        yield standin
 
 
-def make_appwrite_app(standin: HerokuStandIn, prefix: str = "aw", **kwargs: object) -> str:
-    """A container app on the stand-in with the Deploy button's add-on plans and dyno sizes
-    (the default profile of budget.py: plans whose limits Appwrite's worst case fits); a fresh
-    name each call so tests never share state."""
-    from appwrite_heroku.budget import DEFAULT_PROFILE
-
-    name = f"{prefix}-{int(time.time()) % 100000}-{next(_app_counter)}"
-    redis_service, redis_plan = DEFAULT_PROFILE.redis_plan.split(":")
-    db_service, db_plan = DEFAULT_PROFILE.db_plan.split(":")
-    sizes = dict(item.split("=") for item in DEFAULT_PROFILE.formation.split(","))
-    standin.create_app(
-        name, addons=[
-            {"service": redis_service, "plan": redis_plan,
-             "config_vars": {"REDIS_URL": ADDON_REDIS_URL}},
-            {"service": db_service, "plan": db_plan,
-             "config_vars": {"DATABASE_URL": ADDON_POSTGRES_URL}},
-        ], formation={kind: {"quantity": 1, "size": size} for kind, size in sizes.items()},
-        **kwargs)  # type: ignore[arg-type]
-    return name
+@pytest.fixture
+def github() -> Iterator[GitHubStandIn]:
+    """A fresh GitHub API stand-in per test that accepts `CANARY_GITHUB_TOKEN`."""
+    with GitHubStandIn(token=CANARY_GITHUB_TOKEN) as standin:
+        yield standin

@@ -22,7 +22,7 @@ from appwrite_heroku.actions import (
 )
 from appwrite_heroku.release import DeployResult
 from appwrite_heroku.secrecy import Redactor
-from conftest import CANARY_API_KEY, CANARY_DB_PASSWORD
+from helpers import CANARY_API_KEY, CANARY_DB_PASSWORD, parse_outputs
 
 
 def _runner_unescape(text: str) -> str:
@@ -32,30 +32,6 @@ def _runner_unescape(text: str) -> str:
 
 def _runner_unescape_property(text: str) -> str:
     return _runner_unescape(text.replace("%3A", ":").replace("%2C", ","))
-
-
-def _parse_outputs(text: str) -> dict[str, str]:
-    """Reads $GITHUB_OUTPUT the way the runner's file-command handler does."""
-    result: dict[str, str] = {}
-    lines = text.split("\n")
-    index = 0
-    while index < len(lines):
-        line = lines[index]
-        index += 1
-        if not line:
-            continue
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delimiter = line.split("<<", 1)
-            body: list[str] = []
-            while lines[index] != delimiter:
-                body.append(lines[index])
-                index += 1
-            index += 1
-            result[name] = "\n".join(body)
-        else:
-            name, value = line.split("=", 1)
-            result[name] = value
-    return result
 
 
 @given(st.text(max_size=60))
@@ -94,7 +70,7 @@ def test_mask_commands_mask_each_line_of_a_multiline_secret() -> None:
                        max_size=5))
 def test_outputs_file_round_trips_through_the_runner_parser(outputs: dict[str, str]) -> None:
     text = "".join(output_entry(name, value) for name, value in outputs.items())
-    assert _parse_outputs(text) == outputs
+    assert parse_outputs(text) == outputs
 
 
 def test_multiline_output_uses_heredoc_form() -> None:
@@ -184,6 +160,6 @@ def test_files_are_appended_and_redacted(tmp_path) -> None:
     write_outputs(outputs, {"app-url": "https://x/", "leak": CANARY_API_KEY, "keys": "A\nB"},
                   redactor)
     append_summary(summary, f"key {CANARY_API_KEY}\n", redactor)
-    parsed = _parse_outputs(outputs.read_text())
+    parsed = parse_outputs(outputs.read_text())
     assert parsed == {"earlier": "1", "app-url": "https://x/", "leak": "****", "keys": "A\nB"}
     assert CANARY_API_KEY not in summary.read_text()

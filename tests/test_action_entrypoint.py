@@ -15,23 +15,23 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (
+from helpers import (
+    CANARIES,
     CANARY_API_KEY,
     CANARY_DB_PASSWORD,
+    CANARY_GITHUB_TOKEN,
     CANARY_REDIS_PASSWORD,
+    CANARY_SMTP_PASSWORD,
     make_appwrite_app,
+    parse_outputs,
 )
 from services import have, isolated_env
 from standins.github import GitHubStandIn
 from standins.heroku import HerokuStandIn
-from test_action_commands import _parse_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 ENTRYPOINT = ROOT / "entrypoint.py"
-GITHUB_TOKEN = "ghs_canaryGithubToken9f8e7d6c5b4a3210"
-CANARY_SMTP_PASSWORD = "canary-smtp-Pw-3e1f7a9d"
-CANARIES = (CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD, GITHUB_TOKEN,
-            CANARY_SMTP_PASSWORD)
+ACTION_CANARIES = (*CANARIES, CANARY_GITHUB_TOKEN, CANARY_SMTP_PASSWORD)
 
 needs_buildah = pytest.mark.skipif(not have("buildah"), reason="buildah is installed by .ci/run")
 
@@ -56,7 +56,7 @@ class Run:
         canary that is masked is masked before any line that could have carried it."""
         printed = "\n".join(line for line in self.lines()
                             if not line.startswith("::add-mask::"))
-        for canary in CANARIES:
+        for canary in ACTION_CANARIES:
             for where, text in (("stdout", printed), ("stderr", self.stderr),
                                 ("outputs", json.dumps(self.outputs)),
                                 ("summary", self.summary)):
@@ -103,19 +103,13 @@ class Action:
             "INPUT_APPWRITE-VERSION": "1.9.6", "INPUT_TAG-PATTERN": "v*", "INPUT_BUILD": "docker",
             "INPUT_CONFIG": "", "INPUT_HEALTH-TIMEOUT": "300", "INPUT_ROLLBACK": "true",
             "INPUT_DRY-RUN": "false", "INPUT_FORCE": "false", "INPUT_ENVIRONMENT": "production",
-            "INPUT_GITHUB-TOKEN": GITHUB_TOKEN, "INPUT_HEROKU-API-KEY": CANARY_API_KEY,
+            "INPUT_GITHUB-TOKEN": CANARY_GITHUB_TOKEN, "INPUT_HEROKU-API-KEY": CANARY_API_KEY,
         })
         env.update({f"INPUT_{name.upper()}": value for name, value in inputs.items()})
         done = subprocess.run([sys.executable, str(ENTRYPOINT)], cwd=self.workspace, env=env,
                               capture_output=True, text=True, timeout=timeout)
         return Run(done.returncode, done.stdout, done.stderr,
-                   _parse_outputs(outputs.read_text()), summary.read_text())
-
-
-@pytest.fixture
-def github() -> Iterator[GitHubStandIn]:
-    with GitHubStandIn(token=GITHUB_TOKEN) as standin:
-        yield standin
+                   parse_outputs(outputs.read_text()), summary.read_text())
 
 
 @pytest.fixture
@@ -149,7 +143,7 @@ def test_tagged_push_releases_and_reports_everything(action: Action) -> None:
     # The key is masked before anything else is printed; the token and the user's secret
     # config value straight after.
     assert lines[0] == f"::add-mask::{CANARY_API_KEY}"
-    assert lines[1] == f"::add-mask::{GITHUB_TOKEN}"
+    assert lines[1] == f"::add-mask::{CANARY_GITHUB_TOKEN}"
     assert CANARY_SMTP_PASSWORD in run.masked()
     assert CANARY_REDIS_PASSWORD in run.masked() and CANARY_DB_PASSWORD in run.masked()
     # One log group per engine step, balanced.

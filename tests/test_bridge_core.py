@@ -28,7 +28,7 @@ from appwrite_heroku.bridge import (
 )
 from appwrite_heroku.errors import InputError
 from appwrite_heroku.settings import parse_redis_url
-from conftest import CANARY_REDIS_PASSWORD
+from helpers import CANARY_REDIS_PASSWORD
 
 
 def feed(chunks: list[bytes]) -> tuple[bytes, bytes, bytes]:

@@ -43,7 +43,7 @@ from appwrite_heroku.resp import (
     route_of,
 )
 from appwrite_heroku.settings import RedisUpstream, parse_redis_url
-from conftest import CANARY_REDIS_PASSWORD
+from helpers import CANARY_REDIS_PASSWORD
 from services import RedisServer, start_redis
 
 # -- replies: boundaries only ------------------------------------------------------------------

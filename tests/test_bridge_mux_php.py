@@ -23,7 +23,7 @@ import redis
 from appwrite_heroku.bridge import BridgeThread
 from appwrite_heroku.bridge_mux import DEFAULT_MAX_UPSTREAM
 from appwrite_heroku.settings import parse_redis_url
-from conftest import CANARY_REDIS_PASSWORD
+from helpers import CANARY_REDIS_PASSWORD
 from services import RedisServer, start_redis
 
 SCRIPT = Path(__file__).parent / "php" / "mux_appwrite.php"

@@ -35,7 +35,7 @@ from appwrite_heroku.bridge import (
 )
 from appwrite_heroku.bridge_mux import _Link, _MuxClient
 from appwrite_heroku.settings import RedisUpstream, parse_redis_url
-from conftest import CANARY_REDIS_PASSWORD
+from helpers import CANARY_REDIS_PASSWORD
 from services import RedisServer, free_port, make_self_signed_cert, start_redis, wait_for_port
 
 WRONG_PASSWORD = "canary-wrong-Pw-91d0c4aa"

@@ -9,29 +9,26 @@ import json
 import shutil
 import subprocess
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from appwrite_heroku import build as builder
-from appwrite_heroku.errors import InputError
+from appwrite_heroku.errors import InputError, ReleaseFailed
 from appwrite_heroku.heroku_api import HerokuClient
 from appwrite_heroku.registry import Registry, config_digest, image_ids
 from appwrite_heroku.release import DeployOptions, deploy
-from conftest import (
+from helpers import (
     ADDON_POSTGRES_URL,
     ADDON_REDIS_URL,
+    CANARIES,
     CANARY_API_KEY,
-    CANARY_DB_PASSWORD,
-    CANARY_REDIS_PASSWORD,
+    RecordingReporter,
 )
 from services import Registry as RegistryServer
 from services import have
 from standins.heroku import HerokuStandIn
-from test_release_scenarios import RecordingReporter
 
-CANARIES = (CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD)
 V2S2 = "application/vnd.docker.distribution.manifest.v2+json"
 
 
@@ -148,13 +145,8 @@ def test_image_ids_are_config_digests_and_oci_is_refused(registry: RegistryServe
         image_ids(api, heroku_registry, "oci-app", ("worker",))
 
 
-@pytest.fixture
-def standin() -> Iterator[HerokuStandIn]:
-    with HerokuStandIn(api_key=CANARY_API_KEY) as server:
-        yield server
-
-
-def test_build_on_heroku(standin: HerokuStandIn, source: Path) -> None:
+def test_build_on_heroku(heroku_api_standin: HerokuStandIn, source: Path) -> None:
+    standin = heroku_api_standin
     # The Deploy button's plans: a deploy onto plans Appwrite cannot fit is refused.
     standin.create_app("built-on-heroku", addons=[
         {"service": "heroku-redis", "plan": "premium-1",
@@ -181,14 +173,11 @@ def test_build_on_heroku(standin: HerokuStandIn, source: Path) -> None:
     (source / "heroku.yml").write_text("run:\n  web: x\n")  # no build section
     releases = len(app.releases)
     reporter = RecordingReporter()
-    failed = None
-    try:
-        failed = deploy(DeployOptions(app="built-on-heroku", tag="v1.1.0", build="heroku",
-                                      source_dir=str(source), health_timeout=5,
-                                      release_timeout=30), reporter, env=env)
-    except Exception as error:  # ReleaseFailed: exit 1
-        assert getattr(error, "exit_status", None) == 1, error
-    assert failed is None
+    with pytest.raises(ReleaseFailed, match=r"the Heroku build failed") as failed:
+        deploy(DeployOptions(app="built-on-heroku", tag="v1.1.0", build="heroku",
+                             source_dir=str(source), health_timeout=5, release_timeout=30),
+               reporter, env=env)
+    assert failed.value.exit_status == 1
     assert len(app.releases) == releases
 
 

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-
-import pytest
 
 from appwrite_heroku.actions import ActionsReporter
 from appwrite_heroku.deployments import DeploymentRecord, RunContext
+from helpers import CANARY_GITHUB_TOKEN as TOKEN
 from services import free_port
 from standins.github import GitHubStandIn
-
-TOKEN = "ghs_canaryGithubToken0123456789abcdef"
-
-
-@pytest.fixture
-def github() -> Iterator[GitHubStandIn]:
-    with GitHubStandIn(token=TOKEN) as standin:
-        yield standin
 
 
 def _run(standin: GitHubStandIn) -> RunContext:

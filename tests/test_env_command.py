@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import pytest
 
-from conftest import CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
+from helpers import CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
 from services import isolated_env
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -20,8 +19,7 @@ from appwrite_heroku.errors import InputError
 from appwrite_heroku.release import DeployResult
 from appwrite_heroku.secrecy import MASK, Redactor, is_secret
 from appwrite_heroku.user_config import parse_config
-from conftest import ADDON_POSTGRES_URL, ADDON_REDIS_URL, CANARY_API_KEY, make_appwrite_app
-from standins.github import GitHubStandIn
+from helpers import ADDON_POSTGRES_URL, ADDON_REDIS_URL, CANARY_API_KEY, make_appwrite_app
 from standins.heroku import HerokuStandIn
 from surfaces import (
     OUR_COMMANDS,
@@ -317,12 +315,6 @@ def test_launcher_numbers_must_be_finite_and_in_range(name: str, value: str) -> 
 
 
 # -- 7. one readiness, one status -----------------------------------------------------------
-
-@pytest.fixture
-def github() -> Iterator[GitHubStandIn]:
-    with GitHubStandIn(token="ghs_unused-token-0000") as standin:
-        yield standin
-
 
 def test_jawsdb_placeholder_is_exit_1_for_plan_env_and_deploy(
         tmp_path: Path, heroku_standin: HerokuStandIn) -> None:

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from appwrite_heroku.errors import EXIT_PLATFORM, EXIT_USAGE, InputError, PlatformError
 from appwrite_heroku.heroku_api import HerokuClient, make_retry
-from conftest import CANARY_API_KEY
+from helpers import CANARY_API_KEY
 from standins.heroku import HerokuStandIn
 
 APP = "api-test-app"
 
 
 @pytest.fixture
-def standin() -> Iterator[HerokuStandIn]:
-    with HerokuStandIn(api_key=CANARY_API_KEY) as server:
-        server.create_app(APP, config_vars={"FOO": "bar"},
-                          formation={"web": {"quantity": 1, "size": "basic"}})
-        yield server
+def standin(heroku_api_standin: HerokuStandIn) -> HerokuStandIn:
+    heroku_api_standin.create_app(APP, config_vars={"FOO": "bar"},
+                                  formation={"web": {"quantity": 1, "size": "basic"}})
+    return heroku_api_standin
 
 
 def client(standin: HerokuStandIn, key: str = CANARY_API_KEY, app: str = APP) -> HerokuClient:

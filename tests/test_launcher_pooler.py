@@ -8,18 +8,14 @@ import json
 import re
 import stat
 import subprocess
-import sys
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "standins" / "appwrite"))
-
+from appwrite_heroku import budget, pooler
 from lite import Launched, dyno_env, make_root
 from pdo import ServerWatch
-
-from appwrite_heroku import budget, pooler
 from services import PG_BIN, PostgresAccount, _as_postgres, free_port, wait_for_port
 
 pytestmark = pytest.mark.skipif(

@@ -9,11 +9,8 @@ from pathlib import Path
 import pymysql
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "standins" / "appwrite"))
-
+from helpers import CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
 from lite import CANARY_OPENSSL_KEY, dyno_env, make_root
-
-from conftest import CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
 from services import free_port
 
 

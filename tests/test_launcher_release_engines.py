@@ -16,11 +16,8 @@ from pathlib import Path
 import pymysql
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "standins" / "appwrite"))
-
+from helpers import CANARY_DB_PASSWORD
 from lite import dyno_env, make_root
-
-from conftest import CANARY_DB_PASSWORD
 from services import MariaDBAccount, PostgresAccount, free_port
 
 ROOT = Path(__file__).resolve().parent.parent

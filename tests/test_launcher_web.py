@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -15,9 +14,7 @@ import websockets
 
 from appwrite_heroku.appetite import background_set
 from appwrite_heroku.sizing import MIB, choose_policy
-
-sys.path.insert(0, str(Path(__file__).parent / "standins" / "appwrite"))
-
+from helpers import CANARY_DB_PASSWORD
 from lite import (
     BIN_1_9_6,
     CANARY_EXECUTOR_SECRET,
@@ -28,8 +25,6 @@ from lite import (
     pids_alive,
     recorded_pids,
 )
-
-from conftest import CANARY_DB_PASSWORD
 from services import free_port, wait_for_port
 
 IDLE = 2  # the proxy's websocket idle timer, shortened from an hour for the test

@@ -7,11 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent / "standins" / "appwrite"))
-
+from helpers import CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
 from lite import Launched, dyno_env, make_root, pids_alive, recorded_pids
-
-from conftest import CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
 from services import free_port
 
 # With the Lite default _APP_USAGE_STATS=disabled: the stats-resources pair stays out.

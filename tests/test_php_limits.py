@@ -24,7 +24,6 @@ import re
 import secrets
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,7 +35,7 @@ import redis
 from appwrite_heroku import budget, pooler
 from appwrite_heroku.bridge import BridgeThread
 from appwrite_heroku.settings import parse_redis_url
-from conftest import CANARY_REDIS_PASSWORD
+from helpers import CANARY_REDIS_PASSWORD
 from php_clients import PhpClients, PhpProcess, ProcessLoad, total, wait_for
 from services import (
     PG_BIN,
@@ -413,7 +412,7 @@ class Dyno:
 
 
 def _postgres_watch(account: PostgresAccount) -> Any:
-    from pdo import ServerWatch  # tests/standins/appwrite, put on sys.path below
+    from pdo import ServerWatch  # tests/standins/appwrite: on pytest's pythonpath
 
     return ServerWatch(account.superuser_psql(), account.user)
 
@@ -425,7 +424,6 @@ def modelled_dynos(redis_mini: RedisServer, heroku_postgres: PostgresAccount,
     for it, and a PgBouncer from pooler.py's own files at the budget's share of the plan."""
     if not (PG_BIN / "postgres").exists() or shutil.which("pgbouncer") is None:
         pytest.skip("needs PostgreSQL and pgbouncer (.ci/run installs them)")
-    sys.path.insert(0, str(Path(__file__).parent / "standins" / "appwrite"))
     chosen = modelled_budget()
     pool = chosen.pool()
     assert isinstance(pool, pooler.PoolSize)

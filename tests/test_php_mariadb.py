@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from conftest import CANARY_DB_PASSWORD
+from helpers import CANARY_DB_PASSWORD
 from php_clients import PhpClients
 from services import MariaDB
 

@@ -9,17 +9,13 @@ the way utopia-php/database's Postgres adapter does.
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent / "standins" / "appwrite"))
-
-from pdo import ServerWatch, run_pdo_clients
-
 from appwrite_heroku import pooler
+from pdo import ServerWatch, run_pdo_clients
 from services import PG_BIN, PostgresAccount, _stop, free_port, wait_for_port
 
 PLAN_LIMIT = 20  # the fixture account's CONNECTION LIMIT, as essential-0 admits

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent / "standins" / "appwrite"))
-
-from lite import BIN_1_9_6
 
 from appwrite_heroku.processes import (
     background_programs,
@@ -21,6 +16,7 @@ from appwrite_heroku.processes import (
     unpaired_stats_resources,
     usage_stats_enabled,
 )
+from lite import BIN_1_9_6
 
 
 def test_1_9_6_runs_every_queue_but_functions_sites_and_screenshots() -> None:

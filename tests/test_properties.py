@@ -34,7 +34,7 @@ from appwrite_heroku import bridge, launcher
 from appwrite_heroku.cli import build_parser
 from appwrite_heroku.errors import AppwriteHerokuError, InputError
 from appwrite_heroku.secrecy import Redactor
-from conftest import CANARY_API_KEY, make_appwrite_app
+from helpers import CANARY_API_KEY, CANARY_GITHUB_TOKEN, make_appwrite_app
 from services import Registry
 from standins.github import GitHubStandIn
 from standins.heroku import HerokuStandIn
@@ -52,7 +52,6 @@ ROOT = Path(__file__).resolve().parent.parent
 _SCALE = int(os.environ.get("APPWRITE_HEROKU_FUZZ_SCALE", "50")) if (
     os.environ.get("APPWRITE_HEROKU_FUZZ") == "large") else 1
 ENTRYPOINT = load_entrypoint()
-GITHUB_TOKEN = "ghs_propertyToken0123456789abcdef"
 
 
 def fuzz_examples(ci: int) -> int:
@@ -398,12 +397,6 @@ def test_redis_bridge_any_arguments(listen: str, upstream: tuple[str, str | None
 
 # -- the Action ---------------------------------------------------------------------------------
 
-@pytest.fixture
-def github() -> Iterator[GitHubStandIn]:
-    with GitHubStandIn(token=GITHUB_TOKEN) as standin:
-        yield standin
-
-
 def _yaml_config(entries: list[tuple[str, str, str | None]]) -> str:
     return "".join(f"{json.dumps(name, ensure_ascii=False)}: "
                    f"{json.dumps(value, ensure_ascii=False)}\n" for name, value, _ in entries)
@@ -415,7 +408,7 @@ true_false = st.sampled_from(["true", "false"])
 action_input: dict[str, tuple[st.SearchStrategy[str], st.SearchStrategy[str]]] = {
     "app": (st.just("my-app"), st.one_of(st.just(""), wild_text)),
     "heroku-api-key": (st.just(CANARY_API_KEY), st.one_of(st.just(""), wild_text)),
-    "github-token": (st.sampled_from([GITHUB_TOKEN, ""]), wild_text),
+    "github-token": (st.sampled_from([CANARY_GITHUB_TOKEN, ""]), wild_text),
     "build": (st.just("none"), text),
     "dry-run": (true_false, text),
     "force": (true_false, text),
@@ -475,7 +468,7 @@ def test_action_any_inputs_and_ref(heroku_standin: HerokuStandIn, github: GitHub
     printed = "\n".join(line for line in done.stdout.splitlines()
                         if not line.startswith("::add-mask::"))
     assert leaked(printed + done.outputs + done.summary, [*secrets, CANARY_API_KEY,
-                                                          GITHUB_TOKEN]) == []
+                                                          CANARY_GITHUB_TOKEN]) == []
     assert len(app.releases) == releases  # build none, no image pushed: nothing released
 
 

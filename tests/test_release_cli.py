@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
+from helpers import CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "heroku-config.json"

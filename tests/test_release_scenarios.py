@@ -3,13 +3,11 @@ images the engine builds itself with buildah (FROM scratch + a static busybox)."
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,13 +15,12 @@ import pytest
 from appwrite_heroku import build as builder
 from appwrite_heroku.budget import DEFAULT_PROFILE, PLANS_VAR
 from appwrite_heroku.release import DeployOptions, DeployResult, deploy
-from appwrite_heroku.secrecy import Redactor
-from conftest import (
+from helpers import (
     ADDON_JAWSDB_URL,
     ADDON_REDIS_URL,
+    CANARIES,
     CANARY_API_KEY,
-    CANARY_DB_PASSWORD,
-    CANARY_REDIS_PASSWORD,
+    RecordingReporter,
     make_appwrite_app,
 )
 from services import Registry, have, isolated_env
@@ -31,45 +28,7 @@ from standins.heroku import HerokuStandIn
 
 pytestmark = pytest.mark.skipif(not have("buildah"), reason="buildah is installed by .ci/run")
 
-CANARIES = (CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD)
 BUSYBOX = Path("/bin/busybox")
-
-
-@dataclass
-class RecordingReporter:
-    """Like the Action's reporter: masks only what it was told, in the order it was told, so a
-    secret printed before `secret()` was called shows up here."""
-
-    redactor: Redactor = field(default_factory=Redactor)
-    lines: list[str] = field(default_factory=list)
-
-    def secret(self, value: str) -> None:
-        self.redactor.add(value)
-
-    def _emit(self, kind: str, text: str) -> None:
-        self.lines.append(f"{kind}: {self.redactor.redact(text)}")
-
-    def step(self, title: str) -> None:
-        self._emit("step", title)
-
-    def info(self, message: str) -> None:
-        self._emit("info", message)
-
-    def warning(self, message: str) -> None:
-        self._emit("warning", message)
-
-    def error(self, message: str) -> None:
-        self._emit("error", message)
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
-
-
-@pytest.fixture
-def standin(registry: Registry) -> Iterator[HerokuStandIn]:
-    with HerokuStandIn(api_key=CANARY_API_KEY, registry=registry) as server:
-        yield server
 
 
 @pytest.fixture
@@ -131,8 +90,8 @@ class Env:
 
 
 @pytest.fixture
-def env(standin: HerokuStandIn, registry: Registry, tmp_path: Path) -> Env:
-    return Env(standin, registry, tmp_path)
+def env(heroku_standin: HerokuStandIn, registry: Registry, tmp_path: Path) -> Env:
+    return Env(heroku_standin, registry, tmp_path)
 
 
 def current_images(standin: HerokuStandIn, app: str) -> dict[str, str]:
@@ -276,13 +235,18 @@ def test_429_storm_and_5xx_bursts_are_retried(env: Env, source: Path) -> None:
 def test_rate_limit_pool_empty_is_honoured(env: Env, source: Path) -> None:
     app = make_app(env.standin)
     assert env.run(app, source, tag="v1.0.0")[0].exit_status == 0
-    # A pool of 3 tokens refilled at 4 a second: the deploy must pace itself through 429s.
+    # A pool of 3 tokens refilled at 4 a second. Every answer says `RateLimit-Remaining: 2` or
+    # less, so the client waits one token's refill time (0.8 s: 3.2 tokens here) before each
+    # next call: the pool never runs dry and Heroku never has to answer 429. Without that
+    # pacing the deploy's calls come in a burst, empty the pool and get 429s (then retries).
     env.standin.set_rate_limit(size=3, refill_per_second=4)
     before = len(env.standin.requests)
     result, reporter = env.run(app, source, tag="v1.0.1", build="none")
     assert result.exit_status == 0, reporter.text
     assert env.standin.app(app).config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.1 ")
-    assert len(env.standin.requests) > before
+    paced = env.standin.requests[before:]
+    assert len(paced) > 3  # more calls than the pool holds: without pacing it would empty
+    assert [(r.method, r.path) for r in paced if r.status == 429] == []
 
 
 def test_dropped_connections_and_stalls_on_idempotent_calls(env: Env, source: Path) -> None:
@@ -340,12 +304,24 @@ def _storage_conf(tmp_path: Path) -> Path:
 
 def test_plan_with_network_writes_nothing(env: Env, source: Path) -> None:
     app = make_app(env.standin)
+    config_before = dict(env.standin.app(app).config_vars)
     result, reporter = env.run(app, source, tag="v1.0.0", dry_run=True)
     assert result.exit_status == 0
     assert all(r.method == "GET" for r in env.standin.requests)
     assert "+ _APP_OPENSSL_KEY_V1=****" in reporter.text
     assert "+ APPWRITE_LITE_RELEASE=tag=v1.0.0 appwrite=1.9.6 commit=0123abc" in reporter.text
-    assert json.dumps(result.changed_config_keys)
+    assert result.changed_config_keys == []  # nothing written
+    assert env.standin.app(app).config_vars == config_before
+    shown = re.findall(r"^info: {5}[-+~] (\w+)", reporter.text, re.MULTILINE)
+    assert result.planned_config_keys == sorted(shown)
+    assert f"config vars ({len(shown)} change(s)" in reporter.text
+    # The same deploy for real writes exactly the keys the plan named, and only those.
+    written, reporter = env.run(app, source, tag="v1.0.0")
+    assert written.exit_status == 0, reporter.text
+    assert written.changed_config_keys == result.planned_config_keys
+    config_after = env.standin.app(app).config_vars
+    assert sorted(key for key in config_before.keys() | config_after.keys()
+                  if config_before.get(key) != config_after.get(key)) == written.changed_config_keys
 
 
 def test_waits_for_a_pending_release_before_judging(env: Env, source: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 import redis
 import requests
 
-from conftest import CANARY_REDIS_PASSWORD
+from helpers import CANARY_REDIS_PASSWORD
 from services import MariaDB, RedisServer, Registry
 
 

@@ -23,7 +23,7 @@ from appwrite_heroku.settings import (
     parse_marker,
 )
 from appwrite_heroku.variables import appwrite_variables
-from conftest import CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
+from helpers import CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
 from services import start_redis
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from conftest import CANARY_API_KEY
+from helpers import CANARY_API_KEY
 from standins.heroku import HerokuStandIn
 
 ACCEPT = "application/vnd.heroku+json; version=3"
@@ -21,9 +20,8 @@ DOCKER = "application/vnd.heroku+json; version=3.docker-releases"
 
 
 @pytest.fixture
-def standin() -> Iterator[HerokuStandIn]:
-    with HerokuStandIn(api_key=CANARY_API_KEY) as server:
-        yield server
+def standin(heroku_api_standin: HerokuStandIn) -> HerokuStandIn:
+    return heroku_api_standin
 
 
 def api(

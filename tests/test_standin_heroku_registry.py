@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from conftest import CANARY_API_KEY
+from helpers import CANARY_API_KEY
 from services import Registry
 from standins.heroku import HerokuStandIn
 from standins.images import ImageBuilder, PushedImage, push_oci_image

@@ -15,12 +15,8 @@ GitHub's behaviour kept here because our client must cope with it:
 - A token without ``deployments: write`` gets 403 "Resource not accessible by integration"
   (``forbid_deployments = True``); an unknown token gets 401 "Bad credentials".
 
-Fixture (five lines; tests/ is on sys.path):
-
-    @pytest.fixture
-    def github_standin():
-        with GitHubStandIn(token="ghs_example") as standin:
-            yield standin
+Fixture (tests/conftest.py): `github`, a fresh stand-in per test accepting
+`helpers.CANARY_GITHUB_TOKEN`.
 """
 
 from __future__ import annotations

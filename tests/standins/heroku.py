@@ -8,17 +8,9 @@ docker-releases formation PATCHes are checked against the local registry: each `
 must be the `config.digest` of the v2s2 manifest at `<app>/<type>:latest` (with `registry=None`
 only the schema's `sha256:<64 hex>` form is checked).
 
-Fixture (tests/ is on sys.path; `registry` is the session fixture from conftest.py):
-
-    from conftest import CANARY_API_KEY
-    from standins.heroku import HerokuStandIn
-
-    @pytest.fixture
-    def heroku(registry):
-        with HerokuStandIn(api_key=CANARY_API_KEY, registry=registry) as standin:
-            yield standin
-
-`tests/conftest.py` provides exactly this as `heroku_standin`.
+Fixtures (tests/conftest.py): `heroku_standin` (a fresh stand-in per test, checking images
+against the session's `registry`) and `heroku_api_standin` (the same without a registry), both
+accepting `helpers.CANARY_API_KEY`.
 
 Point the engine at it with `HEROKU_API_URL=standin.url` and
 `HEROKU_ROUTER_URL=standin.router_url` (the engine sends `Host: <app>.herokuapp.com` itself).
