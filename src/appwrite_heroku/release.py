@@ -45,6 +45,7 @@ from .plan import Plan, diff, full_patch, render
 from .registry import DEFAULT_REGISTRY_URL, PROCESS_TYPES, Registry, image_ids
 from .secrecy import Redactor, is_secret, secret_parts
 from .tag_guard import RELEASE_VAR, check_tag, decide, make_record, parse_record
+from .variables import PINNED_APPWRITE_VERSION
 
 BUILDS = ("docker", "buildah", "heroku", "none")
 _APP_NAME = re.compile(r"[a-z][a-z0-9-]{1,28}[a-z0-9]")
@@ -73,7 +74,7 @@ class Reporter(Protocol):
 class DeployOptions:
     app: str
     tag: str | None = None  # the git ref name being deployed, e.g. "v1.2.3"
-    appwrite_version: str = "1.9.6"
+    appwrite_version: str = PINNED_APPWRITE_VERSION
     build: str = "docker"  # docker | buildah | heroku | none
     dry_run: bool = False
     force: bool = False  # release even an older tag
@@ -714,7 +715,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                                  "untagged release)")
         parser.add_argument("--tag-pattern", default="v*", type=_checked(inputs.tag_pattern),
                             help="refs that may be released (glob, default %(default)s)")
-        parser.add_argument("--appwrite-version", default="1.9.6",
+        parser.add_argument("--appwrite-version", default=PINNED_APPWRITE_VERSION,
                             type=_checked(inputs.appwrite_version),
                             help="the Appwrite image tag to build on (default %(default)s)")
         parser.add_argument("--commit", type=_checked(inputs.commit),
