@@ -37,6 +37,17 @@ OPENSSL_KEY = "_APP_OPENSSL_KEY_V1"
 EXECUTOR_SECRET = "_APP_EXECUTOR_SECRET"  # noqa: S105 (a variable name)
 # Generated once by the release engine, never derived, never changed by us.
 GENERATED_SECRETS = (OPENSSL_KEY, EXECUTOR_SECRET)
+
+
+def protect_openssl_key(current: Mapping[str, str],
+                        patch: Mapping[str, str | None]) -> dict[str, str | None]:
+    """`patch` minus any write to an existing `_APP_OPENSSL_KEY_V1` (present at all, even
+    blank, means existing: data may already be encrypted with it) — whatever asked for it."""
+    if OPENSSL_KEY not in current:
+        return dict(patch)
+    return {name: value for name, value in patch.items() if name != OPENSSL_KEY}
+
+
 _DIGEST_HEX = 16
 _MARKER_FALLBACK_KEY = b"appwrite-heroku managed marker v1"
 _MARKER_ENTRY = re.compile(rf"^(_APP_[A-Z0-9_]+):([0-9a-f]{{{_DIGEST_HEX}}})$")
@@ -375,4 +386,5 @@ __all__ = [
     "marker_digest",
     "parse_marker",
     "parse_redis_url",
+    "protect_openssl_key",
 ]
