@@ -23,7 +23,7 @@ from appwrite_heroku.actions import ActionsReporter, append_summary, summary_mar
 from appwrite_heroku.deployments import DeploymentRecord, RunContext
 from appwrite_heroku.errors import EXIT_FAILED, EXIT_USAGE, AppwriteHerokuError, InputError
 from appwrite_heroku.release import HEALTH_TIMEOUT_MAX, DeployOptions, DeployResult, deploy
-from appwrite_heroku.secrecy import is_secret, secret_parts
+from appwrite_heroku.secrecy import config_secrets
 from appwrite_heroku.user_config import parse_config
 from appwrite_heroku.variables import PINNED_APPWRITE_VERSION
 
@@ -124,11 +124,8 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
         reporter.error(str(error), title="Bad input")
         return EXIT_USAGE
     options = parsed.options
-    for name, value in options.extra_config.items():
-        if is_secret(name, value):
-            reporter.secret(value)
-            for part in secret_parts(value):
-                reporter.secret(part)
+    for value in config_secrets(options.extra_config):
+        reporter.secret(value)
     # The engine reads the key from the environment it is given, never from argv; the
     # process's own environment is left as the runner made it.
     engine_env = {**env, "HEROKU_API_KEY": parsed.api_key}

@@ -30,7 +30,8 @@ from typing import Any
 
 from .errors import InputError, PlatformError, ReleaseFailed
 from .heroku_api import HerokuClient
-from .registry import PROCESS_TYPES, Registry
+from .heroku_types import PROCESS_TYPES
+from .registry import Registry
 
 DOCKERFILE = "Dockerfile.lite"
 PLATFORM = "linux/amd64"

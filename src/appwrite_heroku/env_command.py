@@ -17,7 +17,7 @@ from typing import TextIO
 from . import inputs
 from .display import safe_line, shell_text
 from .errors import EXIT_FAILED, EXIT_OK, AppwriteHerokuError, InputError
-from .secrecy import MASK, Redactor, is_secret
+from .secrecy import MASK, Redactor, config_secrets, is_secret
 from .settings import DEFAULT_BRIDGE_PORT, Derivation, derive
 
 
@@ -28,17 +28,8 @@ def read_config(path: str, stdin: TextIO | None = None) -> dict[str, str]:
 
 def config_redactor(config: Mapping[str, str], derivation: Derivation | None = None) -> Redactor:
     """Knows every secret value the input holds, so no printed line can carry one."""
-    redactor = Redactor()
-    for name, value in config.items():
-        redactor.add_config(name, value)
-    if derivation is not None:
-        for name in derivation.secret_keys:
-            redactor.add(derivation.settings.get(name))
-        for name, value in derivation.settings.items():
-            redactor.add_config(name, value)
-        if derivation.redis_upstream is not None:
-            redactor.add(derivation.redis_upstream.password)
-    return redactor
+    return Redactor(config_secrets(config)
+                    + (derivation.secret_values() if derivation is not None else []))
 
 
 def render(settings: Mapping[str, str], secret_keys: frozenset[str], *, as_json: bool,

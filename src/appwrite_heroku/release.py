@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import secrets
 import sys
 import time
@@ -27,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from . import appetite, health, inputs
+from . import addons, appetite, health, inputs
 from . import budget as budget_model
 from . import build as builder
 from . import plans as plan_table
@@ -41,17 +40,15 @@ from .errors import (
     PlatformError,
 )
 from .heroku_api import DEFAULT_API_URL, ApiInputError, HerokuClient, make_retry
+from .heroku_types import APP_NAME, PROCESS_TYPES, RUNNING_TYPES
 from .plan import Plan, diff, full_patch, render
-from .registry import DEFAULT_REGISTRY_URL, PROCESS_TYPES, Registry, image_ids
-from .secrecy import Redactor, is_secret, secret_parts
+from .registry import DEFAULT_REGISTRY_URL, Registry, image_ids
+from .secrecy import Redactor, config_secrets
 from .tag_guard import RELEASE_VAR, check_tag, decide, make_record, parse_record
 from .variables import PINNED_APPWRITE_VERSION
 
 BUILDS = ("docker", "buildah", "heroku", "none")
-_APP_NAME = re.compile(r"[a-z][a-z0-9-]{1,28}[a-z0-9]")
 HEALTH_TIMEOUT_MAX = 3600.0
-REDIS_VARS = ("APPWRITE_REDIS_URL", "REDIS_URL", "REDISCLOUD_URL")
-DB_VARS = ("JAWSDB_MARIA_URL", "JAWSDB_URL", "CLEARDB_DATABASE_URL", "DATABASE_URL")
 
 
 class Reporter(Protocol):
@@ -149,12 +146,12 @@ def check_options(options: DeployOptions) -> None:
 def missing_addons(config: Mapping[str, str]) -> list[str]:
     """The add-ons Appwrite cannot run without, judged from config vars already read."""
     missing = []
-    has_redis = any(config.get(k) for k in REDIS_VARS) or config.get("_APP_REDIS_HOST") or any(
-        k.startswith("HEROKU_REDIS_") and k.endswith("_URL") for k in config)
+    # The add-ons are found by the variables the dyno reads (addons.py), or set by hand.
+    has_redis = addons.redis_candidates(config) or config.get("_APP_REDIS_HOST")
     default = budget_model.DEFAULT_PROFILE  # the plans the Deploy button attaches
     if not has_redis:
         missing.append(f"a Redis add-on (heroku addons:create {default.redis_plan} -a APP)")
-    if not (any(config.get(k) for k in DB_VARS) or config.get("_APP_DB_HOST")):
+    if not (addons.database_candidates(config) or config.get("_APP_DB_HOST")):
         missing.append(f"a database add-on (heroku addons:create {default.db_plan} -a APP)")
     return missing
 
@@ -173,13 +170,12 @@ def small_dynos(formation: list[dict[str, Any]], config: Mapping[str, str] | Non
     """Dynos too small for their processes even at the smallest sizing (budget.py's memory
     model, the launcher's own), each with the size that would hold them."""
     config = config or {}
-    all_in_web = (config.get("APPWRITE_LITE_ALL_IN_WEB") or "").strip().lower() in (
-        "1", "true", "yes", "on", "enabled")
-    skip = [n.strip() for n in (config.get("APPWRITE_LITE_SKIP") or "").split(",") if n.strip()]
+    all_in_web = appetite.runs_all_in_web(config)
+    skip = list(appetite.skipped(config))
     specs = []
     for item in formation:
         kind = str(item.get("type") or "")
-        if kind not in ("web", "worker") or int(item.get("quantity") or 0) < 1:
+        if kind not in RUNNING_TYPES or int(item.get("quantity") or 0) < 1:
             continue
         size = plan_table.DYNO_SIZES.get(str(item.get("size") or "").lower())
         if size is not None:
@@ -206,20 +202,15 @@ class _Run:
     def mask_config(self, config: Mapping[str, str]) -> None:
         """Every secret config value (by name or shape) is masked before anything could print
         it; so is the password inside a URL, which can reappear on its own (_APP_DB_PASS)."""
-        for key, value in config.items():
-            if value and is_secret(key, value):
-                self.reporter.secret(value)
-                for part in secret_parts(value):
-                    self.reporter.secret(part)
+        for value in config_secrets(config):
+            self.reporter.secret(value)
 
 
 def _derive(run: _Run, config: Mapping[str, str], hostname: str | None
             ) -> tuple[settings_engine.Derivation, dict[str, str]]:
     derivation = settings_engine.derive(config, hostname=hostname)
-    for key in derivation.secret_keys:
-        value = derivation.settings.get(key)
-        if value:
-            run.reporter.secret(value)
+    for value in derivation.secret_values():
+        run.reporter.secret(value)
     generated = {key: secrets.token_hex(32) for key in derivation.missing_secrets}
     for value in generated.values():
         run.reporter.secret(value)
@@ -251,7 +242,7 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     _check_ready(derivation)
     record = make_record(options.tag, options.appwrite_version, options.commit).format()
     patch = full_patch(config, derivation, generated, options.extra_config, record)
-    app = options.app or (named if _APP_NAME.fullmatch(named) else "APP")
+    app = options.app or (named if APP_NAME.fullmatch(named) else "APP")
     plan = Plan(app=app, build=options.build,
                 config_changes=diff(config, patch, derivation.secret_keys),
                 images=_planned_images(options, app))
@@ -260,7 +251,7 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
         reporter.info(line)
     run.result.planned_config_keys = sorted(patch)
     setup, source = budget_model.offline_setup(merged)
-    skip = [n.strip() for n in (merged.get("APPWRITE_LITE_SKIP") or "").split(",") if n.strip()]
+    skip = list(appetite.skipped(merged))
     background = appetite.background_set(skip=skip,
                                          usage_stats=appetite.usage_stats_on(merged))
     budget = budget_model.choose(setup.specs, setup.redis_plan, setup.db_plan, background,

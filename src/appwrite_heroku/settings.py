@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from . import addons, inputs
 from .addons import RedisUpstream, parse_redis_url
 from .errors import InputError, NotReadyError
-from .secrecy import is_secret
+from .secrecy import config_secrets, is_secret
 from .variables import appwrite_variables
 
 DEFAULT_BRIDGE_PORT = 6379
@@ -87,6 +87,15 @@ class Derivation:
     secret_keys: frozenset[str] = frozenset()  # keys of `settings` whose values are secret
     missing_secrets: list[str] = field(default_factory=list)  # e.g. _APP_OPENSSL_KEY_V1 absent
     derived_keys: frozenset[str] = frozenset()  # keys whose value came from add-ons/defaults
+
+    def secret_values(self) -> list[str]:
+        """Every value of this derivation to register for masking before anything prints:
+        the secret settings, and the Redis password the bridge holds (never in `settings`)."""
+        values = [self.settings.get(name) or "" for name in sorted(self.secret_keys)]
+        values += config_secrets(self.settings)
+        if self.redis_upstream is not None:
+            values += [self.redis_upstream.password or "", self.redis_upstream.url()]
+        return [value for value in values if value]
 
 
 # --- the marker --------------------------------------------------------------------------------
