@@ -8,7 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +33,19 @@ pytestmark = pytest.mark.skipif(not have("buildah"), reason="buildah is installe
 
 CANARIES = (CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD)
 BUSYBOX = Path("/bin/busybox")
+
+
+@dataclass
+class RecordingRunner:
+    """The build's real command runner, keeping every argv so a test can prove none holds a
+    secret."""
+    argvs: list[list[str]] = field(default_factory=list)
+
+    def __call__(self, argv: Sequence[str], *, on_line: Callable[[str], None],
+                 env: Mapping[str, str] | None = None, stdin: str | None = None,
+                 cwd: str | None = None) -> int:
+        self.argvs.append(list(argv))
+        return builder.spawn(argv, on_line=on_line, env=env, stdin=stdin, cwd=cwd)
 
 
 @dataclass
@@ -108,12 +121,12 @@ class Env:
         for key, value in kwargs.items():
             setattr(options, key, value)
         reporter = RecordingReporter()
-        spawned_before = len(builder.SPAWNED)
+        runner = RecordingRunner()
         key_before = self.standin.app(app).config_vars.get("_APP_OPENSSL_KEY_V1")
         try:
-            result = deploy(options, reporter, env=self.environ())
+            result = deploy(options, reporter, env=self.environ(), runner=runner)
         finally:
-            self.assert_clean(reporter, builder.SPAWNED[spawned_before:])
+            self.assert_clean(reporter, runner.argvs)
             # generated once, then never changed on any path (success, failure, rollback)
             if key_before is not None:
                 assert self.standin.app(app).config_vars["_APP_OPENSSL_KEY_V1"] == key_before

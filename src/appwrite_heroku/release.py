@@ -193,6 +193,7 @@ class _Run:
     reporter: Reporter
     endpoints: Endpoints
     client: HerokuClient | None = None
+    runner: builder.CommandRunner = builder.spawn  # every build command (injected by callers)
     # The domain Appwrite serves (a hand-set custom `_APP_DOMAIN` wins): its router protection
     # answers 403 to any other Host, so health must ask with this one.
     served_domain: str | None = None
@@ -297,7 +298,9 @@ def _planned_images(options: DeployOptions, app: str) -> dict[str, str]:
 
 
 def deploy(options: DeployOptions, reporter: Reporter,
-           env: Mapping[str, str] | None = None) -> DeployResult:
+           env: Mapping[str, str] | None = None,
+           runner: builder.CommandRunner = builder.spawn) -> DeployResult:
+    """`runner` runs the build commands: a caller may inject one that watches every argv."""
     check_options(options)
     if options.config_from is not None:
         return plan_offline(options, reporter)
@@ -310,7 +313,7 @@ def deploy(options: DeployOptions, reporter: Reporter,
     client = HerokuClient(api_key=endpoints.api_key, api_url=endpoints.api_url,
                           timeout=options.api_timeout, app=options.app,
                           retry=make_retry(backoff_factor=options.retry_backoff))
-    run = _Run(options, reporter, endpoints, client)
+    run = _Run(options, reporter, endpoints, client, runner=runner)
     run.mask_config(options.extra_config)
     try:
         _deploy(run, client)
@@ -417,11 +420,13 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
             builder.build_buildah(app=app, registry=registry, api_key=run.endpoints.api_key,
                                   source_dir=options.source_dir,
                                   appwrite_version=options.appwrite_version,
-                                  on_line=on_line, storage_dir=options.buildah_storage)
+                                  on_line=on_line, storage_dir=options.buildah_storage,
+                                  run=run.runner)
         else:
             builder.build_docker(app=app, registry=registry, api_key=run.endpoints.api_key,
                                  source_dir=options.source_dir,
-                                 appwrite_version=options.appwrite_version, on_line=on_line)
+                                 appwrite_version=options.appwrite_version, on_line=on_line,
+                                 run=run.runner)
     reporter.step("Image IDs from the registry")
     ids = image_ids(client, registry, app)
     result.image_ids = ids
