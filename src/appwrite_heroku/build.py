@@ -26,11 +26,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from .errors import InputError, PlatformError, ReleaseFailed
 from .heroku_api import HerokuClient
-from .heroku_types import PROCESS_TYPES
+from .heroku_types import PROCESS_TYPES, Build
 from .registry import Registry
 
 DOCKERFILE = "Dockerfile.lite"
@@ -222,7 +222,7 @@ def source_tarball(source_dir: str) -> bytes:
 
 
 def build_on_heroku(client: HerokuClient, *, app: str, source_dir: str, version: str | None,
-                    deadline: float, on_line: Callable[[str], None]) -> dict[str, Any]:
+                    deadline: float, on_line: Callable[[str], None]) -> Build:
     """Sources API upload + Build API build; returns the finished build (raises if failed)."""
     blob = source_tarball(source_dir)
     source = client.create_source()

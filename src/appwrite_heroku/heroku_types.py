@@ -30,6 +30,7 @@ class App(TypedDict, total=False):
     name: str
     web_url: str | None
     stack: dict[str, str]
+    build_stack: dict[str, str]
 
 
 class Release(TypedDict, total=False):

@@ -21,7 +21,7 @@ import os
 import secrets
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -40,7 +40,7 @@ from .errors import (
     PlatformError,
 )
 from .heroku_api import DEFAULT_API_URL, ApiInputError, HerokuClient, make_retry
-from .heroku_types import APP_NAME, PROCESS_TYPES, RUNNING_TYPES
+from .heroku_types import APP_NAME, PROCESS_TYPES, RUNNING_TYPES, Formation, Release
 from .plan import Plan, diff, full_patch, render
 from .registry import DEFAULT_REGISTRY_URL, Registry, image_ids
 from .secrecy import Redactor, config_secrets
@@ -165,7 +165,7 @@ def hostname_of(web_url: str | None) -> str | None:
     return urlsplit(web_url).hostname if web_url else None
 
 
-def small_dynos(formation: list[dict[str, Any]], config: Mapping[str, str] | None = None,
+def small_dynos(formation: Sequence[Formation], config: Mapping[str, str] | None = None,
                 ) -> list[str]:
     """Dynos too small for their processes even at the smallest sizing (budget.py's memory
     model, the launcher's own), each with the size that would hold them."""
@@ -441,7 +441,7 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
         _undo_after_error(run, captured, error, deadline)
 
 
-def _undo_after_error(run: _Run, captured: dict[str, Any] | None,
+def _undo_after_error(run: _Run, captured: Release | None,
                       error: InputError | PlatformError, deadline: float) -> None:
     """A write failed after retries. A PATCH that timed out may still have been applied, so
     ask what is current: anything newer than the captured release (the config and its release
@@ -461,7 +461,7 @@ def _undo_after_error(run: _Run, captured: dict[str, Any] | None,
 
 
 def _release_images(run: _Run, client: HerokuClient, ids: dict[str, str],
-                    captured: dict[str, Any] | None, config_release: dict[str, Any] | None,
+                    captured: Release | None, config_release: Release | None,
                     hostname: str, deadline: float) -> None:
     """The ONE docker-releases PATCH, then "no new release?", the wait, and health."""
     app, reporter, result = run.options.app, run.reporter, run.result
@@ -504,9 +504,9 @@ def _id(release: Mapping[str, Any] | None) -> str | None:
     return str(release["id"]) if release and release.get("id") else None
 
 
-def _write_config(run: _Run, patch: dict[str, str | None], last: dict[str, Any] | None,
-                  captured: dict[str, Any] | None,
-                  deadline: float) -> tuple[bool, dict[str, Any] | None]:
+def _write_config(run: _Run, patch: dict[str, str | None], last: Release | None,
+                  captured: Release | None,
+                  deadline: float) -> tuple[bool, Release | None]:
     """The ONE config PATCH. Returns (ok, its finished release or None when it made none);
     not ok = its release failed (already rolled back to ``captured`` and reported)."""
     if not patch:
@@ -526,7 +526,7 @@ def _write_config(run: _Run, patch: dict[str, str | None], last: dict[str, Any] 
     return True, finished
 
 
-def _wait_release(run: _Run, release: dict[str, Any], deadline: float) -> dict[str, Any]:
+def _wait_release(run: _Run, release: Release, deadline: float) -> Release:
     """Streams the release-phase output, then polls until succeeded/failed (the status can stay
     pending after the stream ends) or the deadline passes (returned still pending)."""
     assert run.client is not None
@@ -554,8 +554,8 @@ def _wait_release(run: _Run, release: dict[str, Any], deadline: float) -> dict[s
         delay = min(delay * 2, 5.0)
 
 
-def _health_and_finish(run: _Run, captured: dict[str, Any] | None,
-                       release: dict[str, Any] | None, hostname: str, deadline: float) -> None:
+def _health_and_finish(run: _Run, captured: Release | None,
+                       release: Release | None, hostname: str, deadline: float) -> None:
     result, options = run.result, run.options
     result.release_version = release.get("version") if release else None
     domain = run.served_domain or hostname
@@ -575,7 +575,7 @@ def _health_and_finish(run: _Run, captured: dict[str, Any] | None,
     run.reporter.info(result.summary)
 
 
-def _fail(run: _Run, captured: dict[str, Any] | None, why: str, deadline: float, *,
+def _fail(run: _Run, captured: Release | None, why: str, deadline: float, *,
           changed: bool) -> None:
     """Red, always. Rolls back to the captured release when something newer is current."""
     result, reporter, client = run.result, run.reporter, run.client
