@@ -21,11 +21,6 @@ from .secrecy import MASK, Redactor, config_secrets, is_secret
 from .settings import DEFAULT_BRIDGE_PORT, Derivation, derive
 
 
-def read_config(path: str, stdin: TextIO | None = None) -> dict[str, str]:
-    """The config vars in `path` (`-` = stdin), checked to be a JSON object of strings."""
-    return inputs.read_config_json(path, "--from", stdin)
-
-
 def config_redactor(config: Mapping[str, str], derivation: Derivation | None = None) -> Redactor:
     """Knows every secret value the input holds, so no printed line can carry one."""
     return Redactor(config_secrets(config)
@@ -57,7 +52,7 @@ def _is_secret(name: str, value: str, secret_keys: frozenset[str]) -> bool:
 def run(args: argparse.Namespace, stdout: TextIO | None = None,
         stderr: TextIO | None = None) -> int:
     out, err = stdout or sys.stdout, stderr or sys.stderr
-    config = read_config(args.source)
+    config = inputs.read_config_json(args.source, "--from")
     redactor = config_redactor(config)
     try:
         derivation = derive(config, hostname=args.hostname, bridge_port=args.bridge_port)

@@ -156,11 +156,6 @@ def missing_addons(config: Mapping[str, str]) -> list[str]:
     return missing
 
 
-def load_config_file(path: str) -> dict[str, str]:
-    """A `heroku config --json` object; errors name the file, never a value."""
-    return inputs.read_config_json(path, "--config-from")
-
-
 def hostname_of(web_url: str | None) -> str | None:
     return urlsplit(web_url).hostname if web_url else None
 
@@ -232,7 +227,7 @@ def _check_ready(derivation: settings_engine.Derivation) -> None:
 def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     """`plan --config-from FILE`: no credentials, no network."""
     assert options.config_from is not None
-    config = load_config_file(options.config_from)
+    config = inputs.read_config_json(options.config_from, "--config-from")
     named = config.get("HEROKU_APP_NAME") or ""
     run = _Run(options, reporter, Endpoints(None, DEFAULT_API_URL, DEFAULT_REGISTRY_URL, None))
     run.mask_config(config)
