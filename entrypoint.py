@@ -23,8 +23,9 @@ from appwrite_heroku.actions import ActionsReporter, append_summary, summary_mar
 from appwrite_heroku.deployments import DeploymentRecord, RunContext
 from appwrite_heroku.errors import EXIT_FAILED, EXIT_USAGE, AppwriteHerokuError, InputError
 from appwrite_heroku.release import HEALTH_TIMEOUT_MAX, DeployOptions, DeployResult, deploy
-from appwrite_heroku.secrecy import is_secret, secret_parts
+from appwrite_heroku.secrecy import config_secrets
 from appwrite_heroku.user_config import parse_config
+from appwrite_heroku.variables import PINNED_APPWRITE_VERSION
 
 BUILDS = ("docker", "heroku", "buildah", "none")
 _ERROR_TITLES = {1: "Release failed", 2: "Bad input", 3: "Heroku API failed"}
@@ -73,8 +74,8 @@ def parse_inputs(env: Mapping[str, str]) -> ActionInputs:
     build = inputs.choice(_input(env, "build", "docker") or "docker", "input build", BUILDS)
     health_timeout = inputs.seconds(_input(env, "health-timeout", "300") or "300",
                                     "input health-timeout", HEALTH_TIMEOUT_MAX)
-    version = inputs.appwrite_version(_input(env, "appwrite-version", "1.9.6") or "1.9.6",
-                                      "input appwrite-version")
+    version = inputs.appwrite_version(
+        _input(env, "appwrite-version") or PINNED_APPWRITE_VERSION, "input appwrite-version")
     tag = inputs.tag(tag_from_ref(env.get("GITHUB_REF", "")), "the tag in GITHUB_REF")
     token = _input(env, "github-token")
     if token:
@@ -123,13 +124,11 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
         reporter.error(str(error), title="Bad input")
         return EXIT_USAGE
     options = parsed.options
-    for name, value in options.extra_config.items():
-        if is_secret(name, value):
-            reporter.secret(value)
-            for part in secret_parts(value):
-                reporter.secret(part)
-    # The engine reads the key from its environment, never from argv.
-    os.environ["HEROKU_API_KEY"] = parsed.api_key
+    for value in config_secrets(options.extra_config):
+        reporter.secret(value)
+    # The engine reads the key from the environment it is given, never from argv; the
+    # process's own environment is left as the runner made it.
+    engine_env = {**env, "HEROKU_API_KEY": parsed.api_key}
 
     record = DeploymentRecord(reporter, RunContext.from_env(env), parsed.github_token)
     ref = options.tag or env.get("GITHUB_SHA") or env.get("GITHUB_REF_NAME") or "HEAD"
@@ -138,7 +137,7 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
         record.start(ref, parsed.environment,
                      f"Appwrite Lite {ref} (Appwrite {options.appwrite_version}) to {options.app}")
     try:
-        result = deploy(options, reporter)
+        result = deploy(options, reporter, env=engine_env)
     except AppwriteHerokuError as error:
         result = DeployResult(exit_status=error.exit_status, summary=str(error))
     except Exception as error:  # a defect: still one redacted line, a red step, a record

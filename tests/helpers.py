@@ -5,8 +5,10 @@ Heroku stand-in, and the recording reporter. Fixtures live in conftest.py."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from appwrite_heroku import build as builder
 from appwrite_heroku.secrecy import Redactor
 from standins.heroku import HerokuStandIn
 
@@ -48,6 +50,20 @@ def make_appwrite_app(standin: HerokuStandIn, prefix: str = "aw", **kwargs: obje
         ], formation={kind: {"quantity": 1, "size": size} for kind, size in sizes.items()},
         **kwargs)  # type: ignore[arg-type]
     return name
+
+
+@dataclass
+class RecordingRunner:
+    """The build's real command runner, keeping every argv so a test can prove none holds a
+    secret."""
+
+    argvs: list[list[str]] = field(default_factory=list)
+
+    def __call__(self, argv: Sequence[str], *, on_line: Callable[[str], None],
+                 env: Mapping[str, str] | None = None, stdin: str | None = None,
+                 cwd: str | None = None) -> int:
+        self.argvs.append(list(argv))
+        return builder.spawn(argv, on_line=on_line, env=env, stdin=stdin, cwd=cwd)
 
 
 @dataclass

@@ -24,6 +24,7 @@ from helpers import (
     CANARIES,
     CANARY_API_KEY,
     RecordingReporter,
+    RecordingRunner,
 )
 from services import Registry as RegistryServer
 from services import have
@@ -117,9 +118,10 @@ def test_image_ids_are_config_digests_and_oci_is_refused(registry: RegistryServe
                                                           tmp_path: Path) -> None:
     heroku_registry = Registry(registry.url)
     lines: list[str] = []
+    runner = RecordingRunner()
     builder.build_buildah(app="ids-app", registry=heroku_registry, api_key=CANARY_API_KEY,
                           source_dir=str(source), appwrite_version="1.9.6",
-                          on_line=lines.append, storage_dir=str(tmp_path / "b"))
+                          on_line=lines.append, storage_dir=str(tmp_path / "b"), run=runner)
     api = HerokuClient(api_key=CANARY_API_KEY, api_url="http://127.0.0.1:9")
     ids = image_ids(api, heroku_registry, "ids-app")
     auth = tmp_path / "auth.json"
@@ -131,7 +133,7 @@ def test_image_ids_are_config_digests_and_oci_is_refused(registry: RegistryServe
          f"docker://{heroku_registry.image('ids-app', 'web')}"],
         check=True, capture_output=True, text=True).stdout
     assert ids["web"] == json.loads(raw)["config"]["digest"] == ids["worker"] == ids["release"]
-    assert all(CANARY_API_KEY not in " ".join(argv) for argv in builder.SPAWNED)
+    assert runner.argvs and all(CANARY_API_KEY not in " ".join(argv) for argv in runner.argvs)
     # the same image pushed as OCI: refused before Heroku would refuse it
     storage = ["--root", str(tmp_path / "b" / "root"),
                "--runroot", str(tmp_path / "b" / "runroot"), "--storage-driver", "vfs"]
@@ -188,14 +190,15 @@ def test_docker_login_takes_the_key_on_stdin(registry: RegistryServer, tmp_path:
 
     heroku_registry = Registry(registry.url)
     env = dict(os.environ, DOCKER_CONFIG=str(tmp_path / "docker"))
-    before = len(builder.SPAWNED)
+    runner = RecordingRunner()
     lines: list[str] = []
-    builder.docker_login(heroku_registry, CANARY_API_KEY, env, lines.append)
+    builder.docker_login(heroku_registry, CANARY_API_KEY, env, lines.append, runner)
     saved = json.loads((tmp_path / "docker" / "config.json").read_text())
     assert heroku_registry.host in saved["auths"]
     with pytest.raises(InputError, match=r"docker login .* failed"):
-        builder.docker_login(heroku_registry, "wrong-key-000", env, lines.append)
-    for argv in builder.SPAWNED[before:]:
+        builder.docker_login(heroku_registry, "wrong-key-000", env, lines.append, runner)
+    assert len(runner.argvs) == 2
+    for argv in runner.argvs:
         assert CANARY_API_KEY not in " ".join(argv) and "wrong-key-000" not in " ".join(argv)
     assert CANARY_API_KEY not in "\n".join(lines)
 

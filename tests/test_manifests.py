@@ -15,6 +15,7 @@ import yaml
 from appwrite_heroku.budget import DEFAULT_PROFILE
 from appwrite_heroku.launcher import Layout
 from appwrite_heroku.processes import ROLES
+from appwrite_heroku.variables import PINNED_APPWRITE_VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_JSON = json.loads((ROOT / "app.json").read_text())
@@ -165,7 +166,7 @@ def test_dockerfile_shape() -> None:
     found = instructions()
     keywords = [k for k, _ in found]
     assert not {"VOLUME", "EXPOSE", "HEALTHCHECK", "STOPSIGNAL", "SHELL"} & set(keywords)
-    assert ("ARG", "APPWRITE_VERSION=1.9.6") in found
+    assert ("ARG", f"APPWRITE_VERSION={PINNED_APPWRITE_VERSION}") in found
     assert found[-1][0] == "CMD"
     final_stage = keywords[len(keywords) - 1 - keywords[::-1].index("FROM"):]
     assert ("FROM", "appwrite/appwrite:${APPWRITE_VERSION}") in found
@@ -175,7 +176,7 @@ def test_dockerfile_shape() -> None:
     for package in ("python3", "nginx", "curl"):
         assert f" {package}" in run
     assert "chmod -R a+rwX /storage" in run
-    assert HEROKU_YML["build"]["config"]["APPWRITE_VERSION"] == "1.9.6"
+    assert HEROKU_YML["build"]["config"]["APPWRITE_VERSION"] == PINNED_APPWRITE_VERSION
 
 
 def test_dockerfile_copies_only_what_the_context_has_and_the_launcher_expects() -> None:
@@ -195,3 +196,13 @@ def test_dockerfile_copies_only_what_the_context_has_and_the_launcher_expects() 
                     if line.strip() and not line.startswith("#")]
         for needed in ("src", "pyproject.toml", "README.md", "Dockerfile.lite", "heroku.yml"):
             assert needed not in patterns
+
+
+def test_files_that_cannot_import_python_pin_the_same_appwrite_version() -> None:
+    """action.yml, Dockerfile.lite and heroku.yml repeat the version the code takes from one
+    constant; a bump that misses one of them fails here."""
+    action = yaml.safe_load((ROOT / "action.yml").read_text())
+    assert action["inputs"]["appwrite-version"]["default"] == PINNED_APPWRITE_VERSION
+    assert re.search(r"^ARG APPWRITE_VERSION=(\S+)$", DOCKERFILE, re.M)[1] == (  # type: ignore[index]
+        PINNED_APPWRITE_VERSION)
+    assert str(HEROKU_YML["build"]["config"]["APPWRITE_VERSION"]) == PINNED_APPWRITE_VERSION

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from appwrite_heroku import build as builder
 from appwrite_heroku.budget import DEFAULT_PROFILE, PLANS_VAR
 from appwrite_heroku.release import DeployOptions, DeployResult, deploy
 from helpers import (
@@ -21,6 +20,7 @@ from helpers import (
     CANARIES,
     CANARY_API_KEY,
     RecordingReporter,
+    RecordingRunner,
     make_appwrite_app,
 )
 from services import Registry, have, isolated_env
@@ -67,12 +67,12 @@ class Env:
         for key, value in kwargs.items():
             setattr(options, key, value)
         reporter = RecordingReporter()
-        spawned_before = len(builder.SPAWNED)
+        runner = RecordingRunner()
         key_before = self.standin.app(app).config_vars.get("_APP_OPENSSL_KEY_V1")
         try:
-            result = deploy(options, reporter, env=self.environ())
+            result = deploy(options, reporter, env=self.environ(), runner=runner)
         finally:
-            self.assert_clean(reporter, builder.SPAWNED[spawned_before:])
+            self.assert_clean(reporter, runner.argvs)
             # generated once, then never changed on any path (success, failure, rollback)
             if key_before is not None:
                 assert self.standin.app(app).config_vars["_APP_OPENSSL_KEY_V1"] == key_before

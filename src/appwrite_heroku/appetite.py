@@ -269,6 +269,23 @@ def usage_stats_on(config: Mapping[str, str]) -> bool:
     return usage_stats_enabled({**LITE_DEFAULTS, **config})
 
 
+SKIP_VAR = "APPWRITE_LITE_SKIP"
+ALL_IN_WEB_VAR = "APPWRITE_LITE_ALL_IN_WEB"
+_TRUE_WORDS = ("1", "true", "yes", "on", "enabled")
+
+
+def skipped(config: Mapping[str, str]) -> tuple[str, ...]:
+    """The entry points the user left out (`APPWRITE_LITE_SKIP`, comma-separated), in order;
+    read the same by the launcher, the budget and the release engine."""
+    return tuple(name.strip() for name in (config.get(SKIP_VAR) or "").split(",")
+                 if name.strip())
+
+
+def runs_all_in_web(config: Mapping[str, str]) -> bool:
+    """Whether the web dyno runs the workers too (`APPWRITE_LITE_ALL_IN_WEB`)."""
+    return (config.get(ALL_IN_WEB_VAR) or "").strip().lower() in _TRUE_WORDS
+
+
 # --- the database's size and query rate before anyone uses it ----------------------------------
 
 # Collections created at first boot (app/http.php:300-303 createDatabase for `logs` and

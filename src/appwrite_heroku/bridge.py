@@ -44,16 +44,21 @@ from typing import Any, cast
 import hiredis
 
 from .addons import RedisUpstream, parse_redis_url  # (re-exported by .settings)
-from .bridge_mux import DEFAULT_MAX_UPSTREAM, LEASE_WAIT, Multiplexer, _MuxClient
+from .bridge_mux import (
+    DEFAULT_MAX_UPSTREAM,
+    LEASE_WAIT,
+    MAX_UPSTREAM_ENV,
+    MODE_ENV,
+    UPSTREAM_ENV,
+    Multiplexer,
+    _MuxClient,
+)
 from .cli import OneLineParser
 from .display import quoted, safe_line
 from .errors import InputError
 from .resp import pack_command, strip_hello_auth
 from .secrecy import Redactor
 
-UPSTREAM_ENV = "APPWRITE_REDIS_BRIDGE_UPSTREAM"
-MODE_ENV = "APPWRITE_REDIS_BRIDGE_MODE"  # plain | multiplex
-MAX_UPSTREAM_ENV = "APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM"  # the ceiling in multiplexed mode
 MODES = ("plain", "multiplex")
 DEFAULT_MODE = "plain"
 CONNECT_TIMEOUT = 10.0  # seconds for TCP + TLS + AUTH/SELECT to the upstream

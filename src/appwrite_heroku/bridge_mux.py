@@ -50,6 +50,11 @@ from .resp import (
 if TYPE_CHECKING:
     from .bridge import RedisBridge, _UpstreamSide
 
+# The bridge's environment, named once for the bridge command, the launcher and the budget
+# (this module is the light one all three already import).
+UPSTREAM_ENV = "APPWRITE_REDIS_BRIDGE_UPSTREAM"
+MODE_ENV = "APPWRITE_REDIS_BRIDGE_MODE"  # plain | multiplex
+MAX_UPSTREAM_ENV = "APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM"  # the ceiling in multiplexed mode
 DEFAULT_MAX_UPSTREAM = 18  # Heroku's mini plan admits 20 clients; two left for redis-cli & co.
 DEFAULT_SHARED = 2  # shared connections (fewer when the ceiling is small)
 LEASE_WAIT = 5.0  # seconds a dedicated need waits for a free connection past the ceiling

@@ -29,6 +29,7 @@ from typing import Any
 
 from . import plans as plan_table
 from . import pooler
+from .addons import database_candidates
 from .appetite import (
     ENTRY_POINTS_1_9_6,
     IDLE_QUERIES_PER_HOUR,
@@ -47,10 +48,13 @@ from .appetite import (
     http_processes,
     project_kib,
     project_tables,
+    runs_all_in_web,
+    skipped,
     usage_stats_on,
 )
-from .bridge_mux import shared_for
+from .bridge_mux import MAX_UPSTREAM_ENV, MODE_ENV, shared_for
 from .errors import InputError
+from .heroku_types import RUNNING_TYPES
 from .plans import AddonPlan, DynoSize
 
 # Heroku swaps past the quota (R14): keep a tenth free for PHP's per-request peaks (estimate).
@@ -69,9 +73,8 @@ RELEASE_BRIDGE_CEILING = 2
 HEADROOM_REDIS = RELEASE_BRIDGE_CEILING + 1
 PLAIN, MUX = "plain", "multiplex"
 MODES = (PLAIN, MUX)
-# The bridge's own variables (bridge.py MODE_ENV, MAX_UPSTREAM_ENV): a user's values win.
-MODE_VAR = "APPWRITE_REDIS_BRIDGE_MODE"
-MAX_UPSTREAM_VAR = "APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM"
+# The bridge's own variables (named in bridge_mux): a user's values win.
+MODE_VAR, MAX_UPSTREAM_VAR = MODE_ENV, MAX_UPSTREAM_ENV
 # What every dyno's bridge does unless the user says otherwise (launcher.py, release engine).
 CURRENT_MODE = MUX
 
@@ -649,7 +652,7 @@ def setup_from_platform(addons: Sequence[Mapping[str, Any]],
     specs = []
     for item in formation:
         kind = str(item.get("type") or "")
-        if kind not in ("web", "worker") or int(item.get("quantity") or 0) < 1:
+        if kind not in RUNNING_TYPES or int(item.get("quantity") or 0) < 1:
             continue
         role = "all" if kind == "web" and all_in_web else kind
         try:
@@ -745,13 +748,11 @@ def judge(addons: Sequence[Mapping[str, Any]], formation: Sequence[Mapping[str, 
     """The budget of an app as the Platform API describes it, with the knobs its dynos will
     choose; a refusal line (naming the plan or size to choose, and its price) when even the
     smallest knobs do not fit."""
-    all_in_web = (config.get("APPWRITE_LITE_ALL_IN_WEB") or "").strip().lower() in (
-        "1", "true", "yes", "on", "enabled")
-    setup, warnings = setup_from_platform(addons, formation, all_in_web)
+    setup, warnings = setup_from_platform(addons, formation, runs_all_in_web(config))
     if setup is None:
         return Judgement(None, None, warnings)
-    skip = [n.strip() for n in (config.get("APPWRITE_LITE_SKIP") or "").split(",") if n.strip()]
-    background = background_set(ENTRY_POINTS_1_9_6, skip, usage_stats=usage_stats_on(config))
+    background = background_set(ENTRY_POINTS_1_9_6, list(skipped(config)),
+                                usage_stats=usage_stats_on(config))
     budget = choose(setup.specs, setup.redis_plan, setup.db_plan, background, mode,
                     user_settings=config)
     refusal = None
@@ -761,11 +762,11 @@ def judge(addons: Sequence[Mapping[str, Any]], formation: Sequence[Mapping[str, 
     return Judgement(budget, setup.record(), warnings, refusal)
 
 
-# Which add-on a config var comes from (addons.py reads them in this order), and the plan
-# `heroku addons:create SERVICE` gives without one: the service's smallest.
-DB_URL_SERVICES = (("DATABASE_URL", "heroku-postgresql", "heroku-postgresql:essential-0"),
-                   ("JAWSDB_MARIA_URL", "jawsdb-maria", "jawsdb-maria:kitefin"),
-                   ("JAWSDB_URL", "jawsdb", "jawsdb:kitefin"))
+# Which add-on a database URL var comes from, and the plan `heroku addons:create SERVICE`
+# gives without one: the service's smallest. Which var the dyno uses is addons.py's choice.
+DB_URL_SERVICES = {"DATABASE_URL": ("heroku-postgresql", "heroku-postgresql:essential-0"),
+                   "JAWSDB_MARIA_URL": ("jawsdb-maria", "jawsdb-maria:kitefin"),
+                   "JAWSDB_URL": ("jawsdb", "jawsdb:kitefin")}
 
 
 def offline_setup(config: Mapping[str, str]) -> tuple[Setup, str]:
@@ -775,15 +776,13 @@ def offline_setup(config: Mapping[str, str]) -> tuple[Setup, str]:
     recorded = (config.get(PLANS_VAR) or "").strip()
     if recorded:
         return parse_record(recorded), f"{PLANS_VAR} in the config"
-    all_in_web = (config.get("APPWRITE_LITE_ALL_IN_WEB") or "").strip().lower() in (
-        "1", "true", "yes", "on", "enabled")
-    setup = replace(DEFAULT_PROFILE.setup(), specs=default_specs(all_in_web))
+    setup = replace(DEFAULT_PROFILE.setup(), specs=default_specs(runs_all_in_web(config)))
     source = "the default profile"
-    for var, service, plan in DB_URL_SERVICES:
-        if (config.get(var) or "").strip():
-            setup = replace(setup, db_plan=plan_table.addon_plan(plan, plan_table.DATABASE))
-            source += f"; {var} is set: assumed {plan}, the smallest {service} plan"
-            break
+    chosen = next(iter(database_candidates(config)), None)
+    if chosen in DB_URL_SERVICES:
+        service, plan = DB_URL_SERVICES[chosen]
+        setup = replace(setup, db_plan=plan_table.addon_plan(plan, plan_table.DATABASE))
+        source += f"; {chosen} is set: assumed {plan}, the smallest {service} plan"
     return setup, source
 
 

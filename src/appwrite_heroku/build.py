@@ -9,8 +9,8 @@
 * ``heroku``: the git-tracked files are tarred, uploaded through the Sources API and built by
   the Build API from ``heroku.yml``.
 
-Every subprocess goes through ``spawn``, which records its argv in ``SPAWNED`` so the tests can
-prove that no secret is ever on a command line.
+Every command that could carry a secret goes through a ``CommandRunner`` (``spawn`` unless the
+caller injects another), so a caller can watch each argv and prove no secret is ever on one.
 """
 
 from __future__ import annotations
@@ -26,23 +26,29 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from .errors import InputError, PlatformError, ReleaseFailed
 from .heroku_api import HerokuClient
-from .registry import PROCESS_TYPES, Registry
+from .heroku_types import PROCESS_TYPES, Build
+from .registry import Registry
 
 DOCKERFILE = "Dockerfile.lite"
 PLATFORM = "linux/amd64"
-# Every argv this process spawned, in order (read by tests; never holds a secret).
-SPAWNED: list[list[str]] = []
+
+
+class CommandRunner(Protocol):
+    """Runs one command, passing each output line to ``on_line``; returns its exit status."""
+
+    def __call__(self, argv: Sequence[str], *, on_line: Callable[[str], None],
+                 env: Mapping[str, str] | None = None, stdin: str | None = None,
+                 cwd: str | None = None) -> int: ...
 
 
 def spawn(argv: Sequence[str], *, on_line: Callable[[str], None],
           env: Mapping[str, str] | None = None, stdin: str | None = None,
           cwd: str | None = None) -> int:
     """Runs a command, passing each output line to ``on_line`` (which masks and prints)."""
-    SPAWNED.append(list(argv))
     try:
         proc = subprocess.Popen(
             list(argv), stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
@@ -93,15 +99,15 @@ def buildah_push_argv(*, local_tag: str, destination: str, authfile: str, insecu
 
 def build_buildah(*, app: str, registry: Registry, api_key: str, source_dir: str,
                   appwrite_version: str, on_line: Callable[[str], None],
-                  storage_dir: str | None = None) -> None:
+                  storage_dir: str | None = None, run: CommandRunner = spawn) -> None:
     check_source(source_dir)
     storage: list[str] = []
     if storage_dir:
         storage = ["--root", str(Path(storage_dir) / "root"),
                    "--runroot", str(Path(storage_dir) / "runroot"), "--storage-driver", "vfs"]
     local_tag = f"localhost/appwrite-heroku/{app}:latest"
-    status = spawn(buildah_argv(source_dir=source_dir, appwrite_version=appwrite_version,
-                                local_tag=local_tag, storage=storage), on_line=on_line)
+    status = run(buildah_argv(source_dir=source_dir, appwrite_version=appwrite_version,
+                              local_tag=local_tag, storage=storage), on_line=on_line)
     if status != 0:
         raise ReleaseFailed(f"buildah could not build {DOCKERFILE} (exit {status}); nothing "
                             "was released — see the build output above")
@@ -115,14 +121,15 @@ def build_buildah(*, app: str, registry: Registry, api_key: str, source_dir: str
             _push_with_retries(buildah_push_argv(
                 local_tag=local_tag, destination=registry.image(app, kind),
                 authfile=str(authfile), insecure=registry.insecure, storage=storage),
-                kind=kind, on_line=on_line)
+                kind=kind, on_line=on_line, run=run)
 
 
 def _push_with_retries(argv: list[str], *, kind: str, on_line: Callable[[str], None],
-                       env: Mapping[str, str] | None = None, attempts: int = 3) -> None:
+                       env: Mapping[str, str] | None = None, attempts: int = 3,
+                       run: CommandRunner = spawn) -> None:
     """A push that fails midway is retried; layers already sent are skipped by the registry."""
     for attempt in range(1, attempts + 1):
-        status = spawn(argv, on_line=on_line, env=env)
+        status = run(argv, on_line=on_line, env=env)
         if status == 0:
             return
         if attempt < attempts:
@@ -146,38 +153,40 @@ def docker_build_argv(*, source_dir: str, appwrite_version: str, destinations: S
 
 
 def docker_login(registry: Registry, api_key: str, env: Mapping[str, str],
-                 on_line: Callable[[str], None]) -> None:
+                 on_line: Callable[[str], None], run: CommandRunner = spawn) -> None:
     """The key goes in on stdin, and lands in the temporary ``DOCKER_CONFIG`` of ``env``."""
-    status = spawn(["docker", "login", "--username", "_", "--password-stdin", registry.host],
-                   on_line=on_line, env=env, stdin=api_key)
+    status = run(["docker", "login", "--username", "_", "--password-stdin", registry.host],
+                 on_line=on_line, env=env, stdin=api_key)
     if status != 0:
         raise InputError(f"docker login to {registry.host} failed: check HEROKU_API_KEY "
                          "(`heroku authorizations:create`)")
 
 
-def _docker_ready(env: Mapping[str, str], on_line: Callable[[str], None]) -> None:
+def _docker_ready(env: Mapping[str, str], on_line: Callable[[str], None],
+                  run: CommandRunner) -> None:
     """A clear refusal where docker cannot build (no daemon, no buildx), before logging in."""
     quiet: list[str] = []
-    if spawn(["docker", "buildx", "version"], on_line=quiet.append, env=env) != 0:
+    if run(["docker", "buildx", "version"], on_line=quiet.append, env=env) != 0:
         raise InputError("docker buildx is not available here: install the buildx plugin, or "
                          "deploy with --build buildah (no daemon needed) or --build heroku")
-    if spawn(["docker", "info", "--format", "{{.ServerVersion}}"], on_line=quiet.append,
-             env=env) != 0:
+    if run(["docker", "info", "--format", "{{.ServerVersion}}"], on_line=quiet.append,
+           env=env) != 0:
         raise InputError("no Docker daemon is reachable: start one, or deploy with "
                          "--build buildah (no daemon needed) or --build heroku")
 
 
 def build_docker(*, app: str, registry: Registry, api_key: str, source_dir: str,
-                 appwrite_version: str, on_line: Callable[[str], None]) -> None:
+                 appwrite_version: str, on_line: Callable[[str], None],
+                 run: CommandRunner = spawn) -> None:
     check_source(source_dir)
     with _private_dir() as private:
         env = dict(os.environ, DOCKER_CONFIG=str(private), SOURCE_DATE_EPOCH="0")
-        _docker_ready(env, on_line)
-        docker_login(registry, api_key, env, on_line)
+        _docker_ready(env, on_line, run)
+        docker_login(registry, api_key, env, on_line, run)
         argv = docker_build_argv(
             source_dir=source_dir, appwrite_version=appwrite_version, insecure=registry.insecure,
             destinations=[registry.image(app, kind) for kind in PROCESS_TYPES])
-        status = spawn(argv, on_line=on_line, env=env)
+        status = run(argv, on_line=on_line, env=env)
         if status != 0:
             raise ReleaseFailed(f"docker buildx could not build or push {DOCKERFILE} "
                                 f"(exit {status}); nothing was released — see the output above")
@@ -192,7 +201,6 @@ def tracked_files(source_dir: str) -> list[str]:
     if (root / ".git").exists():
         out = subprocess.run(["git", "-C", str(root), "ls-files", "-z"], check=False,
                              capture_output=True)
-        SPAWNED.append(["git", "-C", str(root), "ls-files", "-z"])
         if out.returncode == 0:
             return sorted(p for p in out.stdout.decode().split("\0") if p)
     return sorted(str(p.relative_to(root)) for p in root.rglob("*")
@@ -214,7 +222,7 @@ def source_tarball(source_dir: str) -> bytes:
 
 
 def build_on_heroku(client: HerokuClient, *, app: str, source_dir: str, version: str | None,
-                    deadline: float, on_line: Callable[[str], None]) -> dict[str, Any]:
+                    deadline: float, on_line: Callable[[str], None]) -> Build:
     """Sources API upload + Build API build; returns the finished build (raises if failed)."""
     blob = source_tarball(source_dir)
     source = client.create_source()

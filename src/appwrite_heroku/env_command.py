@@ -17,28 +17,14 @@ from typing import TextIO
 from . import inputs
 from .display import safe_line, shell_text
 from .errors import EXIT_FAILED, EXIT_OK, AppwriteHerokuError, InputError
-from .secrecy import MASK, Redactor, is_secret
+from .secrecy import MASK, Redactor, config_secrets, is_secret
 from .settings import DEFAULT_BRIDGE_PORT, Derivation, derive
-
-
-def read_config(path: str, stdin: TextIO | None = None) -> dict[str, str]:
-    """The config vars in `path` (`-` = stdin), checked to be a JSON object of strings."""
-    return inputs.read_config_json(path, "--from", stdin)
 
 
 def config_redactor(config: Mapping[str, str], derivation: Derivation | None = None) -> Redactor:
     """Knows every secret value the input holds, so no printed line can carry one."""
-    redactor = Redactor()
-    for name, value in config.items():
-        redactor.add_config(name, value)
-    if derivation is not None:
-        for name in derivation.secret_keys:
-            redactor.add(derivation.settings.get(name))
-        for name, value in derivation.settings.items():
-            redactor.add_config(name, value)
-        if derivation.redis_upstream is not None:
-            redactor.add(derivation.redis_upstream.password)
-    return redactor
+    return Redactor(config_secrets(config)
+                    + (derivation.secret_values() if derivation is not None else []))
 
 
 def render(settings: Mapping[str, str], secret_keys: frozenset[str], *, as_json: bool,
@@ -66,7 +52,7 @@ def _is_secret(name: str, value: str, secret_keys: frozenset[str]) -> bool:
 def run(args: argparse.Namespace, stdout: TextIO | None = None,
         stderr: TextIO | None = None) -> int:
     out, err = stdout or sys.stdout, stderr or sys.stderr
-    config = read_config(args.source)
+    config = inputs.read_config_json(args.source, "--from")
     redactor = config_redactor(config)
     try:
         derivation = derive(config, hostname=args.hostname, bridge_port=args.bridge_port)

@@ -38,6 +38,7 @@ from urllib3.util.retry import Retry
 
 from . import __version__
 from .errors import InputError, PlatformError
+from .heroku_types import AddOn, App, Build, ConfigVars, Formation, Release, Source
 
 ACCEPT = "application/vnd.heroku+json; version=3"
 ACCEPT_DOCKER_RELEASES = "application/vnd.heroku+json; version=3.docker-releases"
@@ -267,7 +268,7 @@ class HerokuClient:
         except ValueError:
             raise PlatformError(f"Heroku answered {method} {path} with non-JSON") from None
 
-    def paginate(self, path: str, range_: str) -> Iterator[dict[str, Any]]:
+    def paginate(self, path: str, range_: str) -> Iterator[Any]:
         """Follows ``Next-Range`` through every page (206 means more)."""
         next_range: str | None = range_
         while next_range:
@@ -282,77 +283,77 @@ class HerokuClient:
     def _app(app: str) -> str:
         return quote(app, safe="")
 
-    def get_app(self, app: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.json("GET", f"/apps/{self._app(app)}")
+    def get_app(self, app: str) -> App:
+        result: App = self.json("GET", f"/apps/{self._app(app)}")
         return result
 
-    def config_vars(self, app: str) -> dict[str, str]:
-        result: dict[str, str] = self.json("GET", f"/apps/{self._app(app)}/config-vars")
+    def config_vars(self, app: str) -> ConfigVars:
+        result: ConfigVars = self.json("GET", f"/apps/{self._app(app)}/config-vars")
         return result
 
-    def patch_config_vars(self, app: str, patch: Mapping[str, str | None]) -> dict[str, str]:
-        result: dict[str, str] = self.json(
+    def patch_config_vars(self, app: str, patch: Mapping[str, str | None]) -> ConfigVars:
+        result: ConfigVars = self.json(
             "PATCH", f"/apps/{self._app(app)}/config-vars", dict(patch))
         return result
 
-    def newest_release(self, app: str) -> dict[str, Any] | None:
+    def newest_release(self, app: str) -> Release | None:
         """The newest release in one call, as the Heroku CLI reads it."""
         response = self.call("GET", f"/apps/{self._app(app)}/releases",
                              range_="version ..; max=1, order=desc")
-        releases = response.json()
+        releases: list[Release] = response.json()
         return releases[0] if releases else None
 
-    def releases(self, app: str, *, newest_first: bool = True) -> list[dict[str, Any]]:
+    def releases(self, app: str, *, newest_first: bool = True) -> list[Release]:
         order = "desc" if newest_first else "asc"
         return list(self.paginate(f"/apps/{self._app(app)}/releases",
                                   f"version ..; max=200, order={order}"))
 
-    def release(self, app: str, release_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.json(
+    def release(self, app: str, release_id: str) -> Release:
+        result: Release = self.json(
             "GET", f"/apps/{self._app(app)}/releases/{quote(release_id, safe='')}")
         return result
 
-    def release_config_vars(self, app: str, release_id: str) -> dict[str, str]:
-        result: dict[str, str] = self.json(
+    def release_config_vars(self, app: str, release_id: str) -> ConfigVars:
+        result: ConfigVars = self.json(
             "GET", f"/apps/{self._app(app)}/releases/{quote(release_id, safe='')}/config-vars")
         return result
 
-    def rollback(self, app: str, release_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.json(
+    def rollback(self, app: str, release_id: str) -> Release:
+        result: Release = self.json(
             "POST", f"/apps/{self._app(app)}/releases", {"release": release_id})
         return result
 
-    def addons(self, app: str) -> list[dict[str, Any]]:
+    def addons(self, app: str) -> list[AddOn]:
         """The app's add-ons with their plans (`GET /apps/{app}/addons`, "List By App")."""
-        result: list[dict[str, Any]] = self.json("GET", f"/apps/{self._app(app)}/addons")
+        result: list[AddOn] = self.json("GET", f"/apps/{self._app(app)}/addons")
         return result
 
-    def formation(self, app: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.json("GET", f"/apps/{self._app(app)}/formation")
+    def formation(self, app: str) -> list[Formation]:
+        result: list[Formation] = self.json("GET", f"/apps/{self._app(app)}/formation")
         return result
 
-    def release_images(self, app: str, images: Mapping[str, str]) -> list[dict[str, Any]]:
+    def release_images(self, app: str, images: Mapping[str, str]) -> list[Formation]:
         """ONE docker-releases formation PATCH for every process type."""
         updates = [{"type": kind, "docker_image": image} for kind, image in images.items()]
-        result: list[dict[str, Any]] = self.json(
+        result: list[Formation] = self.json(
             "PATCH", f"/apps/{self._app(app)}/formation", {"updates": updates},
             accept=ACCEPT_DOCKER_RELEASES)
         return result
 
-    def create_source(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.json("POST", "/sources")
+    def create_source(self) -> Source:
+        result: Source = self.json("POST", "/sources")
         return result
 
-    def create_build(self, app: str, get_url: str, version: str | None) -> dict[str, Any]:
+    def create_build(self, app: str, get_url: str, version: str | None) -> Build:
         blob: dict[str, Any] = {"url": get_url}
         if version:
             blob["version"] = version
-        result: dict[str, Any] = self.json(
+        result: Build = self.json(
             "POST", f"/apps/{self._app(app)}/builds", {"source_blob": blob})
         return result
 
-    def build(self, app: str, build_id: str) -> dict[str, Any]:
-        result: dict[str, Any] = self.json(
+    def build(self, app: str, build_id: str) -> Build:
+        result: Build = self.json(
             "GET", f"/apps/{self._app(app)}/builds/{quote(build_id, safe='')}")
         return result
 

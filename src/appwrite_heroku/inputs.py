@@ -18,9 +18,8 @@ from typing import Any, TextIO
 
 from .display import quoted
 from .errors import InputError
+from .heroku_types import APP_NAME
 
-# Heroku's app names (Platform API schema: `^[a-z][a-z0-9-]{1,28}[a-z0-9]$`).
-_APP_NAME = re.compile(r"[a-z][a-z0-9-]{1,28}[a-z0-9]")
 # Heroku accepts config var keys matching `^\w+$` only (422 otherwise); ASCII, no line break.
 _CONFIG_KEY = re.compile(r"[A-Za-z0-9_]+")
 _IMAGE_TAG = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,127}")
@@ -38,7 +37,7 @@ MAX_SECONDS = 86400.0
 def app_name(value: str, label: str = "app name") -> str:
     if not value:
         raise InputError(f"{label} is empty: pass the Heroku app's name (--app NAME)")
-    if not _APP_NAME.fullmatch(value):
+    if not APP_NAME.fullmatch(value):
         raise InputError(f"{label} {quoted(value)} is not a Heroku app name (lower-case letters, "
                          "digits and dashes, 3 to 30 characters, starting with a letter)")
     return value

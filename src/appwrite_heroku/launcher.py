@@ -41,13 +41,12 @@ from . import (
     sizing,
     supervision,
 )
+from .bridge_mux import UPSTREAM_ENV
 from .display import quoted, safe_line
 from .errors import AppwriteHerokuError, InputError, NotReadyError
-from .secrecy import Redactor, is_secret
+from .secrecy import Redactor, config_secrets, is_secret
 
 STORAGE_SUBDIRS = ("uploads", "imports", "cache", "config", "certificates", "functions", "debug")
-_BRIDGE_UPSTREAM_VAR = "APPWRITE_REDIS_BRIDGE_UPSTREAM"
-TRUE_WORDS = ("1", "true", "yes", "on", "enabled")
 # Programs that are not queue workers (sizing counts the others): the HTTP side and the pooler.
 
 
@@ -104,8 +103,7 @@ class Layout:
                 window=number("APPWRITE_LITE_CRASH_WINDOW", "120"),
             ),
             appwrite_version=env.get("APPWRITE_LITE_APPWRITE_VERSION", "").strip(),
-            skip=frozenset(n.strip() for n in env.get("APPWRITE_LITE_SKIP", "").split(",")
-                           if n.strip()),
+            skip=frozenset(appetite.skipped(env)),
         )
 
 
@@ -136,7 +134,7 @@ def child_environment(
         key: value for key, value in environ.items()
         if key.startswith("_APP_") or not is_secret(key, value)
     }
-    env.pop(_BRIDGE_UPSTREAM_VAR, None)
+    env.pop(UPSTREAM_ENV, None)
     env.update(settings)
     return env
 
@@ -165,13 +163,8 @@ def derive_settings(environ: Mapping[str, str], layout: Layout, log: Log) -> Any
     from .settings import derive
 
     derivation = derive(environ, bridge_port=layout.bridge_port)
-    for key in derivation.secret_keys:
-        log.redactor.add(derivation.settings.get(key))
-    for key, value in derivation.settings.items():
-        log.redactor.add_config(key, value)
-    if derivation.redis_upstream is not None:
-        log.redactor.add(derivation.redis_upstream.password)
-        log.redactor.add(derivation.redis_upstream.url())
+    for value in derivation.secret_values():
+        log.redactor.add(value)
     for warning in derivation.warnings:
         log.launcher(f"warning: {warning}")
     if derivation.missing_secrets:
@@ -449,9 +442,7 @@ def _install_signal_handlers(stopping: threading.Event) -> Callable[[], None]:
 
 def launch(args: argparse.Namespace) -> int:
     environ = dict(os.environ)
-    redactor = Redactor()
-    for key, value in environ.items():
-        redactor.add_config(key, value)
+    redactor = Redactor(config_secrets(environ))
     log = Log(redactor)
     stopping = threading.Event()
     restore = _install_signal_handlers(stopping)
@@ -461,7 +452,7 @@ def launch(args: argparse.Namespace) -> int:
         raise InputError(
             f"no role given and DYNO={quoted(environ.get('DYNO', ''))} names none: run "
             f"`appwrite-heroku launch {'|'.join(processes.ROLES)}`")
-    if role == "web" and environ.get("APPWRITE_LITE_ALL_IN_WEB", "").lower() in TRUE_WORDS:
+    if role == "web" and appetite.runs_all_in_web(environ):
         # One dyno for everything: heroku.yml's web command stays as it is.
         log.launcher("APPWRITE_LITE_ALL_IN_WEB is set: the web dyno runs the workers too")
         role = "all"

@@ -13,11 +13,8 @@ from . import settings as settings_engine
 from .budget import PLANS_VAR
 from .display import safe_line, value_text
 from .secrecy import MASK, is_secret
-from .settings import Derivation
+from .settings import Derivation, protect_openssl_key
 from .tag_guard import RELEASE_VAR
-
-# Never changed once set, on any path (Appwrite encrypts stored data with it).
-OPENSSL_KEY = "_APP_OPENSSL_KEY_V1"
 
 
 @dataclass(frozen=True)
@@ -60,8 +57,7 @@ def full_patch(config: Mapping[str, str], derivation: Derivation,
         patch[RELEASE_VAR] = record
     if plans_record is not None and PLANS_VAR not in extra:
         patch[PLANS_VAR] = plans_record  # the launcher sizes against these plans
-    if config.get(OPENSSL_KEY):
-        patch.pop(OPENSSL_KEY, None)
+    patch = protect_openssl_key(config, patch)
     # A PATCH that sets a value already there would still restart every dyno: drop it.
     return {k: v for k, v in patch.items() if not (v is not None and config.get(k) == v)
             and not (v is None and k not in config)}

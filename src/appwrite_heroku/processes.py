@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .heroku_types import PROCESS_TYPES
+
 ROLES = ("web", "worker", "all", "release")
 
 
@@ -23,7 +25,7 @@ def role_from_dyno(dyno: str | None) -> str | None:
     dyno it is in: Heroku names it in `DYNO`.
     """
     process_type = (dyno or "").partition(".")[0]
-    return process_type if process_type in ("web", "worker", "release") else None
+    return process_type if process_type in PROCESS_TYPES else None
 
 # Entry points that need the Functions/Sites executor (the Docker socket): impossible on Heroku.
 _NEEDS_EXECUTOR = {

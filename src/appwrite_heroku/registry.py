@@ -14,9 +14,9 @@ from urllib.parse import urlsplit
 
 from .errors import InputError, PlatformError
 from .heroku_api import MANIFEST_V2, HerokuClient
+from .heroku_types import PROCESS_TYPES
 
 DEFAULT_REGISTRY_URL = "https://registry.heroku.com"
-PROCESS_TYPES = ("web", "worker", "release")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 

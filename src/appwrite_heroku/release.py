@@ -18,16 +18,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import secrets
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from . import appetite, health, inputs
+from . import addons, appetite, health, inputs
 from . import budget as budget_model
 from . import build as builder
 from . import plans as plan_table
@@ -41,16 +40,15 @@ from .errors import (
     PlatformError,
 )
 from .heroku_api import DEFAULT_API_URL, ApiInputError, HerokuClient, make_retry
+from .heroku_types import APP_NAME, PROCESS_TYPES, RUNNING_TYPES, Formation, Release
 from .plan import Plan, diff, full_patch, render
-from .registry import DEFAULT_REGISTRY_URL, PROCESS_TYPES, Registry, image_ids
-from .secrecy import Redactor, is_secret, secret_parts
+from .registry import DEFAULT_REGISTRY_URL, Registry, image_ids
+from .secrecy import Redactor, config_secrets
 from .tag_guard import RELEASE_VAR, check_tag, decide, make_record, parse_record
+from .variables import PINNED_APPWRITE_VERSION
 
 BUILDS = ("docker", "buildah", "heroku", "none")
-_APP_NAME = re.compile(r"[a-z][a-z0-9-]{1,28}[a-z0-9]")
 HEALTH_TIMEOUT_MAX = 3600.0
-REDIS_VARS = ("APPWRITE_REDIS_URL", "REDIS_URL", "REDISCLOUD_URL")
-DB_VARS = ("JAWSDB_MARIA_URL", "JAWSDB_URL", "CLEARDB_DATABASE_URL", "DATABASE_URL")
 
 
 class Reporter(Protocol):
@@ -73,7 +71,7 @@ class Reporter(Protocol):
 class DeployOptions:
     app: str
     tag: str | None = None  # the git ref name being deployed, e.g. "v1.2.3"
-    appwrite_version: str = "1.9.6"
+    appwrite_version: str = PINNED_APPWRITE_VERSION
     build: str = "docker"  # docker | buildah | heroku | none
     dry_run: bool = False
     force: bool = False  # release even an older tag
@@ -148,37 +146,31 @@ def check_options(options: DeployOptions) -> None:
 def missing_addons(config: Mapping[str, str]) -> list[str]:
     """The add-ons Appwrite cannot run without, judged from config vars already read."""
     missing = []
-    has_redis = any(config.get(k) for k in REDIS_VARS) or config.get("_APP_REDIS_HOST") or any(
-        k.startswith("HEROKU_REDIS_") and k.endswith("_URL") for k in config)
+    # The add-ons are found by the variables the dyno reads (addons.py), or set by hand.
+    has_redis = addons.redis_candidates(config) or config.get("_APP_REDIS_HOST")
     default = budget_model.DEFAULT_PROFILE  # the plans the Deploy button attaches
     if not has_redis:
         missing.append(f"a Redis add-on (heroku addons:create {default.redis_plan} -a APP)")
-    if not (any(config.get(k) for k in DB_VARS) or config.get("_APP_DB_HOST")):
+    if not (addons.database_candidates(config) or config.get("_APP_DB_HOST")):
         missing.append(f"a database add-on (heroku addons:create {default.db_plan} -a APP)")
     return missing
-
-
-def load_config_file(path: str) -> dict[str, str]:
-    """A `heroku config --json` object; errors name the file, never a value."""
-    return inputs.read_config_json(path, "--config-from")
 
 
 def hostname_of(web_url: str | None) -> str | None:
     return urlsplit(web_url).hostname if web_url else None
 
 
-def small_dynos(formation: list[dict[str, Any]], config: Mapping[str, str] | None = None,
+def small_dynos(formation: Sequence[Formation], config: Mapping[str, str] | None = None,
                 ) -> list[str]:
     """Dynos too small for their processes even at the smallest sizing (budget.py's memory
     model, the launcher's own), each with the size that would hold them."""
     config = config or {}
-    all_in_web = (config.get("APPWRITE_LITE_ALL_IN_WEB") or "").strip().lower() in (
-        "1", "true", "yes", "on", "enabled")
-    skip = [n.strip() for n in (config.get("APPWRITE_LITE_SKIP") or "").split(",") if n.strip()]
+    all_in_web = appetite.runs_all_in_web(config)
+    skip = list(appetite.skipped(config))
     specs = []
     for item in formation:
         kind = str(item.get("type") or "")
-        if kind not in ("web", "worker") or int(item.get("quantity") or 0) < 1:
+        if kind not in RUNNING_TYPES or int(item.get("quantity") or 0) < 1:
             continue
         size = plan_table.DYNO_SIZES.get(str(item.get("size") or "").lower())
         if size is not None:
@@ -196,6 +188,7 @@ class _Run:
     reporter: Reporter
     endpoints: Endpoints
     client: HerokuClient | None = None
+    runner: builder.CommandRunner = builder.spawn  # every build command (injected by callers)
     # The domain Appwrite serves (a hand-set custom `_APP_DOMAIN` wins): its router protection
     # answers 403 to any other Host, so health must ask with this one.
     served_domain: str | None = None
@@ -205,20 +198,15 @@ class _Run:
     def mask_config(self, config: Mapping[str, str]) -> None:
         """Every secret config value (by name or shape) is masked before anything could print
         it; so is the password inside a URL, which can reappear on its own (_APP_DB_PASS)."""
-        for key, value in config.items():
-            if value and is_secret(key, value):
-                self.reporter.secret(value)
-                for part in secret_parts(value):
-                    self.reporter.secret(part)
+        for value in config_secrets(config):
+            self.reporter.secret(value)
 
 
 def _derive(run: _Run, config: Mapping[str, str], hostname: str | None
             ) -> tuple[settings_engine.Derivation, dict[str, str]]:
     derivation = settings_engine.derive(config, hostname=hostname)
-    for key in derivation.secret_keys:
-        value = derivation.settings.get(key)
-        if value:
-            run.reporter.secret(value)
+    for value in derivation.secret_values():
+        run.reporter.secret(value)
     generated = {key: secrets.token_hex(32) for key in derivation.missing_secrets}
     for value in generated.values():
         run.reporter.secret(value)
@@ -239,7 +227,7 @@ def _check_ready(derivation: settings_engine.Derivation) -> None:
 def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     """`plan --config-from FILE`: no credentials, no network."""
     assert options.config_from is not None
-    config = load_config_file(options.config_from)
+    config = inputs.read_config_json(options.config_from, "--config-from")
     named = config.get("HEROKU_APP_NAME") or ""
     run = _Run(options, reporter, Endpoints(None, DEFAULT_API_URL, DEFAULT_REGISTRY_URL, None))
     run.mask_config(config)
@@ -250,7 +238,7 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     _check_ready(derivation)
     record = make_record(options.tag, options.appwrite_version, options.commit).format()
     patch = full_patch(config, derivation, generated, options.extra_config, record)
-    app = options.app or (named if _APP_NAME.fullmatch(named) else "APP")
+    app = options.app or (named if APP_NAME.fullmatch(named) else "APP")
     plan = Plan(app=app, build=options.build,
                 config_changes=diff(config, patch, derivation.secret_keys),
                 images=_planned_images(options, app))
@@ -259,7 +247,7 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
         reporter.info(line)
     run.result.planned_config_keys = sorted(patch)
     setup, source = budget_model.offline_setup(merged)
-    skip = [n.strip() for n in (merged.get("APPWRITE_LITE_SKIP") or "").split(",") if n.strip()]
+    skip = list(appetite.skipped(merged))
     background = appetite.background_set(skip=skip,
                                          usage_stats=appetite.usage_stats_on(merged))
     budget = budget_model.choose(setup.specs, setup.redis_plan, setup.db_plan, background,
@@ -305,7 +293,9 @@ def _planned_images(options: DeployOptions, app: str) -> dict[str, str]:
 
 
 def deploy(options: DeployOptions, reporter: Reporter,
-           env: Mapping[str, str] | None = None) -> DeployResult:
+           env: Mapping[str, str] | None = None,
+           runner: builder.CommandRunner = builder.spawn) -> DeployResult:
+    """`runner` runs the build commands: a caller may inject one that watches every argv."""
     check_options(options)
     if options.config_from is not None:
         return plan_offline(options, reporter)
@@ -318,7 +308,7 @@ def deploy(options: DeployOptions, reporter: Reporter,
     client = HerokuClient(api_key=endpoints.api_key, api_url=endpoints.api_url,
                           timeout=options.api_timeout, app=options.app,
                           retry=make_retry(backoff_factor=options.retry_backoff))
-    run = _Run(options, reporter, endpoints, client)
+    run = _Run(options, reporter, endpoints, client, runner=runner)
     run.mask_config(options.extra_config)
     try:
         _deploy(run, client)
@@ -425,11 +415,13 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
             builder.build_buildah(app=app, registry=registry, api_key=run.endpoints.api_key,
                                   source_dir=options.source_dir,
                                   appwrite_version=options.appwrite_version,
-                                  on_line=on_line, storage_dir=options.buildah_storage)
+                                  on_line=on_line, storage_dir=options.buildah_storage,
+                                  run=run.runner)
         else:
             builder.build_docker(app=app, registry=registry, api_key=run.endpoints.api_key,
                                  source_dir=options.source_dir,
-                                 appwrite_version=options.appwrite_version, on_line=on_line)
+                                 appwrite_version=options.appwrite_version, on_line=on_line,
+                                 run=run.runner)
     reporter.step("Image IDs from the registry")
     ids = image_ids(client, registry, app)
     result.image_ids = ids
@@ -444,7 +436,7 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
         _undo_after_error(run, captured, error, deadline)
 
 
-def _undo_after_error(run: _Run, captured: dict[str, Any] | None,
+def _undo_after_error(run: _Run, captured: Release | None,
                       error: InputError | PlatformError, deadline: float) -> None:
     """A write failed after retries. A PATCH that timed out may still have been applied, so
     ask what is current: anything newer than the captured release (the config and its release
@@ -464,7 +456,7 @@ def _undo_after_error(run: _Run, captured: dict[str, Any] | None,
 
 
 def _release_images(run: _Run, client: HerokuClient, ids: dict[str, str],
-                    captured: dict[str, Any] | None, config_release: dict[str, Any] | None,
+                    captured: Release | None, config_release: Release | None,
                     hostname: str, deadline: float) -> None:
     """The ONE docker-releases PATCH, then "no new release?", the wait, and health."""
     app, reporter, result = run.options.app, run.reporter, run.result
@@ -507,9 +499,9 @@ def _id(release: Mapping[str, Any] | None) -> str | None:
     return str(release["id"]) if release and release.get("id") else None
 
 
-def _write_config(run: _Run, patch: dict[str, str | None], last: dict[str, Any] | None,
-                  captured: dict[str, Any] | None,
-                  deadline: float) -> tuple[bool, dict[str, Any] | None]:
+def _write_config(run: _Run, patch: dict[str, str | None], last: Release | None,
+                  captured: Release | None,
+                  deadline: float) -> tuple[bool, Release | None]:
     """The ONE config PATCH. Returns (ok, its finished release or None when it made none);
     not ok = its release failed (already rolled back to ``captured`` and reported)."""
     if not patch:
@@ -529,7 +521,7 @@ def _write_config(run: _Run, patch: dict[str, str | None], last: dict[str, Any] 
     return True, finished
 
 
-def _wait_release(run: _Run, release: dict[str, Any], deadline: float) -> dict[str, Any]:
+def _wait_release(run: _Run, release: Release, deadline: float) -> Release:
     """Streams the release-phase output, then polls until succeeded/failed (the status can stay
     pending after the stream ends) or the deadline passes (returned still pending)."""
     assert run.client is not None
@@ -557,8 +549,8 @@ def _wait_release(run: _Run, release: dict[str, Any], deadline: float) -> dict[s
         delay = min(delay * 2, 5.0)
 
 
-def _health_and_finish(run: _Run, captured: dict[str, Any] | None,
-                       release: dict[str, Any] | None, hostname: str, deadline: float) -> None:
+def _health_and_finish(run: _Run, captured: Release | None,
+                       release: Release | None, hostname: str, deadline: float) -> None:
     result, options = run.result, run.options
     result.release_version = release.get("version") if release else None
     domain = run.served_domain or hostname
@@ -578,7 +570,7 @@ def _health_and_finish(run: _Run, captured: dict[str, Any] | None,
     run.reporter.info(result.summary)
 
 
-def _fail(run: _Run, captured: dict[str, Any] | None, why: str, deadline: float, *,
+def _fail(run: _Run, captured: Release | None, why: str, deadline: float, *,
           changed: bool) -> None:
     """Red, always. Rolls back to the captured release when something newer is current."""
     result, reporter, client = run.result, run.reporter, run.client
@@ -714,7 +706,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                                  "untagged release)")
         parser.add_argument("--tag-pattern", default="v*", type=_checked(inputs.tag_pattern),
                             help="refs that may be released (glob, default %(default)s)")
-        parser.add_argument("--appwrite-version", default="1.9.6",
+        parser.add_argument("--appwrite-version", default=PINNED_APPWRITE_VERSION,
                             type=_checked(inputs.appwrite_version),
                             help="the Appwrite image tag to build on (default %(default)s)")
         parser.add_argument("--commit", type=_checked(inputs.commit),

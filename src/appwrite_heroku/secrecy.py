@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from urllib.parse import quote, quote_plus, unquote
 
 MASK = "****"
@@ -97,6 +97,18 @@ def encodings(value: str) -> Iterator[str]:
             yield repr(value.encode(codec))[2:-1]
         except UnicodeEncodeError:
             continue
+
+
+def config_secrets(config: Mapping[str, str]) -> list[str]:
+    """What to register for masking from config vars: every secret value, and the pieces of it
+    that can be printed on their own (a URL's password reappears as `_APP_DB_PASS`). One list
+    for every printer: the launcher's and `env`'s redactors, the engine's and the Action's masks.
+    """
+    found: list[str] = []
+    for name, value in config.items():
+        if value and is_secret(name, value):
+            found += [value, *secret_parts(value)]
+    return found
 
 
 class Redactor:

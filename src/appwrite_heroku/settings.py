@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from . import addons, inputs
 from .addons import RedisUpstream, parse_redis_url
 from .errors import InputError, NotReadyError
-from .secrecy import is_secret
+from .secrecy import config_secrets, is_secret
 from .variables import appwrite_variables
 
 DEFAULT_BRIDGE_PORT = 6379
@@ -37,6 +37,17 @@ OPENSSL_KEY = "_APP_OPENSSL_KEY_V1"
 EXECUTOR_SECRET = "_APP_EXECUTOR_SECRET"  # noqa: S105 (a variable name)
 # Generated once by the release engine, never derived, never changed by us.
 GENERATED_SECRETS = (OPENSSL_KEY, EXECUTOR_SECRET)
+
+
+def protect_openssl_key(current: Mapping[str, str],
+                        patch: Mapping[str, str | None]) -> dict[str, str | None]:
+    """`patch` minus any write to an existing `_APP_OPENSSL_KEY_V1` (present at all, even
+    blank, means existing: data may already be encrypted with it) — whatever asked for it."""
+    if OPENSSL_KEY not in current:
+        return dict(patch)
+    return {name: value for name, value in patch.items() if name != OPENSSL_KEY}
+
+
 _DIGEST_HEX = 16
 _MARKER_FALLBACK_KEY = b"appwrite-heroku managed marker v1"
 _MARKER_ENTRY = re.compile(rf"^(_APP_[A-Z0-9_]+):([0-9a-f]{{{_DIGEST_HEX}}})$")
@@ -76,6 +87,15 @@ class Derivation:
     secret_keys: frozenset[str] = frozenset()  # keys of `settings` whose values are secret
     missing_secrets: list[str] = field(default_factory=list)  # e.g. _APP_OPENSSL_KEY_V1 absent
     derived_keys: frozenset[str] = frozenset()  # keys whose value came from add-ons/defaults
+
+    def secret_values(self) -> list[str]:
+        """Every value of this derivation to register for masking before anything prints:
+        the secret settings, and the Redis password the bridge holds (never in `settings`)."""
+        values = [self.settings.get(name) or "" for name in sorted(self.secret_keys)]
+        values += config_secrets(self.settings)
+        if self.redis_upstream is not None:
+            values += [self.redis_upstream.password or "", self.redis_upstream.url()]
+        return [value for value in values if value]
 
 
 # --- the marker --------------------------------------------------------------------------------
@@ -375,4 +395,5 @@ __all__ = [
     "marker_digest",
     "parse_marker",
     "parse_redis_url",
+    "protect_openssl_key",
 ]
