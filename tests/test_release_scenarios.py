@@ -16,6 +16,7 @@ import pytest
 
 from appwrite_heroku import build as builder
 from appwrite_heroku.budget import DEFAULT_PROFILE, PLANS_VAR
+from appwrite_heroku.clock import Clock
 from appwrite_heroku.release import DeployOptions, DeployResult, deploy
 from appwrite_heroku.secrecy import Redactor
 from conftest import (
@@ -27,6 +28,7 @@ from conftest import (
     make_appwrite_app,
 )
 from services import Registry, have, isolated_env
+from standins.clock import SkippingClock
 from standins.heroku import HerokuStandIn
 
 pytestmark = pytest.mark.skipif(not have("buildah"), reason="buildah is installed by .ci/run")
@@ -67,8 +69,15 @@ class RecordingReporter:
 
 
 @pytest.fixture
-def standin(registry: Registry) -> Iterator[HerokuStandIn]:
-    with HerokuStandIn(api_key=CANARY_API_KEY, registry=registry) as server:
+def skipping_clock() -> SkippingClock:
+    """The stand-in's and the engine's clock: the engine's waits move it on, not sleep."""
+    return SkippingClock()
+
+
+@pytest.fixture
+def standin(registry: Registry, skipping_clock: SkippingClock) -> Iterator[HerokuStandIn]:
+    with HerokuStandIn(api_key=CANARY_API_KEY, registry=registry,
+                       clock=skipping_clock.monotonic) as server:
         yield server
 
 
@@ -93,6 +102,7 @@ class Env:
     standin: HerokuStandIn
     registry: Registry
     tmp: Path
+    clock: Clock
 
     def environ(self) -> dict[str, str]:
         return {"HEROKU_API_KEY": CANARY_API_KEY, "HEROKU_API_URL": self.standin.url,
@@ -111,7 +121,7 @@ class Env:
         spawned_before = len(builder.SPAWNED)
         key_before = self.standin.app(app).config_vars.get("_APP_OPENSSL_KEY_V1")
         try:
-            result = deploy(options, reporter, env=self.environ())
+            result = deploy(options, reporter, env=self.environ(), clock=self.clock)
         finally:
             self.assert_clean(reporter, builder.SPAWNED[spawned_before:])
             # generated once, then never changed on any path (success, failure, rollback)
@@ -131,8 +141,9 @@ class Env:
 
 
 @pytest.fixture
-def env(standin: HerokuStandIn, registry: Registry, tmp_path: Path) -> Env:
-    return Env(standin, registry, tmp_path)
+def env(standin: HerokuStandIn, registry: Registry, tmp_path: Path,
+        skipping_clock: SkippingClock) -> Env:
+    return Env(standin, registry, tmp_path, skipping_clock.clock)
 
 
 def current_images(standin: HerokuStandIn, app: str) -> dict[str, str]:

@@ -211,7 +211,8 @@ class _Run:
     clock: Clock = SYSTEM
 
     def new_release_since(self, ref: Mapping[str, Any] | None) -> dict[str, Any] | None:
-        """The app's newest release when it is not `ref` (a write made one), else None."""
+        """The app's newest release when it is not `ref` (a write made one), else None
+        (heroku/cli src/commands/container/release.ts:98 compares the release ids alike)."""
         assert self.client is not None
         newest = self.client.newest_release(self.options.app)
         if newest is None or newest.get("id") == _id(ref):
@@ -346,9 +347,11 @@ def deploy(options: DeployOptions, reporter: Reporter,
 
 
 def _deploy(run: _Run, client: HerokuClient) -> None:
-    """One straight pass, each phase handing its answer to the next (the shape of the Heroku
-    CLI's `container:release`): preflight → guard → plan → release via the Build API or via
-    the registry (each waits for the releases it makes) → health → finish."""
+    """One straight pass, each phase handing its answer to the next, as the Heroku CLI's
+    `container:release` does (heroku/cli src/commands/container/release.ts `run()`: app →
+    image ids → releases before → formation PATCH → new release? → stream → status):
+    preflight → guard → plan → release via the Build API or via the registry (each waits for
+    the releases it makes) → health → finish."""
     options = run.options
     preflight = _preflight(run, client)
     decision = _guard(run, preflight)
