@@ -24,6 +24,7 @@ from services import (
     start_redis,
     start_registry,
 )
+from standins.clock import SkippingClock
 from standins.github import GitHubStandIn
 from standins.heroku import HerokuStandIn
 
@@ -109,9 +110,17 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
 
 
 @pytest.fixture
-def heroku_standin(registry: Registry) -> Iterator[HerokuStandIn]:
+def skipping_clock() -> SkippingClock:
+    """The stand-in's and an in-process engine's clock: the engine's waits move it on instead of
+    sleeping (for anything else it is real time)."""
+    return SkippingClock()
+
+
+@pytest.fixture
+def heroku_standin(registry: Registry, skipping_clock: SkippingClock) -> Iterator[HerokuStandIn]:
     """A fresh Heroku API + router stand-in per test, checking images against `registry`."""
-    with HerokuStandIn(api_key=CANARY_API_KEY, registry=registry) as standin:
+    with HerokuStandIn(api_key=CANARY_API_KEY, registry=registry,
+                       clock=skipping_clock.monotonic) as standin:
         yield standin
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from appwrite_heroku.budget import DEFAULT_PROFILE, PLANS_VAR
+from appwrite_heroku.clock import Clock
 from appwrite_heroku.release import DeployOptions, DeployResult, deploy
 from helpers import (
     ADDON_JAWSDB_URL,
@@ -24,6 +25,7 @@ from helpers import (
     make_appwrite_app,
 )
 from services import Registry, have, isolated_env
+from standins.clock import SkippingClock
 from standins.heroku import HerokuStandIn
 
 pytestmark = pytest.mark.skipif(not have("buildah"), reason="buildah is installed by .ci/run")
@@ -52,6 +54,7 @@ class Env:
     standin: HerokuStandIn
     registry: Registry
     tmp: Path
+    clock: Clock
 
     def environ(self) -> dict[str, str]:
         return {"HEROKU_API_KEY": CANARY_API_KEY, "HEROKU_API_URL": self.standin.url,
@@ -70,7 +73,8 @@ class Env:
         runner = RecordingRunner()
         key_before = self.standin.app(app).config_vars.get("_APP_OPENSSL_KEY_V1")
         try:
-            result = deploy(options, reporter, env=self.environ(), runner=runner)
+            result = deploy(options, reporter, env=self.environ(), runner=runner,
+                            clock=self.clock)
         finally:
             self.assert_clean(reporter, runner.argvs)
             # generated once, then never changed on any path (success, failure, rollback)
@@ -90,8 +94,9 @@ class Env:
 
 
 @pytest.fixture
-def env(heroku_standin: HerokuStandIn, registry: Registry, tmp_path: Path) -> Env:
-    return Env(heroku_standin, registry, tmp_path)
+def env(heroku_standin: HerokuStandIn, registry: Registry, tmp_path: Path,
+        skipping_clock: SkippingClock) -> Env:
+    return Env(heroku_standin, registry, tmp_path, skipping_clock.clock)
 
 
 def current_images(standin: HerokuStandIn, app: str) -> dict[str, str]:

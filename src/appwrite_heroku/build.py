@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
+from .clock import SYSTEM, Clock, poll
 from .errors import InputError, PlatformError, ReleaseFailed
 from .heroku_api import HerokuClient
 from .heroku_types import PROCESS_TYPES, Build
@@ -222,7 +223,8 @@ def source_tarball(source_dir: str) -> bytes:
 
 
 def build_on_heroku(client: HerokuClient, *, app: str, source_dir: str, version: str | None,
-                    deadline: float, on_line: Callable[[str], None]) -> Build:
+                    deadline: float, on_line: Callable[[str], None],
+                    clock: Clock = SYSTEM) -> Build:
     """Sources API upload + Build API build; returns the finished build (raises if failed)."""
     blob = source_tarball(source_dir)
     source = client.create_source()
@@ -239,15 +241,16 @@ def build_on_heroku(client: HerokuClient, *, app: str, source_dir: str, version:
     if stream:
         for line in client.stream_lines(stream, deadline=deadline):
             on_line(line)
-    delay = 0.5
-    while build.get("status") == "pending":
-        if time.monotonic() > deadline:
-            raise ReleaseFailed(f"the Heroku build {build.get('id')} did not finish in time; "
-                                "nothing new was released — see `heroku builds -a "
-                                f"{app}`")
-        time.sleep(delay)
-        delay = min(delay * 2, 5.0)
-        build = client.build(app, str(build["id"]))
+    if build.get("status") == "pending":
+        build_id = str(build["id"])
+        clock.pause(0.5, deadline)
+        build = poll(lambda: client.build(app, build_id),
+                     lambda answer: answer.get("status") != "pending", deadline=deadline,
+                     clock=clock, delay=1.0)
+    if build.get("status") == "pending":
+        raise ReleaseFailed(f"the Heroku build {build.get('id')} did not finish in time; "
+                            "nothing new was released — see `heroku builds -a "
+                            f"{app}`")
     if build.get("status") != "succeeded":
         raise ReleaseFailed(f"the Heroku build failed ({build.get('status')}); nothing new was "
                             f"released — see `heroku builds:output -a {app}`")

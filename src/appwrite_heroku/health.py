@@ -8,13 +8,13 @@ the app's own Host header, as Heroku's router dispatches on it.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import requests
 
 from . import __version__
+from .clock import SYSTEM, Clock, poll
 
 
 @dataclass(frozen=True)
@@ -38,37 +38,38 @@ def probe_outcome(status: int, body: object, version: str) -> tuple[bool, str]:
 
 def check(hostname: str, version: str, *, timeout: float, router_url: str | None = None,
           host_header: str | None = None, interval: float = 1.0,
-          on_attempt: Callable[[str], None] | None = None) -> HealthResult:
+          on_attempt: Callable[[str], None] | None = None,
+          clock: Clock = SYSTEM) -> HealthResult:
     """Connects to the app's Heroku hostname; `host_header` is the domain Appwrite serves
     (a custom `_APP_DOMAIN` added with `heroku domains:add`), which Heroku's router also
     dispatches on."""
     base = (router_url or f"https://{hostname}").rstrip("/")
     url = f"{base}/v1/health/version"
-    deadline = time.monotonic() + timeout
-    detail, attempts, delay = "no answer", 0, interval
+    deadline = clock.deadline(timeout)
+    headers = {"Host": host_header or hostname, "Accept": "application/json",
+               "User-Agent": f"appwrite-heroku/{__version__}"}
+    attempts = 0
     with requests.Session() as session:
         session.trust_env = bool(router_url is None)  # a local router never needs a proxy
-        while True:
+
+        def attempt() -> tuple[bool, str]:
+            nonlocal attempts
             attempts += 1
             try:
                 response = session.get(
-                    url, timeout=min(10.0, max(1.0, deadline - time.monotonic())),
-                    headers={"Host": host_header or hostname, "Accept": "application/json",
-                             "User-Agent": f"appwrite-heroku/{__version__}"},
-                    allow_redirects=False)
+                    url, timeout=min(10.0, max(1.0, deadline - clock.monotonic())),
+                    headers=headers, allow_redirects=False)
                 try:
                     body: object = response.json()
                 except ValueError:
                     body = None
-                healthy, detail = probe_outcome(response.status_code, body, version)
+                outcome = probe_outcome(response.status_code, body, version)
             except requests.RequestException as error:
-                healthy, detail = False, f"{type(error).__name__}"
-            if healthy:
-                return HealthResult(True, detail, attempts)
-            if on_attempt is not None:
-                on_attempt(detail)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return HealthResult(False, detail, attempts)
-            time.sleep(min(delay, remaining))
-            delay = min(delay * 1.5, 10.0)
+                outcome = False, f"{type(error).__name__}"
+            if not outcome[0] and on_attempt is not None:
+                on_attempt(outcome[1])
+            return outcome
+
+        healthy, detail = poll(attempt, lambda outcome: outcome[0], deadline=deadline,
+                               clock=clock, delay=interval, factor=1.5, max_delay=10.0)
+    return HealthResult(healthy, detail, attempts)

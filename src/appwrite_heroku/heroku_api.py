@@ -37,6 +37,7 @@ from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
 from . import __version__
+from .clock import SYSTEM, Clock, poll
 from .errors import InputError, PlatformError
 from .heroku_types import AddOn, App, Build, ConfigVars, Formation, Release, Source
 
@@ -187,6 +188,7 @@ class HerokuClient:
     request_count: int = field(init=False, default=0)
     ratelimit_remaining: int | None = field(init=False, default=None)
     app: str | None = None  # named in error messages
+    clock: Clock = SYSTEM  # the waits for an output stream to appear and to end
 
     def __post_init__(self) -> None:
         self.api_url = self.api_url.rstrip("/")
@@ -360,16 +362,15 @@ class HerokuClient:
     def stream_lines(self, url: str, *, deadline: float) -> Iterator[str]:
         """Lines of a release/build output stream. It can answer 404 until the dyno starts,
         so 404s are retried (quietly) until it appears or the deadline passes."""
-        delay = 0.2
-        while True:
+        def attempt() -> requests.Response:
             response = self.raw("GET", url, stream=True, headers={"Accept": "text/plain"})
-            if response.status_code == 404 and time.monotonic() < deadline:
+            if response.status_code == 404 and self.clock.monotonic() < deadline:
                 _ = response.content  # drain the small body so the connection is reused
                 response.close()
-                time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
-                delay = min(delay * 2, 5.0)
-                continue
-            break
+            return response
+
+        response = poll(attempt, lambda answer: answer.status_code != 404, deadline=deadline,
+                        clock=self.clock, delay=0.2)
         if response.status_code >= 400:
             _ = response.content
             response.close()
@@ -383,7 +384,7 @@ class HerokuClient:
                     elif line.startswith(("event:", "id:", ":")) or line == "":
                         continue
                     yield line
-                    if time.monotonic() > deadline:
+                    if self.clock.monotonic() > deadline:
                         return
             except requests.RequestException:
                 return  # a broken stream ends the output; the status is polled afterwards

@@ -20,9 +20,8 @@ import argparse
 import os
 import secrets
 import sys
-import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
@@ -31,6 +30,7 @@ from . import budget as budget_model
 from . import build as builder
 from . import plans as plan_table
 from . import settings as settings_engine
+from .clock import SYSTEM, Clock, poll
 from .display import safe_line
 from .errors import (
     EXIT_FAILED,
@@ -44,7 +44,14 @@ from .heroku_types import APP_NAME, PROCESS_TYPES, RUNNING_TYPES, Formation, Rel
 from .plan import Plan, diff, full_patch, render
 from .registry import DEFAULT_REGISTRY_URL, Registry, image_ids
 from .secrecy import Redactor, config_secrets
-from .tag_guard import RELEASE_VAR, check_tag, decide, make_record, parse_record
+from .tag_guard import (
+    RELEASE_VAR,
+    GuardDecision,
+    check_tag,
+    decide,
+    make_record,
+    parse_record,
+)
 from .variables import PINNED_APPWRITE_VERSION
 
 BUILDS = ("docker", "buildah", "heroku", "none")
@@ -194,6 +201,16 @@ class _Run:
     served_domain: str | None = None
     config: dict[str, str] = field(default_factory=dict)  # the app's config, user values applied
     result: DeployResult = field(default_factory=lambda: DeployResult(exit_status=EXIT_OK))
+    clock: Clock = SYSTEM
+
+    def new_release_since(self, ref: Mapping[str, Any] | None) -> Release | None:
+        """The app's newest release when it is not `ref` (a write made one), else None
+        (heroku/cli src/commands/container/release.ts:98 compares the release ids alike)."""
+        assert self.client is not None
+        newest = self.client.newest_release(self.options.app)
+        if newest is None or newest.get("id") == _id(ref):
+            return None
+        return newest
 
     def mask_config(self, config: Mapping[str, str]) -> None:
         """Every secret config value (by name or shape) is masked before anything could print
@@ -294,8 +311,10 @@ def _planned_images(options: DeployOptions, app: str) -> dict[str, str]:
 
 def deploy(options: DeployOptions, reporter: Reporter,
            env: Mapping[str, str] | None = None,
-           runner: builder.CommandRunner = builder.spawn) -> DeployResult:
-    """`runner` runs the build commands: a caller may inject one that watches every argv."""
+           runner: builder.CommandRunner = builder.spawn,
+           clock: Clock = SYSTEM) -> DeployResult:
+    """`runner` runs the build commands and `clock` keeps the engine's time: a caller may
+    inject one that watches every argv, or one that does not sleep."""
     check_options(options)
     if options.config_from is not None:
         return plan_offline(options, reporter)
@@ -307,8 +326,9 @@ def deploy(options: DeployOptions, reporter: Reporter,
     reporter.secret(endpoints.api_key)
     client = HerokuClient(api_key=endpoints.api_key, api_url=endpoints.api_url,
                           timeout=options.api_timeout, app=options.app,
-                          retry=make_retry(backoff_factor=options.retry_backoff))
-    run = _Run(options, reporter, endpoints, client, runner=runner)
+                          retry=make_retry(backoff_factor=options.retry_backoff),
+                          clock=clock)
+    run = _Run(options, reporter, endpoints, client, runner=runner, clock=clock)
     run.mask_config(options.extra_config)
     try:
         _deploy(run, client)
@@ -319,10 +339,78 @@ def deploy(options: DeployOptions, reporter: Reporter,
 
 
 def _deploy(run: _Run, client: HerokuClient) -> None:
-    options, reporter, result = run.options, run.reporter, run.result
-    app = options.app
+    """One straight pass, each phase handing its answer to the next, as the Heroku CLI's
+    `container:release` does (heroku/cli src/commands/container/release.ts `run()`: app →
+    image ids → releases before → formation PATCH → new release? → stream → status):
+    preflight → guard → plan → release via the Build API or via the registry (each waits for
+    the releases it makes) → health → finish."""
+    options = run.options
+    preflight = _preflight(run, client)
+    decision = _guard(run, preflight)
+    if decision.action == "noop":
+        version = preflight.captured.get("version") if preflight.captured else None
+        _finish(run, _Ending(EXIT_OK, f"no-op: {decision.reason}", release_version=version))
+        return
+    patch, refusal = _plan(run, client, preflight)
+    if refusal:
+        _refuse(run, refusal)
+        return
+    if options.dry_run:
+        run.result.planned_config_keys = sorted(patch)
+        run.result.summary = f"dry run: {len(patch)} config change(s) planned; nothing written"
+        return
+    run.result.changed_config_keys = sorted(patch)
+    deadline = run.clock.deadline(options.release_timeout)
+    captured = preflight.captured
+    if options.build == "heroku":
+        released = _release_via_build_api(run, client, patch, captured, deadline)
+        _finish(run, released if isinstance(released, _Ending)
+                else _health(run, captured, released, preflight.hostname, deadline))
+        return
+    ids = _build_and_push(run, client)
+    try:
+        released = _release_via_registry(run, client, ids, patch, captured, deadline)
+        ending = released if isinstance(released, _Ending) else _health(
+            run, captured, released, preflight.hostname, deadline)
+    except (InputError, PlatformError) as error:
+        ending = _undo_after_error(run, captured, error, deadline)
+    _finish(run, ending)
 
-    reporter.step(f"Preflight: {app}")
+
+@dataclass(frozen=True)
+class _Preflight:
+    hostname: str
+    config: dict[str, str]  # the app's config vars as Heroku holds them
+    captured: Release | None  # the release to roll back to
+
+
+@dataclass(frozen=True)
+class _Ending:
+    """How a deploy ends, decided by the phase that ends it; `_finish` writes it down."""
+
+    exit_status: int
+    summary: str
+    release_version: int | None = None
+    healthy: bool | None = None
+    rolled_back: bool = False
+
+
+def _finish(run: _Run, ending: _Ending) -> None:
+    result = run.result
+    result.exit_status, result.summary = ending.exit_status, ending.summary
+    result.release_version, result.healthy = ending.release_version, ending.healthy
+    result.rolled_back = ending.rolled_back
+    if ending.exit_status == EXIT_OK:
+        run.reporter.info(ending.summary)
+    else:
+        run.reporter.error(ending.summary)
+
+
+def _preflight(run: _Run, client: HerokuClient) -> _Preflight:
+    """The app (container stack, web URL), its config vars and add-ons, and the release to
+    roll back to — after any release still pending has finished, so this run never races it."""
+    app = run.options.app
+    run.reporter.step(f"Preflight: {app}")
     info = client.get_app(app)
     stack = (info.get("stack") or {}).get("name") or (info.get("build_stack") or {}).get("name")
     if stack != "container":
@@ -331,7 +419,7 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
     hostname = hostname_of(info.get("web_url"))
     if not hostname:
         raise PlatformError(f"Heroku returned no web_url for {app}")
-    result.app_url = f"https://{hostname}/"
+    run.result.app_url = f"https://{hostname}/"
     config = inputs.config_vars(client.config_vars(app), f"the config vars of {app}")
     run.mask_config(config)
     missing = missing_addons(config)
@@ -340,152 +428,148 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
     captured = client.newest_release(app)
     if captured is not None and captured.get("status") == "pending":
         # Another deploy (or a config change) is mid-release: let it finish, then judge
-        # against what it leaves, so this run never races it.
-        reporter.info(f"release v{captured.get('version')} is still pending; waiting for it")
-        _wait_release(run, captured, time.monotonic() + options.release_timeout)
+        # against what it leaves.
+        run.reporter.info(f"release v{captured.get('version')} is still pending; waiting for it")
+        _wait_release(run, captured, run.clock.deadline(run.options.release_timeout))
         config = client.config_vars(app)
         run.mask_config(config)
         captured = client.newest_release(app)
-    running = parse_record(config.get(RELEASE_VAR))
+    return _Preflight(hostname, config, captured)
+
+
+def _guard(run: _Run, preflight: _Preflight) -> GuardDecision:
+    """The tag guard: the tag recorded with the running release against the one deployed."""
+    options, captured = run.options, preflight.captured
+    running = parse_record(preflight.config.get(RELEASE_VAR))
     captured_ok = bool(captured and captured.get("status") == "succeeded"
                        and captured.get("current", True))
     decision = decide(tag=options.tag, appwrite=options.appwrite_version,
                       commit=options.commit, running=running, running_ok=captured_ok,
                       force=options.force, pattern=options.tag_pattern)
     for warning in decision.warnings:
-        reporter.warning(warning)
-    reporter.info(f"{decision.reason}; newest release "
-                  f"v{captured.get('version') if captured else '-'}")
-    if decision.action == "noop":
-        result.release_version = captured.get("version") if captured else None
-        result.summary = f"no-op: {decision.reason}"
-        reporter.info(result.summary)
-        return
-    merged = {**config, **options.extra_config}
-    derivation, generated = _derive(run, merged, hostname)
-    run.served_domain = derivation.settings.get("_APP_DOMAIN") or hostname
-    _check_ready(derivation)
+        run.reporter.warning(warning)
+    run.reporter.info(f"{decision.reason}; newest release "
+                      f"v{captured.get('version') if captured else '-'}")
+    return decision
 
+
+def _plan(run: _Run, client: HerokuClient, preflight: _Preflight
+          ) -> tuple[dict[str, str | None], str | None]:
+    """The ONE config patch and the budget's refusal (None when it fits), both printed."""
+    options, config = run.options, preflight.config
+    merged = {**config, **options.extra_config}
+    derivation, generated = _derive(run, merged, preflight.hostname)
+    run.served_domain = derivation.settings.get("_APP_DOMAIN") or preflight.hostname
+    _check_ready(derivation)
     run.config = merged
     judgement = _judge_budget(run, client)
     record = make_record(options.tag, options.appwrite_version, options.commit).format()
     patch = full_patch(config, derivation, generated, options.extra_config, record,
                        judgement.record)
-    plan = Plan(app=app, build=options.build, config_changes=diff(config, patch,
-                derivation.secret_keys), images=_planned_images(options, app))
+    plan = Plan(app=options.app, build=options.build, config_changes=diff(config, patch,
+                derivation.secret_keys), images=_planned_images(options, options.app))
     for line in render(plan):
-        reporter.info(line)
-    if judgement.refusal:
-        _refuse(run, judgement.refusal)
-        return
-    if options.dry_run:
-        result.planned_config_keys = sorted(patch)
-        result.summary = f"dry run: {len(patch)} config change(s) planned; nothing written"
-        return
+        run.reporter.info(line)
+    return patch, judgement.refusal
 
-    result.changed_config_keys = sorted(patch)
-    deadline = time.monotonic() + options.release_timeout
-    on_line = reporter.info
+
+def _release_via_build_api(run: _Run, client: HerokuClient, patch: dict[str, str | None],
+                           captured: Release | None, deadline: float
+                           ) -> Release | _Ending | None:
+    """Heroku builds from heroku.yml and releases the build; then the config PATCH. Returns
+    the release to check, or how the deploy ended."""
+    options = run.options
+    run.reporter.step("Build on Heroku (Sources + Build API)")
+    builder.build_on_heroku(client, app=options.app, source_dir=options.source_dir,
+                            version=options.commit or options.tag, deadline=deadline,
+                            on_line=run.reporter.info, clock=run.clock)
+    after_build = run.new_release_since(captured)
+    if after_build is not None:
+        after_build = _wait_release(run, after_build, deadline)
+        if after_build.get("status") != "succeeded":
+            # A failed release phase leaves the captured release current: nothing to undo.
+            return _fail(run, captured, f"the release phase of v{after_build.get('version')} "
+                         f"(the build's release) {_phase_outcome(after_build)}", deadline,
+                         changed=False)
+    config_release = _write_config(run, patch, after_build or captured, captured, deadline)
+    if isinstance(config_release, _Ending):
+        return config_release
+    return config_release or after_build or captured
+
+
+def _build_and_push(run: _Run, client: HerokuClient) -> dict[str, str]:
+    """Our own build (docker or buildah) pushed to Heroku's registry, or none; the image IDs
+    the registry holds for each process type."""
+    options, app = run.options, run.options.app
     registry = Registry(run.endpoints.registry_url)
-    if options.build == "heroku":
-        reporter.step("Build on Heroku (Sources + Build API)")
-        builder.build_on_heroku(client, app=app, source_dir=options.source_dir,
-                                version=options.commit or options.tag, deadline=deadline,
-                                on_line=on_line)
-        after_build = client.newest_release(app)
-        if after_build and after_build.get("id") != _id(captured):
-            after_build = _wait_release(run, after_build, deadline)
-            if after_build.get("status") != "succeeded":
-                # A failed release phase leaves the captured release current: nothing to undo.
-                _fail(run, captured, f"the release phase of v{after_build.get('version')} "
-                      f"(the build's release) {_phase_outcome(after_build)}", deadline,
-                      changed=False)
-                return
-        ok, new_release = _write_config(run, patch, after_build, captured, deadline)
-        if not ok:
-            return
-        final = new_release or after_build
-        _health_and_finish(run, captured, final, hostname, deadline)
-        return
-
     if options.build in ("buildah", "docker"):
         assert run.endpoints.api_key is not None
-        reporter.step(f"Build and push ({options.build})")
+        run.reporter.step(f"Build and push ({options.build})")
         if options.build == "buildah":
             builder.build_buildah(app=app, registry=registry, api_key=run.endpoints.api_key,
                                   source_dir=options.source_dir,
                                   appwrite_version=options.appwrite_version,
-                                  on_line=on_line, storage_dir=options.buildah_storage,
+                                  on_line=run.reporter.info, storage_dir=options.buildah_storage,
                                   run=run.runner)
         else:
             builder.build_docker(app=app, registry=registry, api_key=run.endpoints.api_key,
                                  source_dir=options.source_dir,
-                                 appwrite_version=options.appwrite_version, on_line=on_line,
-                                 run=run.runner)
-    reporter.step("Image IDs from the registry")
+                                 appwrite_version=options.appwrite_version,
+                                 on_line=run.reporter.info, run=run.runner)
+    run.reporter.step("Image IDs from the registry")
     ids = image_ids(client, registry, app)
-    result.image_ids = ids
+    run.result.image_ids = ids
     for kind, image in ids.items():
-        reporter.info(f"{kind}: {image}")
+        run.reporter.info(f"{kind}: {image}")
+    return ids
 
-    try:
-        ok, config_release = _write_config(run, patch, captured, captured, deadline)
-        if ok:
-            _release_images(run, client, ids, captured, config_release, hostname, deadline)
-    except (InputError, PlatformError) as error:
-        _undo_after_error(run, captured, error, deadline)
+
+def _release_via_registry(run: _Run, client: HerokuClient, ids: dict[str, str],
+                          patch: dict[str, str | None], captured: Release | None,
+                          deadline: float) -> Release | _Ending | None:
+    """The config PATCH, then the ONE docker-releases formation PATCH and "no new release?".
+    Returns the release to check, or how the deploy ended."""
+    app = run.options.app
+    config_release = _write_config(run, patch, captured, captured, deadline)
+    if isinstance(config_release, _Ending):
+        return config_release
+    run.reporter.step("Release (one docker-releases formation PATCH)")
+    formation = client.release_images(app, ids)
+    small = small_dynos(formation, run.config)
+    if small:
+        run.reporter.warning(f"dyno size too small for its processes: {', '.join(small)} "
+                             f"(`heroku ps:type TYPE=SIZE -a {app}`)")
+    newest = run.new_release_since(config_release or captured)
+    if newest is None:
+        if config_release is None:
+            last = captured.get("version") if captured else None
+            return _Ending(EXIT_OK, "no-op: the images are identical to the running ones; "
+                           "Heroku made no new release", release_version=last)
+        run.reporter.info("images unchanged; the config release is the new release")
+        return config_release
+    finished = _wait_release(run, newest, deadline)
+    if finished.get("status") != "succeeded":
+        return _fail(run, captured, f"the release phase of v{finished.get('version')} "
+                     f"{_phase_outcome(finished)}", deadline, changed=config_release is not None)
+    return finished
 
 
 def _undo_after_error(run: _Run, captured: Release | None,
-                      error: InputError | PlatformError, deadline: float) -> None:
+                      error: InputError | PlatformError, deadline: float) -> _Ending:
     """A write failed after retries. A PATCH that timed out may still have been applied, so
     ask what is current: anything newer than the captured release (the config and its release
     record) is rolled back — else the next run would take the recorded tag for the running
     one. Nothing newer: the error stands as it is."""
-    assert run.client is not None
     # Requests we gave up on may still land: give them one request timeout to do so.
-    time.sleep(min(run.options.api_timeout, max(0.0, deadline - time.monotonic())))
+    run.clock.pause(run.options.api_timeout, deadline)
     try:
-        newest = run.client.newest_release(run.options.app)
+        newest = run.new_release_since(captured)
     except (InputError, PlatformError):
         newest = None
-    if newest is None or newest.get("id") == _id(captured):
+    if newest is None:
         raise error
-    _fail(run, captured, str(error), deadline, changed=True)
-    run.result.exit_status = error.exit_status
-
-
-def _release_images(run: _Run, client: HerokuClient, ids: dict[str, str],
-                    captured: Release | None, config_release: Release | None,
-                    hostname: str, deadline: float) -> None:
-    """The ONE docker-releases PATCH, then "no new release?", the wait, and health."""
-    app, reporter, result = run.options.app, run.reporter, run.result
-    last = config_release or captured
-
-    reporter.step("Release (one docker-releases formation PATCH)")
-    formation = client.release_images(app, ids)
-    small = small_dynos(formation, run.config)
-    if small:
-        reporter.warning(f"dyno size too small for its processes: {', '.join(small)} "
-                         f"(`heroku ps:type TYPE=SIZE -a {app}`)")
-    newest = client.newest_release(app)
-    if newest is None or newest.get("id") == _id(last):
-        result.release_version = last.get("version") if last else None
-        if config_release is None:
-            result.healthy = None
-            result.summary = ("no-op: the images are identical to the running ones; "
-                              "Heroku made no new release")
-            reporter.info(result.summary)
-            return
-        reporter.info("images unchanged; the config release is the new release")
-        _health_and_finish(run, captured, config_release, hostname, deadline)
-        return
-    finished = _wait_release(run, newest, deadline)
-    if finished.get("status") != "succeeded":
-        _fail(run, captured, f"the release phase of v{finished.get('version')} "
-              f"{_phase_outcome(finished)}", deadline, changed=config_release is not None)
-        return
-    _health_and_finish(run, captured, finished, hostname, deadline)
+    ending = _fail(run, captured, str(error), deadline, changed=True)
+    return replace(ending, exit_status=error.exit_status)
 
 
 def _phase_outcome(release: Mapping[str, Any]) -> str:
@@ -501,110 +585,100 @@ def _id(release: Mapping[str, Any] | None) -> str | None:
 
 def _write_config(run: _Run, patch: dict[str, str | None], last: Release | None,
                   captured: Release | None,
-                  deadline: float) -> tuple[bool, Release | None]:
-    """The ONE config PATCH. Returns (ok, its finished release or None when it made none);
-    not ok = its release failed (already rolled back to ``captured`` and reported)."""
+                  deadline: float) -> Release | _Ending | None:
+    """The ONE config PATCH. Returns its finished release, None when it made none, or how the
+    deploy ended when its release failed (rolled back to ``captured``)."""
     if not patch:
         run.reporter.info("config vars: nothing to change (no restart)")
-        return True, None
+        return None
     assert run.client is not None
     run.reporter.step(f"Config vars: one PATCH of {len(patch)} key(s)")
     run.client.patch_config_vars(run.options.app, patch)
-    release = run.client.newest_release(run.options.app)
-    if release is None or release.get("id") == _id(last):
-        return True, None
+    release = run.new_release_since(last)
+    if release is None:
+        return None
     finished = _wait_release(run, release, deadline)
     if finished.get("status") != "succeeded":
-        _fail(run, captured, f"the release phase of the config release v"
-              f"{finished.get('version')} {_phase_outcome(finished)}", deadline, changed=True)
-        return False, finished
-    return True, finished
+        return _fail(run, captured, f"the release phase of the config release v"
+                     f"{finished.get('version')} {_phase_outcome(finished)}", deadline,
+                     changed=True)
+    return finished
 
 
 def _wait_release(run: _Run, release: Release, deadline: float) -> Release:
     """Streams the release-phase output, then polls until succeeded/failed (the status can stay
     pending after the stream ends) or the deadline passes (returned still pending)."""
-    assert run.client is not None
+    client = run.client
+    assert client is not None
     version = release.get("version")
     if release.get("status") != "pending":
         return release
     run.reporter.step(f"Release phase of v{version}")
     stream = release.get("output_stream_url")
     if stream:
-        for line in run.client.stream_lines(stream, deadline=deadline):
+        for line in client.stream_lines(stream, deadline=deadline):
             run.reporter.info(line)
         # The status lags the end of the stream by a moment: one later poll instead of several.
-        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
-    delay = 0.4
-    while True:
-        release = run.client.release(run.options.app, str(release["id"]))
-        if release.get("status") != "pending":
-            run.reporter.info(f"release v{version}: {release.get('status')}")
-            return release
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            run.reporter.error(f"release v{version} still pending at the release timeout")
-            return release
-        time.sleep(min(delay, remaining))
-        delay = min(delay * 2, 5.0)
+        run.clock.pause(0.5, deadline)
+    release_id = str(release["id"])
+    release = poll(lambda: client.release(run.options.app, release_id),
+                   lambda answer: answer.get("status") != "pending", deadline=deadline,
+                   clock=run.clock, delay=0.4)
+    if release.get("status") == "pending":
+        run.reporter.error(f"release v{version} still pending at the release timeout")
+    else:
+        run.reporter.info(f"release v{version}: {release.get('status')}")
+    return release
 
 
-def _health_and_finish(run: _Run, captured: Release | None,
-                       release: Release | None, hostname: str, deadline: float) -> None:
-    result, options = run.result, run.options
-    result.release_version = release.get("version") if release else None
+def _health(run: _Run, captured: Release | None, release: Release | None,
+            hostname: str, deadline: float) -> _Ending:
+    """GET /v1/health/version until it names the version released; red (rolled back) if not."""
+    options = run.options
+    version = release.get("version") if release else None
     domain = run.served_domain or hostname
     run.reporter.step(f"Health: GET /v1/health/version on {hostname} (Host: {domain})")
     outcome = health.check(hostname, options.appwrite_version, timeout=options.health_timeout,
                            router_url=run.endpoints.router_url, host_header=domain,
-                           on_attempt=lambda detail: run.reporter.info(f"not yet: {detail}"))
-    result.healthy = outcome.healthy
+                           on_attempt=lambda detail: run.reporter.info(f"not yet: {detail}"),
+                           clock=run.clock)
     if not outcome.healthy:
-        _fail(run, captured, f"health check failed ({outcome.detail} after "
-              f"{outcome.attempts} attempts)", deadline, changed=True)
-        return
+        ending = _fail(run, captured, f"health check failed ({outcome.detail} after "
+                       f"{outcome.attempts} attempts)", deadline, changed=True)
+        return replace(ending, release_version=version, healthy=False)
     run.reporter.info(f"healthy: {outcome.detail}")
-    result.exit_status = EXIT_OK
-    result.summary = (f"released v{result.release_version} ({options.tag or 'untagged'}, "
-                      f"Appwrite {options.appwrite_version}); healthy")
-    run.reporter.info(result.summary)
+    return _Ending(EXIT_OK, f"released v{version} ({options.tag or 'untagged'}, "
+                   f"Appwrite {options.appwrite_version}); healthy",
+                   release_version=version, healthy=True)
 
 
 def _fail(run: _Run, captured: Release | None, why: str, deadline: float, *,
-          changed: bool) -> None:
+          changed: bool) -> _Ending:
     """Red, always. Rolls back to the captured release when something newer is current."""
-    result, reporter, client = run.result, run.reporter, run.client
+    client = run.client
     assert client is not None
-    result.exit_status = EXIT_FAILED
-    reporter.error(why)
+    run.reporter.error(why)
     if not changed:
-        result.summary = (f"FAILED: {why}; release v{captured.get('version') if captured else '-'}"
-                          " is still current (nothing to roll back)")
-        reporter.error(result.summary)
-        return
+        return _Ending(EXIT_FAILED, f"FAILED: {why}; release v"
+                       f"{captured.get('version') if captured else '-'}"
+                       " is still current (nothing to roll back)")
     if captured is None or not run.options.rollback:
-        result.summary = (f"FAILED: {why}; no rollback ("
-                          f"{'disabled' if captured else 'no earlier release'})")
-        reporter.error(result.summary)
-        return
-    reporter.step(f"Rollback to v{captured.get('version')}")
+        return _Ending(EXIT_FAILED, f"FAILED: {why}; no rollback ("
+                       f"{'disabled' if captured else 'no earlier release'})")
+    run.reporter.step(f"Rollback to v{captured.get('version')}")
     try:
         rollback = client.rollback(run.options.app, str(captured["id"]))
     except ApiInputError as error:
-        result.summary = (f"FAILED: {why}; rollback to v{captured.get('version')} refused: "
-                          f"{error} — roll back by hand: `heroku rollback -a {run.options.app}`")
-        reporter.error(result.summary)
-        return
+        return _Ending(EXIT_FAILED, f"FAILED: {why}; rollback to v{captured.get('version')} "
+                       f"refused: {error} — roll back by hand: "
+                       f"`heroku rollback -a {run.options.app}`")
     except PlatformError as error:
-        result.summary = f"FAILED: {why}; rollback failed: {error}"
-        reporter.error(result.summary)
-        return
+        return _Ending(EXIT_FAILED, f"FAILED: {why}; rollback failed: {error}")
     # A rollback runs the release phase again (Heroku docs: "Release Phase"): wait for it.
-    finished = _wait_release(run, rollback, max(deadline, time.monotonic() + 120))
-    result.rolled_back = finished.get("status") == "succeeded"
-    result.summary = (f"FAILED: {why}; rolled back to v{captured.get('version')} as "
-                      f"v{finished.get('version')} ({finished.get('status')})")
-    reporter.error(result.summary)
+    finished = _wait_release(run, rollback, max(deadline, run.clock.deadline(120)))
+    return _Ending(EXIT_FAILED, f"FAILED: {why}; rolled back to v{captured.get('version')} as "
+                   f"v{finished.get('version')} ({finished.get('status')})",
+                   rolled_back=finished.get("status") == "succeeded")
 
 
 # -- the CLI ------------------------------------------------------------------------------------

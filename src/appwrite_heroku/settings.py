@@ -252,6 +252,52 @@ def _domain(config: Mapping[str, str], hostname: str | None,
     }
 
 
+def _redis(config: Mapping[str, str], bridge_port: int,
+           derivation: Derivation) -> dict[str, str]:
+    """The Redis settings (through the bridge when the add-on needs TLS or a password)."""
+    upstream, redis_warnings = addons.choose_redis(config)
+    derivation.warnings.extend(redis_warnings)
+    if upstream is None:
+        derivation.warnings.append(
+            "no Redis add-on is attached; Appwrite cannot start without one "
+            "(`heroku addons:create heroku-redis:mini`)"
+        )
+        return {}
+    derivation.redis_upstream = upstream
+    if upstream.db and not upstream.needs_bridge:
+        derivation.warnings.append(
+            f"{upstream.source} names Redis database {upstream.db}, but Appwrite 1.9.6 "
+            "always uses database 0"
+        )
+    return addons.redis_settings(upstream, bridge_port)
+
+
+def _hand_set_warnings(hand_set: Mapping[str, str], derived: Mapping[str, str]) -> list[str]:
+    """What is odd about the `_APP_*` values set by hand: overriding the add-ons, copying their
+    credentials (stale at the next rotation), or not read by Appwrite at all."""
+    warnings: list[str] = []
+    copied: list[str] = []
+    for name in sorted(hand_set):
+        if name in derived and hand_set[name] != derived[name]:
+            warnings.append(
+                f"{name} is set by hand and differs from what the add-ons give; the hand-set "
+                f"value is used (unset it to follow the add-ons)"
+            )
+        elif name in derived and name not in LITE_DEFAULTS and _CREDENTIAL_KEY.match(name):
+            copied.append(name)
+        if name not in appwrite_variables():
+            warnings.append(f"{name} is not a variable Appwrite 1.9.6 reads (a typo?)")
+    if copied:
+        # Hand-copied add-on values look right today and go stale at the next rotation.
+        warnings.append(
+            f"{', '.join(copied)} {'is' if len(copied) == 1 else 'are'} set by hand to what the "
+            f"add-ons give today; unset {'it' if len(copied) == 1 else 'them'} "
+            f"(`heroku config:unset {' '.join(copied)}`) so that credential rotations are "
+            "followed without a redeploy"
+        )
+    return warnings
+
+
 def derive(
     config: Mapping[str, str],
     *,
@@ -272,21 +318,7 @@ def derive(
                 if name.startswith("_APP_") and name not in ours}
 
     derived: dict[str, str] = dict(LITE_DEFAULTS)
-    upstream, redis_warnings = addons.choose_redis(config)
-    derivation.warnings.extend(redis_warnings)
-    if upstream is None:
-        derivation.warnings.append(
-            "no Redis add-on is attached; Appwrite cannot start without one "
-            "(`heroku addons:create heroku-redis:mini`)"
-        )
-    else:
-        derivation.redis_upstream = upstream
-        derived.update(addons.redis_settings(upstream, bridge_port))
-        if upstream.db and not upstream.needs_bridge:
-            derivation.warnings.append(
-                f"{upstream.source} names Redis database {upstream.db}, but Appwrite 1.9.6 "
-                "always uses database 0"
-            )
+    derived.update(_redis(config, bridge_port, derivation))
     derived.update(_database(config, derivation))
     derived.update(_storage(config, hand_set, derivation))
     derived.update(_mail(config, derivation))
@@ -296,25 +328,7 @@ def derive(
     if unknown:  # a bug in this module, not the user's input
         raise AssertionError(f"derived names unknown to Appwrite: {', '.join(unknown)}")
 
-    copied: list[str] = []
-    for name in sorted(hand_set):
-        if name in derived and hand_set[name] != derived[name]:
-            derivation.warnings.append(
-                f"{name} is set by hand and differs from what the add-ons give; the hand-set "
-                f"value is used (unset it to follow the add-ons)"
-            )
-        elif name in derived and name not in LITE_DEFAULTS and _CREDENTIAL_KEY.match(name):
-            copied.append(name)
-        if name not in appwrite_variables():
-            derivation.warnings.append(f"{name} is not a variable Appwrite 1.9.6 reads (a typo?)")
-    if copied:
-        # Hand-copied add-on values look right today and go stale at the next rotation.
-        derivation.warnings.append(
-            f"{', '.join(copied)} {'is' if len(copied) == 1 else 'are'} set by hand to what the "
-            f"add-ons give today; unset {'it' if len(copied) == 1 else 'them'} "
-            f"(`heroku config:unset {' '.join(copied)}`) so that credential rotations are "
-            "followed without a redeploy"
-        )
+    derivation.warnings.extend(_hand_set_warnings(hand_set, derived))
 
     derivation.settings = {**derived, **hand_set}
     derivation.derived_keys = frozenset(set(derived) - set(hand_set))

@@ -184,7 +184,7 @@ class HerokuStandIn:
         self, api_key: str, registry: RegistryLike | None = None,
         schema_path: Path | None = None, latency: float = 0.0, *,
         rate_limit_size: float = 4500, rate_limit_refill_per_second: float = 75 / 60,
-        stall_seconds: float = 3.0,
+        stall_seconds: float = 3.0, clock: Callable[[], float] = time.monotonic,
     ) -> None:
         path = (schema_path or default_schema_path()).resolve()
         if path not in _SCHEMAS:
@@ -194,6 +194,7 @@ class HerokuStandIn:
         self.registry = registry
         self.latency = latency
         self.stall_seconds = stall_seconds
+        self.clock = clock  # what releases, builds and streams run on (tests may skip time)
         self.bucket = TokenBucket(rate_limit_size, rate_limit_refill_per_second)
         self.lock = threading.RLock()
         self.apps: dict[str, App] = {}
@@ -250,7 +251,7 @@ class HerokuStandIn:
         if not APP_NAME.match(name):
             raise ValueError(f"{name!r} is not a valid Heroku app name")
         with self.lock:
-            app = App(name=name, stack=stack, lock=self.lock, clock=time.monotonic,
+            app = App(name=name, stack=stack, lock=self.lock, clock=self.clock,
                       base_url=self.url)
             app.config_vars = dict(config_vars or {})
             app.create_release("Initial release", phase=False)
@@ -900,7 +901,7 @@ class _ApiHandler(_Handler):
                     timeline = next((b.timeline for b in app.builds if b.id == ident), None)
                 if timeline is not None:
                     break
-        now = time.monotonic()
+        now = s.clock()
         if timeline is None or now < timeline.opens:
             s.record(s.other_requests, self.command, self.path, self._headers(), b"", 404)
             return self._send(404, b"Not Found\n", {}, "text/plain")
@@ -911,7 +912,7 @@ class _ApiHandler(_Handler):
         self.end_headers()
         try:
             for index, line in enumerate(timeline.lines):
-                delay = timeline.line_due(index + 1) - time.monotonic()
+                delay = timeline.line_due(index + 1) - s.clock()
                 if delay > 0:
                     time.sleep(delay)
                 self._chunk((line + "\n").encode())
