@@ -19,6 +19,7 @@ on both, in one clear line."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import secrets
@@ -465,6 +466,21 @@ def _peak(bridge: BridgeThread) -> int:
     return int(bridge.call(lambda: bridge.bridge.mux.peak))
 
 
+@contextlib.contextmanager
+def holding(php_clients: PhpClients, loads: dict[str, list[ProcessLoad]],
+            dynos: dict[str, Dyno]) -> Iterator[tuple[list[Held], list[int]]]:
+    """Every modelled process of every dyno holds all it can at once, none refused; on leaving,
+    all are let go and the list yielded second is filled with their exit statuses."""
+    held = [hold_all(php_clients, loads[role], dynos[role].bridge, dynos[role].database)
+            for role in loads]
+    statuses: list[int] = []
+    try:
+        assert [r for h in held for r in h.refusals] == []
+        yield held, statuses
+    finally:
+        statuses += [status for h in held for status in release(h)]
+
+
 def test_the_modelled_worst_case_fits_through_the_multiplexed_bridge_and_pgbouncer(
     php_clients: PhpClients, modelled_dynos: dict[str, Dyno], redis_mini: RedisServer,
     heroku_postgres: PostgresAccount, quiet_redis: None, caplog: pytest.LogCaptureFixture,
@@ -479,16 +495,11 @@ def test_the_modelled_worst_case_fits_through_the_multiplexed_bridge_and_pgbounc
     assert total(everything) == (chosen.db, chosen.redis) == (37, 70)
     assert sum(load.dedicated for load in everything) == sum(d.dedicated for d in chosen.dynos)
     rejected_before = rejected(redis_mini)
-    with _postgres_watch(heroku_postgres) as seen:
-        held = [hold_all(php_clients, loads[role], modelled_dynos[role].bridge,
-                         modelled_dynos[role].database) for role in loads]
-        try:
-            assert [r for h in held for r in h.refusals] == []
-            assert len([i for h in held for i in h.db_ids]) == chosen.db
-            redis_seen = redis_clients(redis_mini)
-            peaks = {role: _peak(dyno.bridge) for role, dyno in modelled_dynos.items()}
-        finally:
-            statuses = [status for h in held for status in release(h)]
+    with _postgres_watch(heroku_postgres) as seen, \
+            holding(php_clients, loads, modelled_dynos) as (held, statuses):
+        assert len([i for h in held for i in h.db_ids]) == chosen.db
+        redis_seen = redis_clients(redis_mini)
+        peaks = {role: _peak(dyno.bridge) for role, dyno in modelled_dynos.items()}
     assert statuses == [0] * len(everything)
     # Redis: every dedicated need at once held its own upstream, under each dyno's ceiling.
     for dyno in chosen.dynos:
@@ -519,19 +530,14 @@ def test_one_more_dedicated_need_is_refused_by_the_ceiling_and_one_more_client_i
     loads = modelled_worst_case(chosen)
     web = modelled_dynos["web"]
     rejected_before = rejected(redis_mini)
-    with _postgres_watch(heroku_postgres) as seen:
-        held = [hold_all(php_clients, loads[role], modelled_dynos[role].bridge,
-                         modelled_dynos[role].database) for role in loads]
-        try:
-            assert [r for h in held for r in h.refusals] == []
-            more = hold_all(php_clients, [ProcessLoad("one more", db=1, redis_pool=1,
-                                                      dedicated=1)], web.bridge, web.database)
-            one_more = more.processes[0]
-            refusals = [(kind, message) for _, kind, message in more.refusals]
-            assert len(more.db_ids) == 1  # served: PgBouncer queues, it does not refuse
-            assert release(more) == [1]
-        finally:
-            statuses = [status for h in held for status in release(h)]
+    with _postgres_watch(heroku_postgres) as seen, \
+            holding(php_clients, loads, modelled_dynos) as (_, statuses):
+        more = hold_all(php_clients, [ProcessLoad("one more", db=1, redis_pool=1,
+                                                  dedicated=1)], web.bridge, web.database)
+        one_more = more.processes[0]
+        refusals = [(kind, message) for _, kind, message in more.refusals]
+        assert len(more.db_ids) == 1  # served: PgBouncer queues, it does not refuse
+        assert release(more) == [1]
     assert statuses == [0] * sum(len(v) for v in loads.values())
     assert refusals == [("redis dedicated",
                          f"ERR bridge: all {web.ceiling} upstream connections busy for "
