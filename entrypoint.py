@@ -18,14 +18,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from appwrite_heroku import inputs
-from appwrite_heroku.actions import ActionsReporter, append_summary, summary_markdown, write_outputs
-from appwrite_heroku.deployments import DeploymentRecord, RunContext
+from appwrite_heroku.action.deployments import DeploymentRecord, RunContext
+from appwrite_heroku.action.workflow import (
+    ActionsReporter,
+    append_summary,
+    summary_markdown,
+    write_outputs,
+)
+from appwrite_heroku.config import inputs
+from appwrite_heroku.config.user_config import parse_config
+from appwrite_heroku.config.variables import PINNED_APPWRITE_VERSION
 from appwrite_heroku.errors import EXIT_FAILED, EXIT_USAGE, AppwriteHerokuError, InputError
-from appwrite_heroku.release import HEALTH_TIMEOUT_MAX, DeployOptions, DeployResult, deploy
+from appwrite_heroku.release.engine import HEALTH_TIMEOUT_MAX, DeployOptions, DeployResult, deploy
 from appwrite_heroku.secrecy import config_secrets
-from appwrite_heroku.user_config import parse_config
-from appwrite_heroku.variables import PINNED_APPWRITE_VERSION
 
 BUILDS = ("docker", "heroku", "buildah", "none")
 _ERROR_TITLES = {1: "Release failed", 2: "Bad input", 3: "Heroku API failed"}

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from appwrite_heroku.errors import InputError
-from appwrite_heroku.release import DeployOptions, DeployResult
+from appwrite_heroku.release.engine import DeployOptions, DeployResult
 from services import have
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -170,8 +170,8 @@ def test_build_context_keeps_what_both_images_copy_and_drops_the_rest() -> None:
         copied += _copied(ROOT / "Dockerfile.lite")
     assert {"pyproject.toml", "README.md", "src", "Dockerfile.lite", "heroku.yml",
             "entrypoint.py"} <= set(copied)
-    for path in [*copied, "src/appwrite_heroku/release.py",
-                 "src/appwrite_heroku/data/appwrite-variables-1.9.6.json"]:
+    for path in [*copied, "src/appwrite_heroku/release/engine.py",
+                 "src/appwrite_heroku/config/data/appwrite-variables-1.9.6.json"]:
         assert not _ignored(path, patterns), f"{path} would be missing from the build context"
     for path in ["tests/conftest.py", ".git/HEAD", "src/appwrite_heroku/__pycache__/x.pyc",
                  ".mypy_cache/3.11", "src/appwrite_heroku.egg-info/PKG-INFO"]:

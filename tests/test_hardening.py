@@ -12,13 +12,13 @@ from urllib.parse import quote
 
 import pytest
 
-from appwrite_heroku import addons, inputs, settings
-from appwrite_heroku.actions import ActionsReporter, summary_markdown
+from appwrite_heroku.action.workflow import ActionsReporter, summary_markdown
 from appwrite_heroku.cli import build_parser
+from appwrite_heroku.config import addons, inputs, settings
+from appwrite_heroku.config.user_config import parse_config
 from appwrite_heroku.errors import InputError
-from appwrite_heroku.release import DeployResult
+from appwrite_heroku.release.engine import DeployResult
 from appwrite_heroku.secrecy import MASK, Redactor, is_secret
-from appwrite_heroku.user_config import parse_config
 from helpers import ADDON_POSTGRES_URL, ADDON_REDIS_URL, CANARY_API_KEY, make_appwrite_app
 from standins.heroku import HerokuStandIn
 from surfaces import (
@@ -308,7 +308,7 @@ def test_endpoint_overrides_in_the_environment_are_checked(name: str, value: str
                                              # full-width digits: str.isdigit() says yes
                                              ("APPWRITE_LITE_BRIDGE_PORT", "\uff16\uff13")])
 def test_launcher_numbers_must_be_finite_and_in_range(name: str, value: str) -> None:
-    from appwrite_heroku.launcher import Layout
+    from appwrite_heroku.dyno.launcher import Layout
 
     with pytest.raises(InputError, match=name):
         Layout.from_env({name: value}, "web")

@@ -30,8 +30,8 @@ import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku import bridge, launcher
 from appwrite_heroku.cli import build_parser
+from appwrite_heroku.dyno import bridge, launcher
 from appwrite_heroku.errors import AppwriteHerokuError, InputError
 from appwrite_heroku.secrecy import Redactor
 from helpers import CANARY_API_KEY, CANARY_GITHUB_TOKEN, make_appwrite_app
