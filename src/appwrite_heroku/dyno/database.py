@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 import socket
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..clock import SYSTEM, Clock, poll
 from ..errors import NotReadyError
 
 # A row the release role keeps beside Appwrite's tables: the Appwrite version last released
@@ -180,7 +180,7 @@ def wait_until_ready(
     delay: float,
     log: Callable[[str], None],
     not_ready_vars: list[str] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    clock: Clock = SYSTEM,
     log_in: bool = True,
 ) -> None:
     """Bounded, logged retries; raises NotReadyError with one line after the last attempt.
@@ -189,8 +189,12 @@ def wait_until_ready(
     life), but Heroku restarts it as soon as the add-on writes the real URL; waiting a little
     first keeps the dyno out of Heroku's crash back-off meanwhile.
     """
-    reason = ""
-    for attempt in range(1, attempts + 1):
+    attempt = 0
+
+    def ask() -> str | None:
+        """The reason it is not ready, logged with what happens next; None when it is."""
+        nonlocal attempt
+        attempt += 1
         if not_ready_vars:
             reason = f"{', '.join(not_ready_vars)} still holds the add-on's placeholder"
         else:
@@ -198,13 +202,16 @@ def wait_until_ready(
             if found is None:
                 if attempt > 1:
                     log(f"database: reachable after {attempt} attempts")
-                return
+                return None
             reason = f"database at {target.host}:{target.port} not reachable ({found})"
-        if attempt < attempts:
-            log(f"database: attempt {attempt}/{attempts}: {reason}; retrying in {delay:g} s")
-            sleep(delay)
-        else:
-            log(f"database: attempt {attempt}/{attempts}: {reason}; giving up")
+        then = f"retrying in {delay:g} s" if attempt < attempts else "giving up"
+        log(f"database: attempt {attempt}/{attempts}: {reason}; {then}")
+        return reason
+
+    reason = poll(ask, lambda answer: answer is None, clock=clock, delay=delay, factor=1.0,
+                  max_delay=delay, attempts=attempts)
+    if reason is None:
+        return
     hint = ("Heroku restarts the dyno when the add-on is ready" if not_ready_vars
             else "check the database add-on (heroku addons) and its URL config var")
     raise NotReadyError(f"database not ready after {attempts} attempts: {reason}; {hint}")

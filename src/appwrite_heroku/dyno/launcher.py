@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..clock import Clock
 from ..config import appetite, budget, inputs, processes
 from ..display import quoted, safe_line
 from ..errors import AppwriteHerokuError, InputError, NotReadyError
@@ -286,7 +287,7 @@ def run_role(role: str, environ: Mapping[str, str], log: Log,
     database.wait_until_ready(
         target, attempts=layout.db_attempts, delay=layout.db_delay, log=log.launcher,
         not_ready_vars=list(derivation.not_ready),
-        sleep=lambda seconds: _interruptible_sleep(seconds, stopping),
+        clock=Clock(sleep=lambda seconds: _interruptible_sleep(seconds, stopping)),
         log_in=role == "release",  # the release role logs in anyway; the others stay lean
     )
     if role == "release":
