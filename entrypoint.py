@@ -29,10 +29,10 @@ from appwrite_heroku.config import inputs
 from appwrite_heroku.config.user_config import parse_config
 from appwrite_heroku.config.variables import PINNED_APPWRITE_VERSION
 from appwrite_heroku.errors import EXIT_FAILED, EXIT_USAGE, AppwriteHerokuError, InputError
+from appwrite_heroku.release.build import BUILDS
 from appwrite_heroku.release.engine import HEALTH_TIMEOUT_MAX, DeployOptions, DeployResult, deploy
 from appwrite_heroku.secrecy import config_secrets
 
-BUILDS = ("docker", "heroku", "buildah", "none")
 _ERROR_TITLES = {1: "Release failed", 2: "Bad input", 3: "Heroku API failed"}
 
 

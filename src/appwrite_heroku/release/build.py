@@ -38,6 +38,11 @@ DOCKERFILE = "Dockerfile.lite"
 PLATFORM = "linux/amd64"
 
 
+# The ways to build, in the order the Action's documentation lists them (action.yml, input
+# `build`): the CLI's --build and the Action's input accept exactly these.
+BUILDS = ("docker", "heroku", "buildah", "none")
+
+
 class CommandRunner(Protocol):
     """Runs one command, passing each output line to ``on_line``; returns its exit status."""
 
@@ -57,7 +62,7 @@ def spawn(argv: Sequence[str], *, on_line: Callable[[str], None],
             cwd=cwd, text=True, errors="replace")
     except FileNotFoundError:
         raise InputError(f"{argv[0]} is not installed: install it or choose another "
-                         "--build (buildah, docker, heroku, none)") from None
+                         f"--build ({', '.join(BUILDS)})") from None
     if stdin is not None and proc.stdin is not None:
         proc.stdin.write(stdin)
         proc.stdin.close()

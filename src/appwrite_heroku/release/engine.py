@@ -42,7 +42,6 @@ from .plan import Plan, diff, full_patch, render
 from .registry import DEFAULT_REGISTRY_URL, Registry, image_ids
 from .tag_guard import RELEASE_VAR, GuardDecision, check_tag, decide, make_record, parse_record
 
-BUILDS = ("docker", "buildah", "heroku", "none")
 HEALTH_TIMEOUT_MAX = 3600.0
 
 
@@ -67,7 +66,7 @@ class DeployOptions:
     app: str
     tag: str | None = None  # the git ref name being deployed, e.g. "v1.2.3"
     appwrite_version: str = PINNED_APPWRITE_VERSION
-    build: str = "docker"  # docker | buildah | heroku | none
+    build: str = "docker"  # one of builder.BUILDS
     dry_run: bool = False
     force: bool = False  # release even an older tag
     tag_pattern: str = "v*"
@@ -122,7 +121,7 @@ class Endpoints:
 
 def check_options(options: DeployOptions) -> None:
     """The same rules (`inputs`) for the CLI's options and the Action's inputs."""
-    inputs.choice(options.build, "--build", BUILDS)
+    inputs.choice(options.build, "--build", builder.BUILDS)
     if options.config_from is None or options.app:
         inputs.app_name(options.app, "app name")
     if options.config_from is not None and not options.dry_run:
@@ -773,7 +772,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                             help="the Appwrite image tag to build on (default %(default)s)")
         parser.add_argument("--commit", type=_checked(inputs.commit),
                             help="the commit SHA, recorded with the release (default: none)")
-        parser.add_argument("--build", choices=BUILDS, default="docker",
+        parser.add_argument("--build", choices=builder.BUILDS, default="docker",
                             help="how to build: docker (buildx), buildah, heroku (Build API), "
                                  "none (images already pushed) (default %(default)s)")
         parser.add_argument("--config", action="append", type=_parse_config_pair,
