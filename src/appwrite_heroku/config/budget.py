@@ -642,6 +642,25 @@ def parse_record(text: str) -> Setup:
     return Setup(parse_formation(",".join(dynos)), redis, db)
 
 
+def dyno_specs(formation: Sequence[Mapping[str, Any]], all_in_web: bool,
+               ) -> tuple[list[DynoSpec], list[str]]:
+    """The running dynos of `GET /apps/{app}/formation`, and one line for each size this
+    tool's plan table does not know (those dynos are left out: what to do is the caller's)."""
+    specs, unknown = [], []
+    for item in formation:
+        kind = str(item.get("type") or "")
+        quantity = int(item.get("quantity") or 0)
+        if kind not in RUNNING_TYPES or quantity < 1:
+            continue
+        try:
+            size = plan_table.dyno_size(str(item.get("size") or ""))
+        except InputError as error:
+            unknown.append(str(error))
+            continue
+        specs.append(DynoSpec("all" if kind == "web" and all_in_web else kind, size, quantity))
+    return specs, unknown
+
+
 def setup_from_platform(addons: Sequence[Mapping[str, Any]],
                         formation: Sequence[Mapping[str, Any]], all_in_web: bool,
                         ) -> tuple[Setup | None, list[str]]:
@@ -660,18 +679,10 @@ def setup_from_platform(addons: Sequence[Mapping[str, Any]],
         except InputError:
             warnings.append(f"add-on plan {name} is not in this tool's plan table: its "
                             "connection limit is unknown, so the budget is not checked")
-    specs = []
-    for item in formation:
-        kind = str(item.get("type") or "")
-        if kind not in RUNNING_TYPES or int(item.get("quantity") or 0) < 1:
-            continue
-        role = "all" if kind == "web" and all_in_web else kind
-        try:
-            size = plan_table.dyno_size(str(item.get("size") or ""))
-        except InputError as error:
-            warnings.append(f"{error}; the budget is not checked")
-            return None, warnings
-        specs.append(DynoSpec(role, size, int(item.get("quantity") or 1)))
+    specs, unknown_sizes = dyno_specs(formation, all_in_web)
+    if unknown_sizes:
+        warnings.append(f"{unknown_sizes[0]}; the budget is not checked")
+        return None, warnings
     if not specs:
         specs = list(default_specs(all_in_web))
     if plan_table.REDIS not in found or plan_table.DATABASE not in found:

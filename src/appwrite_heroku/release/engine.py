@@ -28,9 +28,8 @@ from urllib.parse import urlsplit
 from ..clock import SYSTEM, Clock, poll
 from ..config import addons, appetite, inputs
 from ..config import budget as budget_model
-from ..config import plans as plan_table
 from ..config import settings as settings_engine
-from ..config.heroku_types import APP_NAME, PROCESS_TYPES, RUNNING_TYPES, Formation, Release
+from ..config.heroku_types import APP_NAME, PROCESS_TYPES, Formation, Release
 from ..config.variables import PINNED_APPWRITE_VERSION
 from ..display import safe_line
 from ..errors import EXIT_FAILED, EXIT_OK, InputError, NotReadyError, PlatformError
@@ -159,17 +158,8 @@ def small_dynos(formation: Sequence[Formation], config: Mapping[str, str] | None
     """Dynos too small for their processes even at the smallest sizing (budget.py's memory
     model, the launcher's own), each with the size that would hold them."""
     config = config or {}
-    all_in_web = appetite.runs_all_in_web(config)
+    specs, _unknown_sizes = budget_model.dyno_specs(formation, appetite.runs_all_in_web(config))
     skip = list(appetite.skipped(config))
-    specs = []
-    for item in formation:
-        kind = str(item.get("type") or "")
-        if kind not in RUNNING_TYPES or int(item.get("quantity") or 0) < 1:
-            continue
-        size = plan_table.DYNO_SIZES.get(str(item.get("size") or "").lower())
-        if size is not None:
-            role = "all" if kind == "web" and all_in_web else kind
-            specs.append(budget_model.DynoSpec(role, size, int(item.get("quantity") or 1)))
     return budget_model.too_small(
         specs, appetite.background_set(skip=skip, usage_stats=appetite.usage_stats_on(config)))
 
