@@ -194,16 +194,10 @@ def _storage(config: Mapping[str, str], hand_set: Mapping[str, str],
              derivation: Derivation) -> dict[str, str]:
     if "_APP_STORAGE_DEVICE" in hand_set:
         return {}  # the user configured storage by hand: add-ons do not mix into it
-    bucketeer = addons.bucketeer_settings(config)
-    cloudcube = addons.cloudcube_settings(config)
-    if bucketeer is not None:
-        if cloudcube is not None:
-            derivation.warnings.append("both Bucketeer and Cloudcube are attached; using Bucketeer")
-        return bucketeer
-    if cloudcube is not None:
-        settings, warnings = cloudcube
-        derivation.warnings.extend(warnings)
-        return settings
+    chosen = _prefer(addons.bucketeer_settings(config), addons.cloudcube_settings(config),
+                     "both Bucketeer and Cloudcube are attached; using Bucketeer", derivation)
+    if chosen is not None:
+        return chosen
     derivation.warnings.append(
         "no storage add-on (Bucketeer or Cloudcube) and no _APP_STORAGE_DEVICE: uploads are "
         "kept on the dyno's disk and vanish at every dyno restart"
@@ -212,17 +206,22 @@ def _storage(config: Mapping[str, str], hand_set: Mapping[str, str],
 
 
 def _mail(config: Mapping[str, str], derivation: Derivation) -> dict[str, str]:
-    mailgun = addons.mailgun_settings(config)
-    sendgrid = addons.sendgrid_settings(config)
-    if mailgun is not None:
-        if sendgrid is not None:
-            derivation.warnings.append("both Mailgun and SendGrid are attached; using Mailgun")
-        return mailgun
-    if sendgrid is not None:
-        settings, warnings = sendgrid
+    return _prefer(addons.mailgun_settings(config), addons.sendgrid_settings(config),
+                   "both Mailgun and SendGrid are attached; using Mailgun", derivation) or {}
+
+
+def _prefer(first: dict[str, str] | None, second: tuple[dict[str, str], list[str]] | None,
+            both: str, derivation: Derivation) -> dict[str, str] | None:
+    """Two add-ons for one service: the first wins, and attaching both is worth a warning."""
+    if first is not None:
+        if second is not None:
+            derivation.warnings.append(both)
+        return first
+    if second is not None:
+        settings, warnings = second
         derivation.warnings.extend(warnings)
         return settings
-    return {}
+    return None
 
 
 def _domain(config: Mapping[str, str], hostname: str | None,
