@@ -149,7 +149,7 @@ def main() -> int:
             port = free_port()
             env = dict(os.environ, APPWRITE_REDIS_BRIDGE_UPSTREAM=server.url,
                        APPWRITE_REDIS_BRIDGE_MODE=mode)
-            proc = start_process([sys.executable, "-m", "appwrite_heroku.bridge",
+            proc = start_process([sys.executable, "-m", "appwrite_heroku.dyno.bridge",
                                   "--listen", f"127.0.0.1:{port}"], port, env,
                                  work / f"bridge-{mode}.log")
             procs.append(proc)

@@ -15,8 +15,8 @@ import sys
 import timeit
 from collections.abc import Callable
 
-from appwrite_heroku.bridge import encode_command
-from appwrite_heroku.resp import CommandReader, ReplyScanner, pack_command
+from appwrite_heroku.dyno.bridge import encode_command
+from appwrite_heroku.dyno.resp import CommandReader, ReplyScanner, pack_command
 
 PIPELINE = 16
 SET = encode_command(b"SET", b"key:__rand_int__", b"xxx") * PIPELINE

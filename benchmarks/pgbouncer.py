@@ -4,7 +4,7 @@
                                     [--rounds 3]
 
 One Heroku-shaped PostgreSQL 15 (TLS only, a database owner limited to 20 connections, like
-essential-0) and PgBouncer configured by `appwrite_heroku.pooler` exactly as a dyno gets it (7
+essential-0) and PgBouncer configured by `appwrite_heroku.dyno.pooler` exactly as a dyno gets it (7
 server connections: a web + worker formation's share of 20 with 5 kept free). The clients are
 PHP processes opening PDO as Appwrite 1.9.6 does (emulated prepares), each keeping its connection
 and running the Postgres adapter's transaction shape (ROLLBACK cleanup, BEGIN, SET LOCAL
@@ -36,7 +36,8 @@ from pathlib import Path
 
 import harness  # noqa: F401  (puts tests/ and the Appwrite stand-in on sys.path)
 
-from appwrite_heroku import pooler
+from appwrite_heroku.config import wiring
+from appwrite_heroku.dyno import pooler
 from pdo import Load, ServerWatch, run_pdo_clients
 from services import (
     PostgresAccount,
@@ -136,7 +137,7 @@ def main() -> int:
             upstream=pooler.Upstream(host="127.0.0.1", port=server.port,
                                      dbname=account.database, user=account.user,
                                      password=account.password),
-            listen_port=free_port(), pool=pooler.server_pool_size(PLAN_LIMIT, 2, 5),
+            listen_port=free_port(), pool=wiring.server_pool_size(PLAN_LIMIT, 2, 5),
             directory=work / "pgbouncer", run_as=pooler.unprivileged_user())
         pooler.write_files(config)
         run_pdo_clients(host="127.0.0.1", port=server.port, dbname=account.database,

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import harness  # noqa: F401  (puts tests/ and the Appwrite stand-in on sys.path)
 
-from appwrite_heroku import build as builder
-from appwrite_heroku.registry import Registry
-from appwrite_heroku.release import DeployOptions, deploy
+from appwrite_heroku.release import build as builder
+from appwrite_heroku.release.engine import DeployOptions, deploy
+from appwrite_heroku.release.registry import Registry
 from helpers import CANARY_API_KEY, make_appwrite_app
 from services import start_registry
 from standins.heroku import HerokuStandIn

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from appwrite_heroku.settings import config_patch, derive
+from appwrite_heroku.config.settings import config_patch, derive
 
 
 def per_call_us(function: object, rounds: int) -> float:

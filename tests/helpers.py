@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from appwrite_heroku import build as builder
+from appwrite_heroku.release import build as builder
 from appwrite_heroku.secrecy import Redactor
 from standins.heroku import HerokuStandIn
 
@@ -35,7 +35,7 @@ def make_appwrite_app(standin: HerokuStandIn, prefix: str = "aw", **kwargs: obje
     """A container app on the stand-in with the Deploy button's add-on plans and dyno sizes
     (the default profile of budget.py: plans whose limits Appwrite's worst case fits); a fresh
     name each call so tests never share state."""
-    from appwrite_heroku.budget import DEFAULT_PROFILE
+    from appwrite_heroku.config.budget import DEFAULT_PROFILE
 
     name = f"{prefix}-{int(time.time()) % 100000}-{next(_app_counter)}"
     redis_service, redis_plan = DEFAULT_PROFILE.redis_plan.split(":")

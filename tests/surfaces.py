@@ -12,13 +12,13 @@ import contextlib
 import io
 import json
 import os
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from unittest import mock
 from urllib.parse import quote
 
 from appwrite_heroku import cli
+from appwrite_heroku.action import runner
 
 
 @dataclass
@@ -126,20 +126,6 @@ def forged_commands(stdout: str) -> list[tuple[str, str, bool]]:
             if command[2] or command[1].startswith(FORGED) or command[0] not in OUR_COMMANDS]
 
 
-def load_entrypoint() -> object:
-    """The Action's entrypoint.py as a module (it is a script beside the package)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parent.parent / "entrypoint.py"
-    spec = importlib.util.spec_from_file_location("action_entrypoint_under_test", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
-    spec.loader.exec_module(module)
-    return module
-
-
 @dataclass
 class ActionOutcome:
     status: int
@@ -148,9 +134,8 @@ class ActionOutcome:
     summary: str
 
 
-def run_action(entrypoint: object, env: Mapping[str, str], tmp: os.PathLike[str] | str
-               ) -> ActionOutcome:
-    """`entrypoint.run(env)` in-process, as the runner would start it (env is the whole
+def run_action(env: Mapping[str, str], tmp: os.PathLike[str] | str) -> ActionOutcome:
+    """The Action's `runner.run(env)` in-process, as entrypoint.py starts it (env is the whole
     environment; `$GITHUB_OUTPUT` and `$GITHUB_STEP_SUMMARY` live in `tmp`)."""
     from pathlib import Path
 
@@ -160,7 +145,7 @@ def run_action(entrypoint: object, env: Mapping[str, str], tmp: os.PathLike[str]
     full = {**env, "GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(summary)}
     out = io.StringIO()
     with environment(full):
-        status = entrypoint.run(full, out)  # type: ignore[attr-defined]
+        status = runner.run(full, out)
     return ActionOutcome(status, out.getvalue(), outputs.read_text(), summary.read_text())
 
 

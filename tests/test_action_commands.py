@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appwrite_heroku.actions import (
+from appwrite_heroku.action.workflow import (
     ActionsReporter,
     append_summary,
     command,
@@ -20,7 +20,7 @@ from appwrite_heroku.actions import (
     summary_markdown,
     write_outputs,
 )
-from appwrite_heroku.release import DeployResult
+from appwrite_heroku.release.engine import DeployResult
 from appwrite_heroku.secrecy import Redactor
 from helpers import CANARY_API_KEY, CANARY_DB_PASSWORD, parse_outputs
 

@@ -14,8 +14,8 @@ from appwrite_heroku.cli import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "docs" / "tutorial.md", ROOT / "docs" / "troubleshooting.md"]
-VARIABLES = json.loads(
-    (ROOT / "src" / "appwrite_heroku" / "data" / "appwrite-variables-1.9.6.json").read_text())
+VARIABLES = json.loads((ROOT / "src/appwrite_heroku/config/data/appwrite-variables-1.9.6.json")
+                       .read_text())
 
 
 def _action_section() -> str:

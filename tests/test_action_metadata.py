@@ -5,19 +5,17 @@ the tool), actionlint (which also checks `uses: ./` inputs against action.yml) a
 from __future__ import annotations
 
 import fnmatch
-import importlib.util
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 import yaml
 
+from appwrite_heroku.action import runner
 from appwrite_heroku.errors import InputError
-from appwrite_heroku.release import DeployOptions, DeployResult
+from appwrite_heroku.release.engine import DeployOptions, DeployResult
 from services import have
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,16 +23,6 @@ ACTION = ROOT / "action.yml"
 WORKFLOWS = sorted((ROOT / "examples" / "workflows").glob("*.yml"))
 
 
-def _entrypoint() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("action_entrypoint", ROOT / "entrypoint.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-entrypoint = _entrypoint()
 
 
 def _action() -> dict:
@@ -74,14 +62,14 @@ def test_action_yml_declares_the_documented_interface() -> None:
         assert spec.get("required") or "default" in spec, f"{name}: no default"
     assert inputs["heroku-api-key"]["required"] is True and inputs["app"]["required"] is True
     assert inputs["github-token"]["default"] == "${{ github.token }}"
-    assert set(action["outputs"]) == set(entrypoint.outputs_of(DeployResult(0)))
+    assert set(action["outputs"]) == set(runner.outputs_of(DeployResult(0)))
     for spec in action["outputs"].values():
         assert spec["description"].strip()
 
 
 def test_action_defaults_are_the_engines_defaults() -> None:
     """The runner applies action.yml's defaults; they must mean what the engine's own do."""
-    options = entrypoint.parse_inputs(_runner_env()).options
+    options = runner.parse_inputs(_runner_env()).options
     engine = DeployOptions(app="my-app")
     for field in ("appwrite_version", "tag_pattern", "build", "health_timeout", "rollback",
                   "dry_run", "force", "extra_config"):
@@ -90,7 +78,7 @@ def test_action_defaults_are_the_engines_defaults() -> None:
 
 def test_every_input_reaches_the_engine(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile.lite").write_text("FROM scratch\n")
-    parsed = entrypoint.parse_inputs(_runner_env({
+    parsed = runner.parse_inputs(_runner_env({
         "INPUT_APPWRITE-VERSION": "1.9.5", "INPUT_TAG-PATTERN": "release-*",
         "INPUT_BUILD": "heroku", "INPUT_CONFIG": "A=1\nB=two\n", "INPUT_HEALTH-TIMEOUT": "42",
         "INPUT_ROLLBACK": "false", "INPUT_DRY-RUN": "True", "INPUT_FORCE": "TRUE",
@@ -115,7 +103,7 @@ def test_branch_push_has_no_tag_and_the_bundled_context_is_used(tmp_path: Path) 
     (bundled / "Dockerfile.lite").write_text("FROM scratch\n")
     workspace = tmp_path / "workflow-only-repo"
     workspace.mkdir()
-    options = entrypoint.parse_inputs(_runner_env({
+    options = runner.parse_inputs(_runner_env({
         "GITHUB_REF": "refs/heads/main", "GITHUB_WORKSPACE": str(workspace),
         "APPWRITE_LITE_CONTEXT": str(bundled)})).options
     assert options.tag is None
@@ -126,10 +114,10 @@ def test_branch_push_has_no_tag_and_the_bundled_context_is_used(tmp_path: Path) 
 def test_health_timeout_must_be_sensible(value: str) -> None:
     env = _runner_env({"INPUT_HEALTH-TIMEOUT": value})
     if value == "":
-        assert entrypoint.parse_inputs(env).options.health_timeout == 300.0
+        assert runner.parse_inputs(env).options.health_timeout == 300.0
         return
     with pytest.raises(InputError, match="health-timeout"):
-        entrypoint.parse_inputs(env)
+        runner.parse_inputs(env)
 
 
 def test_dockerfile_is_hadolint_clean() -> None:
@@ -170,8 +158,8 @@ def test_build_context_keeps_what_both_images_copy_and_drops_the_rest() -> None:
         copied += _copied(ROOT / "Dockerfile.lite")
     assert {"pyproject.toml", "README.md", "src", "Dockerfile.lite", "heroku.yml",
             "entrypoint.py"} <= set(copied)
-    for path in [*copied, "src/appwrite_heroku/release.py",
-                 "src/appwrite_heroku/data/appwrite-variables-1.9.6.json"]:
+    for path in [*copied, "src/appwrite_heroku/release/engine.py",
+                 "src/appwrite_heroku/config/data/appwrite-variables-1.9.6.json"]:
         assert not _ignored(path, patterns), f"{path} would be missing from the build context"
     for path in ["tests/conftest.py", ".git/HEAD", "src/appwrite_heroku/__pycache__/x.pyc",
                  ".mypy_cache/3.11", "src/appwrite_heroku.egg-info/PKG-INFO"]:

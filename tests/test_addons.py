@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku import addons
+from appwrite_heroku.config import addons
+from appwrite_heroku.config.settings import RedisUpstream, parse_redis_url
 from appwrite_heroku.errors import InputError, NotReadyError
-from appwrite_heroku.settings import RedisUpstream, parse_redis_url
 
 # --- Redis -------------------------------------------------------------------------------------
 

@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku.bridge import (
+from appwrite_heroku.config.settings import parse_redis_url
+from appwrite_heroku.dyno.bridge import (
     UPSTREAM_ENV,
     AuthWatch,
     HandshakeError,
@@ -27,7 +28,6 @@ from appwrite_heroku.bridge import (
     upstream_from,
 )
 from appwrite_heroku.errors import InputError
-from appwrite_heroku.settings import parse_redis_url
 from helpers import CANARY_REDIS_PASSWORD
 
 

@@ -24,7 +24,8 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku.bridge import (
+from appwrite_heroku.config.settings import RedisUpstream, parse_redis_url
+from appwrite_heroku.dyno.bridge import (
     MAX_UPSTREAM_ENV,
     MODE_ENV,
     BridgeOptions,
@@ -32,9 +33,8 @@ from appwrite_heroku.bridge import (
     bridge_options,
     encode_command,
 )
-from appwrite_heroku.bridge_mux import ceiling_reply
-from appwrite_heroku.errors import InputError
-from appwrite_heroku.resp import (
+from appwrite_heroku.dyno.bridge_mux import ceiling_reply
+from appwrite_heroku.dyno.resp import (
     CommandReader,
     ProtocolError,
     ReplyScanner,
@@ -42,7 +42,7 @@ from appwrite_heroku.resp import (
     Subscriptions,
     route_of,
 )
-from appwrite_heroku.settings import RedisUpstream, parse_redis_url
+from appwrite_heroku.errors import InputError
 from helpers import CANARY_REDIS_PASSWORD
 from services import RedisServer, start_redis
 
@@ -365,7 +365,7 @@ def test_multi_mid_pipeline_keeps_order_and_gives_the_connection_back(
 def test_blocked_pops_hold_connections_to_the_ceiling_then_the_next_waits_and_is_refused(
     server: RedisServer, mux: Callable[..., BridgeThread], caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.dyno.bridge")
     bridge = mux(max_upstream=4, lease_wait=1.0)  # 1 shared + 3 dedicated
     queue = f"q:{uuid.uuid4()}"
     results: list[object] = []
@@ -710,7 +710,7 @@ def test_many_clients_mixing_every_kind_of_command_get_what_a_connection_of_thei
 def test_a_client_that_stops_reading_holds_up_a_shared_connection_only_for_a_while(
     server: RedisServer, mux: Callable[..., BridgeThread], caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.dyno.bridge")
     bridge = mux(max_upstream=2)  # one shared connection
     m = bridge.bridge.mux
     assert m is not None

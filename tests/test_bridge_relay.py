@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from appwrite_heroku.bridge import (
+from appwrite_heroku.config.settings import RedisUpstream, parse_redis_url
+from appwrite_heroku.dyno.bridge import (
     MODE_ENV,
     UPSTREAM_ENV,
     BridgeThread,
@@ -33,8 +34,7 @@ from appwrite_heroku.bridge import (
     encode_command,
     new_event_loop,
 )
-from appwrite_heroku.bridge_mux import _Link, _MuxClient
-from appwrite_heroku.settings import RedisUpstream, parse_redis_url
+from appwrite_heroku.dyno.bridge_mux import _Link, _MuxClient
 from helpers import CANARY_REDIS_PASSWORD
 from services import RedisServer, free_port, make_self_signed_cert, start_redis, wait_for_port
 
@@ -389,7 +389,7 @@ def test_refused_upstream_gets_a_redis_error_and_the_bridge_keeps_serving(
 ) -> None:
     port = free_port()
     upstream = parse_redis_url(f"rediss://h:{CANARY_REDIS_PASSWORD}@127.0.0.1:{port}", "REDIS_URL")
-    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.dyno.bridge")
     bridge = BridgeThread.start(upstream, **mode_options(mode))  # type: ignore[arg-type]
     try:
         for _ in range(3):
@@ -418,7 +418,7 @@ def test_upstream_failures_become_redis_errors(
     case: str, redis_password: RedisServer, redis_plain: RedisServer, redis_tls_acl: RedisServer,
     tmp_path: Path, caplog: pytest.LogCaptureFixture, bridge_to: object,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.dyno.bridge")
     ca_file = None
     if case == "wrong password":
         url, reason = f"redis://:{WRONG_PASSWORD}@127.0.0.1:{redis_password.port}", "WRONGPASS"
@@ -591,7 +591,7 @@ def bridge_command(*args: str) -> list[str]:
 
 
 @pytest.mark.parametrize("entry", [["appwrite-heroku", "redis-bridge"],
-                                   [sys.executable, "-m", "appwrite_heroku.bridge"]])
+                                   [sys.executable, "-m", "appwrite_heroku.dyno.bridge"]])
 def test_the_command_serves_until_sigterm_and_never_prints_the_password(
     entry: list[str], redis_tls_acl: RedisServer, mode: str,
 ) -> None:
@@ -688,8 +688,8 @@ def test_bridge_thread_lines_reach_stderr_in_a_host_process() -> None:
     dead = free_port()
     script = textwrap.dedent("""
         import os, redis
-        from appwrite_heroku.bridge import BridgeThread
-        from appwrite_heroku.settings import parse_redis_url
+        from appwrite_heroku.dyno.bridge import BridgeThread
+        from appwrite_heroku.config.settings import parse_redis_url
         upstream = parse_redis_url(os.environ["UPSTREAM"], "REDIS_URL")
         bridge = BridgeThread.start(upstream)
         try:

@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku import appetite, budget, pooler
-from appwrite_heroku import plans as plan_table
-from appwrite_heroku.appetite import Knobs, pool_size, pubsub_pool_size
-from appwrite_heroku.bridge_mux import shared_for
-from appwrite_heroku.budget import MUX, PLAIN, DynoKnobs, DynoSpec
+from appwrite_heroku.config import appetite, budget, wiring
+from appwrite_heroku.config import plans as plan_table
+from appwrite_heroku.config.appetite import Knobs, pool_size, pubsub_pool_size
+from appwrite_heroku.config.budget import MUX, PLAIN, DynoKnobs, DynoSpec
+from appwrite_heroku.config.wiring import shared_for
+from appwrite_heroku.dyno.resp import Route, route_of
 from appwrite_heroku.errors import InputError
-from appwrite_heroku.resp import Route, route_of
 
 MIRROR = Path("/work/.mirror/appwrite+appwrite/repo")
 FULL = appetite.background_set(usage_stats=True)  # every queue, stats-resources too
@@ -315,8 +315,8 @@ def test_pgbouncer_upstream_is_the_poolers_share_of_the_plan() -> None:
     background = budget.DEFAULT_PROFILE.background()
     chosen = budget.choose(specs, MINI, ESSENTIAL0, background)
     assert chosen.pooled
-    share = pooler.server_pool_size(20, 2, budget.HEADROOM_DB).max_db_connections
-    assert budget.HEADROOM_DB == pooler.DEFAULT_HEADROOM == 5
+    share = wiring.server_pool_size(20, 2, budget.HEADROOM_DB).max_db_connections
+    assert budget.HEADROOM_DB == wiring.DEFAULT_HEADROOM == 5
     assert [chosen.db_upstream_of(d) for d in chosen.dynos] == [share, share] == [7, 7]
     assert chosen.db > chosen.db_limit >= chosen.db_upstream()
     off = budget.choose(specs, MINI, ESSENTIAL0, background,

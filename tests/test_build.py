@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from appwrite_heroku import build as builder
 from appwrite_heroku.errors import InputError, ReleaseFailed
-from appwrite_heroku.heroku_api import HerokuClient
-from appwrite_heroku.registry import Registry, config_digest, image_ids
-from appwrite_heroku.release import DeployOptions, deploy
+from appwrite_heroku.release import build as builder
+from appwrite_heroku.release.engine import DeployOptions, deploy
+from appwrite_heroku.release.heroku_api import HerokuClient
+from appwrite_heroku.release.registry import Registry, config_digest, image_ids
 from helpers import (
     ADDON_POSTGRES_URL,
     ADDON_REDIS_URL,

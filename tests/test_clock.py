@@ -49,3 +49,29 @@ def test_pause_never_passes_the_deadline() -> None:
     clock.pause(5.0, deadline=clock.deadline(2.0))
     clock.pause(5.0, deadline=clock.deadline(-1.0))
     assert counting.sleeps == [2.0, 0.0]
+
+
+def test_poll_gives_up_after_its_attempts_with_even_pauses() -> None:
+    counting = CountingClock()
+    asked: list[float] = []
+
+    def ask() -> str:
+        asked.append(counting.now)
+        return "down"
+
+    answer = poll(ask, lambda a: a == "up", clock=counting.clock, delay=7.0, factor=1.0,
+                  max_delay=7.0, attempts=3)
+    assert answer == "down"
+    assert asked == [100.0, 107.0, 114.0]  # three answers, no pause after the last
+    assert counting.sleeps == [7.0, 7.0]
+
+
+def test_poll_attempts_and_deadline_whichever_comes_first() -> None:
+    counting = CountingClock()
+    answers = iter(["down", "down", "up"])
+    assert poll(lambda: next(answers), lambda a: a == "up", clock=counting.clock, delay=1.0,
+                attempts=10) == "up"
+    counting = CountingClock()
+    poll(lambda: "down", lambda a: a == "up", deadline=101.5, clock=counting.clock, delay=1.0,
+         factor=1.0, attempts=10)
+    assert counting.sleeps == [1.0, 0.5]

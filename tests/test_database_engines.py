@@ -20,8 +20,8 @@ from typing import Any
 import pymysql
 import pytest
 
-from appwrite_heroku import database
-from appwrite_heroku.settings import derive
+from appwrite_heroku.config.settings import derive
+from appwrite_heroku.dyno import database
 from services import APPWRITE_EXTENSIONS, MariaDBAccount, PostgresAccount, mariadb_root_sql
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from appwrite_heroku.actions import ActionsReporter
-from appwrite_heroku.deployments import DeploymentRecord, RunContext
+from appwrite_heroku.action.deployments import DeploymentRecord, RunContext
+from appwrite_heroku.action.workflow import ActionsReporter
 from helpers import CANARY_GITHUB_TOKEN as TOKEN
 from services import free_port
 from standins.github import GitHubStandIn

@@ -12,27 +12,26 @@ from urllib.parse import quote
 
 import pytest
 
-from appwrite_heroku import addons, inputs, settings
-from appwrite_heroku.actions import ActionsReporter, summary_markdown
+from appwrite_heroku.action import runner
+from appwrite_heroku.action.workflow import ActionsReporter, summary_markdown
 from appwrite_heroku.cli import build_parser
+from appwrite_heroku.config import addons, inputs, settings
+from appwrite_heroku.config.user_config import parse_config
 from appwrite_heroku.errors import InputError
-from appwrite_heroku.release import DeployResult
+from appwrite_heroku.release.engine import DeployResult
 from appwrite_heroku.secrecy import MASK, Redactor, is_secret
-from appwrite_heroku.user_config import parse_config
 from helpers import ADDON_POSTGRES_URL, ADDON_REDIS_URL, CANARY_API_KEY, make_appwrite_app
 from standins.heroku import HerokuStandIn
 from surfaces import (
     OUR_COMMANDS,
     command_lines,
     leaked,
-    load_entrypoint,
     run_action,
     run_cli,
     runner_commands,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
-ENTRYPOINT = load_entrypoint()
 # The Deploy button's add-ons: an offline plan judges them at their smallest plans, which fit.
 GOOD_ADDONS = {"REDIS_URL": ADDON_REDIS_URL, "DATABASE_URL": ADDON_POSTGRES_URL}
 
@@ -83,7 +82,7 @@ def test_api_key_with_newline_as_a_process_prints_no_traceback() -> None:
 
 @pytest.mark.parametrize("key", ["k\nx-canary-key-0001", "kéy-canary-key-0002"])
 def test_action_refuses_such_a_key_as_bad_input(tmp_path: Path, key: str) -> None:
-    done = run_action(ENTRYPOINT, action_env(**{"heroku-api-key": key}), tmp_path)
+    done = run_action(action_env(**{"heroku-api-key": key}), tmp_path)
     assert done.status == 2
     assert "unexpected" not in done.stdout + done.summary
     errors = [line for line in done.stdout.splitlines() if line.startswith("::error")]
@@ -151,7 +150,7 @@ def test_plan_masks_secrets_by_shape(tmp_path: Path) -> None:
 def test_action_masks_shaped_secrets_and_not_common_words(tmp_path: Path) -> None:
     config = "\n".join(f"{k}: '{v}'" for k, v in SHAPED.items())
     config += "\n_APP_SMTP_SECURE: tls\nFEATURE_FLAG: 'true'\nSHORT_TOKEN: ok\n"
-    done = run_action(ENTRYPOINT, action_env(config=config), tmp_path)
+    done = run_action(action_env(config=config), tmp_path)
     masked = [line.removeprefix("::add-mask::") for line in done.stdout.splitlines()
               if line.startswith("::add-mask::")]
     for secret in SHAPED_SECRETS:
@@ -193,7 +192,7 @@ def test_env_prints_no_runner_command_and_stays_shell_readable(tmp_path: Path) -
 
 def test_action_config_values_never_become_commands(tmp_path: Path) -> None:
     config = "BANNER: 'x ##[error]forged'\n"
-    done = run_action(ENTRYPOINT, action_env(config=config, build="podman ##[warning]x"), tmp_path)
+    done = run_action(action_env(config=config, build="podman ##[warning]x"), tmp_path)
     assert done.status == 2
     assert set(runner_commands(done.stdout)) <= OUR_COMMANDS
     assert "warning" not in runner_commands(done.stdout)
@@ -231,7 +230,7 @@ def test_unparseable_url_in_an_unrelated_var_is_harmless(tmp_path: Path) -> None
 
 
 def test_unparseable_url_in_action_config_is_not_an_unexpected_error(tmp_path: Path) -> None:
-    done = run_action(ENTRYPOINT, action_env(config="SOME_WEBHOOK_URL: 'http://[::1'\n"),
+    done = run_action(action_env(config="SOME_WEBHOOK_URL: 'http://[::1'\n"),
                       tmp_path)
     assert "unexpected" not in done.stdout + done.summary
     assert done.status == 3  # the API URL refuses connections: the run got past the config
@@ -308,7 +307,7 @@ def test_endpoint_overrides_in_the_environment_are_checked(name: str, value: str
                                              # full-width digits: str.isdigit() says yes
                                              ("APPWRITE_LITE_BRIDGE_PORT", "\uff16\uff13")])
 def test_launcher_numbers_must_be_finite_and_in_range(name: str, value: str) -> None:
-    from appwrite_heroku.launcher import Layout
+    from appwrite_heroku.dyno.launcher import Layout
 
     with pytest.raises(InputError, match=name):
         Layout.from_env({name: value}, "web")
@@ -366,4 +365,4 @@ def test_action_dry_run_summary_and_outputs_read_as_a_plan() -> None:
     text = summary_markdown("my-app", "v1.0.0", result, dry_run=True)
     assert "✅" not in text and "release:" not in text and "dry run" in text
     assert "`_APP_DOMAIN`" in text and "nothing written" in text
-    assert ENTRYPOINT.outputs_of(result)["changed-config-keys"] == ""  # type: ignore[attr-defined]
+    assert runner.outputs_of(result)["changed-config-keys"] == ""

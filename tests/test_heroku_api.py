@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from appwrite_heroku.errors import EXIT_PLATFORM, EXIT_USAGE, InputError, PlatformError
-from appwrite_heroku.heroku_api import HerokuClient, make_retry
+from appwrite_heroku.release.heroku_api import HerokuClient, make_retry
 from helpers import CANARY_API_KEY
 from standins.heroku import HerokuStandIn
 

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from appwrite_heroku import budget
-from appwrite_heroku.errors import InputError
-from appwrite_heroku.launcher import bridge_choice, check_storage, child_environment
-from appwrite_heroku.migration import (
+from appwrite_heroku.config import budget
+from appwrite_heroku.dyno.launcher import bridge_choice, check_storage, child_environment
+from appwrite_heroku.dyno.migration import (
     FIRST_DEPLOY,
     MIGRATE,
     REFUSE,
@@ -17,6 +16,7 @@ from appwrite_heroku.migration import (
     decide,
     version_key,
 )
+from appwrite_heroku.errors import InputError
 
 
 @pytest.mark.parametrize(("previous", "current", "installed", "action"), [

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from appwrite_heroku import budget, pooler
+from appwrite_heroku.config import budget, wiring
 from lite import Launched, dyno_env, make_root
 from pdo import ServerWatch
 from services import PG_BIN, PostgresAccount, _as_postgres, free_port, wait_for_port
@@ -86,7 +86,7 @@ def test_worker_dyno_goes_through_pgbouncer_started_first(
         assert f"listen_port = {port}" in ini.read_text().splitlines()
         # Its server pool is this dyno's share of the plan the budget judged (the default
         # profile's essential-0 and two dynos here), with the budget's headroom.
-        share = pooler.server_pool_size(20, 2, budget.HEADROOM_DB).max_db_connections
+        share = wiring.server_pool_size(20, 2, budget.HEADROOM_DB).max_db_connections
         assert f"max_db_connections = {share}" in ini.read_text().splitlines()
         assert "this dyno's share of 20, 5 kept free" in launched.output
         assert launched.stop() == 0

@@ -135,7 +135,7 @@ def test_missing_openssl_key_is_one_line_exit_2(tmp_path, mariadb, redis_passwor
 
 def test_greeting_probe_against_real_servers(mariadb, redis_plain) -> None:
     """The long-lived roles check the server's greeting without logging in."""
-    from appwrite_heroku.database import greeting
+    from appwrite_heroku.dyno.database import greeting
 
     assert greeting("127.0.0.1", mariadb.port) is None
     assert greeting("127.0.0.1", free_port()) == "ConnectionRefusedError"

@@ -146,8 +146,8 @@ def test_appwrite_booted_before_any_marker_is_migrated(tmp_path, addon, redis_pl
 
 def test_drivers_stay_out_of_the_long_lived_roles() -> None:
     """The web and worker roles never log in: neither driver is imported by the launcher."""
-    code = ("import sys, appwrite_heroku.cli, appwrite_heroku.launcher, "
-            "appwrite_heroku.database, appwrite_heroku.settings; "
+    code = ("import sys, appwrite_heroku.cli, appwrite_heroku.dyno.launcher, "
+            "appwrite_heroku.dyno.database, appwrite_heroku.config.settings; "
             "print(sorted({'pg8000', 'pymysql'} & set(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)

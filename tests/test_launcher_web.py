@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import websockets
 
-from appwrite_heroku.appetite import background_set
-from appwrite_heroku.sizing import MIB, choose_policy
+from appwrite_heroku.config.appetite import background_set
+from appwrite_heroku.dyno.sizing import MIB, choose_policy
 from helpers import CANARY_DB_PASSWORD
 from lite import (
     BIN_1_9_6,

@@ -12,17 +12,17 @@ import jsonschema
 import pytest
 import yaml
 
-from appwrite_heroku.budget import DEFAULT_PROFILE
-from appwrite_heroku.launcher import Layout
-from appwrite_heroku.processes import ROLES
-from appwrite_heroku.variables import PINNED_APPWRITE_VERSION
+from appwrite_heroku.config.budget import DEFAULT_PROFILE
+from appwrite_heroku.config.processes import ROLES
+from appwrite_heroku.config.variables import PINNED_APPWRITE_VERSION
+from appwrite_heroku.dyno.launcher import Layout
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_JSON = json.loads((ROOT / "app.json").read_text())
 HEROKU_YML = yaml.safe_load((ROOT / "heroku.yml").read_text())
 DOCKERFILE = (ROOT / "Dockerfile.lite").read_text()
-VARIABLES = json.loads(
-    (ROOT / "src/appwrite_heroku/data/appwrite-variables-1.9.6.json").read_text())["variables"]
+VARIABLES = json.loads((ROOT / "src/appwrite_heroku/config/data/appwrite-variables-1.9.6.json")
+                       .read_text())["variables"]
 
 
 def validator(name: str) -> jsonschema.Draft202012Validator:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from appwrite_heroku.database import appwrite_database
-from appwrite_heroku.patches import PATCHES
+from appwrite_heroku.dyno.database import appwrite_database
+from appwrite_heroku.dyno.patches import PATCHES
 
 ROOT = Path(__file__).resolve().parent.parent
 PHP_DIR = Path(__file__).parent / "php"
@@ -161,7 +161,7 @@ def test_missing_directory_is_one_line_exit_2(tmp_path: Path) -> None:
 
 def test_lite_image_patches_appwrite_at_build_time() -> None:
     """After the package is installed, on the code directory the launcher runs Appwrite from."""
-    from appwrite_heroku.launcher import Layout
+    from appwrite_heroku.dyno.launcher import Layout
 
     dockerfile = (ROOT / "Dockerfile.lite").read_text()
     install = dockerfile.index("pip install --no-cache-dir /opt/appwrite-heroku/src")

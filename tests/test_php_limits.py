@@ -33,9 +33,10 @@ from typing import Any
 import pytest
 import redis
 
-from appwrite_heroku import budget, pooler
-from appwrite_heroku.bridge import BridgeThread
-from appwrite_heroku.settings import parse_redis_url
+from appwrite_heroku.config import budget, wiring
+from appwrite_heroku.config.settings import parse_redis_url
+from appwrite_heroku.dyno import pooler
+from appwrite_heroku.dyno.bridge import BridgeThread
 from helpers import CANARY_REDIS_PASSWORD
 from php_clients import PhpClients, PhpProcess, ProcessLoad, total, wait_for
 from services import (
@@ -208,7 +209,7 @@ def test_shapes_that_fit_the_plans_fit_through_the_plain_relay(
 ) -> None:
     """Every modelled process holds every connection at the same time, each one a distinct
     server connection, with no refusal anywhere."""
-    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.dyno.bridge")
     loads = plain_shapes()
     db_total, redis_total = total(loads)
     assert db_total <= JAWSDB_KITEFIN_CONNECTIONS and redis_total <= REDIS_MINI_CLIENTS, (
@@ -233,7 +234,7 @@ def test_one_process_more_is_refused_in_one_clear_line(
     """The modelled processes, plus one holding exactly the headroom the model leaves (so the
     plans are full: the limits are where the plans say, nothing else takes a connection);
     then one process more, with one database and one Redis connection, is refused on both."""
-    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.dyno.bridge")
     loads = plain_shapes()
     db_total, redis_total = total(loads)
     headroom = ProcessLoad("headroom", db=JAWSDB_KITEFIN_CONNECTIONS - db_total,
@@ -268,7 +269,7 @@ def test_one_process_more_is_refused_in_one_clear_line(
 
     # The bridge's log: one line, naming the upstream and where its URL came from.
     refused_lines = [r.getMessage() for r in caplog.records
-                     if r.name == "appwrite_heroku.bridge" and "unavailable" in r.getMessage()]
+                     if r.name == "appwrite_heroku.dyno.bridge" and "unavailable" in r.getMessage()]
     assert len(refused_lines) == 1, refused_lines
     assert refused_lines[0].startswith(f"upstream unavailable ({upstream} from REDIS_URL): ")
     assert CANARY_REDIS_PASSWORD not in caplog.text + one_more.stderr
@@ -284,7 +285,7 @@ def test_a_worst_case_beyond_the_plans_is_refused_exactly_at_their_limits(
     """Twice the modelled set (a second dyno of it) does not fit: the servers accept exactly
     the plans' limits, every connection past them is refused, and the bridge logs that as one
     line, not one per refusal."""
-    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.dyno.bridge")
     loads = [replace(load, name=f"{load.name} #{copy}") for copy in (1, 2)
              for load in plain_shapes()]
     db_total, redis_total = total(loads)
@@ -343,7 +344,7 @@ def test_the_bridge_line_names_the_client_limit(
     reached. Over TLS, Redis drops a connection beyond maxclients before the handshake without
     writing its error (redis/redis src/networking.c acceptCommonHandler), so the bridge names
     the likely cause from when the connection closed."""
-    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.dyno.bridge")
     held = hold_all(php_clients, [ProcessLoad("full", db=0, redis_pool=REDIS_MINI_CLIENTS)],
                     bridge, kitefin)
     try:
@@ -364,7 +365,7 @@ def test_both_modes_name_the_client_limit_over_tls(
     redis_mini: RedisServer, quiet: None, mode: str, caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The same line and error in either mode, when others hold every client slot."""
-    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.dyno.bridge")
     holders = [redis_mini.client() for _ in range(REDIS_MINI_CLIENTS)]
     thread = BridgeThread.start(parse_redis_url(redis_mini.url, "REDIS_URL"), mode=mode)
     try:
@@ -427,7 +428,7 @@ def modelled_dynos(redis_mini: RedisServer, heroku_postgres: PostgresAccount,
         pytest.skip("needs PostgreSQL and pgbouncer (.ci/run installs them)")
     chosen = modelled_budget()
     pool = chosen.pool()
-    assert isinstance(pool, pooler.PoolSize)
+    assert isinstance(pool, wiring.PoolSize)
     settings = {"_APP_DB_ADAPTER": "postgresql", "_APP_DB_HOST": "127.0.0.1",
                 "_APP_DB_PORT": str(heroku_postgres.server.port),
                 "_APP_DB_SCHEMA": heroku_postgres.database, "_APP_DB_USER": heroku_postgres.user,
@@ -488,7 +489,7 @@ def test_the_modelled_worst_case_fits_through_the_multiplexed_bridge_and_pgbounc
     """Every modelled process of both dynos holds every connection at once, each dedicated
     need in its WATCH at the same time: nothing is refused, and the servers see at most the
     model's upstream figures (Redis: the sum of the ceilings; PostgreSQL: the pools)."""
-    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.dyno.bridge")
     chosen = modelled_budget()
     loads = modelled_worst_case(chosen)
     everything = [load for role in loads for load in loads[role]]
@@ -525,7 +526,7 @@ def test_one_more_dedicated_need_is_refused_by_the_ceiling_and_one_more_client_i
     for an upstream of its own) finds every connection under the ceiling taken and gets the
     bridge's refusal, logged as one line; its database connection is served by PgBouncer,
     and the server still sees at most the pools."""
-    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.dyno.bridge")
     chosen = modelled_budget()
     loads = modelled_worst_case(chosen)
     web = modelled_dynos["web"]
@@ -546,7 +547,7 @@ def test_one_more_dedicated_need_is_refused_by_the_ceiling_and_one_more_client_i
     assert one_more.stderr.splitlines() == [
         f"one more: redis dedicated connection refused: {refusals[0][1]}"]
     busy = [r.getMessage() for r in caplog.records
-            if r.name.startswith("appwrite_heroku.bridge") and "busy" in r.getMessage()]
+            if r.name.startswith("appwrite_heroku.dyno.bridge") and "busy" in r.getMessage()]
     assert len(busy) == 1, busy
     assert f"all {web.ceiling} upstream connections busy" in busy[0]
     assert CANARY_REDIS_PASSWORD not in caplog.text + one_more.stderr

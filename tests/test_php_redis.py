@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from appwrite_heroku.bridge import BridgeThread
-from appwrite_heroku.settings import parse_redis_url
+from appwrite_heroku.config.settings import parse_redis_url
+from appwrite_heroku.dyno.bridge import BridgeThread
 from php_clients import PhpClients, by_event, wait_for
 from services import RedisServer
 
@@ -51,7 +51,7 @@ def test_a_pooled_pconnect_does_what_appwrite_does_with_it(
     binary-safe value, the rate limiter's MULTI/EXEC, a 9000-command pipeline whose replies
     come back in order, and (without a password) phpredis handing its pooled socket, checked
     with an ECHO, back to the next pconnect in the process."""
-    caplog.set_level(logging.INFO, logger="appwrite_heroku.bridge")
+    caplog.set_level(logging.INFO, logger="appwrite_heroku.dyno.bridge")
     prefix, size = key(), 3000
     events = by_event(php_clients.run("redis_pool", **where(bridge), prefix=prefix,
                                       password=password, pipeline=size))

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appwrite_heroku.budget import DEFAULT_PROFILE, MINIMAL_SKIP
+from appwrite_heroku.config.budget import DEFAULT_PROFILE, MINIMAL_SKIP
+from appwrite_heroku.config.settings import OPENSSL_KEY, derive
 from appwrite_heroku.errors import InputError
-from appwrite_heroku.plan import Plan, diff, full_patch, render
-from appwrite_heroku.release import missing_addons, small_dynos
-from appwrite_heroku.settings import OPENSSL_KEY, derive
-from appwrite_heroku.tag_guard import (
+from appwrite_heroku.release.engine import missing_addons, small_dynos
+from appwrite_heroku.release.plan import Plan, diff, full_patch, render
+from appwrite_heroku.release.tag_guard import (
     RELEASE_VAR,
     ReleaseRecord,
     check_tag,

@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from appwrite_heroku import pooler
+from appwrite_heroku.config import wiring
+from appwrite_heroku.dyno import pooler
 from appwrite_heroku.errors import InputError
 
 PASSWORD = "canary-pooler-Pw-3e9d1c7a"
@@ -26,7 +27,7 @@ SETTINGS = {
 def config(tmp_path: Path, **kwargs: object) -> pooler.PoolerConfig:
     values: dict[str, object] = {
         "upstream": pooler.Upstream.from_settings(SETTINGS), "listen_port": 6432,
-        "pool": pooler.server_pool_size(20, 2, 5), "directory": tmp_path / "pgbouncer",
+        "pool": wiring.server_pool_size(20, 2, 5), "directory": tmp_path / "pgbouncer",
     }
     values.update(kwargs)
     return pooler.PoolerConfig(**values)  # type: ignore[arg-type]
@@ -34,28 +35,28 @@ def config(tmp_path: Path, **kwargs: object) -> pooler.PoolerConfig:
 
 def test_essential_0_with_a_web_and_a_worker_dyno() -> None:
     # 20 connections, 5 kept free (pg:psql, release phase): 7 per dyno, one of them in reserve.
-    assert pooler.server_pool_size(20, 2, 5) == pooler.PoolSize(6, 1, 7)
-    assert pooler.server_pool_size(20, 1, 5) == pooler.PoolSize(14, 1, 15)
-    assert pooler.server_pool_size(40, 2, 5) == pooler.PoolSize(16, 1, 17)
+    assert wiring.server_pool_size(20, 2, 5) == wiring.PoolSize(6, 1, 7)
+    assert wiring.server_pool_size(20, 1, 5) == wiring.PoolSize(14, 1, 15)
+    assert wiring.server_pool_size(40, 2, 5) == wiring.PoolSize(16, 1, 17)
 
 
 def test_small_shares_keep_no_reserve() -> None:
-    assert pooler.server_pool_size(20, 2, 14) == pooler.PoolSize(3, 0, 3)
-    assert pooler.server_pool_size(20, 2, 18) == pooler.PoolSize(1, 0, 1)
+    assert wiring.server_pool_size(20, 2, 14) == wiring.PoolSize(3, 0, 3)
+    assert wiring.server_pool_size(20, 2, 18) == wiring.PoolSize(1, 0, 1)
 
 
 def test_no_share_left_is_one_clear_input_error() -> None:
     with pytest.raises(InputError, match=r"leave none for 3 dyno.*APPWRITE_LITE_PG_POOL_SIZE"):
-        pooler.server_pool_size(5, 3, 3)
+        wiring.server_pool_size(5, 3, 3)
     with pytest.raises(ValueError):
-        pooler.server_pool_size(20, 0, 5)
+        wiring.server_pool_size(20, 0, 5)
 
 
 @given(limit=st.integers(1, 500), dynos=st.integers(1, 20), headroom=st.integers(0, 50))
 def test_every_dyno_together_stays_within_the_plan(limit: int, dynos: int,
                                                    headroom: int) -> None:
     try:
-        size = pooler.server_pool_size(limit, dynos, headroom)
+        size = wiring.server_pool_size(limit, dynos, headroom)
     except InputError:
         assert limit - headroom < dynos
         return
@@ -67,26 +68,26 @@ def test_every_dyno_together_stays_within_the_plan(limit: int, dynos: int,
 
 
 def test_pool_size_override_and_formation_defaults() -> None:
-    assert pooler.pool_size_for("web", {}) == pooler.server_pool_size(20, 2, 5)
-    assert pooler.pool_size_for("all", {}) == pooler.server_pool_size(20, 1, 5)
-    assert pooler.pool_size_for("worker", {}, plan_limit=40, dynos=3, headroom=4) == \
-        pooler.server_pool_size(40, 3, 4)
-    assert pooler.pool_size_for("web", {"APPWRITE_LITE_PG_POOL_SIZE": "12"}) == \
-        pooler.PoolSize(11, 1, 12)
+    assert wiring.pool_size_for("web", {}) == wiring.server_pool_size(20, 2, 5)
+    assert wiring.pool_size_for("all", {}) == wiring.server_pool_size(20, 1, 5)
+    assert wiring.pool_size_for("worker", {}, plan_limit=40, dynos=3, headroom=4) == \
+        wiring.server_pool_size(40, 3, 4)
+    assert wiring.pool_size_for("web", {"APPWRITE_LITE_PG_POOL_SIZE": "12"}) == \
+        wiring.PoolSize(11, 1, 12)
     for bad in ("0", "-1", "lots", "2.5"):
         with pytest.raises(InputError, match="APPWRITE_LITE_PG_POOL_SIZE must be a whole"):
-            pooler.pool_size_for("web", {"APPWRITE_LITE_PG_POOL_SIZE": bad})
+            wiring.pool_size_for("web", {"APPWRITE_LITE_PG_POOL_SIZE": bad})
 
 
 def test_on_for_postgresql_off_by_switch_never_for_mysql() -> None:
-    assert pooler.enabled(SETTINGS, {})
-    assert pooler.enabled(SETTINGS, {"APPWRITE_LITE_PG_POOLER": "on"})
+    assert wiring.pooler_enabled(SETTINGS, {})
+    assert wiring.pooler_enabled(SETTINGS, {"APPWRITE_LITE_PG_POOLER": "on"})
     for off in ("off", "OFF", "false", "0", "no", "disabled"):
-        assert not pooler.enabled(SETTINGS, {"APPWRITE_LITE_PG_POOLER": off})
+        assert not wiring.pooler_enabled(SETTINGS, {"APPWRITE_LITE_PG_POOLER": off})
     for adapter in ("mariadb", "mysql", ""):
-        assert not pooler.enabled({**SETTINGS, "_APP_DB_ADAPTER": adapter}, {})
+        assert not wiring.pooler_enabled({**SETTINGS, "_APP_DB_ADAPTER": adapter}, {})
     with pytest.raises(InputError, match="APPWRITE_LITE_PG_POOLER must be on or off"):
-        pooler.enabled(SETTINGS, {"APPWRITE_LITE_PG_POOLER": "maybe"})
+        wiring.pooler_enabled(SETTINGS, {"APPWRITE_LITE_PG_POOLER": "maybe"})
 
 
 def test_ini_pools_transactions_requires_tls_upstream_and_holds_no_password(

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from appwrite_heroku import pooler
+from appwrite_heroku.config import wiring
+from appwrite_heroku.dyno import pooler
 from pdo import ServerWatch, run_pdo_clients
 from services import PG_BIN, PostgresAccount, _stop, free_port, wait_for_port
 
@@ -43,7 +44,7 @@ def bouncer(heroku_postgres: PostgresAccount, tmp_path: Path) -> Iterator[pooler
     """PgBouncer from the pooler's own files, sized for a web + worker formation."""
     config = pooler.PoolerConfig(
         upstream=pooler.Upstream.from_settings(settings_for(heroku_postgres)),
-        listen_port=free_port(), pool=pooler.server_pool_size(PLAN_LIMIT, 2, 5),
+        listen_port=free_port(), pool=wiring.server_pool_size(PLAN_LIMIT, 2, 5),
         directory=tmp_path / "pgbouncer", run_as=pooler.unprivileged_user(),
     )
     pooler.write_files(config)
@@ -110,7 +111,7 @@ def test_a_session_level_set_outlives_its_client_as_the_pooler_docs_warn(
     pooling another client's statement can run under it."""
     config = pooler.PoolerConfig(
         upstream=pooler.Upstream.from_settings(settings_for(heroku_postgres)),
-        listen_port=free_port(), pool=pooler.pool_of(1), directory=tmp_path / "pgbouncer",
+        listen_port=free_port(), pool=wiring.pool_of(1), directory=tmp_path / "pgbouncer",
         run_as=pooler.unprivileged_user())
     pooler.write_files(config)
     proc = subprocess.Popen(pooler.command("pgbouncer", config), stdout=subprocess.DEVNULL,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from appwrite_heroku.processes import (
+from appwrite_heroku.config.processes import (
     background_programs,
     http_programs,
     list_entry_points,

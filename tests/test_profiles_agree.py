@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from appwrite_heroku import appetite, budget
-from appwrite_heroku import plans as plan_table
-from appwrite_heroku.bridge_mux import shared_for
-from appwrite_heroku.release import missing_addons, small_dynos
-from appwrite_heroku.sizing import MIB, choose_policy
+from appwrite_heroku.config import appetite, budget
+from appwrite_heroku.config import plans as plan_table
+from appwrite_heroku.config.wiring import shared_for
+from appwrite_heroku.dyno.sizing import MIB, choose_policy
+from appwrite_heroku.release.engine import missing_addons, small_dynos
 
 ROOT = Path(__file__).resolve().parent.parent
 MIRROR = Path("/work/.mirror/appwrite+appwrite/repo")

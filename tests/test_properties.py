@@ -30,8 +30,8 @@ import pytest
 from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku import bridge, launcher
 from appwrite_heroku.cli import build_parser
+from appwrite_heroku.dyno import bridge, launcher
 from appwrite_heroku.errors import AppwriteHerokuError, InputError
 from appwrite_heroku.secrecy import Redactor
 from helpers import CANARY_API_KEY, CANARY_GITHUB_TOKEN, make_appwrite_app
@@ -43,7 +43,6 @@ from surfaces import (
     environment,
     forged_commands,
     leaked,
-    load_entrypoint,
     run_action,
     run_cli,
 )
@@ -51,7 +50,6 @@ from surfaces import (
 ROOT = Path(__file__).resolve().parent.parent
 _SCALE = int(os.environ.get("APPWRITE_HEROKU_FUZZ_SCALE", "50")) if (
     os.environ.get("APPWRITE_HEROKU_FUZZ") == "large") else 1
-ENTRYPOINT = load_entrypoint()
 
 
 def fuzz_examples(ci: int) -> int:
@@ -460,7 +458,7 @@ def test_action_any_inputs_and_ref(heroku_standin: HerokuStandIn, github: GitHub
                 "GITHUB_WORKSPACE": str(tmp_path)})
     app = heroku_standin.app(deploy_app)
     releases = len(app.releases)
-    done = run_action(ENTRYPOINT, env, tmp_path)
+    done = run_action(env, tmp_path)
     event(f"exit status {done.status}")
     assert done.status in (0, 1, 2, 3)
     assert "unexpected" not in done.stdout + done.summary  # a defect, not an input problem

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from appwrite_heroku.budget import DEFAULT_PROFILE, PLANS_VAR
 from appwrite_heroku.clock import Clock
-from appwrite_heroku.release import DeployOptions, DeployResult, deploy
+from appwrite_heroku.config.budget import DEFAULT_PROFILE, PLANS_VAR
+from appwrite_heroku.release.engine import DeployOptions, DeployResult, deploy
 from helpers import (
     ADDON_JAWSDB_URL,
     ADDON_REDIS_URL,

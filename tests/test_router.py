@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from appwrite_heroku.router import RouterConfig, nginx_command, render_nginx, write_nginx
+from appwrite_heroku.dyno.router import RouterConfig, nginx_command, render_nginx, write_nginx
 
 
 def config(tmp_path: Path, **overrides: object) -> RouterConfig:

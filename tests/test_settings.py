@@ -12,8 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku.errors import InputError
-from appwrite_heroku.settings import (
+from appwrite_heroku.config.settings import (
     LITE_DEFAULTS,
     MARKER_VAR,
     Derivation,
@@ -22,7 +21,8 @@ from appwrite_heroku.settings import (
     managed_keys,
     parse_marker,
 )
-from appwrite_heroku.variables import appwrite_variables
+from appwrite_heroku.config.variables import appwrite_variables
+from appwrite_heroku.errors import InputError
 from helpers import CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
 from services import start_redis
 

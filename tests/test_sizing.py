@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku import appetite, budget
-from appwrite_heroku.sizing import MIB, choose_policy, read_memory_limit, setup_for
+from appwrite_heroku.config import appetite, budget
+from appwrite_heroku.dyno.sizing import MIB, choose_policy, read_memory_limit, setup_for
 
 FULL = appetite.background_set(usage_stats=True)  # every queue, stats-resources too
 RECORD_MINI = ("redis=heroku-redis:mini,db=heroku-postgresql:essential-2,"

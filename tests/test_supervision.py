@@ -7,8 +7,8 @@ import os
 import time
 from pathlib import Path
 
-from appwrite_heroku.processes import Program
-from appwrite_heroku.supervision import CrashPolicy, CrashWatch, LogPump, render_supervisord
+from appwrite_heroku.config.processes import Program
+from appwrite_heroku.dyno.supervision import CrashPolicy, CrashWatch, LogPump, render_supervisord
 
 
 def test_config_has_one_section_per_program_and_no_environment_secrets(tmp_path: Path) -> None:

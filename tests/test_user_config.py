@@ -7,8 +7,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from appwrite_heroku.config.user_config import parse_config, parse_dotenv, parse_yaml
 from appwrite_heroku.errors import InputError
-from appwrite_heroku.user_config import parse_config, parse_dotenv, parse_yaml
 
 SECRET = "s3cr3t-value-never-echoed"
 

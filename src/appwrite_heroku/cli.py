@@ -20,12 +20,12 @@ from .errors import AppwriteHerokuError
 
 # Imported lazily so that `launch` in a dyno does not pay for the release side's imports.
 _COMMAND_MODULES = (
-    "appwrite_heroku.env_command",  # env
-    "appwrite_heroku.release",  # deploy, plan
-    "appwrite_heroku.bridge",  # redis-bridge
-    "appwrite_heroku.launcher",  # launch
-    "appwrite_heroku.patches",  # patch-appwrite
-    "appwrite_heroku.budget",  # budget
+    "appwrite_heroku.config.env_command",  # env
+    "appwrite_heroku.release.engine",  # deploy, plan
+    "appwrite_heroku.dyno.bridge",  # redis-bridge
+    "appwrite_heroku.dyno.launcher",  # launch
+    "appwrite_heroku.dyno.patches",  # patch-appwrite
+    "appwrite_heroku.config.budget",  # budget
 )
 
 

@@ -1,0 +1,436 @@
+"""Appwrite 1.9.6's appetite: the connections and memory each of its processes can take.
+
+Every Appwrite process keeps pools of its own, sized by a handful of `_APP_*` knobs; queue
+consumers and publishers open their own Redis connections; Swoole forks workers per server. This
+module says, for each process a dyno runs, the most database and Redis connections it can hold
+and the memory it needs, for given knobs. budget.py adds them up against the plans' limits.
+
+Every number is read from Appwrite 1.9.6 and the libraries its composer.lock pins
+(utopia-php/pools 1.0.5, utopia-php/queue 0.21.1, utopia-php/database 6.0.0, utopia-php/abuse
+1.4.1); each carries its file:line. Memory figures are estimates unless a measurement is named:
+Appwrite itself cannot run on the machines this was written on. Pure data and functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from ..errors import InputError
+
+# --- Appwrite's knobs and their code defaults ---------------------------------------------------
+
+CONNECTIONS_MAX = "_APP_CONNECTIONS_MAX"
+POOL_CLIENTS = "_APP_POOL_CLIENTS"
+CPU_NUM = "_APP_CPU_NUM"
+WORKER_PER_CORE = "_APP_WORKER_PER_CORE"
+WORKERS_NUM = "_APP_WORKERS_NUM"
+MAX_COROUTINES = "_APP_WORKER_MAX_COROUTINES"
+POOL_ADAPTER = "_APP_POOL_ADAPTER"
+KNOB_KEYS = (CPU_NUM, WORKER_PER_CORE, WORKERS_NUM, CONNECTIONS_MAX, POOL_CLIENTS, MAX_COROUTINES)
+
+DEFAULT_CONNECTIONS_MAX = 151  # app/init/registers.php:244 getEnv('_APP_CONNECTIONS_MAX', 151)
+DEFAULT_POOL_CLIENTS = 14  # app/init/registers.php:245 getEnv('_APP_POOL_CLIENTS', 14)
+DEFAULT_WORKER_PER_CORE = 6  # app/init/registers.php:247; app/http.php:59
+DEFAULT_MAX_COROUTINES = 1  # app/init/registers.php:252; app/worker.php:80
+DEFAULT_QUEUE_WORKERS = 1  # app/worker.php:78 getEnv('_APP_WORKERS_NUM', 1)
+# `_APP_CPU_NUM` defaults to swoole_cpu_num() (registers.php:247, http.php:59,
+# realtime.php:362): the HOST's CPUs on a dyno (heroku.md: 8 on basic/standard, 96 on Fir).
+HOST_CPUS_ON_A_DYNO = 8
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The values Appwrite's processes read for their sizing, as PHP sees them (integers)."""
+
+    connections_max: int = DEFAULT_CONNECTIONS_MAX
+    pool_clients: int = DEFAULT_POOL_CLIENTS
+    cpu_num: int = HOST_CPUS_ON_A_DYNO
+    worker_per_core: int = DEFAULT_WORKER_PER_CORE
+    workers_num: int | None = None  # unset: queue workers take 1, realtime takes the product
+    max_coroutines: int = DEFAULT_MAX_COROUTINES
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, str],
+                      host_cpus: int = HOST_CPUS_ON_A_DYNO) -> Knobs:
+        """Knobs from `_APP_*` values; a value that is not a positive whole number is refused
+        (PHP would read it as 0 and divide by it: registers.php:245-248)."""
+        def read(key: str, default: int | None) -> int | None:
+            raw = (settings.get(key) or "").strip()
+            if not raw:
+                return default
+            if not raw.isdigit() or int(raw) < 1:
+                raise InputError(f"{key}={raw!r} is not a whole number of at least 1: "
+                                 f"Appwrite reads it with (int) and would divide by zero or "
+                                 f"run nothing; set it to 1 or more, or unset it")
+            return int(raw)
+
+        return cls(
+            connections_max=read(CONNECTIONS_MAX, DEFAULT_CONNECTIONS_MAX) or 1,
+            pool_clients=read(POOL_CLIENTS, DEFAULT_POOL_CLIENTS) or 1,
+            cpu_num=read(CPU_NUM, host_cpus) or 1,
+            worker_per_core=read(WORKER_PER_CORE, DEFAULT_WORKER_PER_CORE) or 1,
+            workers_num=read(WORKERS_NUM, None),
+            max_coroutines=read(MAX_COROUTINES, DEFAULT_MAX_COROUTINES) or 1,
+        )
+
+    def settings(self) -> dict[str, str]:
+        chosen = {
+            CPU_NUM: str(self.cpu_num), WORKER_PER_CORE: str(self.worker_per_core),
+            CONNECTIONS_MAX: str(self.connections_max), MAX_COROUTINES: str(self.max_coroutines),
+        }
+        if self.workers_num is not None:
+            chosen[WORKERS_NUM] = str(self.workers_num)
+        if self.pool_clients != DEFAULT_POOL_CLIENTS:
+            chosen[POOL_CLIENTS] = str(self.pool_clients)
+        return chosen
+
+
+def swoole_workers(knobs: Knobs) -> int:
+    """`_APP_CPU_NUM x _APP_WORKER_PER_CORE`: the API's workers (app/http.php:59,65) and the
+    divisor of every pool (registers.php:247)."""
+    return knobs.cpu_num * knobs.worker_per_core
+
+
+def pool_size(knobs: Knobs) -> int:
+    """P, the size of each pool in every process (app/init/registers.php:244-252):
+    max(1, (int)((CONNECTIONS_MAX / POOL_CLIENTS) / (CPU_NUM x WORKER_PER_CORE))), then at least
+    `_APP_WORKER_MAX_COROUTINES`. PHP's `/` is float division and (int) truncates."""
+    per_worker = int((knobs.connections_max / knobs.pool_clients) / swoole_workers(knobs))
+    return max(max(1, per_worker), knobs.max_coroutines)
+
+
+def pubsub_pool_size(knobs: Knobs) -> int:
+    """The pubsub pool holds one subscribed connection plus room for publishes:
+    max(2, P) (app/init/registers.php:338-341)."""
+    return max(2, pool_size(knobs))
+
+
+def realtime_workers(knobs: Knobs) -> int:
+    """`_APP_WORKERS_NUM` if set (non-zero), else CPU_NUM x WORKER_PER_CORE
+    (app/realtime.php:361-362)."""
+    return knobs.workers_num or swoole_workers(knobs)
+
+
+def queue_children(knobs: Knobs) -> int:
+    """Processes each queue worker forks: `_APP_WORKERS_NUM`, default 1 (app/worker.php:78;
+    utopia-php/queue 0.21.1 src/Queue/Adapter/Swoole.php:40-44 spawns that many)."""
+    return knobs.workers_num or DEFAULT_QUEUE_WORKERS
+
+
+def connections_max_for(pool: int, knobs: Knobs) -> int:
+    """The `_APP_CONNECTIONS_MAX` that makes the pool formula give exactly `pool` (at
+    `_APP_WORKER_MAX_COROUTINES` ≤ pool): (pool x CLIENTS x WORKERS / CLIENTS) / WORKERS."""
+    return pool * knobs.pool_clients * swoole_workers(knobs)
+
+
+# --- what each process can reach ---------------------------------------------------------------
+
+# Database pools (registers.php:187-217): `console`, `database_db_main` (the `database` group with
+# the one DSN `db_main`), `logs`. `documentsdb`/`vectorsdb` default to hosts (`mongodb`,
+# `postgresql`) that do not exist on Heroku and serve only those database types: not counted.
+DB_CONSOLE, DB_MAIN, DB_LOGS = "console", "database_db_main", "logs"
+# Redis pools (registers.php:218-241): `publisher` (a utopia-php/queue connection, :362-369),
+# `pubsub` (:357-361), `cache_redis_main` (:371-379), `lock` (:384-385).
+R_PUBLISHER, R_PUBSUB, R_CACHE, R_LOCK = "publisher", "pubsub", "cache_redis_main", "lock"
+ALL_DB = (DB_CONSOLE, DB_MAIN, DB_LOGS)
+ALL_REDIS = (R_PUBLISHER, R_PUBSUB, R_CACHE, R_LOCK)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """The pools (and other connections) one kind of Appwrite process can open.
+
+    Pools are per OS process, filled lazily and never shrunk (utopia-php/pools 1.0.5
+    src/Pools/Pool.php:72-76 starts empty, :249-300 creates on demand up to the size): a process
+    that has once used a pool at its peak keeps that many connections. The model counts each
+    reached pool at its full size: the worst case."""
+
+    db: tuple[str, ...]
+    redis: tuple[str, ...]
+    basis: str
+    # `redis` resource (app/init/resources.php:200-212) or realtime's getRedis()
+    # (app/realtime.php:230-251): a pconnect per request/coroutine, capped by nothing in
+    # Appwrite. Counted as P (one per request a worker serves at once while its pools serve
+    # P); MULTI…EXEC on it (utopia-php/abuse 1.4.1 TimeLimit/Redis.php:72-75,91-94) needs a
+    # dedicated upstream while it runs.
+    per_request_redis: bool = False
+    # utopia-php/queue consumers: a blocking receive connection and a command connection
+    # (app/worker.php:73-77; queue 0.21.1 Connection/Redis.php:41-45 bRPopLPush, :82-86 brPop).
+    queue_connections: int = 0
+    subscribes: bool = False  # holds one pubsub connection in SUBSCRIBE (realtime.php:628-633)
+
+
+_R = Reach
+REACH: dict[str, Reach] = {
+    # The API's Swoole master runs onStart: createDatabase for `logs` and `console`
+    # (app/http.php:290-303), through DatabaseFactory, which caches in Redis.
+    "api-master": _R((DB_CONSOLE, DB_LOGS), (R_CACHE,), "app/http.php:290-303"),
+    # Any API request can reach every pool: DB through dbForPlatform/dbForProject/getLogsDB
+    # (app/init/resources.php:153-182), queues through publishers (:72-151), realtime events
+    # through the pubsub pool (src/Appwrite/Messaging/Adapter/Realtime.php:77), locks (:215-217).
+    "api-worker": _R(ALL_DB, ALL_REDIS, "app/init/resources.php:72-219", per_request_redis=True),
+    # One task worker (app/http.php:71) syncs domains from `rules` (app/http.php:640-650).
+    "api-task": _R((DB_CONSOLE,), (R_CACHE,), "app/http.php:71,640-650"),
+    # Realtime's master (onStart, app/realtime.php:436-497): the stats document via getConsoleDB.
+    "realtime-master": _R((DB_CONSOLE,), (R_CACHE,), "app/realtime.php:436-497"),
+    # Realtime workers: console and project DBs (app/realtime.php:114-200), cache (:205-225),
+    # publisher (usage, events: :90-110, :297-305), the subscribed pubsub (:628-633), getRedis.
+    "realtime-worker": _R((DB_CONSOLE, DB_MAIN), (R_PUBLISHER, R_PUBSUB, R_CACHE),
+                          "app/realtime.php:90-251,297-305,628-633", per_request_redis=True,
+                          subscribes=True),
+    # The parent of a queue worker only forks and waits (queue 0.21.1 Adapter/Swoole.php:40-57);
+    # its two queue connections connect lazily (Connection/Redis.php:193-210), in the children.
+    "queue-parent": _R((), (), "utopia-php/queue 0.21.1 src/Queue/Adapter/Swoole.php:40-80"),
+    # Queue workers (children), by entry point; every one: 2 queue connections, console + cache.
+    "worker-audits": _R((DB_CONSOLE, DB_MAIN), (R_CACHE,),
+                        "src/Appwrite/Platform/Workers/Audits.php (getAudit)", queue_connections=2),
+    "worker-certificates": _R((DB_CONSOLE,), (R_CACHE, R_PUBLISHER, R_PUBSUB),
+                              "src/Appwrite/Platform/Workers/Certificates.php (publishers, "
+                              "queueForRealtime)", queue_connections=2),
+    "worker-databases": _R((DB_CONSOLE, DB_MAIN), (R_CACHE, R_PUBSUB),
+                           "src/Appwrite/Platform/Modules/Databases/Workers/Databases.php "
+                           "(dbForProject, queueForRealtime)", queue_connections=2),
+    "worker-deletes": _R(ALL_DB, (R_CACHE, R_PUBLISHER),
+                         "src/Appwrite/Platform/Workers/Deletes.php (getLogsDB, publishers)",
+                         queue_connections=2),
+    "worker-mails": _R((DB_CONSOLE,), (R_CACHE,), "src/Appwrite/Platform/Workers/Mails.php",
+                       queue_connections=2),
+    "worker-messaging": _R((DB_CONSOLE, DB_MAIN), (R_CACHE, R_PUBLISHER),
+                           "src/Appwrite/Platform/Workers/Messaging.php", queue_connections=2),
+    "worker-migrations": _R((DB_CONSOLE, DB_MAIN), (R_CACHE, R_PUBLISHER, R_PUBSUB),
+                            "src/Appwrite/Platform/Workers/Migrations.php", queue_connections=2),
+    "worker-stats-resources": _R(ALL_DB, (R_CACHE,),
+                                 "src/Appwrite/Platform/Workers/StatsResources.php",
+                                 queue_connections=2),
+    "worker-stats-usage": _R(ALL_DB, (R_CACHE,), "src/Appwrite/Platform/Workers/StatsUsage.php",
+                             queue_connections=2),
+    "worker-webhooks": _R((DB_CONSOLE,), (R_CACHE, R_PUBLISHER),
+                          "src/Appwrite/Platform/Workers/Webhooks.php", queue_connections=2),
+    # Tasks: one `php app/cli.php TASK` process each (bin/TASK), pools from app/cli.php:57-237.
+    "maintenance": _R((DB_CONSOLE,), (R_CACHE, R_PUBLISHER),
+                      "src/Appwrite/Platform/Tasks/Maintenance.php:31-34"),
+    "interval": _R((DB_CONSOLE, DB_MAIN), (R_CACHE, R_PUBLISHER),
+                   "src/Appwrite/Platform/Tasks/Interval.php:30-32"),
+    "schedule-messages": _R((DB_CONSOLE, DB_MAIN), (R_CACHE, R_PUBLISHER),
+                            "src/Appwrite/Platform/Tasks/ScheduleBase.php:46-53"),
+    "stats-resources": _R((DB_CONSOLE,), (R_CACHE, R_PUBLISHER),
+                          "src/Appwrite/Platform/Tasks/StatsResources.php:44-46"),
+}
+# An entry point this table does not know (another Appwrite version): every pool, the safe side.
+UNKNOWN_QUEUE = _R(ALL_DB, ALL_REDIS, "not in the 1.9.6 table: every pool counted",
+                   queue_connections=2)
+UNKNOWN_TASK = _R(ALL_DB, ALL_REDIS, "not in the 1.9.6 table: every pool counted")
+
+# --- memory (MiB per process) ------------------------------------------------------------------
+
+MEMORY_MIB: dict[str, tuple[int, str]] = {
+    "launcher": (37, "measured: launcher with the bridge thread, 36.5 MiB "
+                     "(benchmarks/launcher.py, README launcher section)"),
+    "supervisord": (25, "measured: 24.7 MiB (benchmarks/launcher.py)"),
+    "nginx": (8, "estimate: master + one worker with a small config"),
+    "swoole-master": (32, "estimate: a Swoole server's master and manager processes"),
+    "swoole-worker": (64, "estimate carried from sizing.py: one PHP worker with Appwrite loaded"),
+    "queue-parent": (40, "estimate carried from sizing.py (40 MiB per queue program)"),
+    "queue-child": (24, "estimate: forked from a loaded parent, shares its pages until written"),
+    "task": (40, "estimate carried from sizing.py (40 MiB per program)"),
+}
+
+
+# --- the process set ---------------------------------------------------------------------------
+
+# The entry points in 1.9.6's image that matter here (bin/ in the 1.9.6 tree; heroku.md and
+# appwrite.md list them): what `select_background` sees on a dyno.
+ENTRY_POINTS_1_9_6 = (
+    "doctor", "install", "interval", "maintenance", "migrate", "realtime", "schedule-executions",
+    "schedule-functions", "schedule-messages", "stats-resources", "upgrade", "worker-audits",
+    "worker-builds", "worker-certificates", "worker-databases", "worker-deletes",
+    "worker-executions", "worker-functions", "worker-mails", "worker-messaging",
+    "worker-migrations", "worker-screenshots", "worker-stats-resources", "worker-stats-usage",
+    "worker-webhooks",
+)
+
+
+def background_set(entry_points: Iterable[str] = ENTRY_POINTS_1_9_6,
+                   skip: Iterable[str] = (), *, usage_stats: bool = False) -> tuple[str, ...]:
+    """The queue workers and tasks a worker dyno runs: processes.select_background's choice.
+    `usage_stats` False (the Lite default) leaves out the stats-resources pair."""
+    from .processes import select_background
+
+    return select_background(list(entry_points), frozenset(skip),
+                             usage_stats=usage_stats).chosen
+
+
+def usage_stats_on(config: Mapping[str, str]) -> bool:
+    """`_APP_USAGE_STATS` as a dyno will see it: the Lite default (off) unless set by hand."""
+    from .processes import usage_stats_enabled
+    from .settings import LITE_DEFAULTS
+
+    return usage_stats_enabled({**LITE_DEFAULTS, **config})
+
+
+SKIP_VAR = "APPWRITE_LITE_SKIP"
+ALL_IN_WEB_VAR = "APPWRITE_LITE_ALL_IN_WEB"
+_TRUE_WORDS = ("1", "true", "yes", "on", "enabled")
+
+
+def skipped(config: Mapping[str, str]) -> tuple[str, ...]:
+    """The entry points the user left out (`APPWRITE_LITE_SKIP`, comma-separated), in order;
+    read the same by the launcher, the budget and the release engine."""
+    return tuple(name.strip() for name in (config.get(SKIP_VAR) or "").split(",")
+                 if name.strip())
+
+
+def runs_all_in_web(config: Mapping[str, str]) -> bool:
+    """Whether the web dyno runs the workers too (`APPWRITE_LITE_ALL_IN_WEB`)."""
+    return (config.get(ALL_IN_WEB_VAR) or "").strip().lower() in _TRUE_WORDS
+
+
+# --- the database's size and query rate before anyone uses it ----------------------------------
+
+# Collections created at first boot (app/http.php:300-303 createDatabase for `logs` and
+# `console`; only entries whose `$collection` is METADATA, :249-251): counted in
+# app/config/collections.php:31-32 (console = platform + common, `files` unset at :15) from
+# app/config/collections/platform.php (15 collections, 66 indexes) and common.php (17, 78);
+# logs.php has one (3 indexes). Each project adds projects.php (12, 61) + common.php (17, 78).
+# Every database also gets `_metadata` (utopia-php/database 6.0.0 Database.php:1599).
+CONSOLE_COLLECTIONS, CONSOLE_INDEXES = 32, 144
+LOGS_COLLECTIONS, LOGS_INDEXES = 1, 3
+PROJECT_COLLECTIONS, PROJECT_INDEXES = 29, 139
+# MariaDB adapter (utopia-php/database 6.0.0 Adapter/MariaDB.php:160-213): a collection is two
+# tables, `name` (PRIMARY, _uid, _created_at, _updated_at + its own indexes) and `name_perms`
+# (PRIMARY, _index1, _permission). An empty InnoDB table takes one 16 KiB page for its data and
+# one per secondary index (InnoDB's default page size): 7 pages + one per own index.
+INNODB_PAGE_KIB = 16
+_PAGES_PER_COLLECTION = 7
+
+
+def first_boot_tables() -> int:
+    """Tables Appwrite creates before the first project: collections and `_metadata`, x2."""
+    return 2 * (CONSOLE_COLLECTIONS + 1 + LOGS_COLLECTIONS + 1)
+
+
+def project_tables() -> int:
+    return 2 * (PROJECT_COLLECTIONS + 1)
+
+
+def first_boot_kib() -> int:
+    """The least storage the empty schema takes on MariaDB/MySQL (InnoDB pages, above)."""
+    pages = (_PAGES_PER_COLLECTION * (CONSOLE_COLLECTIONS + 1 + LOGS_COLLECTIONS + 1)
+             + CONSOLE_INDEXES + LOGS_INDEXES)
+    return pages * INNODB_PAGE_KIB
+
+
+def project_kib() -> int:
+    return (_PAGES_PER_COLLECTION * (PROJECT_COLLECTIONS + 1) + PROJECT_INDEXES) * INNODB_PAGE_KIB
+
+
+# Queries an idle installation makes, at least one per timer tick:
+IDLE_QUERIES_PER_HOUR = {
+    "api task worker": 3600 // 30,  # domain sync every DOMAIN_SYNC_TIMER=30 s (http.php:38,645)
+    "realtime master": 3600 // 5,  # stats document every 5 s (realtime.php:472-495)
+    "schedule-messages": 3600 // 3,  # UPDATE_TIMER=3 s (ScheduleMessages.php:14, Base:99)
+    "interval": 3600 // 120,  # domain verification, 120 s default (Interval.php:78-86)
+}
+
+
+# --- per-process figures -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProcessFigure:
+    """One kind of process on a dyno: `count` of them, each holding at most `db` database and
+    `redis` Redis connections (Appwrite side), `dedicated` of which need an upstream of their
+    own in multiplexed mode, and `memory_mib` of memory."""
+
+    name: str
+    program: str  # the supervised program it belongs to (api, realtime, worker-mails, …)
+    count: int
+    db: int
+    redis: int
+    dedicated: int
+    memory_mib: int
+    basis: str
+    uncapped: bool = False  # Appwrite caps one of its connections nowhere; the figure counts P
+    queue: int = 0  # of `redis`, the plain queue connections (a consumer's two); the rest pooled
+
+    @property
+    def total_db(self) -> int:
+        return self.db * self.count
+
+    @property
+    def total_redis(self) -> int:
+        return self.redis * self.count
+
+    @property
+    def total_dedicated(self) -> int:
+        return self.dedicated * self.count
+
+    @property
+    def total_memory_mib(self) -> int:
+        return self.memory_mib * self.count
+
+
+def _appetite(reach: Reach, knobs: Knobs) -> tuple[int, int, int]:
+    """(database, Redis, dedicated-upstream) connections of one process with this reach."""
+    size = pool_size(knobs)
+    db = size * len(reach.db)
+    redis = sum(pubsub_pool_size(knobs) if pool == R_PUBSUB else size for pool in reach.redis)
+    dedicated = 0
+    if reach.per_request_redis:
+        redis += size
+        dedicated += size  # MULTI…EXEC on each at once, at worst
+    redis += reach.queue_connections
+    dedicated += 1 if reach.queue_connections else 0  # the blocking receive
+    dedicated += 1 if reach.subscribes else 0
+    return db, redis, dedicated
+
+
+def _figure(name: str, program: str, kind: str, count: int, reach: Reach, knobs: Knobs,
+            memory: str) -> ProcessFigure:
+    db, redis, dedicated = _appetite(reach, knobs)
+    mib, memory_basis = MEMORY_MIB[memory]
+    return ProcessFigure(name=name, program=program, count=count, db=db, redis=redis,
+                         dedicated=dedicated, memory_mib=mib,
+                         basis=f"{kind}: {reach.basis}; memory: {memory_basis}",
+                         uncapped=reach.per_request_redis, queue=reach.queue_connections)
+
+
+def http_processes(knobs: Knobs, realtime_knobs: Knobs | None = None) -> list[ProcessFigure]:
+    """The API server and the realtime server of a web (or all) dyno."""
+    rt = realtime_knobs or knobs
+    return [
+        _figure("api master+manager", "api", "api-master", 1, REACH["api-master"], knobs,
+                "swoole-master"),
+        _figure("api worker", "api", "api-worker", swoole_workers(knobs), REACH["api-worker"],
+                knobs, "swoole-worker"),
+        _figure("api task worker", "api", "api-task", 1, REACH["api-task"], knobs,
+                "swoole-worker"),
+        _figure("realtime master+manager", "realtime", "realtime-master", 1,
+                REACH["realtime-master"], rt, "swoole-master"),
+        _figure("realtime worker", "realtime", "realtime-worker", realtime_workers(rt),
+                REACH["realtime-worker"], rt, "swoole-worker"),
+    ]
+
+
+def background_processes(names: Sequence[str], knobs: Knobs) -> list[ProcessFigure]:
+    figures = []
+    for name in names:
+        if name.startswith("worker-") or name == "worker":
+            reach = REACH.get(name, UNKNOWN_QUEUE)
+            figures.append(_figure(f"{name} parent", name, "queue-parent", 1,
+                                   REACH["queue-parent"], knobs, "queue-parent"))
+            figures.append(_figure(f"{name} child", name, name if name in REACH else "unknown",
+                                   queue_children(knobs), reach, knobs, "queue-child"))
+        else:
+            reach = REACH.get(name, UNKNOWN_TASK)
+            figures.append(_figure(name, name, name if name in REACH else "unknown", 1, reach,
+                                   knobs, "task"))
+    return figures
+
+
+def fixed_processes(role: str) -> list[ProcessFigure]:
+    """Our own processes: they hold no Appwrite connection (the bridge is counted upstream)."""
+    names = ["launcher", "supervisord"] + (["nginx"] if role in ("web", "all") else [])
+    return [ProcessFigure(name=n, program=n, count=1, db=0, redis=0, dedicated=0,
+                          memory_mib=MEMORY_MIB[n][0], basis=f"memory: {MEMORY_MIB[n][1]}")
+            for n in names]

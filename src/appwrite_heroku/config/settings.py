@@ -1,0 +1,412 @@
+"""The settings engine: Heroku config vars in, Appwrite `_APP_*` settings out.
+
+Pure functions over a mapping of config vars; no network, no environment, no clock.
+CONTRACT (used by the launcher, the release engine and the Action; keep these names):
+
+    derive(config, *, hostname=None, bridge_port=DEFAULT_BRIDGE_PORT) -> Derivation
+    config_patch(current, derivation, generated) -> dict[str, str | None]
+
+`derive` raises ``InputError`` for malformed input (the message names the variable, never a
+secret) and reports a JawsDB placeholder as ``Derivation.not_ready`` rather than an error.
+
+Precedence: the release engine writes derived `_APP_*` values into config vars together with the
+marker `APPWRITE_LITE_MANAGED` (``KEY:digest`` for each key it wrote). A key whose config value
+still matches its digest is ours and is derived afresh from the add-ons at every boot, so a
+rotated add-on URL takes effect at the next restart; any other `_APP_*` value was set by hand
+and wins.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ..errors import InputError, NotReadyError
+from ..secrecy import config_secrets, is_secret
+from . import addons, inputs
+from .addons import RedisUpstream, parse_redis_url
+from .variables import appwrite_variables
+
+DEFAULT_BRIDGE_PORT = 6379
+
+MARKER_VAR = "APPWRITE_LITE_MANAGED"
+OPENSSL_KEY = "_APP_OPENSSL_KEY_V1"
+EXECUTOR_SECRET = "_APP_EXECUTOR_SECRET"  # noqa: S105 (a variable name)
+# Generated once by the release engine, never derived, never changed by us.
+GENERATED_SECRETS = (OPENSSL_KEY, EXECUTOR_SECRET)
+
+
+def protect_openssl_key(current: Mapping[str, str],
+                        patch: Mapping[str, str | None]) -> dict[str, str | None]:
+    """`patch` minus any write to an existing `_APP_OPENSSL_KEY_V1` (present at all, even
+    blank, means existing: data may already be encrypted with it) — whatever asked for it."""
+    if OPENSSL_KEY not in current:
+        return dict(patch)
+    return {name: value for name, value in patch.items() if name != OPENSSL_KEY}
+
+
+_DIGEST_HEX = 16
+_MARKER_FALLBACK_KEY = b"appwrite-heroku managed marker v1"
+_MARKER_ENTRY = re.compile(rf"^(_APP_[A-Z0-9_]+):([0-9a-f]{{{_DIGEST_HEX}}})$")
+
+# What every Heroku dyno needs whatever the add-ons (Appwrite's code defaults differ).
+LITE_DEFAULTS: dict[str, str] = {
+    "_APP_ENV": "production",
+    # Usage API off; the launcher still drains the usage queue (it is filled regardless).
+    "_APP_USAGE_STATS": "disabled",
+    "_APP_STORAGE_ANTIVIRUS": "disabled",  # no ClamAV on a dyno
+    # Heroku's router terminates TLS and sets X-Forwarded-Proto / X-Forwarded-For.
+    "_APP_OPTIONS_FORCE_HTTPS": "enabled",
+    "_APP_TRUSTED_HEADERS": "x-forwarded-for",
+    # Functions and Sites need a Docker socket (impossible on Heroku). An EMPTY allow-list means
+    # "every runtime" at 1.9.6, so the lists name no real runtime: none can be picked.
+    "_APP_FUNCTIONS_RUNTIMES": "none",
+    "_APP_SITES_RUNTIMES": "none",
+}
+# Settings an add-on's credentials give: copying them by hand defeats credential rotation.
+_CREDENTIAL_KEY = re.compile(r"^_APP_(DB|REDIS|SMTP|STORAGE_S3)_")
+# Secret whatever `secrecy.is_secret_name` says of their names.
+_ALWAYS_SECRET = frozenset({
+    "_APP_DB_PASS", "_APP_REDIS_PASS", "_APP_SMTP_PASSWORD", "_APP_STORAGE_S3_SECRET",
+    "_APP_STORAGE_S3_ACCESS_KEY", OPENSSL_KEY, EXECUTOR_SECRET,
+})
+
+
+@dataclass
+class Derivation:
+    """One answer for the launcher, the release engine and the Action alike, so a dyno and the
+    deploy that wrote its config can never disagree about what Appwrite is told."""
+
+    settings: dict[str, str]  # every `_APP_*` Appwrite should see (hand-set values included)
+    redis_upstream: RedisUpstream | None  # None when no Redis add-on is attached
+    warnings: list[str] = field(default_factory=list)
+    not_ready: list[str] = field(default_factory=list)  # e.g. a JawsDB placeholder, by var name
+    secret_keys: frozenset[str] = frozenset()  # keys of `settings` whose values are secret
+    missing_secrets: list[str] = field(default_factory=list)  # e.g. _APP_OPENSSL_KEY_V1 absent
+    derived_keys: frozenset[str] = frozenset()  # keys whose value came from add-ons/defaults
+
+    def secret_values(self) -> list[str]:
+        """Every value of this derivation to register for masking before anything prints:
+        the secret settings, and the Redis password the bridge holds (never in `settings`)."""
+        values = [self.settings.get(name) or "" for name in sorted(self.secret_keys)]
+        values += config_secrets(self.settings)
+        if self.redis_upstream is not None:
+            values += [self.redis_upstream.password or "", self.redis_upstream.url()]
+        return [value for value in values if value]
+
+
+# --- the marker --------------------------------------------------------------------------------
+
+
+def _marker_key(config: Mapping[str, str]) -> bytes:
+    """The HMAC key of the marker: the app's `_APP_OPENSSL_KEY_V1`.
+
+    It is stable by contract (generated once, never changed), and secret, so the marker (a config
+    var that tools may print) reveals nothing about the values it covers: no offline guessing of a
+    weak hand-made database password from a plain hash. The fallback only serves an app that has
+    no key yet, in which case the marker is rebuilt with the new key in the same PATCH.
+    """
+    key = (config.get(OPENSSL_KEY) or "").strip()
+    return key.encode() if key else _MARKER_FALLBACK_KEY
+
+
+def marker_digest(key: bytes, name: str, value: str) -> str:
+    """First 16 hex of HMAC-SHA256 over name and value: enough to tell any change apart."""
+    message = name.encode() + b"\0" + value.encode("utf-8", "surrogatepass")
+    return hmac.new(key, message, hashlib.sha256).hexdigest()[:_DIGEST_HEX]
+
+
+def build_marker(key: bytes, values: Mapping[str, str]) -> str:
+    return ",".join(f"{name}:{marker_digest(key, name, values[name])}" for name in sorted(values))
+
+
+def parse_marker(text: str) -> dict[str, str] | None:
+    """`KEY:digest,...` → {KEY: digest}; None when the text is not a marker we wrote."""
+    entries: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        match = _MARKER_ENTRY.match(item)
+        if not match:
+            return None
+        entries[match.group(1)] = match.group(2)
+    return entries
+
+
+def managed_keys(config: Mapping[str, str]) -> tuple[frozenset[str], list[str]]:
+    """Keys present in config whose value is still exactly what the release engine wrote."""
+    text = config.get(MARKER_VAR)
+    if text is None or not text.strip():
+        return frozenset(), []
+    entries = parse_marker(text)
+    if entries is None:
+        return frozenset(), [f"{MARKER_VAR} is not in the KEY:digest form this tool writes; "
+                             "every _APP_* config var is treated as set by hand"]
+    key = _marker_key(config)
+    ours = frozenset(
+        name for name, digest in entries.items()
+        if name in config and name not in GENERATED_SECRETS
+        and hmac.compare_digest(marker_digest(key, name, config[name]), digest)
+    )
+    return ours, []
+
+
+# --- derive ------------------------------------------------------------------------------------
+
+
+_DOMAIN_KEYS = ("_APP_DOMAIN", "_APP_DOMAIN_TARGET", "_APP_DOMAIN_TARGET_CNAME")
+
+
+def _check_hostname(value: str, source: str) -> str:
+    return inputs.hostname(value, source)
+
+
+def _database(config: Mapping[str, str], derivation: Derivation) -> dict[str, str]:
+    names = addons.database_candidates(config)
+    if not names:
+        derivation.warnings.append(
+            "no database add-on (JawsDB Maria, JawsDB, ClearDB or Heroku Postgres) is attached; "
+            "Appwrite cannot start without one (`heroku addons:create jawsdb-maria`)"
+        )
+        return {}
+    if len(names) > 1:
+        derivation.warnings.append(
+            f"several database URLs are set ({', '.join(names)}); using {names[0]} "
+            f"(order: {', '.join(addons.DATABASE_VARS)})"
+        )
+    try:
+        database = addons.parse_database_url(addons.present(config, names[0]) or "", names[0])
+    except NotReadyError as error:
+        derivation.not_ready.append(names[0])
+        derivation.warnings.append(str(error))
+        return {}
+    if database.adapter == "postgresql":
+        derivation.warnings.append(
+            f"{names[0]} is PostgreSQL: Appwrite 1.9.6 creates the extensions postgis, vector "
+            "and pg_trgm at its first boot; the release phase tries them first and names any "
+            "the database refuses (README: settings)"
+        )
+    return database.settings()
+
+
+def _storage(config: Mapping[str, str], hand_set: Mapping[str, str],
+             derivation: Derivation) -> dict[str, str]:
+    if "_APP_STORAGE_DEVICE" in hand_set:
+        return {}  # the user configured storage by hand: add-ons do not mix into it
+    chosen = _prefer(addons.bucketeer_settings(config), addons.cloudcube_settings(config),
+                     "both Bucketeer and Cloudcube are attached; using Bucketeer", derivation)
+    if chosen is not None:
+        return chosen
+    derivation.warnings.append(
+        "no storage add-on (Bucketeer or Cloudcube) and no _APP_STORAGE_DEVICE: uploads are "
+        "kept on the dyno's disk and vanish at every dyno restart"
+    )
+    return {"_APP_STORAGE_DEVICE": "local"}
+
+
+def _mail(config: Mapping[str, str], derivation: Derivation) -> dict[str, str]:
+    return _prefer(addons.mailgun_settings(config), addons.sendgrid_settings(config),
+                   "both Mailgun and SendGrid are attached; using Mailgun", derivation) or {}
+
+
+def _prefer(first: dict[str, str] | None, second: tuple[dict[str, str], list[str]] | None,
+            both: str, derivation: Derivation) -> dict[str, str] | None:
+    """Two add-ons for one service: the first wins, and attaching both is worth a warning."""
+    if first is not None:
+        if second is not None:
+            derivation.warnings.append(both)
+        return first
+    if second is not None:
+        settings, warnings = second
+        derivation.warnings.extend(warnings)
+        return settings
+    return None
+
+
+def _domain(config: Mapping[str, str], hostname: str | None,
+            derivation: Derivation) -> dict[str, str]:
+    """The caller's host name (the release engine knows `web_url`), else dyno metadata, else the
+    `_APP_DOMAIN` already in config (set by hand, or written by an earlier release that knew)."""
+    domain: str | None = None
+    if hostname is not None and hostname.strip():
+        domain = _check_hostname(hostname, "the hostname")
+    elif addons.present(config, "HEROKU_APP_DEFAULT_DOMAIN_NAME"):
+        domain = _check_hostname(config["HEROKU_APP_DEFAULT_DOMAIN_NAME"],
+                                 "HEROKU_APP_DEFAULT_DOMAIN_NAME")
+    elif addons.present(config, "_APP_DOMAIN"):
+        domain = _check_hostname(config["_APP_DOMAIN"], "_APP_DOMAIN")
+    if domain is None:
+        # Appwrite 1.9.6 answers 403 to any Host but _APP_DOMAIN while router protection is on.
+        derivation.warnings.append(
+            "the app's host name is unknown, so router protection is disabled; set _APP_DOMAIN "
+            "to the app's host name, or run `heroku labs:enable runtime-dyno-metadata`"
+        )
+        return {"_APP_OPTIONS_ROUTER_PROTECTION": "disabled"}
+    return {
+        "_APP_DOMAIN": domain,
+        "_APP_DOMAIN_TARGET": domain,
+        "_APP_DOMAIN_TARGET_CNAME": domain,
+        "_APP_OPTIONS_ROUTER_PROTECTION": "enabled",
+    }
+
+
+def _redis(config: Mapping[str, str], bridge_port: int,
+           derivation: Derivation) -> dict[str, str]:
+    """The Redis settings (through the bridge when the add-on needs TLS or a password)."""
+    upstream, redis_warnings = addons.choose_redis(config)
+    derivation.warnings.extend(redis_warnings)
+    if upstream is None:
+        derivation.warnings.append(
+            "no Redis add-on is attached; Appwrite cannot start without one "
+            "(`heroku addons:create heroku-redis:mini`)"
+        )
+        return {}
+    derivation.redis_upstream = upstream
+    if upstream.db and not upstream.needs_bridge:
+        derivation.warnings.append(
+            f"{upstream.source} names Redis database {upstream.db}, but Appwrite 1.9.6 "
+            "always uses database 0"
+        )
+    return addons.redis_settings(upstream, bridge_port)
+
+
+def _hand_set_warnings(hand_set: Mapping[str, str], derived: Mapping[str, str]) -> list[str]:
+    """What is odd about the `_APP_*` values set by hand: overriding the add-ons, copying their
+    credentials (stale at the next rotation), or not read by Appwrite at all."""
+    warnings: list[str] = []
+    copied: list[str] = []
+    for name in sorted(hand_set):
+        if name in derived and hand_set[name] != derived[name]:
+            warnings.append(
+                f"{name} is set by hand and differs from what the add-ons give; the hand-set "
+                f"value is used (unset it to follow the add-ons)"
+            )
+        elif name in derived and name not in LITE_DEFAULTS and _CREDENTIAL_KEY.match(name):
+            copied.append(name)
+        if name not in appwrite_variables():
+            warnings.append(f"{name} is not a variable Appwrite 1.9.6 reads (a typo?)")
+    if copied:
+        # Hand-copied add-on values look right today and go stale at the next rotation.
+        warnings.append(
+            f"{', '.join(copied)} {'is' if len(copied) == 1 else 'are'} set by hand to what the "
+            f"add-ons give today; unset {'it' if len(copied) == 1 else 'them'} "
+            f"(`heroku config:unset {' '.join(copied)}`) so that credential rotations are "
+            "followed without a redeploy"
+        )
+    return warnings
+
+
+def derive(
+    config: Mapping[str, str],
+    *,
+    hostname: str | None = None,
+    bridge_port: int = DEFAULT_BRIDGE_PORT,
+) -> Derivation:
+    """Appwrite's `_APP_*` settings for this app's config vars (see the module docstring)."""
+    if not 0 < bridge_port < 65536:
+        raise InputError("the Redis bridge port must be between 1 and 65535")
+    derivation = Derivation(settings={}, redis_upstream=None)
+    for name in _DOMAIN_KEYS:
+        # Copied into other settings and printed at the start of plan lines: checked, always.
+        if addons.present(config, name):
+            _check_hostname(config[name], name)
+    ours, marker_warnings = managed_keys(config)
+    derivation.warnings.extend(marker_warnings)
+    hand_set = {name: value for name, value in config.items()
+                if name.startswith("_APP_") and name not in ours}
+
+    derived: dict[str, str] = dict(LITE_DEFAULTS)
+    derived.update(_redis(config, bridge_port, derivation))
+    derived.update(_database(config, derivation))
+    derived.update(_storage(config, hand_set, derivation))
+    derived.update(_mail(config, derivation))
+    derived.update(_domain(config, hostname, derivation))
+
+    unknown = sorted(set(derived) - appwrite_variables())
+    if unknown:  # a bug in this module, not the user's input
+        raise AssertionError(f"derived names unknown to Appwrite: {', '.join(unknown)}")
+
+    derivation.warnings.extend(_hand_set_warnings(hand_set, derived))
+
+    derivation.settings = {**derived, **hand_set}
+    derivation.derived_keys = frozenset(set(derived) - set(hand_set))
+    derivation.missing_secrets = [
+        name for name in GENERATED_SECRETS if not addons.present(derivation.settings, name)
+    ]
+    for name in derivation.missing_secrets:
+        if derivation.settings.pop(name, None) is not None:
+            derivation.warnings.append(
+                f"{name} is set but blank; set it by hand (a release never replaces an "
+                "existing value, as that would make encrypted data unreadable)"
+            )
+    derivation.secret_keys = frozenset(
+        name for name, value in derivation.settings.items()
+        if name in _ALWAYS_SECRET or is_secret(name, value)
+    )
+    return derivation
+
+
+# --- what the release engine writes ------------------------------------------------------------
+
+
+def config_patch(
+    current: Mapping[str, str],
+    derivation: Derivation,
+    generated: Mapping[str, str],
+) -> dict[str, str | None]:
+    """The minimal Platform API config-vars PATCH body that records `derivation` in config.
+
+    Writes every derived key whose value differs, deletes keys we wrote earlier that are no longer
+    derived, adds freshly generated secrets only where none exists, and updates the marker. An
+    existing `_APP_OPENSSL_KEY_V1` is never changed or deleted, whatever the arguments say.
+    An empty dict means nothing to write.
+    """
+    patch: dict[str, str | None] = {}
+    # Present at all, even blank, means existing: data may already be encrypted with it.
+    secrets_now = {name: current[name] for name in GENERATED_SECRETS if name in current}
+    for name in derivation.missing_secrets:
+        value = generated.get(name)
+        if name in GENERATED_SECRETS and name not in secrets_now and value and value.strip():
+            patch[name] = value
+    key_source = {**current, **{k: v for k, v in patch.items() if v is not None}}
+
+    written: dict[str, str] = {}
+    for name in sorted(derivation.derived_keys):
+        if name in GENERATED_SECRETS or name == MARKER_VAR:
+            continue
+        value = derivation.settings[name]
+        written[name] = value
+        if current.get(name) != value:
+            patch[name] = value
+    ours, _ = managed_keys(current)
+    for name in sorted(ours - set(written)):
+        if name not in derivation.settings and name not in GENERATED_SECRETS:
+            patch[name] = None  # we wrote it, nothing derives it any more
+
+    marker = build_marker(_marker_key(key_source), written) if written else None
+    if marker != (current.get(MARKER_VAR) or None):
+        patch[MARKER_VAR] = marker
+    for name in GENERATED_SECRETS:
+        if name in secrets_now:
+            patch.pop(name, None)  # belt and braces: an existing key is never touched
+    return patch
+
+
+__all__ = [
+    "DEFAULT_BRIDGE_PORT",
+    "EXECUTOR_SECRET",
+    "LITE_DEFAULTS",
+    "MARKER_VAR",
+    "OPENSSL_KEY",
+    "Derivation",
+    "RedisUpstream",
+    "build_marker",
+    "config_patch",
+    "derive",
+    "managed_keys",
+    "marker_digest",
+    "parse_marker",
+    "parse_redis_url",
+    "protect_openssl_key",
+]

@@ -1,0 +1,108 @@
+"""How a dyno reaches its add-ons, as numbers both halves must agree on.
+
+The launcher wires each dyno (the Redis bridge's mode and ceiling, PgBouncer's switch and pool)
+and the release side's budget decides those same numbers before a deploy. Their variable names
+and sizing rules live here, in `config`, so that neither half imports the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..errors import InputError
+
+# -- the Redis bridge (dyno/bridge.py, dyno/bridge_mux.py) ---------------------------------------
+
+MODE_ENV = "APPWRITE_REDIS_BRIDGE_MODE"  # plain | multiplex
+MAX_UPSTREAM_ENV = "APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM"  # the ceiling in multiplexed mode
+DEFAULT_MAX_UPSTREAM = 18  # Heroku's mini plan admits 20 clients; two left for redis-cli & co.
+DEFAULT_SHARED = 2  # shared connections (fewer when the ceiling is small)
+
+
+def shared_for(max_upstream: int, shared: int = DEFAULT_SHARED) -> int:
+    """Shared connections under a ceiling: at most ``shared``, a quarter of the ceiling, at
+    least one; the rest is left for dedicated needs (budget.py sizes ceilings from this)."""
+    return max(1, min(shared, max_upstream // 4))
+
+
+# -- PgBouncer (dyno/pooler.py) ------------------------------------------------------------------
+
+SWITCH_VAR = "APPWRITE_LITE_PG_POOLER"
+POOL_SIZE_VAR = "APPWRITE_LITE_PG_POOL_SIZE"
+# The launcher passes the plan's own limit and the dyno count from the budget (the plans recorded
+# in APPWRITE_LITE_PLANS); without them, Heroku Postgres essential-0 and essential-1, the
+# smallest plans, admit 20 (shared/facts/heroku.md). `APPWRITE_LITE_PG_POOL_SIZE` sets the pool
+# by hand.
+DEFAULT_PLAN_LIMIT = 20
+# Kept free of the dynos' pools — the one database headroom, budget.HEADROOM_DB is this value:
+# one `heroku pg:psql` session, and the release phase, which runs while the old dynos still hold
+# their pools and goes to the add-on directly (the launcher's own check plus `migrate`'s
+# console, project and logs pools and its `db` register, ~4: estimated from app/cli.php and
+# registers.php, not measured).
+DEFAULT_HEADROOM = 5
+OFF_WORDS = ("0", "false", "no", "off", "disabled")
+ON_WORDS = ("1", "true", "yes", "on", "enabled")
+
+
+@dataclass(frozen=True)
+class PoolSize:
+    """Server connections one dyno's PgBouncer may open to the add-on."""
+
+    default_pool_size: int
+    reserve_pool_size: int
+    max_db_connections: int  # the hard cap: default + reserve
+
+
+def server_pool_size(plan_limit: int, dynos: int, headroom: int) -> PoolSize:
+    """Each dyno's share of the plan's connections once `headroom` is kept free.
+
+    One connection of each share is held back as PgBouncer's reserve (used after
+    `reserve_pool_timeout` when clients queue) once the share is big enough to spare it;
+    `max_db_connections` caps the sum, so a dyno never opens more than its share.
+    """
+    if plan_limit < 1 or dynos < 1 or headroom < 0:
+        raise ValueError("plan_limit and dynos must be positive, headroom not negative")
+    share = (plan_limit - headroom) // dynos
+    if share < 1:
+        raise InputError(
+            f"the database plan's {plan_limit} connections leave none for {dynos} dyno(s) "
+            f"after {headroom} kept free; set {POOL_SIZE_VAR} or use a bigger plan "
+            "(`heroku addons:plans heroku-postgresql`)"
+        )
+    return pool_of(share)
+
+
+def pool_of(share: int) -> PoolSize:
+    reserve = 1 if share >= 4 else 0
+    return PoolSize(share - reserve, reserve, share)
+
+
+def pooler_enabled(settings: Mapping[str, str], environ: Mapping[str, str]) -> bool:
+    """On for PostgreSQL unless switched off; MySQL-family add-ons get no pooler here."""
+    if settings.get("_APP_DB_ADAPTER", "").strip().lower() != "postgresql":
+        return False
+    raw = environ.get(SWITCH_VAR, "on").strip().lower() or "on"
+    if raw in OFF_WORDS:
+        return False
+    if raw in ON_WORDS:
+        return True
+    raise InputError(f"{SWITCH_VAR} must be on or off, got {raw!r}")
+
+
+def pool_size_for(role: str, environ: Mapping[str, str], *,
+                  plan_limit: int = DEFAULT_PLAN_LIMIT, dynos: int | None = None,
+                  headroom: int = DEFAULT_HEADROOM) -> PoolSize:
+    """`APPWRITE_LITE_PG_POOL_SIZE` when set, else this dyno's share of `plan_limit`.
+
+    Without a dyno count, the Lite formations: one web and one worker dyno, or the web dyno
+    alone when it runs everything (role `all`).
+    """
+    raw = environ.get(POOL_SIZE_VAR, "").strip()
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise InputError(f"{POOL_SIZE_VAR} must be a whole number of server connections "
+                             f"(1 or more), got {raw!r}")
+        return pool_of(int(raw))
+    count = dynos if dynos is not None else (1 if role == "all" else 2)
+    return server_pool_size(plan_limit, count, headroom)

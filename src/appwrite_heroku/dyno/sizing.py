@@ -1,0 +1,133 @@
+"""Sizing: the dyno's memory limit (cgroup) and the app's plans in, Appwrite's knobs out.
+
+Appwrite sizes its Swoole workers and pools from the *host's* CPU count (`_APP_CPU_NUM` defaults
+to it), which on a dyno is the whole machine's, times `_APP_WORKER_PER_CORE` (default 6): dozens
+of PHP workers on a 512 MB dyno, each with pools of its own. The policy here comes from the one
+model in budget.py: workers from the memory the dyno really has, then shrunk until every dyno's
+worst case of connections fits the Redis and database plans. Pure functions, except
+`read_memory_limit`, which reads two small cgroup files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import appetite, budget
+from ..config.plans import DynoSize
+from ..errors import InputError
+
+MIB = 1024 * 1024
+
+# Used when no cgroup limit can be read: the smallest dyno there is.
+DEFAULT_LIMIT = 512 * MIB
+# cgroup v1 reports "no limit" as a huge number; anything above this counts as unlimited.
+_UNLIMITED_ABOVE = 1 << 50
+
+SIZING_KEYS = appetite.KNOB_KEYS
+
+
+@dataclass(frozen=True)
+class SizingPolicy:
+    settings: dict[str, str]  # the dyno-wide `_APP_*` values chosen (user-set values kept)
+    description: str  # log lines saying what was chosen and why
+    program_env: dict[str, dict[str, str]] = field(default_factory=dict)  # program -> values
+    fits: bool = True
+    advice: str = ""  # when it does not fit: which plan or size would
+    bridge_mode: str = budget.CURRENT_MODE  # the Redis bridge's mode (the user's, if set)
+    bridge_ceiling: int | None = None  # multiplexed: this dyno's max_upstream
+    db_plan_limit: int = 20  # the database plan's connections, for this dyno's PgBouncer
+    dynos: int = 2  # dynos sharing the plan (the formation recorded in APPWRITE_LITE_PLANS)
+
+
+def read_memory_limit(cgroup_root: Path) -> int | None:
+    """The container's memory limit in bytes (cgroup v2 `memory.max`, else v1), None if unknown."""
+    for relative in ("memory.max", "memory/memory.limit_in_bytes", "memory.limit_in_bytes"):
+        try:
+            text = (cgroup_root / relative).read_text().strip()
+        except OSError:
+            continue
+        if text == "max":
+            return None
+        if text.isdigit():
+            value = int(text)
+            return None if value >= _UNLIMITED_ABOVE else value
+    return None
+
+
+def setup_for(environ: Mapping[str, str], role: str,
+              limit_mib: int) -> tuple[budget.Setup, str]:
+    """The formation and plans this dyno sizes against: the release engine's record in
+    `APPWRITE_LITE_PLANS` (what the Platform API said at deploy), else the default profile;
+    this dyno's own entry takes the memory its cgroup really has."""
+    recorded = (environ.get(budget.PLANS_VAR) or "").strip()
+    setup, source = budget.DEFAULT_PROFILE.setup(), "the default profile's plans"
+    if recorded:
+        try:
+            setup, source = budget.parse_record(recorded), budget.PLANS_VAR
+        except InputError as error:  # a hand-edited record must not stop the dyno
+            source = f"the default profile's plans ({error})"
+    own = DynoSize(f"{limit_mib} MiB cgroup", limit_mib, 0.0, "this dyno's cgroup limit")
+    http = ("web", "all")
+    specs = []
+    for spec in setup.specs:
+        mine = spec.role == role or (role in http and spec.role in http)
+        if mine:
+            specs.append(budget.DynoSpec(role, own, 1))
+            if spec.quantity > 1:
+                specs.append(budget.DynoSpec(role, spec.size, spec.quantity - 1))
+        elif not (role == "all" and spec.role == "worker"):  # role all runs the worker's part
+            specs.append(spec)
+    if not any(s.role == role for s in specs):
+        specs.append(budget.DynoSpec(role, own, 1))
+    return budget.Setup(tuple(specs), setup.redis_plan, setup.db_plan), source
+
+
+def choose_policy(
+    limit_bytes: int | None,
+    role: str,
+    background: Sequence[str],
+    user_settings: Mapping[str, str],
+    mode: str = budget.CURRENT_MODE,
+) -> SizingPolicy:
+    """The knobs for this dyno from the connection and memory model (budget.py), judged with
+    every dyno of the formation so that all of them together fit the plans. `background` are
+    the queue workers and tasks a worker (or all) dyno runs. Values the user set always win.
+    The policy also carries this dyno's Redis bridge ceiling and its PgBouncer's share of the
+    database plan, so the bridge, the pooler and Appwrite's knobs come from one budget."""
+    assumed = limit_bytes is None
+    limit_mib = (limit_bytes or DEFAULT_LIMIT) // MIB
+    setup, source = setup_for(user_settings, role, limit_mib)
+    chosen = budget.choose(setup.specs, setup.redis_plan, setup.db_plan, background, mode,
+                           user_settings=user_settings)
+    mine = next(d for d in chosen.dynos if d.spec.role == role)
+    settings = dict(mine.settings)
+    kept = [key for key in SIZING_KEYS if user_settings.get(key, "").strip()]
+    for key in kept:
+        settings[key] = user_settings[key].strip()
+    limit_source = "no cgroup limit found, assuming" if assumed else "cgroup limit"
+    values = " ".join(f"{k}={settings[k]}" for k in sorted(settings))
+    description = (
+        f"sizing: {limit_source} {limit_mib} MiB, role {role}, {len(background)} queue "
+        f"worker(s)/task(s) on the worker role, plans {setup.redis_plan.name} + "
+        f"{setup.db_plan.name} ({source}): "
+        f"{values}; this dyno at worst {mine.db} database / {mine.redis} Redis connections, "
+        f"upstream {chosen.db_upstream_of(mine)} / {mine.upstream(chosen.wiring)} "
+        f"({chosen.mode} bridge{', PgBouncer' if chosen.pooled else ''}), "
+        f"{mine.memory_mib} of {mine.memory_usable_mib} MiB; all dynos upstream "
+        f"{chosen.db_upstream()}/{chosen.db_limit} database, "
+        f"{chosen.upstream()}/{chosen.redis_limit} Redis"
+    )
+    if kept:
+        description += f"; kept your own {', '.join(kept)}"
+    advice = ""
+    if not chosen.fits:
+        advice = budget.advice(chosen, background)
+        description += f"; does not fit: {'; '.join(chosen.problems())} — {advice}"
+    return SizingPolicy(settings=settings, description=description,
+                        program_env=mine.program_env, fits=chosen.fits, advice=advice,
+                        bridge_mode=chosen.mode,
+                        bridge_ceiling=(mine.ceiling(chosen.wiring)
+                                        if chosen.mode == budget.MUX else None),
+                        db_plan_limit=setup.db_plan.connections, dynos=chosen.dyno_count)
