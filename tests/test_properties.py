@@ -48,6 +48,7 @@ from surfaces import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_CONFIG = ROOT / "examples" / "heroku-config.json"
 _SCALE = int(os.environ.get("APPWRITE_HEROKU_FUZZ_SCALE", "50")) if (
     os.environ.get("APPWRITE_HEROKU_FUZZ") == "large") else 1
 
@@ -223,6 +224,28 @@ def test_env_and_plan_any_file(content: bytes, command: list[str]) -> None:
 
 
 # -- plan ---------------------------------------------------------------------------------------
+
+# The whole numbers a user sets for Appwrite's sizing, the bridge and the pooler: digits that
+# are not ASCII ("²", "٣", fullwidth ones) pass str.isdigit(); each is refused in one line.
+number_text = st.one_of(
+    st.sampled_from(["1", "2", "8", "0", "-1", "2.5", "²", "٣", "\uff11\uff12", "1²", " 4 "]),
+    st.text(st.characters(whitelist_categories=("Nd", "No")), min_size=1, max_size=4), text)
+sizing_vars = st.fixed_dictionaries({}, optional={
+    name: number_text
+    for name in ("_APP_WORKER_PER_CORE", "_APP_WORKERS_NUM", "_APP_CPU_NUM", "_APP_POOL_CLIENTS",
+                 "_APP_CONNECTIONS_MAX", "_APP_WORKER_MAX_COROUTINES",
+                 "APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM", "APPWRITE_LITE_PG_POOL_SIZE")})
+
+
+@settings(max_examples=fuzz_examples(60))
+@given(sizing_vars, st.sampled_from(["multiplex", "plain", ""]))
+def test_plan_any_sizing_numbers(numbers: dict[str, str], mode: str) -> None:
+    config = {**json.loads(EXAMPLE_CONFIG.read_text()), **numbers,
+              "APPWRITE_REDIS_BRIDGE_MODE": mode}
+    with config_file(_json_bytes(config)) as path:
+        check_cli(run_cli(["plan", "--config-from", path]), [], {0, 1, 2})
+
+
 
 def mostly(valid: st.SearchStrategy[str], junk: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     """Valid three times in four, so that examples also get past the first check."""

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from ..errors import InputError, NotReadyError
+from .inputs import whole_number
 
 # --- Redis -------------------------------------------------------------------------------------
 
@@ -77,7 +78,7 @@ def parse_redis_url(url: str, source: str) -> RedisUpstream:
     if not hostname:
         raise InputError(f"{source} has no host; {expected}")
     path = parts.path.strip("/")
-    if path and not (path.isascii() and path.isdigit()):
+    if path and not whole_number(path):
         raise InputError(f"{source} has a database path that is not a number; {expected}")
     return RedisUpstream(
         source=source,
@@ -358,7 +359,7 @@ SENDGRID_HOST = "smtp.sendgrid.net"
 def _smtp_port(value: str | None, source: str, default: int) -> int:
     if value is None:
         return default
-    if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 65536:
+    if not whole_number(value) or not 0 < int(value) < 65536:
         raise InputError(f"{source} is not a port number from 1 to 65535")
     return int(value)
 

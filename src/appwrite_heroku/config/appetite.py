@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import InputError
+from .inputs import whole_number
 
 # --- Appwrite's knobs and their code defaults ---------------------------------------------------
 
@@ -59,7 +60,7 @@ class Knobs:
             raw = (settings.get(key) or "").strip()
             if not raw:
                 return default
-            if not raw.isdigit() or int(raw) < 1:
+            if not whole_number(raw) or int(raw) < 1:
                 raise InputError(f"{key}={raw!r} is not a whole number of at least 1: "
                                  f"Appwrite reads it with (int) and would divide by zero or "
                                  f"run nothing; set it to 1 or more, or unset it")

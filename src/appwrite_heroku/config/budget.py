@@ -53,6 +53,7 @@ from .appetite import (
     usage_stats_on,
 )
 from .heroku_types import RUNNING_TYPES
+from .inputs import whole_number
 from .plans import AddonPlan, DynoSize
 from .wiring import (
     DEFAULT_HEADROOM,
@@ -110,7 +111,7 @@ class Wiring:
         ceiling = None
         raw = (settings.get(MAX_UPSTREAM_VAR) or "").strip()
         if raw and raw_mode == MUX:
-            if not raw.isdigit() or int(raw) < 2:
+            if not whole_number(raw) or int(raw) < 2:
                 raise InputError(f"{MAX_UPSTREAM_VAR}={raw!r} is not a whole number of at "
                                  "least 2; unset it to let the launcher choose")
             ceiling = int(raw)

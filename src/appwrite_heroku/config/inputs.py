@@ -79,10 +79,16 @@ def number(value: str, label: str, low: float, high: float) -> float:
     return result
 
 
+def whole_number(text: str) -> bool:
+    """ASCII digits only. str.isdigit() also takes "²" (int() refuses it) and "٣" (int() reads
+    it as 3): a value Heroku's config shows one way must not mean another to us."""
+    return text.isascii() and text.isdigit()
+
+
 def port(value: str | int, label: str) -> int:
     """A TCP port, 1 to 65535: port 0 means "any" to the OS, never what a user meant."""
     text = str(value).strip()
-    if not (text.isascii() and text.isdigit()) or not 0 < int(text) < 65536:
+    if not whole_number(text) or not 0 < int(text) < 65536:
         raise InputError(f"{label} must be a port number from 1 to 65535, not {quoted(text)}")
     return int(text)
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..errors import InputError
+from .inputs import whole_number
 
 # -- the Redis bridge (dyno/bridge.py, dyno/bridge_mux.py) ---------------------------------------
 
@@ -100,7 +101,7 @@ def pool_size_for(role: str, environ: Mapping[str, str], *,
     """
     raw = environ.get(POOL_SIZE_VAR, "").strip()
     if raw:
-        if not raw.isdigit() or int(raw) < 1:
+        if not whole_number(raw) or int(raw) < 1:
             raise InputError(f"{POOL_SIZE_VAR} must be a whole number of server connections "
                              f"(1 or more), got {raw!r}")
         return pool_of(int(raw))

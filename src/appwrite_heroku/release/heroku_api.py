@@ -39,6 +39,7 @@ from urllib3.util.retry import Retry
 from .. import __version__
 from ..clock import SYSTEM, Clock, poll
 from ..config.heroku_types import AddOn, App, Build, ConfigVars, Formation, Release, Source
+from ..config.inputs import whole_number
 from ..errors import InputError, PlatformError
 
 ACCEPT = "application/vnd.heroku+json; version=3"
@@ -235,7 +236,7 @@ class HerokuClient:
         response = self.raw(method, self.api_url + path, headers=headers, data=data)
         self.request_count += 1
         remaining = response.headers.get("RateLimit-Remaining")
-        if remaining is not None and remaining.strip().isdigit():
+        if remaining is not None and whole_number(remaining.strip()):
             self.ratelimit_remaining = int(remaining)
         if response.status_code >= 400:
             raise self._error(response)

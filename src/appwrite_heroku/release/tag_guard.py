@@ -17,7 +17,8 @@ from ..errors import InputError
 RELEASE_VAR = "APPWRITE_LITE_RELEASE"
 _SEMVER = re.compile(
     r"^v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
-    r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?$"
+    r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?$",
+    re.ASCII,  # \d is any Unicode digit otherwise, and int() reads "٣" as 3
 )
 _RECORD_VALUE = re.compile(r"^[^\s=]+$")
 
