@@ -522,6 +522,15 @@ def plan(config: Path) -> subprocess.CompletedProcess[str]:
                            str(config)], capture_output=True, text=True, timeout=60)
 
 
+def plan_config(config: dict[str, str], tmp_path: Path,
+                ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """`plan` over this config, and its `error:` lines."""
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    done = plan(path)
+    return done, [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+
+
 def test_offline_plan_shows_the_default_profiles_budget() -> None:
     done = plan(EXAMPLE)
     assert done.returncode == 0, done.stderr
@@ -537,12 +546,9 @@ def test_offline_plan_judges_the_database_the_config_names(tmp_path: Path, var: 
     config = json.loads(EXAMPLE.read_text())
     config.pop("DATABASE_URL")
     config[var] = "mysql://exampleuser:examplepassw0rd1@db.example.com:3306/exampleschema"
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    done = plan(path)
+    done, errors = plan_config(config, tmp_path)
     assert done.returncode == 1
     assert f"{var} is set: assumed {plan_name}" in done.stdout
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1
     assert "heroku-postgresql:essential-0 ($5/month) instead of " + plan_name in errors[0]
 
@@ -551,12 +557,9 @@ def test_offline_plan_with_recorded_plans_that_cannot_fit_is_red(tmp_path: Path)
     config = json.loads(EXAMPLE.read_text())
     config[budget.PLANS_VAR] = ("redis=heroku-redis:mini,db=jawsdb-maria:kitefin,web=basic,"
                                   "worker=standard-2x")
-    path = tmp_path / "config.json"
-    path.write_text(json.dumps(config))
-    done = plan(path)
+    done, errors = plan_config(config, tmp_path)
     assert done.returncode == 1
     assert f"from {budget.PLANS_VAR} in the config" in done.stdout
-    errors = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and "heroku-postgresql:essential-0 ($5/month)" in errors[0]
 
 
