@@ -45,11 +45,11 @@ import hiredis
 
 from ..cli import OneLineParser
 from ..config.addons import RedisUpstream, parse_redis_url
-from ..config.wiring import DEFAULT_MAX_UPSTREAM, MAX_UPSTREAM_ENV, MODE_ENV
+from ..config.wiring import DEFAULT_MAX_UPSTREAM, MAX_UPSTREAM_ENV, MODE_ENV, UPSTREAM_ENV
 from ..display import quoted, safe_line
 from ..errors import InputError
 from ..secrecy import Redactor
-from .bridge_mux import LEASE_WAIT, UPSTREAM_ENV, Multiplexer, _MuxClient
+from .bridge_mux import LEASE_WAIT, Multiplexer, _MuxClient
 from .resp import pack_command, strip_hello_auth
 
 MODES = ("plain", "multiplex")

@@ -51,9 +51,6 @@ from .resp import (
 if TYPE_CHECKING:
     from .bridge import RedisBridge, _UpstreamSide
 
-# The bridge's environment, named once for the bridge command, the launcher and the budget
-# (this module is the light one all three already import).
-UPSTREAM_ENV = "APPWRITE_REDIS_BRIDGE_UPSTREAM"
 LEASE_WAIT = 5.0  # seconds a dedicated need waits for a free connection past the ceiling
 IDLE_CLOSE = 30.0  # seconds an unused dedicated connection is kept for the next one
 SLOW_READER_CLOSE = 10.0  # seconds a client may hold up a shared connection by not reading

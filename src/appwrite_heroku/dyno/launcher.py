@@ -31,11 +31,11 @@ from typing import Any
 
 from ..clock import Clock
 from ..config import appetite, budget, inputs, processes
+from ..config.wiring import UPSTREAM_ENV
 from ..display import quoted, safe_line
 from ..errors import AppwriteHerokuError, InputError, NotReadyError
 from ..secrecy import Redactor, config_secrets, is_secret
 from . import database, migration, pooler, router, sizing, supervision
-from .bridge_mux import UPSTREAM_ENV
 
 STORAGE_SUBDIRS = ("uploads", "imports", "cache", "config", "certificates", "functions", "debug")
 # Programs that are not queue workers (sizing counts the others): the HTTP side and the pooler.
