@@ -50,7 +50,7 @@ from ..display import quoted, safe_line
 from ..errors import InputError
 from ..secrecy import Redactor
 from .bridge_mux import LEASE_WAIT, Multiplexer, _MuxClient
-from .resp import pack_command, strip_hello_auth
+from .resp import auth_reply, pack_command, strip_hello_auth
 
 MODES = ("plain", "multiplex")
 DEFAULT_MODE = "plain"
@@ -132,8 +132,6 @@ class PrefixScan:
 
 
 _INCOMPLETE = object()
-_AUTH_OK = b"+OK\r\n"
-_AUTH_ARITY = b"-ERR wrong number of arguments for 'auth' command\r\n"
 
 
 def _read_line(data: bytes, pos: int) -> tuple[bytes, int] | None:
@@ -210,7 +208,7 @@ def scan_prefix(data: bytes) -> PrefixScan:
                 return PrefixScan(b"".join(replies), encode_command(*stripped) + data[end:],
                                   done=True,
                                   credentials=bool(replies) or len(stripped) < len(args))
-            replies.append(_AUTH_OK if len(args) in (2, 3) else _AUTH_ARITY)
+            replies.append(auth_reply(args))
             pos = end
         else:
             # An inline command (telnet style): one line of words.
@@ -221,7 +219,7 @@ def scan_prefix(data: bytes) -> PrefixScan:
             if not words or words[0].upper() != b"AUTH":
                 return PrefixScan(b"".join(replies), data[pos:], done=True,
                                   credentials=bool(replies))
-            replies.append(_AUTH_OK if len(words) in (2, 3) else _AUTH_ARITY)
+            replies.append(auth_reply(words))
             pos = line[1]
     rest = data[pos:]
     if len(rest) > PREFIX_LIMIT:
