@@ -55,6 +55,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import inputs
 from ..config.processes import Program
 from ..config.wiring import (
     DEFAULT_HEADROOM,
@@ -97,14 +98,15 @@ class Upstream:
                 raise InputError(
                     f"{name} is empty or has characters the pooler's configuration cannot carry "
                     f"(letters, digits, _ . - only); fix it or set {SWITCH_VAR}=off")
-        if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
-            raise InputError(f"_APP_DB_PORT must be a port number; fix it or set "
-                             f"{SWITCH_VAR}=off")
+        try:
+            port = inputs.port(raw_port, "_APP_DB_PORT")
+        except InputError as error:
+            raise InputError(f"{error}; fix it or set {SWITCH_VAR}=off") from None
         user = settings.get("_APP_DB_USER", "")
         if not user or any(ord(char) < 32 for char in user):
             raise InputError(f"_APP_DB_USER is empty or unprintable; fix it or set "
                              f"{SWITCH_VAR}=off")
-        return cls(host, int(raw_port), dbname, user, settings.get("_APP_DB_PASS", ""))
+        return cls(host, port, dbname, user, settings.get("_APP_DB_PASS", ""))
 
 
 @dataclass(frozen=True)
