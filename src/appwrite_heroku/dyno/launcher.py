@@ -142,13 +142,6 @@ def check_storage(storage_dir: Path) -> list[str]:
     return unwritable
 
 
-def free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def derive_settings(environ: Mapping[str, str], layout: Layout, log: Log) -> Any:
     """The settings engine's derivation, with its secrets registered for masking first."""
     from ..config.settings import derive
@@ -218,7 +211,7 @@ def ipv6_available() -> bool:
 def http_and_router(
     layout: Layout, runtime_dir: Path, port: int, log: Log,
 ) -> list[processes.Program]:
-    api_port, realtime_port = free_loopback_port(), free_loopback_port()
+    api_port, realtime_port = pooler.free_loopback_port(), pooler.free_loopback_port()
     hosts = layout.listen_hosts
     if any(h.startswith("[") for h in hosts) and not ipv6_available():
         hosts = tuple(h for h in hosts if not h.startswith("[")) or ("0.0.0.0",)

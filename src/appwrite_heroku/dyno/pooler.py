@@ -222,7 +222,9 @@ def unprivileged_user() -> str | None:
                      f"{SWITCH_VAR}=off")
 
 
-def _free_loopback_port() -> int:
+def free_loopback_port() -> int:
+    """A port free on 127.0.0.1 now, for a program that only this dyno's processes reach
+    (PgBouncer here, Appwrite's HTTP servers behind nginx in the launcher)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -252,7 +254,7 @@ def for_dyno(role: str, settings: Mapping[str, str], environ: Mapping[str, str],
                          f"installs pgbouncer) or set {SWITCH_VAR}=off")
     pool = pool_size_for(role, environ, plan_limit=plan_limit, dynos=dynos, headroom=headroom)
     config = PoolerConfig(
-        upstream=Upstream.from_settings(settings), listen_port=_free_loopback_port(), pool=pool,
+        upstream=Upstream.from_settings(settings), listen_port=free_loopback_port(), pool=pool,
         directory=runtime_dir / PROGRAM_NAME, run_as=unprivileged_user(),
     )
     write_files(config)
