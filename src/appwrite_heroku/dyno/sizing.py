@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import appetite, budget
+from ..config import budget
 from ..config.plans import DynoSize
 from ..errors import InputError
 
@@ -24,8 +24,6 @@ MIB = 1024 * 1024
 DEFAULT_LIMIT = 512 * MIB
 # cgroup v1 reports "no limit" as a huge number; anything above this counts as unlimited.
 _UNLIMITED_ABOVE = 1 << 50
-
-SIZING_KEYS = appetite.KNOB_KEYS
 
 
 @dataclass(frozen=True)
@@ -103,7 +101,7 @@ def choose_policy(
                            user_settings=user_settings)
     mine = next(d for d in chosen.dynos if d.spec.role == role)
     settings = dict(mine.settings)
-    kept = [key for key in SIZING_KEYS if user_settings.get(key, "").strip()]
+    kept = chosen.kept  # budget.user_knobs(user_settings), as choose already found them
     for key in kept:
         settings[key] = user_settings[key].strip()
     limit_source = "no cgroup limit found, assuming" if assumed else "cgroup limit"
