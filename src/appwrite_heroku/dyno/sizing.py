@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..config import budget
 from ..config.plans import DynoSize
+from ..config.wiring import DEFAULT_PLAN_LIMIT
 from ..errors import InputError
 
 MIB = 1024 * 1024
@@ -35,7 +36,7 @@ class SizingPolicy:
     advice: str = ""  # when it does not fit: which plan or size would
     bridge_mode: str = budget.CURRENT_MODE  # the Redis bridge's mode (the user's, if set)
     bridge_ceiling: int | None = None  # multiplexed: this dyno's max_upstream
-    db_plan_limit: int = 20  # the database plan's connections, for this dyno's PgBouncer
+    db_plan_limit: int = DEFAULT_PLAN_LIMIT  # the database plan's connections, for PgBouncer
     dynos: int = 2  # dynos sharing the plan (the formation recorded in APPWRITE_LITE_PLANS)
 
 
