@@ -38,7 +38,6 @@ from ..secrecy import Redactor, config_secrets, is_secret
 from . import database, migration, pooler, router, sizing, supervision
 
 STORAGE_SUBDIRS = ("uploads", "imports", "cache", "config", "certificates", "functions", "debug")
-# Programs that are not queue workers (sizing counts the others): the HTTP side and the pooler.
 
 
 @dataclass(frozen=True)
