@@ -49,14 +49,13 @@ from ..config.wiring import DEFAULT_MAX_UPSTREAM, MAX_UPSTREAM_ENV, MODE_ENV, UP
 from ..display import quoted, safe_line
 from ..errors import InputError
 from ..secrecy import Redactor
-from .bridge_mux import LEASE_WAIT, Multiplexer, _MuxClient
+from .bridge_mux import LEASE_WAIT, WRITE_HIGH_WATER, Multiplexer, _MuxClient
 from .resp import auth_reply, pack_command, strip_hello_auth
 
 MODES = ("plain", "multiplex")
 DEFAULT_MODE = "plain"
 CONNECT_TIMEOUT = 10.0  # seconds for TCP + TLS + AUTH/SELECT to the upstream
 FAILED_CLIENT_GRACE = 1.0  # seconds a refused client may still read its error before we close
-WRITE_HIGH_WATER = 256 * 1024  # bytes queued to one side before the other side stops reading
 PREFIX_LIMIT = 64 * 1024  # an AUTH/HELLO longer than this is not a credential: stop scanning
 _TLS_RECORD_MAX = 16 * 1024  # the most plaintext one TLS record carries
 _TLS_RECORD_TYPES = frozenset(range(20, 25))  # the first byte of every TLS record (RFC 8446 5.1)
