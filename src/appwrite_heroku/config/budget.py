@@ -85,7 +85,7 @@ RELEASE_BRIDGE_CEILING = 2
 HEADROOM_REDIS = RELEASE_BRIDGE_CEILING + 1
 PLAIN, MUX = "plain", "multiplex"
 MODES = (PLAIN, MUX)
-# The bridge's own variables (named in bridge_mux): a user's values win.
+# The bridge's own variables (named in wiring): a user's values win.
 MODE_VAR, MAX_UPSTREAM_VAR = MODE_ENV, MAX_UPSTREAM_ENV
 # What every dyno's bridge does unless the user says otherwise (launcher.py, release engine).
 CURRENT_MODE = MUX

@@ -15,6 +15,7 @@ from .inputs import whole_number
 
 # -- the Redis bridge (dyno/bridge.py, dyno/bridge_mux.py) ---------------------------------------
 
+UPSTREAM_ENV = "APPWRITE_REDIS_BRIDGE_UPSTREAM"  # the Redis URL: its password stays out of argv
 MODE_ENV = "APPWRITE_REDIS_BRIDGE_MODE"  # plain | multiplex
 MAX_UPSTREAM_ENV = "APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM"  # the ceiling in multiplexed mode
 DEFAULT_MAX_UPSTREAM = 18  # Heroku's mini plan admits 20 clients; two left for redis-cli & co.

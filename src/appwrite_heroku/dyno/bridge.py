@@ -45,18 +45,17 @@ import hiredis
 
 from ..cli import OneLineParser
 from ..config.addons import RedisUpstream, parse_redis_url
-from ..config.wiring import DEFAULT_MAX_UPSTREAM, MAX_UPSTREAM_ENV, MODE_ENV
+from ..config.wiring import DEFAULT_MAX_UPSTREAM, MAX_UPSTREAM_ENV, MODE_ENV, UPSTREAM_ENV
 from ..display import quoted, safe_line
 from ..errors import InputError
 from ..secrecy import Redactor
-from .bridge_mux import LEASE_WAIT, UPSTREAM_ENV, Multiplexer, _MuxClient
-from .resp import pack_command, strip_hello_auth
+from .bridge_mux import LEASE_WAIT, WRITE_HIGH_WATER, Multiplexer, _MuxClient
+from .resp import auth_reply, pack_command, strip_hello_auth
 
 MODES = ("plain", "multiplex")
 DEFAULT_MODE = "plain"
 CONNECT_TIMEOUT = 10.0  # seconds for TCP + TLS + AUTH/SELECT to the upstream
 FAILED_CLIENT_GRACE = 1.0  # seconds a refused client may still read its error before we close
-WRITE_HIGH_WATER = 256 * 1024  # bytes queued to one side before the other side stops reading
 PREFIX_LIMIT = 64 * 1024  # an AUTH/HELLO longer than this is not a credential: stop scanning
 _TLS_RECORD_MAX = 16 * 1024  # the most plaintext one TLS record carries
 _TLS_RECORD_TYPES = frozenset(range(20, 25))  # the first byte of every TLS record (RFC 8446 5.1)
@@ -132,8 +131,6 @@ class PrefixScan:
 
 
 _INCOMPLETE = object()
-_AUTH_OK = b"+OK\r\n"
-_AUTH_ARITY = b"-ERR wrong number of arguments for 'auth' command\r\n"
 
 
 def _read_line(data: bytes, pos: int) -> tuple[bytes, int] | None:
@@ -210,7 +207,7 @@ def scan_prefix(data: bytes) -> PrefixScan:
                 return PrefixScan(b"".join(replies), encode_command(*stripped) + data[end:],
                                   done=True,
                                   credentials=bool(replies) or len(stripped) < len(args))
-            replies.append(_AUTH_OK if len(args) in (2, 3) else _AUTH_ARITY)
+            replies.append(auth_reply(args))
             pos = end
         else:
             # An inline command (telnet style): one line of words.
@@ -221,7 +218,7 @@ def scan_prefix(data: bytes) -> PrefixScan:
             if not words or words[0].upper() != b"AUTH":
                 return PrefixScan(b"".join(replies), data[pos:], done=True,
                                   credentials=bool(replies))
-            replies.append(_AUTH_OK if len(words) in (2, 3) else _AUTH_ARITY)
+            replies.append(auth_reply(words))
             pos = line[1]
     rest = data[pos:]
     if len(rest) > PREFIX_LIMIT:

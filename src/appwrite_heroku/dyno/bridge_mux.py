@@ -51,12 +51,11 @@ from .resp import (
 if TYPE_CHECKING:
     from .bridge import RedisBridge, _UpstreamSide
 
-# The bridge's environment, named once for the bridge command, the launcher and the budget
-# (this module is the light one all three already import).
-UPSTREAM_ENV = "APPWRITE_REDIS_BRIDGE_UPSTREAM"
 LEASE_WAIT = 5.0  # seconds a dedicated need waits for a free connection past the ceiling
 IDLE_CLOSE = 30.0  # seconds an unused dedicated connection is kept for the next one
 SLOW_READER_CLOSE = 10.0  # seconds a client may hold up a shared connection by not reading
+# Bytes queued to one side before the other side stops reading: plain relay and multiplexer.
+WRITE_HIGH_WATER = 256 * 1024
 
 _QUIT_OK = b"+OK\r\n"
 _DRAIN, _LEASE = 1, 2  # why a client waits
@@ -293,7 +292,7 @@ class _Link:
         else:
             self.pending.append(data)
         transport = side.transport
-        if transport is not None and transport.get_write_buffer_size() > _HIGH:
+        if transport is not None and transport.get_write_buffer_size() > WRITE_HIGH_WATER:
             client.stall_for(self)  # until the transport's resume_writing
 
     def flush(self) -> None:
@@ -404,9 +403,6 @@ class _Link:
             self.side.transport.resume_reading()
 
 
-_HIGH = 256 * 1024  # the same high-water mark as the plain relay (bridge.WRITE_HIGH_WATER)
-
-
 class _MuxClient(asyncio.Protocol):
     """A local client (Appwrite) in multiplexed mode."""
 
@@ -438,7 +434,7 @@ class _MuxClient(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport = cast(asyncio.Transport, transport)
         self.transport = transport
-        transport.set_write_buffer_limits(high=_HIGH)
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         self.bridge._links.add(self)
         self.bridge.accepted += 1
 

@@ -31,14 +31,13 @@ from typing import Any
 
 from ..clock import Clock
 from ..config import appetite, budget, inputs, processes
+from ..config.wiring import UPSTREAM_ENV
 from ..display import quoted, safe_line
 from ..errors import AppwriteHerokuError, InputError, NotReadyError
 from ..secrecy import Redactor, config_secrets, is_secret
 from . import database, migration, pooler, router, sizing, supervision
-from .bridge_mux import UPSTREAM_ENV
 
 STORAGE_SUBDIRS = ("uploads", "imports", "cache", "config", "certificates", "functions", "debug")
-# Programs that are not queue workers (sizing counts the others): the HTTP side and the pooler.
 
 
 @dataclass(frozen=True)
@@ -142,13 +141,6 @@ def check_storage(storage_dir: Path) -> list[str]:
     return unwritable
 
 
-def free_loopback_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def derive_settings(environ: Mapping[str, str], layout: Layout, log: Log) -> Any:
     """The settings engine's derivation, with its secrets registered for masking first."""
     from ..config.settings import derive
@@ -218,7 +210,7 @@ def ipv6_available() -> bool:
 def http_and_router(
     layout: Layout, runtime_dir: Path, port: int, log: Log,
 ) -> list[processes.Program]:
-    api_port, realtime_port = free_loopback_port(), free_loopback_port()
+    api_port, realtime_port = pooler.free_loopback_port(), pooler.free_loopback_port()
     hosts = layout.listen_hosts
     if any(h.startswith("[") for h in hosts) and not ipv6_available():
         hosts = tuple(h for h in hosts if not h.startswith("[")) or ("0.0.0.0",)
@@ -241,11 +233,17 @@ def http_and_router(
     ), nginx]
 
 
-def background(layout: Layout, appwrite_env: Mapping[str, str],
+def worker_selection(layout: Layout, environ: Mapping[str, str],
+                     settings: Mapping[str, str]) -> processes.Selection:
+    """The queue workers and tasks of a worker dyno, chosen once per boot: the budget judges
+    this set and a worker (or all) dyno starts it, so the two cannot differ."""
+    return processes.select_background(
+        processes.list_entry_points(layout.bin_dir), layout.skip,
+        usage_stats=processes.usage_stats_enabled(child_environment(environ, settings)))
+
+
+def background(layout: Layout, selection: processes.Selection,
                log: Log) -> list[processes.Program]:
-    entry_points = processes.list_entry_points(layout.bin_dir)
-    selection = processes.select_background(
-        entry_points, layout.skip, usage_stats=processes.usage_stats_enabled(appwrite_env))
     for name, why in sorted(selection.skipped.items()):
         log.launcher(f"skipping {name}: {why}")
     unpaired = processes.unpaired_stats_resources(selection)
@@ -259,10 +257,10 @@ def background(layout: Layout, appwrite_env: Mapping[str, str],
 
 
 def plan_programs(role: str, layout: Layout, runtime_dir: Path, environ: Mapping[str, str],
-                  log: Log, settings: Mapping[str, str]) -> list[processes.Program]:
+                  log: Log, selection: processes.Selection) -> list[processes.Program]:
     programs: list[processes.Program] = []
     if role in ("worker", "all"):
-        programs += background(layout, child_environment(environ, settings), log)
+        programs += background(layout, selection, log)
     if role in ("web", "all"):
         raw_port = environ.get("PORT", "")
         if not raw_port:
@@ -294,20 +292,19 @@ def run_role(role: str, environ: Mapping[str, str], log: Log,
         # The release phase's own bridge: the smallest ceiling, kept free by the budget.
         with redis_bridge(derivation, layout, log, environ, budget.RELEASE_BRIDGE_CEILING):
             return release(layout, target, child_environment(environ, derivation.settings), log)
-    policy = size_dyno(role, layout, environ, derivation.settings, log)
+    selection = worker_selection(layout, environ, derivation.settings)
+    policy = size_dyno(role, layout, environ, selection, log)
     with redis_bridge(derivation, layout, log, environ, policy.bridge_ceiling or 2):
-        return serve(role, layout, environ, derivation.settings, log, stopping, policy)
+        return serve(role, layout, environ, derivation.settings, log, stopping, policy,
+                     selection)
 
 
 def size_dyno(role: str, layout: Layout, environ: Mapping[str, str],
-              settings: Mapping[str, str], log: Log) -> sizing.SizingPolicy:
+              selection: processes.Selection, log: Log) -> sizing.SizingPolicy:
     """One budget for this dyno: Appwrite's knobs, the bridge's ceiling, PgBouncer's share.
     A web dyno judges the worker dyno's processes too (the same image everywhere)."""
-    worker_set = appetite.background_set(
-        processes.list_entry_points(layout.bin_dir), layout.skip,
-        usage_stats=processes.usage_stats_enabled(child_environment(environ, settings)))
     policy = sizing.choose_policy(
-        sizing.read_memory_limit(layout.cgroup_root), role, worker_set, environ,
+        sizing.read_memory_limit(layout.cgroup_root), role, selection.chosen, environ,
     )
     log.launcher(policy.description)
     if not policy.fits:
@@ -321,7 +318,8 @@ def _interruptible_sleep(seconds: float, stopping: threading.Event) -> None:
 
 
 def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mapping[str, str],
-          log: Log, stopping: threading.Event, policy: sizing.SizingPolicy) -> int:
+          log: Log, stopping: threading.Event, policy: sizing.SizingPolicy,
+          selection: processes.Selection) -> int:
     runtime_dir = Path(tempfile.mkdtemp(prefix="appwrite-lite-", dir=layout.runtime_parent))
     try:
         # PostgreSQL: PgBouncer first, and Appwrite's processes connect through it on loopback;
@@ -331,7 +329,7 @@ def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mappi
                                  headroom=budget.HEADROOM_DB)
         settings = {**settings, **pooled.settings}
         programs = [*pooled.programs,
-                    *plan_programs(role, layout, runtime_dir, environ, log, settings)]
+                    *plan_programs(role, layout, runtime_dir, environ, log, selection)]
         programs = [dataclasses.replace(p, env={**_own_values(policy.program_env, p.name,
                                                               environ), **p.env})
                     for p in programs]

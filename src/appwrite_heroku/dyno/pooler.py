@@ -55,6 +55,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config import inputs
 from ..config.processes import Program
 from ..config.wiring import (
     DEFAULT_HEADROOM,
@@ -97,14 +98,15 @@ class Upstream:
                 raise InputError(
                     f"{name} is empty or has characters the pooler's configuration cannot carry "
                     f"(letters, digits, _ . - only); fix it or set {SWITCH_VAR}=off")
-        if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
-            raise InputError(f"_APP_DB_PORT must be a port number; fix it or set "
-                             f"{SWITCH_VAR}=off")
+        try:
+            port = inputs.port(raw_port, "_APP_DB_PORT")
+        except InputError as error:
+            raise InputError(f"{error}; fix it or set {SWITCH_VAR}=off") from None
         user = settings.get("_APP_DB_USER", "")
         if not user or any(ord(char) < 32 for char in user):
             raise InputError(f"_APP_DB_USER is empty or unprintable; fix it or set "
                              f"{SWITCH_VAR}=off")
-        return cls(host, int(raw_port), dbname, user, settings.get("_APP_DB_PASS", ""))
+        return cls(host, port, dbname, user, settings.get("_APP_DB_PASS", ""))
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,9 @@ def unprivileged_user() -> str | None:
                      f"{SWITCH_VAR}=off")
 
 
-def _free_loopback_port() -> int:
+def free_loopback_port() -> int:
+    """A port free on 127.0.0.1 now, for a program that only this dyno's processes reach
+    (PgBouncer here, Appwrite's HTTP servers behind nginx in the launcher)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -250,7 +254,7 @@ def for_dyno(role: str, settings: Mapping[str, str], environ: Mapping[str, str],
                          f"installs pgbouncer) or set {SWITCH_VAR}=off")
     pool = pool_size_for(role, environ, plan_limit=plan_limit, dynos=dynos, headroom=headroom)
     config = PoolerConfig(
-        upstream=Upstream.from_settings(settings), listen_port=_free_loopback_port(), pool=pool,
+        upstream=Upstream.from_settings(settings), listen_port=free_loopback_port(), pool=pool,
         directory=runtime_dir / PROGRAM_NAME, run_as=unprivileged_user(),
     )
     write_files(config)

@@ -14,8 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import appetite, budget
+from ..config import budget
 from ..config.plans import DynoSize
+from ..config.wiring import DEFAULT_PLAN_LIMIT
 from ..errors import InputError
 
 MIB = 1024 * 1024
@@ -24,8 +25,6 @@ MIB = 1024 * 1024
 DEFAULT_LIMIT = 512 * MIB
 # cgroup v1 reports "no limit" as a huge number; anything above this counts as unlimited.
 _UNLIMITED_ABOVE = 1 << 50
-
-SIZING_KEYS = appetite.KNOB_KEYS
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ class SizingPolicy:
     advice: str = ""  # when it does not fit: which plan or size would
     bridge_mode: str = budget.CURRENT_MODE  # the Redis bridge's mode (the user's, if set)
     bridge_ceiling: int | None = None  # multiplexed: this dyno's max_upstream
-    db_plan_limit: int = 20  # the database plan's connections, for this dyno's PgBouncer
+    db_plan_limit: int = DEFAULT_PLAN_LIMIT  # the database plan's connections, for PgBouncer
     dynos: int = 2  # dynos sharing the plan (the formation recorded in APPWRITE_LITE_PLANS)
 
 
@@ -103,7 +102,7 @@ def choose_policy(
                            user_settings=user_settings)
     mine = next(d for d in chosen.dynos if d.spec.role == role)
     settings = dict(mine.settings)
-    kept = [key for key in SIZING_KEYS if user_settings.get(key, "").strip()]
+    kept = chosen.kept  # budget.user_knobs(user_settings), as choose already found them
     for key in kept:
         settings[key] = user_settings[key].strip()
     limit_source = "no cgroup limit found, assuming" if assumed else "cgroup limit"
