@@ -53,18 +53,21 @@ from .appetite import (
     usage_stats_on,
 )
 from .heroku_types import RUNNING_TYPES
-from .inputs import whole_number
 from .plans import AddonPlan, DynoSize
 from .wiring import (
     DEFAULT_HEADROOM,
     MAX_UPSTREAM_ENV,
     MODE_ENV,
+    MODES,
+    MUX,
+    PLAIN,
     POOL_SIZE_VAR,
     SWITCH_VAR,
     PoolSize,
+    bridge_options,
     pool_of,
-    pool_size_for,
-    pooler_enabled,
+    pool_size_override,
+    pooler_switch,
     server_pool_size,
     shared_for,
 )
@@ -83,8 +86,6 @@ HEADROOM_DB = DEFAULT_HEADROOM
 # `heroku redis:cli`.
 RELEASE_BRIDGE_CEILING = 2
 HEADROOM_REDIS = RELEASE_BRIDGE_CEILING + 1
-PLAIN, MUX = "plain", "multiplex"
-MODES = (PLAIN, MUX)
 # The bridge's own variables (named in wiring): a user's values win.
 MODE_VAR, MAX_UPSTREAM_VAR = MODE_ENV, MAX_UPSTREAM_ENV
 # What every dyno's bridge does unless the user says otherwise (launcher.py, release engine).
@@ -104,22 +105,9 @@ class Wiring:
     @classmethod
     def from_settings(cls, settings: Mapping[str, str], mode: str = CURRENT_MODE) -> Wiring:
         """The user's own bridge and pooler variables over `mode`; one line naming a bad one."""
-        raw_mode = (settings.get(MODE_VAR) or "").strip().lower() or mode
-        if raw_mode not in MODES:
-            raise InputError(f"{MODE_VAR}={raw_mode!r} is not a bridge mode; use plain or "
-                             "multiplex")
-        ceiling = None
-        raw = (settings.get(MAX_UPSTREAM_VAR) or "").strip()
-        if raw and raw_mode == MUX:
-            if not whole_number(raw) or int(raw) < 2:
-                raise InputError(f"{MAX_UPSTREAM_VAR}={raw!r} is not a whole number of at "
-                                 "least 2; unset it to let the launcher choose")
-            ceiling = int(raw)
-        pooled = pooler_enabled({"_APP_DB_ADAPTER": "postgresql"}, settings)
-        size = None
-        if (settings.get(POOL_SIZE_VAR) or "").strip():
-            size = pool_size_for("web", settings).max_db_connections
-        return cls(raw_mode, ceiling, pooled, size)
+        bridge = bridge_options(settings, default=mode)
+        return cls(bridge.mode, bridge.max_upstream, pooler_switch(settings),
+                   pool_size_override(settings))
 
 
 def ceiling_for(dedicated: int) -> int:

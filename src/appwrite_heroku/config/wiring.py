@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..display import quoted
 from ..errors import InputError
 from .inputs import whole_number
 
@@ -20,12 +21,46 @@ MODE_ENV = "APPWRITE_REDIS_BRIDGE_MODE"  # plain | multiplex
 MAX_UPSTREAM_ENV = "APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM"  # the ceiling in multiplexed mode
 DEFAULT_MAX_UPSTREAM = 18  # Heroku's mini plan admits 20 clients; two left for redis-cli & co.
 DEFAULT_SHARED = 2  # shared connections (fewer when the ceiling is small)
+PLAIN, MUX = "plain", "multiplex"
+MODES = (PLAIN, MUX)
+DEFAULT_MODE = PLAIN  # the standalone `redis-bridge`; dynos multiplex (budget.CURRENT_MODE)
 
 
 def shared_for(max_upstream: int, shared: int = DEFAULT_SHARED) -> int:
     """Shared connections under a ceiling: at most ``shared``, a quarter of the ceiling, at
     least one; the rest is left for dedicated needs (budget.py sizes ceilings from this)."""
     return max(1, min(shared, max_upstream // 4))
+
+
+@dataclass(frozen=True)
+class BridgeOptions:
+    """How the bridge relays: ``mode`` and, when multiplexing, the ceiling."""
+
+    mode: str = DEFAULT_MODE
+    max_upstream: int | None = None  # None: plain mode, or multiplex's default
+
+
+def bridge_options(environ: Mapping[str, str], mode: str | None = None,
+                   max_upstream: str | None = None, default: str = DEFAULT_MODE,
+                   ) -> BridgeOptions:
+    """The mode and ceiling from arguments, else ``APPWRITE_REDIS_BRIDGE_MODE`` and
+    ``APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM``, else ``default``; raises ``InputError`` naming a
+    bad one. The bridge, the launcher and the budget all read the two variables here."""
+    source = "--mode" if mode else MODE_ENV
+    chosen = (mode or environ.get(MODE_ENV, "")).strip().lower() or default
+    if chosen not in MODES:
+        raise InputError(f"{source}={quoted(chosen)} is not a bridge mode; use plain or "
+                         "multiplex")
+    source, text = ("--max-upstream", max_upstream) if max_upstream is not None else (
+        MAX_UPSTREAM_ENV, environ.get(MAX_UPSTREAM_ENV, "").strip())
+    ceiling: int | None = None
+    if text:
+        if not whole_number(text) or int(text) < 2:
+            raise InputError(f"{source}={quoted(text)} is not a whole number of at least 2; "
+                             "set it to the upstream connections this bridge may hold (e.g. 18 "
+                             "for Heroku's mini plan with one dyno), or unset it")
+        ceiling = int(text)
+    return BridgeOptions(chosen, ceiling if chosen == MUX else None)
 
 
 # -- PgBouncer (dyno/pooler.py) ------------------------------------------------------------------
@@ -84,6 +119,11 @@ def pooler_enabled(settings: Mapping[str, str], environ: Mapping[str, str]) -> b
     """On for PostgreSQL unless switched off; MySQL-family add-ons get no pooler here."""
     if settings.get("_APP_DB_ADAPTER", "").strip().lower() != "postgresql":
         return False
+    return pooler_switch(environ)
+
+
+def pooler_switch(environ: Mapping[str, str]) -> bool:
+    """`APPWRITE_LITE_PG_POOLER`: on unless switched off; one line for a word it is not."""
     raw = environ.get(SWITCH_VAR, "on").strip().lower() or "on"
     if raw in OFF_WORDS:
         return False
@@ -100,11 +140,19 @@ def pool_size_for(role: str, environ: Mapping[str, str], *,
     Without a dyno count, the Lite formations: one web and one worker dyno, or the web dyno
     alone when it runs everything (role `all`).
     """
-    raw = environ.get(POOL_SIZE_VAR, "").strip()
-    if raw:
-        if not whole_number(raw) or int(raw) < 1:
-            raise InputError(f"{POOL_SIZE_VAR} must be a whole number of server connections "
-                             f"(1 or more), got {raw!r}")
-        return pool_of(int(raw))
+    size = pool_size_override(environ)
+    if size is not None:
+        return pool_of(size)
     count = dynos if dynos is not None else (1 if role == "all" else 2)
     return server_pool_size(plan_limit, count, headroom)
+
+
+def pool_size_override(environ: Mapping[str, str]) -> int | None:
+    """`APPWRITE_LITE_PG_POOL_SIZE`, the pool set by hand, when it is set."""
+    raw = environ.get(POOL_SIZE_VAR, "").strip()
+    if not raw:
+        return None
+    if not whole_number(raw) or int(raw) < 1:
+        raise InputError(f"{POOL_SIZE_VAR} must be a whole number of server connections "
+                         f"(1 or more), got {raw!r}")
+    return int(raw)

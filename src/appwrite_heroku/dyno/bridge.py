@@ -18,8 +18,8 @@ optional extra ``fast``).
 
 CONTRACT (the launcher uses these names): ``RedisBridge`` (``start``/``port``/``close``),
 ``serve()`` (blocking, for the CLI) and ``BridgeThread`` (for a process that is not asyncio),
-each taking ``mode=`` and ``max_upstream=``; ``bridge_options(environ)`` reads both from
-``APPWRITE_REDIS_BRIDGE_MODE`` and ``APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM``.
+each taking ``mode=`` and ``max_upstream=``; ``config.wiring.bridge_options(environ)`` reads
+both from ``APPWRITE_REDIS_BRIDGE_MODE`` and ``APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM``.
 """
 
 from __future__ import annotations
@@ -45,15 +45,22 @@ import hiredis
 
 from ..cli import OneLineParser
 from ..config.addons import RedisUpstream, parse_redis_url
-from ..config.wiring import DEFAULT_MAX_UPSTREAM, MAX_UPSTREAM_ENV, MODE_ENV, UPSTREAM_ENV
+from ..config.wiring import (
+    DEFAULT_MAX_UPSTREAM,
+    DEFAULT_MODE,
+    MAX_UPSTREAM_ENV,
+    MODE_ENV,
+    MODES,
+    UPSTREAM_ENV,
+    BridgeOptions,
+    bridge_options,
+)
 from ..display import quoted, safe_line
 from ..errors import InputError
 from ..secrecy import Redactor
 from .bridge_mux import LEASE_WAIT, WRITE_HIGH_WATER, Multiplexer, _MuxClient
 from .resp import auth_reply, pack_command, strip_hello_auth
 
-MODES = ("plain", "multiplex")
-DEFAULT_MODE = "plain"
 CONNECT_TIMEOUT = 10.0  # seconds for TCP + TLS + AUTH/SELECT to the upstream
 FAILED_CLIENT_GRACE = 1.0  # seconds a refused client may still read its error before we close
 PREFIX_LIMIT = 64 * 1024  # an AUTH/HELLO longer than this is not a credential: stop scanning
@@ -1146,35 +1153,6 @@ def upstream_from(argument: str | None, environ: Mapping[str, str]) -> RedisUpst
     if not url:
         raise InputError(f"no upstream: set {UPSTREAM_ENV} to the Redis URL (or pass --upstream)")
     return parse_redis_url(url, UPSTREAM_ENV)
-
-
-@dataclass(frozen=True)
-class BridgeOptions:
-    """How the bridge relays: ``mode`` and, when multiplexing, the ceiling."""
-
-    mode: str = DEFAULT_MODE
-    max_upstream: int | None = None  # None: plain mode, or multiplex's default
-
-
-def bridge_options(environ: Mapping[str, str], mode: str | None = None,
-                   max_upstream: str | None = None) -> BridgeOptions:
-    """The mode and ceiling from arguments, else ``APPWRITE_REDIS_BRIDGE_MODE`` and
-    ``APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM``; raises ``InputError`` naming a bad one."""
-    source = "--mode" if mode else MODE_ENV
-    chosen = (mode or environ.get(MODE_ENV, "")).strip().lower() or DEFAULT_MODE
-    if chosen not in MODES:
-        raise InputError(f"{source}={quoted(chosen)} is not a bridge mode; use plain or "
-                         "multiplex")
-    source, text = ("--max-upstream", max_upstream) if max_upstream is not None else (
-        MAX_UPSTREAM_ENV, environ.get(MAX_UPSTREAM_ENV, "").strip())
-    ceiling: int | None = None
-    if text:
-        if not (text.isascii() and text.isdigit()) or int(text) < 2:
-            raise InputError(f"{source}={quoted(text)} is not a whole number of at least 2; "
-                             "set it to the upstream connections this bridge may hold (e.g. 18 "
-                             "for Heroku's mini plan with one dyno)")
-        ceiling = int(text)
-    return BridgeOptions(chosen, ceiling if chosen == "multiplex" else None)
 
 
 def check_arguments(args: argparse.Namespace, environ: Mapping[str, str],

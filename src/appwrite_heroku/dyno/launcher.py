@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import Clock
-from ..config import appetite, budget, inputs, processes
+from ..config import appetite, budget, inputs, processes, wiring
 from ..config.wiring import UPSTREAM_ENV
 from ..display import quoted, safe_line
 from ..errors import AppwriteHerokuError, InputError, NotReadyError
@@ -163,10 +163,8 @@ def derive_settings(environ: Mapping[str, str], layout: Layout, log: Log) -> Any
 def bridge_choice(environ: Mapping[str, str], ceiling: int) -> tuple[str, int | None]:
     """The bridge's mode and ceiling: the user's APPWRITE_REDIS_BRIDGE_MODE and _MAX_UPSTREAM
     when set, else multiplexed (budget.CURRENT_MODE) at the ceiling the budget chose."""
-    mode = (environ.get(budget.MODE_VAR) or "").strip().lower() or budget.CURRENT_MODE
-    bridge_module = importlib.import_module("appwrite_heroku.dyno.bridge")
-    options = bridge_module.bridge_options({**environ, budget.MODE_VAR: mode})
-    if options.mode != budget.MUX:
+    options = wiring.bridge_options(environ, default=budget.CURRENT_MODE)
+    if options.mode != wiring.MUX:
         return options.mode, None
     return options.mode, options.max_upstream or ceiling
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ..config import budget
 from ..config.plans import DynoSize
-from ..config.wiring import DEFAULT_PLAN_LIMIT
+from ..config.wiring import DEFAULT_PLAN_LIMIT, MUX
 from ..errors import InputError
 
 MIB = 1024 * 1024
@@ -128,5 +128,5 @@ def choose_policy(
                         program_env=mine.program_env, fits=chosen.fits, advice=advice,
                         bridge_mode=chosen.mode,
                         bridge_ceiling=(mine.ceiling(chosen.wiring)
-                                        if chosen.mode == budget.MUX else None),
+                                        if chosen.mode == MUX else None),
                         db_plan_limit=setup.db_plan.connections, dynos=chosen.dyno_count)
