@@ -281,6 +281,12 @@ def skipped(config: Mapping[str, str]) -> tuple[str, ...]:
                  if name.strip())
 
 
+def background_for(config: Mapping[str, str]) -> tuple[str, ...]:
+    """The background set this config gives (its skip list and usage stats): one reading for
+    the budget, the release engine and the plan."""
+    return background_set(skip=skipped(config), usage_stats=usage_stats_on(config))
+
+
 def runs_all_in_web(config: Mapping[str, str]) -> bool:
     """Whether the web dyno runs the workers too (`APPWRITE_LITE_ALL_IN_WEB`)."""
     return (config.get(ALL_IN_WEB_VAR) or "").strip().lower() in _TRUE_WORDS

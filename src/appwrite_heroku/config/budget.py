@@ -39,6 +39,7 @@ from .appetite import (
     WORKERS_NUM,
     Knobs,
     ProcessFigure,
+    background_for,
     background_processes,
     background_set,
     connections_max_for,
@@ -49,8 +50,6 @@ from .appetite import (
     project_kib,
     project_tables,
     runs_all_in_web,
-    skipped,
-    usage_stats_on,
 )
 from .heroku_types import RUNNING_TYPES
 from .plans import AddonPlan, DynoSize
@@ -773,8 +772,7 @@ def judge(addons: Sequence[Mapping[str, Any]], formation: Sequence[Mapping[str, 
     setup, warnings = setup_from_platform(addons, formation, runs_all_in_web(config))
     if setup is None:
         return Judgement(None, None, warnings)
-    background = background_set(ENTRY_POINTS_1_9_6, list(skipped(config)),
-                                usage_stats=usage_stats_on(config))
+    background = background_for(config)
     budget = choose(setup.specs, setup.redis_plan, setup.db_plan, background, mode,
                     user_settings=config)
     refusal = None

@@ -159,9 +159,7 @@ def small_dynos(formation: Sequence[Formation], config: Mapping[str, str] | None
     model, the launcher's own), each with the size that would hold them."""
     config = config or {}
     specs, _unknown_sizes = budget_model.dyno_specs(formation, appetite.runs_all_in_web(config))
-    skip = list(appetite.skipped(config))
-    return budget_model.too_small(
-        specs, appetite.background_set(skip=skip, usage_stats=appetite.usage_stats_on(config)))
+    return budget_model.too_small(specs, appetite.background_for(config))
 
 
 # -- the engine ---------------------------------------------------------------------------------
@@ -241,9 +239,7 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
         reporter.info(line)
     run.result.planned_config_keys = sorted(patch)
     setup, source = budget_model.offline_setup(merged)
-    skip = list(appetite.skipped(merged))
-    background = appetite.background_set(skip=skip,
-                                         usage_stats=appetite.usage_stats_on(merged))
+    background = appetite.background_for(merged)
     budget = budget_model.choose(setup.specs, setup.redis_plan, setup.db_plan, background,
                                  budget_model.CURRENT_MODE, user_settings=merged)
     for line in budget_model.render(budget, f"Budget (plans and dynos from {source})"):
