@@ -533,6 +533,14 @@ def cheapest_fit(specs: Sequence[DynoSpec], background: Sequence[str], mode: str
     return best
 
 
+def _smallest_size(mib: int) -> DynoSize | None:
+    """The cheapest advised dyno size whose usable memory holds `mib` (None: none does); the
+    refusal's advice and the after-release warning must name the same size."""
+    fitting = [s for s in plan_table.DYNO_SIZES.values() if s.name not in NOT_ADVISED
+               and math.floor(s.memory_mib * MEMORY_USABLE) >= mib]
+    return min(fitting, key=lambda s: (s.price_usd, s.memory_mib)) if fitting else None
+
+
 def advice(budget: Budget, background: Sequence[str]) -> str:
     """One line: which dyno size and plans to choose (with their prices) so that it fits."""
     specs = []
@@ -540,12 +548,10 @@ def advice(budget: Budget, background: Sequence[str]) -> str:
     for dyno in budget.dynos:
         spec = dyno.spec
         if dyno.memory_mib > dyno.memory_usable_mib:
-            bigger = [s for s in plan_table.DYNO_SIZES.values() if s.name not in NOT_ADVISED
-                      and math.floor(s.memory_mib * MEMORY_USABLE) >= dyno.memory_mib]
-            if not bigger:
+            size = _smallest_size(dyno.memory_mib)
+            if size is None:
                 return (f"no dyno size holds the {spec.role} dyno's processes: leave some out "
                         "with APPWRITE_LITE_SKIP")
-            size = min(bigger, key=lambda s: (s.price_usd, s.memory_mib))
             process_type = "web" if spec.role == "all" else spec.role
             parts.append(f"dyno size {size.name} for {process_type} "
                          f"({plan_table.price_text(size)}; `heroku ps:type "
@@ -815,10 +821,8 @@ def too_small(specs: Sequence[DynoSpec], background: Sequence[str]) -> list[str]
         dyno = dyno_budget(spec, DynoKnobs(floor, 1 if spec.role == "all" else None),
                            background)
         if dyno.memory_mib > dyno.memory_usable_mib:
-            fitting = [s for s in plan_table.DYNO_SIZES.values() if s.name not in NOT_ADVISED
-                       and math.floor(s.memory_mib * MEMORY_USABLE) >= dyno.memory_mib]
-            better = min(fitting, key=lambda s: (s.price_usd, s.memory_mib)).name \
-                if fitting else "none (leave processes out with APPWRITE_LITE_SKIP)"
+            size = _smallest_size(dyno.memory_mib)
+            better = size.name if size else "none (leave processes out with APPWRITE_LITE_SKIP)"
             found.append(f"{spec.role} ({spec.size.name}: needs {dyno.memory_mib} MiB, "
                          f"{dyno.memory_usable_mib} usable; use {better})")
     return found
