@@ -36,6 +36,7 @@ from .appetite import (
     KNOB_KEYS,
     MEMORY_MIB,
     POOL_ADAPTER,
+    SKIP_VAR,
     WORKERS_NUM,
     Knobs,
     ProcessFigure,
@@ -50,6 +51,7 @@ from .appetite import (
     project_kib,
     project_tables,
     runs_all_in_web,
+    skipped,
 )
 from .heroku_types import RUNNING_TYPES
 from .plans import AddonPlan, DynoSize
@@ -885,32 +887,25 @@ def render(budget: Budget, title: str = "Budget") -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    mode = args.bridge
-    if mode not in MODES:
-        raise InputError(f"--bridge {mode!r}: use plain or multiplex")
     if args.profile:
         profile = PROFILES.get(args.profile)
         if profile is None:
             raise InputError(f"unknown profile {args.profile!r}: known profiles are "
                              f"{', '.join(PROFILES)}")
-        setup = profile.setup()
-        background = background_set(ENTRY_POINTS_1_9_6, profile.skip,
-                                    usage_stats=args.usage_stats)
+        # Each of --formation, --redis-plan and --db-plan replaces the profile's own.
+        formation = args.formation or profile.formation
+        redis_plan = args.redis_plan or profile.redis_plan
+        db_plan = args.db_plan or profile.db_plan
+        skip = profile.skip
+    elif not (args.formation and args.redis_plan and args.db_plan):
+        raise InputError("give --formation, --redis-plan and --db-plan, or --profile NAME")
     else:
-        if not (args.formation and args.redis_plan and args.db_plan):
-            raise InputError("give --formation, --redis-plan and --db-plan, or --profile NAME")
-        skip = tuple(n.strip() for n in (args.skip or "").split(",") if n.strip())
-        setup = Setup(parse_formation(args.formation),
-                      plan_table.addon_plan(args.redis_plan, plan_table.REDIS),
-                      plan_table.addon_plan(args.db_plan, plan_table.DATABASE))
-        background = background_set(ENTRY_POINTS_1_9_6, skip, usage_stats=args.usage_stats)
-    if args.formation and args.profile:
-        setup = replace(setup, specs=parse_formation(args.formation))
-    if args.redis_plan and args.profile:
-        setup = replace(setup, redis_plan=plan_table.addon_plan(args.redis_plan,
-                                                                plan_table.REDIS))
-    if args.db_plan and args.profile:
-        setup = replace(setup, db_plan=plan_table.addon_plan(args.db_plan, plan_table.DATABASE))
+        formation, redis_plan, db_plan = args.formation, args.redis_plan, args.db_plan
+        skip = skipped({SKIP_VAR: args.skip or ""})  # read as a dyno reads the variable
+    setup = Setup(parse_formation(formation), plan_table.addon_plan(redis_plan, plan_table.REDIS),
+                  plan_table.addon_plan(db_plan, plan_table.DATABASE))
+    background = background_set(ENTRY_POINTS_1_9_6, skip, usage_stats=args.usage_stats)
+    mode = args.bridge  # argparse's choices=MODES already refused any other
     user = dict(pair for pair in (args.set or []))
     budget = choose(setup.specs, setup.redis_plan, setup.db_plan, background, mode,
                     user_settings=user)
