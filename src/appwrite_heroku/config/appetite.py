@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import InputError
+from .wiring import ON_WORDS
 
 # --- Appwrite's knobs and their code defaults ---------------------------------------------------
 
@@ -271,7 +272,6 @@ def usage_stats_on(config: Mapping[str, str]) -> bool:
 
 SKIP_VAR = "APPWRITE_LITE_SKIP"
 ALL_IN_WEB_VAR = "APPWRITE_LITE_ALL_IN_WEB"
-_TRUE_WORDS = ("1", "true", "yes", "on", "enabled")
 
 
 def skipped(config: Mapping[str, str]) -> tuple[str, ...]:
@@ -289,7 +289,7 @@ def background_for(config: Mapping[str, str]) -> tuple[str, ...]:
 
 def runs_all_in_web(config: Mapping[str, str]) -> bool:
     """Whether the web dyno runs the workers too (`APPWRITE_LITE_ALL_IN_WEB`)."""
-    return (config.get(ALL_IN_WEB_VAR) or "").strip().lower() in _TRUE_WORDS
+    return (config.get(ALL_IN_WEB_VAR) or "").strip().lower() in ON_WORDS
 
 
 # --- the database's size and query rate before anyone uses it ----------------------------------
