@@ -393,8 +393,7 @@ def _preflight(run: _Run, client: HerokuClient) -> _Preflight:
     if not hostname:
         raise PlatformError(f"Heroku returned no web_url for {app}")
     run.result.app_url = f"https://{hostname}/"
-    config = inputs.config_vars(client.config_vars(app), f"the config vars of {app}")
-    run.mask_config(config)
+    config = _read_config(run, client)
     missing = missing_addons(config)
     if missing:
         raise InputError(f"app {app} lacks {' and '.join(missing)}".replace("APP", app))
@@ -404,10 +403,18 @@ def _preflight(run: _Run, client: HerokuClient) -> _Preflight:
         # against what it leaves.
         run.reporter.info(f"release v{captured.get('version')} is still pending; waiting for it")
         _wait_release(run, captured, run.clock.deadline(run.options.release_timeout))
-        config = client.config_vars(app)
-        run.mask_config(config)
+        config = _read_config(run, client)
         captured = client.newest_release(app)
     return _Preflight(hostname, config, captured)
+
+
+def _read_config(run: _Run, client: HerokuClient) -> dict[str, str]:
+    """The app's config vars, checked as Heroku holds them and masked before anything could
+    print them: every read alike, the one after a pending release too."""
+    app = run.options.app
+    config = inputs.config_vars(client.config_vars(app), f"the config vars of {app}")
+    run.mask_config(config)
+    return config
 
 
 def _guard(run: _Run, preflight: _Preflight) -> GuardDecision:
