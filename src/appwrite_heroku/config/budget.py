@@ -780,14 +780,22 @@ def judge(addons: Sequence[Mapping[str, Any]], formation: Sequence[Mapping[str, 
     setup, warnings = setup_from_platform(addons, formation, runs_all_in_web(config))
     if setup is None:
         return Judgement(None, None, warnings)
+    budget, refusal = judge_setup(setup, config, mode)
+    return Judgement(budget, setup.record(), warnings, refusal)
+
+
+def judge_setup(setup: Setup, config: Mapping[str, str], mode: str = CURRENT_MODE,
+                plans: str = "this app's plans") -> tuple[Budget, str | None]:
+    """The budget of known dynos and plans with the knobs the config gives, and the refusal
+    line (None when it fits): one judgement for a deploy and an offline plan alike."""
     background = background_for(config)
     budget = choose(setup.specs, setup.redis_plan, setup.db_plan, background, mode,
                     user_settings=config)
     refusal = None
     if not budget.fits:
-        refusal = (f"the worst case of Appwrite's processes does not fit this app's plans "
+        refusal = (f"the worst case of Appwrite's processes does not fit {plans} "
                    f"({'; '.join(budget.problems())}): {advice(budget, background)}")
-    return Judgement(budget, setup.record(), warnings, refusal)
+    return budget, refusal
 
 
 # Which add-on a database URL var comes from, and the plan `heroku addons:create SERVICE`

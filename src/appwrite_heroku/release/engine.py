@@ -239,15 +239,11 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
         reporter.info(line)
     run.result.planned_config_keys = sorted(patch)
     setup, source = budget_model.offline_setup(merged)
-    background = appetite.background_for(merged)
-    budget = budget_model.choose(setup.specs, setup.redis_plan, setup.db_plan, background,
-                                 budget_model.CURRENT_MODE, user_settings=merged)
+    budget, refusal = budget_model.judge_setup(setup, merged, plans="these plans")
     for line in budget_model.render(budget, f"Budget (plans and dynos from {source})"):
         reporter.info(line)
-    if not budget.fits:
-        _refuse(run, "the worst case of Appwrite's processes does not fit these plans ("
-                + "; ".join(budget.problems()) + "): "
-                + budget_model.advice(budget, background))
+    if refusal is not None:
+        _refuse(run, refusal)
         return run.result
     run.result.summary = (f"plan: {len(patch)} config change(s), release "
                           f"{', '.join(plan.images)}; nothing written")
