@@ -71,10 +71,8 @@ def parse_inputs(env: Mapping[str, str]) -> ActionInputs:
     """Every input checked here, by the rules the CLI uses (`inputs`), so a typo fails in a
     second with one line naming the input, not mid-release."""
     app = _input(env, "app")
-    if not app:
-        raise InputError("input app is empty: set `app: <your Heroku app name>` in the "
-                         "workflow step")
-    inputs.app_name(app, "input app")
+    inputs.app_name(app, "input app",
+                    hint="set `app: <your Heroku app name>` in the workflow step")
     api_key = inputs.api_key(_input(env, "heroku-api-key"), "input heroku-api-key")
     build = inputs.choice(_input(env, "build", "docker") or "docker", "input build", BUILDS)
     health_timeout = inputs.seconds(_input(env, "health-timeout", "300") or "300",
