@@ -313,6 +313,37 @@ def test_launcher_numbers_must_be_finite_and_in_range(name: str, value: str) -> 
         Layout.from_env({name: value}, "web")
 
 
+class _PendingThenChanged:
+    """A client whose app has a pending release; the config read after it holds a NUL."""
+
+    def __init__(self) -> None:
+        self.reads = [dict(GOOD_ADDONS), {**GOOD_ADDONS, "HAND_SET": "a\0b"}]
+
+    def get_app(self, app: str) -> dict[str, object]:
+        return {"stack": {"name": "container"}, "web_url": f"https://{app}.herokuapp.com/"}
+
+    def config_vars(self, app: str) -> dict[str, str]:
+        return self.reads.pop(0)
+
+    def newest_release(self, app: str) -> dict[str, object]:
+        return {"id": "r1", "version": 1, "status": "pending" if self.reads else "succeeded"}
+
+    def release(self, app: str, release_id: str) -> dict[str, object]:
+        return {"id": release_id, "version": 1, "status": "succeeded"}
+
+
+def test_config_read_after_a_pending_release_is_checked_like_the_first() -> None:
+    from appwrite_heroku.release import engine
+    from helpers import RecordingReporter
+
+    client = _PendingThenChanged()
+    run = engine._Run(engine.DeployOptions(app="my-app"), RecordingReporter(),
+                      engine.Endpoints(None, "https://api.heroku.com", "https://r", None),
+                      client=client)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="the config vars of my-app: config var HAND_SET"):
+        engine._preflight(run, client)  # type: ignore[arg-type]
+
+
 # -- 7. one readiness, one status -----------------------------------------------------------
 
 def test_jawsdb_placeholder_is_exit_1_for_plan_env_and_deploy(

@@ -22,7 +22,7 @@ from ..config import inputs
 from ..config.user_config import parse_config
 from ..config.variables import PINNED_APPWRITE_VERSION
 from ..errors import EXIT_FAILED, EXIT_USAGE, AppwriteHerokuError, InputError
-from ..release.build import BUILDS
+from ..release.build import BUILDS, DOCKERFILE
 from ..release.engine import HEALTH_TIMEOUT_MAX, DeployOptions, DeployResult, deploy
 from ..secrecy import config_secrets
 from .deployments import DeploymentRecord, RunContext
@@ -60,9 +60,9 @@ def tag_from_ref(ref: str) -> str | None:
 
 def lite_context(workspace: Path, bundled: str | None) -> str:
     """The repository's own Lite build context if it has one, else the copy in the image."""
-    if (workspace / "Dockerfile.lite").is_file():
+    if (workspace / DOCKERFILE).is_file():
         return str(workspace)
-    if bundled and (Path(bundled) / "Dockerfile.lite").is_file():
+    if bundled and (Path(bundled) / DOCKERFILE).is_file():
         return bundled
     return str(workspace)
 
@@ -71,10 +71,8 @@ def parse_inputs(env: Mapping[str, str]) -> ActionInputs:
     """Every input checked here, by the rules the CLI uses (`inputs`), so a typo fails in a
     second with one line naming the input, not mid-release."""
     app = _input(env, "app")
-    if not app:
-        raise InputError("input app is empty: set `app: <your Heroku app name>` in the "
-                         "workflow step")
-    inputs.app_name(app, "input app")
+    inputs.app_name(app, "input app",
+                    hint="set `app: <your Heroku app name>` in the workflow step")
     api_key = inputs.api_key(_input(env, "heroku-api-key"), "input heroku-api-key")
     build = inputs.choice(_input(env, "build", "docker") or "docker", "input build", BUILDS)
     health_timeout = inputs.seconds(_input(env, "health-timeout", "300") or "300",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ..errors import InputError
 from .inputs import whole_number
+from .wiring import ON_WORDS
 
 # --- Appwrite's knobs and their code defaults ---------------------------------------------------
 
@@ -272,7 +273,6 @@ def usage_stats_on(config: Mapping[str, str]) -> bool:
 
 SKIP_VAR = "APPWRITE_LITE_SKIP"
 ALL_IN_WEB_VAR = "APPWRITE_LITE_ALL_IN_WEB"
-_TRUE_WORDS = ("1", "true", "yes", "on", "enabled")
 
 
 def skipped(config: Mapping[str, str]) -> tuple[str, ...]:
@@ -282,9 +282,15 @@ def skipped(config: Mapping[str, str]) -> tuple[str, ...]:
                  if name.strip())
 
 
+def background_for(config: Mapping[str, str]) -> tuple[str, ...]:
+    """The background set this config gives (its skip list and usage stats): one reading for
+    the budget, the release engine and the plan."""
+    return background_set(skip=skipped(config), usage_stats=usage_stats_on(config))
+
+
 def runs_all_in_web(config: Mapping[str, str]) -> bool:
     """Whether the web dyno runs the workers too (`APPWRITE_LITE_ALL_IN_WEB`)."""
-    return (config.get(ALL_IN_WEB_VAR) or "").strip().lower() in _TRUE_WORDS
+    return (config.get(ALL_IN_WEB_VAR) or "").strip().lower() in ON_WORDS
 
 
 # --- the database's size and query rate before anyone uses it ----------------------------------

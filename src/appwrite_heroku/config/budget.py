@@ -36,9 +36,11 @@ from .appetite import (
     KNOB_KEYS,
     MEMORY_MIB,
     POOL_ADAPTER,
+    SKIP_VAR,
     WORKERS_NUM,
     Knobs,
     ProcessFigure,
+    background_for,
     background_processes,
     background_set,
     connections_max_for,
@@ -50,7 +52,6 @@ from .appetite import (
     project_tables,
     runs_all_in_web,
     skipped,
-    usage_stats_on,
 )
 from .heroku_types import RUNNING_TYPES
 from .plans import AddonPlan, DynoSize
@@ -523,6 +524,14 @@ def cheapest_fit(specs: Sequence[DynoSpec], background: Sequence[str], mode: str
     return best
 
 
+def _smallest_size(mib: int) -> DynoSize | None:
+    """The cheapest advised dyno size whose usable memory holds `mib` (None: none does); the
+    refusal's advice and the after-release warning must name the same size."""
+    fitting = [s for s in plan_table.DYNO_SIZES.values() if s.name not in NOT_ADVISED
+               and math.floor(s.memory_mib * MEMORY_USABLE) >= mib]
+    return min(fitting, key=lambda s: (s.price_usd, s.memory_mib)) if fitting else None
+
+
 def advice(budget: Budget, background: Sequence[str]) -> str:
     """One line: which dyno size and plans to choose (with their prices) so that it fits."""
     specs = []
@@ -530,12 +539,10 @@ def advice(budget: Budget, background: Sequence[str]) -> str:
     for dyno in budget.dynos:
         spec = dyno.spec
         if dyno.memory_mib > dyno.memory_usable_mib:
-            bigger = [s for s in plan_table.DYNO_SIZES.values() if s.name not in NOT_ADVISED
-                      and math.floor(s.memory_mib * MEMORY_USABLE) >= dyno.memory_mib]
-            if not bigger:
+            size = _smallest_size(dyno.memory_mib)
+            if size is None:
                 return (f"no dyno size holds the {spec.role} dyno's processes: leave some out "
                         "with APPWRITE_LITE_SKIP")
-            size = min(bigger, key=lambda s: (s.price_usd, s.memory_mib))
             process_type = "web" if spec.role == "all" else spec.role
             parts.append(f"dyno size {size.name} for {process_type} "
                          f"({plan_table.price_text(size)}; `heroku ps:type "
@@ -762,15 +769,22 @@ def judge(addons: Sequence[Mapping[str, Any]], formation: Sequence[Mapping[str, 
     setup, warnings = setup_from_platform(addons, formation, runs_all_in_web(config))
     if setup is None:
         return Judgement(None, None, warnings)
-    background = background_set(ENTRY_POINTS_1_9_6, list(skipped(config)),
-                                usage_stats=usage_stats_on(config))
+    budget, refusal = judge_setup(setup, config, mode)
+    return Judgement(budget, setup.record(), warnings, refusal)
+
+
+def judge_setup(setup: Setup, config: Mapping[str, str], mode: str = CURRENT_MODE,
+                plans: str = "this app's plans") -> tuple[Budget, str | None]:
+    """The budget of known dynos and plans with the knobs the config gives, and the refusal
+    line (None when it fits): one judgement for a deploy and an offline plan alike."""
+    background = background_for(config)
     budget = choose(setup.specs, setup.redis_plan, setup.db_plan, background, mode,
                     user_settings=config)
     refusal = None
     if not budget.fits:
-        refusal = (f"the worst case of Appwrite's processes does not fit this app's plans "
+        refusal = (f"the worst case of Appwrite's processes does not fit {plans} "
                    f"({'; '.join(budget.problems())}): {advice(budget, background)}")
-    return Judgement(budget, setup.record(), warnings, refusal)
+    return budget, refusal
 
 
 # Which add-on a database URL var comes from, and the plan `heroku addons:create SERVICE`
@@ -806,10 +820,8 @@ def too_small(specs: Sequence[DynoSpec], background: Sequence[str]) -> list[str]
         dyno = dyno_budget(spec, DynoKnobs(floor, 1 if spec.role == "all" else None),
                            background)
         if dyno.memory_mib > dyno.memory_usable_mib:
-            fitting = [s for s in plan_table.DYNO_SIZES.values() if s.name not in NOT_ADVISED
-                       and math.floor(s.memory_mib * MEMORY_USABLE) >= dyno.memory_mib]
-            better = min(fitting, key=lambda s: (s.price_usd, s.memory_mib)).name \
-                if fitting else "none (leave processes out with APPWRITE_LITE_SKIP)"
+            size = _smallest_size(dyno.memory_mib)
+            better = size.name if size else "none (leave processes out with APPWRITE_LITE_SKIP)"
             found.append(f"{spec.role} ({spec.size.name}: needs {dyno.memory_mib} MiB, "
                          f"{dyno.memory_usable_mib} usable; use {better})")
     return found
@@ -872,32 +884,25 @@ def render(budget: Budget, title: str = "Budget") -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    mode = args.bridge
-    if mode not in MODES:
-        raise InputError(f"--bridge {mode!r}: use plain or multiplex")
     if args.profile:
         profile = PROFILES.get(args.profile)
         if profile is None:
             raise InputError(f"unknown profile {args.profile!r}: known profiles are "
                              f"{', '.join(PROFILES)}")
-        setup = profile.setup()
-        background = background_set(ENTRY_POINTS_1_9_6, profile.skip,
-                                    usage_stats=args.usage_stats)
+        # Each of --formation, --redis-plan and --db-plan replaces the profile's own.
+        formation = args.formation or profile.formation
+        redis_plan = args.redis_plan or profile.redis_plan
+        db_plan = args.db_plan or profile.db_plan
+        skip = profile.skip
+    elif not (args.formation and args.redis_plan and args.db_plan):
+        raise InputError("give --formation, --redis-plan and --db-plan, or --profile NAME")
     else:
-        if not (args.formation and args.redis_plan and args.db_plan):
-            raise InputError("give --formation, --redis-plan and --db-plan, or --profile NAME")
-        skip = tuple(n.strip() for n in (args.skip or "").split(",") if n.strip())
-        setup = Setup(parse_formation(args.formation),
-                      plan_table.addon_plan(args.redis_plan, plan_table.REDIS),
-                      plan_table.addon_plan(args.db_plan, plan_table.DATABASE))
-        background = background_set(ENTRY_POINTS_1_9_6, skip, usage_stats=args.usage_stats)
-    if args.formation and args.profile:
-        setup = replace(setup, specs=parse_formation(args.formation))
-    if args.redis_plan and args.profile:
-        setup = replace(setup, redis_plan=plan_table.addon_plan(args.redis_plan,
-                                                                plan_table.REDIS))
-    if args.db_plan and args.profile:
-        setup = replace(setup, db_plan=plan_table.addon_plan(args.db_plan, plan_table.DATABASE))
+        formation, redis_plan, db_plan = args.formation, args.redis_plan, args.db_plan
+        skip = skipped({SKIP_VAR: args.skip or ""})  # read as a dyno reads the variable
+    setup = Setup(parse_formation(formation), plan_table.addon_plan(redis_plan, plan_table.REDIS),
+                  plan_table.addon_plan(db_plan, plan_table.DATABASE))
+    background = background_set(ENTRY_POINTS_1_9_6, skip, usage_stats=args.usage_stats)
+    mode = args.bridge  # argparse's choices=MODES already refused any other
     user = dict(pair for pair in (args.set or []))
     budget = choose(setup.specs, setup.redis_plan, setup.db_plan, background, mode,
                     user_settings=user)

@@ -34,9 +34,11 @@ FALSE = ("false", "False", "FALSE")
 MAX_SECONDS = 86400.0
 
 
-def app_name(value: str, label: str = "app name") -> str:
+def app_name(value: str, label: str = "app name", *,
+             hint: str = "pass the Heroku app's name (--app NAME)") -> str:
+    """A Heroku app name; `hint` says where to give it (the CLI's flag, the Action's input)."""
     if not value:
-        raise InputError(f"{label} is empty: pass the Heroku app's name (--app NAME)")
+        raise InputError(f"{label} is empty: {hint}")
     if not APP_NAME.fullmatch(value):
         raise InputError(f"{label} {quoted(value)} is not a Heroku app name (lower-case letters, "
                          "digits and dashes, 3 to 30 characters, starting with a letter)")

@@ -159,9 +159,7 @@ def small_dynos(formation: Sequence[Formation], config: Mapping[str, str] | None
     model, the launcher's own), each with the size that would hold them."""
     config = config or {}
     specs, _unknown_sizes = budget_model.dyno_specs(formation, appetite.runs_all_in_web(config))
-    skip = list(appetite.skipped(config))
-    return budget_model.too_small(
-        specs, appetite.background_set(skip=skip, usage_stats=appetite.usage_stats_on(config)))
+    return budget_model.too_small(specs, appetite.background_for(config))
 
 
 # -- the engine ---------------------------------------------------------------------------------
@@ -241,17 +239,11 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
         reporter.info(line)
     run.result.planned_config_keys = sorted(patch)
     setup, source = budget_model.offline_setup(merged)
-    skip = list(appetite.skipped(merged))
-    background = appetite.background_set(skip=skip,
-                                         usage_stats=appetite.usage_stats_on(merged))
-    budget = budget_model.choose(setup.specs, setup.redis_plan, setup.db_plan, background,
-                                 budget_model.CURRENT_MODE, user_settings=merged)
+    budget, refusal = budget_model.judge_setup(setup, merged, plans="these plans")
     for line in budget_model.render(budget, f"Budget (plans and dynos from {source})"):
         reporter.info(line)
-    if not budget.fits:
-        _refuse(run, "the worst case of Appwrite's processes does not fit these plans ("
-                + "; ".join(budget.problems()) + "): "
-                + budget_model.advice(budget, background))
+    if refusal is not None:
+        _refuse(run, refusal)
         return run.result
     run.result.summary = (f"plan: {len(patch)} config change(s), release "
                           f"{', '.join(plan.images)}; nothing written")
@@ -397,8 +389,7 @@ def _preflight(run: _Run, client: HerokuClient) -> _Preflight:
     if not hostname:
         raise PlatformError(f"Heroku returned no web_url for {app}")
     run.result.app_url = f"https://{hostname}/"
-    config = inputs.config_vars(client.config_vars(app), f"the config vars of {app}")
-    run.mask_config(config)
+    config = _read_config(run, client)
     missing = missing_addons(config)
     if missing:
         raise InputError(f"app {app} lacks {' and '.join(missing)}".replace("APP", app))
@@ -408,10 +399,18 @@ def _preflight(run: _Run, client: HerokuClient) -> _Preflight:
         # against what it leaves.
         run.reporter.info(f"release v{captured.get('version')} is still pending; waiting for it")
         _wait_release(run, captured, run.clock.deadline(run.options.release_timeout))
-        config = client.config_vars(app)
-        run.mask_config(config)
+        config = _read_config(run, client)
         captured = client.newest_release(app)
     return _Preflight(hostname, config, captured)
+
+
+def _read_config(run: _Run, client: HerokuClient) -> dict[str, str]:
+    """The app's config vars, checked as Heroku holds them and masked before anything could
+    print them: every read alike, the one after a pending release too."""
+    app = run.options.app
+    config = inputs.config_vars(client.config_vars(app), f"the config vars of {app}")
+    run.mask_config(config)
+    return config
 
 
 def _guard(run: _Run, preflight: _Preflight) -> GuardDecision:
