@@ -24,6 +24,7 @@ from appwrite_heroku.errors import InputError
 MIRROR = Path("/work/.mirror/appwrite+appwrite/repo")
 FULL = appetite.background_set(usage_stats=True)  # every queue, stats-resources too
 BASIC = plan_table.dyno_size("basic")
+STD1X = plan_table.dyno_size("standard-1x")
 STD2X = plan_table.dyno_size("standard-2x")
 MINI = plan_table.addon_plan("heroku-redis:mini")
 ESSENTIAL0 = plan_table.addon_plan("heroku-postgresql:essential-0")
@@ -252,7 +253,10 @@ def test_choose_fits_when_it_says_so(role_set: tuple[str, ...], size_a: str, siz
              for role, size in zip(role_set, (size_a, size_b), strict=False)]
     chosen = budget.choose(specs, plan_table.addon_plan(redis), plan_table.addon_plan(db),
                            FULL, mode)
-    if chosen.fits:
+    # `choose` sizes for what the plans and memory hold; a formation Heroku refuses (mixed
+    # tiers) is the budget's refusal, not a reason to shrink the knobs.
+    assert chosen.fits == (chosen.holds and not chosen.formation_problems())
+    if chosen.holds:
         assert chosen.db_upstream() <= chosen.db_limit
         if not chosen.pooled:
             assert chosen.db_upstream() == chosen.db
@@ -266,7 +270,7 @@ def test_choose_fits_when_it_says_so(role_set: tuple[str, ...], size_a: str, siz
                                                           else None) for s in specs},
                                 plan_table.addon_plan(redis), plan_table.addon_plan(db),
                                 FULL, budget.Wiring(mode=mode))
-        assert not floor.fits
+        assert not floor.holds
         assert chosen.db <= floor.db or chosen.upstream() <= floor.upstream()
 
 
@@ -282,7 +286,7 @@ def test_more_redis_clients_never_turn_a_fit_into_a_misfit(size: str, db: str) -
 
 
 def test_user_values_replace_the_chosen_ones_and_are_judged() -> None:
-    specs = [DynoSpec("web", BASIC), DynoSpec("worker", STD2X)]
+    specs = [DynoSpec("web", STD1X), DynoSpec("worker", STD2X)]
     chosen = budget.choose(specs, MINI, KITEFIN, FULL,
                            user_settings={"_APP_WORKER_PER_CORE": "6"})
     assert chosen.kept == ["_APP_WORKER_PER_CORE"]
@@ -292,7 +296,7 @@ def test_user_values_replace_the_chosen_ones_and_are_judged() -> None:
 
 
 def test_users_bridge_values_win_and_are_judged() -> None:
-    specs = [DynoSpec("web", BASIC), DynoSpec("worker", STD2X)]
+    specs = [DynoSpec("web", STD1X), DynoSpec("worker", STD2X)]
     background = budget.DEFAULT_PROFILE.background()
     plain = budget.choose(specs, MINI, ESSENTIAL0, background,
                           user_settings={budget.MODE_VAR: "plain"})
@@ -311,7 +315,7 @@ def test_users_bridge_values_win_and_are_judged() -> None:
 
 
 def test_pgbouncer_upstream_is_the_poolers_share_of_the_plan() -> None:
-    specs = [DynoSpec("web", BASIC), DynoSpec("worker", STD2X)]
+    specs = [DynoSpec("web", STD1X), DynoSpec("worker", STD2X)]
     background = budget.DEFAULT_PROFILE.background()
     chosen = budget.choose(specs, MINI, ESSENTIAL0, background)
     assert chosen.pooled
@@ -328,7 +332,7 @@ def test_pgbouncer_upstream_is_the_poolers_share_of_the_plan() -> None:
 
 def test_plain_mini_never_fits_every_queue_but_mux_does() -> None:
     # The facts file: no knob setting fits mini (20) with every queue and a plain bridge.
-    specs = [DynoSpec("web", BASIC), DynoSpec("worker", STD2X)]
+    specs = [DynoSpec("web", STD1X), DynoSpec("worker", STD2X)]
     plain = budget.choose(specs, MINI, ESSENTIAL2, FULL, PLAIN)
     assert not plain.fits and plain.upstream() > MINI.connections
     mux = budget.choose(specs, MINI, ESSENTIAL2, FULL, MUX)
@@ -338,7 +342,7 @@ def test_plain_mini_never_fits_every_queue_but_mux_does() -> None:
 
 def test_jawsdb_kitefin_fails_connections_storage_and_its_advice_names_a_price() -> None:
     kitefin = KITEFIN
-    specs = [DynoSpec("web", BASIC), DynoSpec("worker", STD2X)]
+    specs = [DynoSpec("web", STD1X), DynoSpec("worker", STD2X)]
     chosen = budget.choose(specs, MINI, kitefin, FULL)
     assert not chosen.pooled and chosen.db_upstream() == chosen.db  # no pooler for MySQL
     problems = " ".join(chosen.problems())
@@ -366,27 +370,34 @@ def test_every_profile_fits_with_the_cheapest_plans(name: str) -> None:
 
 def test_the_default_is_the_cheapest_set_running_every_usable_queue() -> None:
     """The button: every queue Appwrite can use on Heroku (usage stats off, as app.json sets
-    it), on the cheapest dynos and plans that hold it. Two basic dynos would be cheaper, but
-    the worker's processes do not fit 512 MB: that is why the worker is standard-2x."""
+    it), on the cheapest formation Heroku accepts (one tier, on the Common Runtime where the
+    button creates apps: no Fir sizes) and plans that hold it. Two basic dynos would be
+    cheaper, but the worker's processes do not fit 512 MB; a basic web dyno beside a
+    standard-2x worker mixes tiers: that is why both are production sizes."""
     profile = budget.DEFAULT_PROFILE
     usable = appetite.background_set(usage_stats=False)
     assert profile.background() == usable and "stats-resources" in FULL
     candidates = []
-    sizes = [s for s in plan_table.DYNO_SIZES.values() if s.name not in budget.NOT_ADVISED]
+    sizes = [s for s in plan_table.DYNO_SIZES.values()
+             if s.name not in budget.NOT_ADVISED and s.tier != plan_table.FIR]
     for web in sizes:
         for worker in sizes:
             specs = [DynoSpec("web", web), DynoSpec("worker", worker)]
             fit = budget.cheapest_fit(specs, usable)
-            if fit is not None:
+            if fit is not None and plan_table.accepted([web, worker]):
+                assert fit.fits, fit.problems()
                 candidates.append(fit)
     best = min(candidates, key=lambda b: b.monthly_usd())
-    assert best.monthly_usd() == profile.budget().monthly_usd() == 65
+    assert best.monthly_usd() == profile.budget().monthly_usd() == 83
     assert budget.Setup(tuple(d.spec for d in best.dynos), best.redis_plan,
                         best.db_plan).record() == profile.setup().record()
     basic = budget.choose([DynoSpec("web", BASIC), DynoSpec("worker", BASIC)], MINI,
                           ESSENTIAL0, usable)
     assert basic.problems() == [f"worker needs {basic.dynos[1].memory_mib} MiB > 460 MiB "
                                 "usable on basic (512 MB)"]
+    mixed = budget.choose([DynoSpec("web", BASIC), DynoSpec("worker", STD2X)], MINI,
+                          ESSENTIAL0, usable)
+    assert mixed.holds and not mixed.fits  # cheaper ($65), but Heroku refuses it
     cheapest = budget.PROFILES["minimal"].budget()
     assert cheapest.fits and cheapest.monthly_usd() == 22
     with_stats = budget.choose(profile.setup().specs, MINI, ESSENTIAL0, FULL)
@@ -445,7 +456,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_fits_is_exit_0_and_prints_every_process() -> None:
-    done = cli("--formation", "web=basic,worker=standard-2x", "--redis-plan",
+    done = cli("--formation", "web=standard-1x,worker=standard-2x", "--redis-plan",
                "heroku-redis:mini", "--db-plan", "heroku-postgresql:essential-0")
     assert done.returncode == 0, done.stderr
     for name in ("api worker", "realtime worker", "worker-mails child",
@@ -569,4 +580,8 @@ def test_advice_never_suggests_eco() -> None:
     chosen = budget.choose(specs, plan_table.addon_plan("heroku-redis:premium-1"), ESSENTIAL2,
                            FULL)
     line = budget.advice(chosen, FULL)
-    assert "dyno size standard-2x for worker ($50/month" in line and "eco" not in line
+    # No eco size holds every queue, and a standard-2x worker beside an eco web dyno is a
+    # formation Heroku refuses: both move, and eco is never what the advice names.
+    assert line.startswith("use web=standard-1x,worker=standard-2x ($75/month in dynos, "
+                           "$125/month in all; `heroku ps:type web=standard-1x "
+                           "worker=standard-2x`)") and "eco" not in line

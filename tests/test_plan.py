@@ -175,7 +175,15 @@ def test_small_dynos_come_from_the_memory_model() -> None:
                  {"type": "release", "size": "basic", "quantity": 0}]
     # The web dyno's processes fit 512 MB at the smallest sizing; every queue does not.
     (worker,) = small_dynos(formation)
-    assert worker.startswith("worker (basic: needs ") and worker.endswith("use standard-2x)")
+    # No basic size holds it, and a basic web dyno beside a standard-2x worker is a formation
+    # Heroku refuses: every process type moves, in one command, at its price.
+    assert worker.startswith("worker (basic: needs ")
+    assert worker.endswith("no basic size holds it: move every process type to "
+                           "web=standard-1x,worker=standard-2x ($75/month in dynos; "
+                           "`heroku ps:type web=standard-1x worker=standard-2x`))")
+    production = [{**item, "size": "Standard-1X"} for item in formation]
+    (worker,) = small_dynos(production)  # within its tier: the one size to change
+    assert worker.endswith("standard-1x: needs 758 MiB, 460 usable; use standard-2x)")
     fewer = {"APPWRITE_LITE_SKIP": ",".join(MINIMAL_SKIP)}
     assert small_dynos(formation, fewer) == []
     # One dyno for everything: the minimal set still needs more than 512 MB.

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from ..clock import SYSTEM, Clock, poll
-from ..config import addons, appetite, inputs
+from ..config import addons, appetite, inputs, plans
 from ..config import budget as budget_model
 from ..config import settings as settings_engine
 from ..config.heroku_types import APP_NAME, PROCESS_TYPES, Formation, Release
@@ -139,14 +139,22 @@ def check_options(options: DeployOptions) -> None:
 def missing_addons(config: Mapping[str, str]) -> list[str]:
     """The add-ons Appwrite cannot run without, judged from config vars already read."""
     missing = []
-    # The add-ons are found by the variables the dyno reads (addons.py), or set by hand.
+    # The add-ons are found by the variables the dyno reads (addons.py), or set by hand; the
+    # hint names the plan the Deploy button attaches, as the settings engine's warning does.
     has_redis = addons.redis_candidates(config) or config.get("_APP_REDIS_HOST")
-    default = budget_model.DEFAULT_PROFILE  # the plans the Deploy button attaches
     if not has_redis:
-        missing.append(f"a Redis add-on (heroku addons:create {default.redis_plan} -a APP)")
+        missing.append(f"a Redis add-on ({plans.attach_command(plans.REDIS)})")
     if not (addons.database_candidates(config) or config.get("_APP_DB_HOST")):
-        missing.append(f"a database add-on (heroku addons:create {default.db_plan} -a APP)")
+        missing.append(f"a database add-on ({plans.attach_command(plans.DATABASE)})")
     return missing
+
+
+def check_addons(config: Mapping[str, str], app: str) -> None:
+    """An app (or a config file) without the add-ons Appwrite needs is refused, one line:
+    the online plan, the offline plan and deploy alike."""
+    missing = missing_addons(config)
+    if missing:
+        raise InputError(f"app {app} lacks {' and '.join(missing)}".replace("APP", app))
 
 
 def hostname_of(web_url: str | None) -> str | None:
@@ -226,28 +234,40 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     run.mask_config(options.extra_config)
     reporter.step("Plan (offline, from a config file)")
     merged = {**config, **options.extra_config}
+    app = options.app or (named if APP_NAME.fullmatch(named) else "APP")
+    check_addons(config, app)  # the online preflight, in its words: the app's own config
+    appetite.background_for(merged)  # an unknown APPWRITE_LITE_SKIP name: refused, as online
     derivation, generated = _derive(run, merged, None)
     _check_ready(derivation)
     record = make_record(options.tag, options.appwrite_version, options.commit).format()
     patch = full_patch(config, derivation, generated, options.extra_config, record)
-    app = options.app or (named if APP_NAME.fullmatch(named) else "APP")
     plan = Plan(app=app, build=options.build,
                 config_changes=diff(config, patch, derivation.secret_keys),
                 images=_planned_images(options, app))
-    plan.warnings.extend(f"missing {m}" for m in missing_addons(config))
     for line in render(plan):
         reporter.info(line)
     run.result.planned_config_keys = sorted(patch)
     setup, source = budget_model.offline_setup(merged)
-    budget, refusal = budget_model.judge_setup(setup, merged, plans="these plans")
-    for line in budget_model.render(budget, f"Budget (plans and dynos from {source})"):
-        reporter.info(line)
+    if setup is None:
+        reporter.warning(source)
+        refusal = None
+    else:
+        refusal = _offline_budget(setup, source, merged, reporter)
     if refusal is not None:
         _refuse(run, refusal)
         return run.result
     run.result.summary = (f"plan: {len(patch)} config change(s), release "
                           f"{', '.join(plan.images)}; nothing written")
     return run.result
+
+
+def _offline_budget(setup: budget_model.Setup, source: str, config: Mapping[str, str],
+                    reporter: Reporter) -> str | None:
+    """The offline plan's budget, printed; its refusal line (None when it fits)."""
+    budget, refusal = budget_model.judge_setup(setup, config, plans="these plans")
+    for line in budget_model.render(budget, f"Budget (plans and dynos from {source})"):
+        reporter.info(line)
+    return refusal
 
 
 def _judge_budget(run: _Run, client: HerokuClient) -> budget_model.Judgement:
@@ -390,9 +410,7 @@ def _preflight(run: _Run, client: HerokuClient) -> _Preflight:
         raise PlatformError(f"Heroku returned no web_url for {app}")
     run.result.app_url = f"https://{hostname}/"
     config = _read_config(run, client)
-    missing = missing_addons(config)
-    if missing:
-        raise InputError(f"app {app} lacks {' and '.join(missing)}".replace("APP", app))
+    check_addons(config, app)
     captured = client.newest_release(app)
     if captured is not None and captured.get("status") == "pending":
         # Another deploy (or a config change) is mid-release: let it finish, then judge
@@ -434,6 +452,7 @@ def _plan(run: _Run, client: HerokuClient, preflight: _Preflight
     """The ONE config patch and the budget's refusal (None when it fits), both printed."""
     options, config = run.options, preflight.config
     merged = {**config, **options.extra_config}
+    appetite.background_for(merged)  # an unknown APPWRITE_LITE_SKIP name: refused, one line
     derivation, generated = _derive(run, merged, preflight.hostname)
     run.served_domain = derivation.settings.get("_APP_DOMAIN") or preflight.hostname
     _check_ready(derivation)
