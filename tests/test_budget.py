@@ -436,13 +436,13 @@ def test_setup_from_the_platform_api_shapes() -> None:
         {"addon_service": {"name": "heroku-postgresql"},
          "plan": {"name": "heroku-postgresql:essential-2"}},
     ]
-    formation = [{"type": "web", "quantity": 1, "size": "Basic"},
+    formation = [{"type": "web", "quantity": 1, "size": "Standard-1X"},
                  {"type": "worker", "quantity": 1, "size": "Standard-2X"},
-                 {"type": "release", "quantity": 0, "size": "Basic"}]
+                 {"type": "release", "quantity": 0, "size": "Standard-1X"}]
     setup, warnings = budget.setup_from_platform(addons, formation, all_in_web=False)
     assert warnings == [] and setup is not None
     assert setup.record() == ("redis=heroku-redis:mini,db=heroku-postgresql:essential-2,"
-                              "web=basic,worker=standard-2x")
+                              "web=standard-1x,worker=standard-2x")
     unknown = [{**addons[0], "plan": {"name": "heroku-redis:premium-9"}}, addons[2]]
     setup, warnings = budget.setup_from_platform(unknown, formation, all_in_web=False)
     assert setup is None and "premium-9" in warnings[0]
@@ -566,8 +566,8 @@ def test_offline_plan_judges_the_database_the_config_names(tmp_path: Path, var: 
 
 def test_offline_plan_with_recorded_plans_that_cannot_fit_is_red(tmp_path: Path) -> None:
     config = json.loads(EXAMPLE.read_text())
-    config[budget.PLANS_VAR] = ("redis=heroku-redis:mini,db=jawsdb-maria:kitefin,web=basic,"
-                                  "worker=standard-2x")
+    config[budget.PLANS_VAR] = ("redis=heroku-redis:mini,db=jawsdb-maria:kitefin,"
+                                  "web=standard-1x,worker=standard-2x")
     done, errors = plan_config(config, tmp_path)
     assert done.returncode == 1
     assert f"from {budget.PLANS_VAR} in the config" in done.stdout

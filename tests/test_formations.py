@@ -113,6 +113,9 @@ def test_budget_refuses_a_mixed_formation_naming_a_valid_one_and_its_price() -> 
     data = json.loads(as_json.out)
     assert as_json.status == 1 and not data["fits"] and data["problems"] == [MIX_LINE]
     assert data["advice"] == VALID
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    command = f"appwrite-heroku budget --formation {MIXED} {' '.join(PLANS)}"
+    assert f"(`{command}` answers `{VALID.split(' `heroku')[0]} …)`)" in readme
 
 
 def test_offline_plan_refuses_a_recorded_mixed_formation(tmp_path: Path) -> None:
