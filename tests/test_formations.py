@@ -364,3 +364,21 @@ def test_offline_plan_does_not_judge_a_database_it_has_no_plans_for(tmp_path: Pa
     assert "Budget" not in done.out and "PgBouncer" not in done.out
     assert ("warning: CLEARDB_DATABASE_URL is set: this tool's plan table has no plan for it, "
             "so its connection limit is unknown and the budget is not checked") in done.err
+
+
+def test_an_app_without_dynos_is_told_which_to_scale(
+        heroku_standin: HerokuStandIn, registry: Registry,
+        skipping_clock: SkippingClock) -> None:
+    """Before its first release an app has no formation; afterwards Heroku runs only web, so a
+    deploy judged on the default profile says how to get its worker dyno."""
+    heroku_standin.create_app("fresh-app", addons=[
+        {"service": "heroku-redis", "plan": "mini", "config_vars": {"REDIS_URL": ADDON_REDIS_URL}},
+        {"service": "heroku-postgresql", "plan": "essential-0",
+         "config_vars": {"DATABASE_URL": ADDON_POSTGRES_URL}}])
+    status, reporter = _online(heroku_standin, registry, skipping_clock, "fresh-app",
+                               dry_run=True)
+    assert status == 0, reporter.text
+    assert ("warning: the app runs no dynos yet, so the budget judges "
+            "web=standard-1x,worker=standard-2x; after the first release Heroku starts only "
+            "web: run `heroku ps:scale web=1:standard-1x worker=1:standard-2x -a fresh-app`"
+            ) in reporter.lines

@@ -841,8 +841,13 @@ def setup_from_platform(addons: Sequence[Mapping[str, Any]],
     if unknown_sizes:
         warnings.append(f"{unknown_sizes[0]}; the budget is not checked")
         return None, warnings
-    if not specs:
+    if not specs:  # before the first release: judged as the dynos the app should get
         specs = list(default_specs(all_in_web))
+        scale = " ".join(f"{'web' if s.role == 'all' else s.role}={s.quantity}:{s.size.name}"
+                         for s in specs)
+        warnings.append(f"the app runs no dynos yet, so the budget judges "
+                        f"{formation_text(specs)}; after the first release Heroku starts only "
+                        f"web: run `heroku ps:scale {scale} -a APP`")
     if plan_table.REDIS not in found or plan_table.DATABASE not in found:
         return None, warnings
     order = {r: i for i, r in enumerate(ROLES)}

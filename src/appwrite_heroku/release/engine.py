@@ -276,7 +276,7 @@ def _judge_budget(run: _Run, client: HerokuClient) -> budget_model.Judgement:
     app = run.options.app
     judgement = budget_model.judge(client.addons(app), client.formation(app), run.config)
     for warning in judgement.warnings:
-        run.reporter.warning(warning)
+        run.reporter.warning(warning.replace("-a APP", f"-a {app}"))
     if judgement.budget is not None:
         for line in budget_model.render(judgement.budget):
             run.reporter.info(line)
