@@ -24,6 +24,7 @@ from helpers import (
     CANARY_SMTP_PASSWORD,
     make_appwrite_app,
     parse_outputs,
+    small_lite_dockerfile,
 )
 from services import have, isolated_env
 from standins.github import GitHubStandIn
@@ -118,9 +119,7 @@ def action(heroku_standin: HerokuStandIn, github: GitHubStandIn, registry, tmp_p
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     shutil.copy("/bin/busybox", workspace / "busybox")
-    (workspace / "Dockerfile.lite").write_text(
-        "FROM scratch\nARG APPWRITE_VERSION\nCOPY busybox /bin/busybox\n"
-        "COPY marker.txt /marker.txt\nCMD [\"/bin/busybox\", \"sh\"]\n")
+    (workspace / "Dockerfile.lite").write_text(small_lite_dockerfile())
     (workspace / "marker.txt").write_text("one\n")
     yield Action(heroku_standin, github, registry.url, tmp_path, workspace)
     shutil.rmtree(tmp_path / "storage", ignore_errors=True)

@@ -4,93 +4,36 @@ images the engine builds itself with buildah (FROM scratch + a static busybox)."
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from appwrite_heroku.clock import Clock
 from appwrite_heroku.config.budget import DEFAULT_PROFILE, PLANS_VAR
-from appwrite_heroku.release.engine import DeployOptions, DeployResult, deploy
+from appwrite_heroku.release.tag_guard import RELEASE_VAR
 from helpers import (
     ADDON_JAWSDB_URL,
     ADDON_REDIS_URL,
     CANARIES,
     CANARY_API_KEY,
-    RecordingReporter,
-    RecordingRunner,
+    lite_source,
     make_appwrite_app,
 )
+from helpers import ReleaseEnv as Env
 from services import Registry, have, isolated_env
 from standins.clock import SkippingClock
 from standins.heroku import HerokuStandIn
 
 pytestmark = pytest.mark.skipif(not have("buildah"), reason="buildah is installed by .ci/run")
 
-BUSYBOX = Path("/bin/busybox")
-
-
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
-    directory = tmp_path / "src"
-    directory.mkdir()
-    shutil.copy(BUSYBOX, directory / "busybox")
-    (directory / "Dockerfile.lite").write_text(
-        "FROM scratch\nARG APPWRITE_VERSION\nCOPY busybox /bin/busybox\n"
-        "COPY marker.txt /marker.txt\nCMD [\"/bin/busybox\", \"sh\"]\n")
-    (directory / "marker.txt").write_text("one\n")
-    return directory
+    return lite_source(tmp_path / "src")
 
 
 def make_app(standin: HerokuStandIn, **kwargs: object) -> str:
     return make_appwrite_app(standin, "aw", **kwargs)
-
-
-@dataclass
-class Env:
-    standin: HerokuStandIn
-    registry: Registry
-    tmp: Path
-    clock: Clock
-
-    def environ(self) -> dict[str, str]:
-        return {"HEROKU_API_KEY": CANARY_API_KEY, "HEROKU_API_URL": self.standin.url,
-                "HEROKU_REGISTRY_URL": self.registry.url,
-                "HEROKU_ROUTER_URL": self.standin.router_url}
-
-    def run(self, app: str, source: Path, **kwargs: object) -> tuple[DeployResult,
-                                                                      RecordingReporter]:
-        options = DeployOptions(app=app, build="buildah", source_dir=str(source),
-                                buildah_storage=str(self.tmp / "buildah"),
-                                health_timeout=5, release_timeout=30, api_timeout=2,
-                                retry_backoff=0.05, commit="0123abc")
-        for key, value in kwargs.items():
-            setattr(options, key, value)
-        reporter = RecordingReporter()
-        runner = RecordingRunner()
-        key_before = self.standin.app(app).config_vars.get("_APP_OPENSSL_KEY_V1")
-        try:
-            result = deploy(options, reporter, env=self.environ(), runner=runner,
-                            clock=self.clock)
-        finally:
-            self.assert_clean(reporter, runner.argvs)
-            # generated once, then never changed on any path (success, failure, rollback)
-            if key_before is not None:
-                assert self.standin.app(app).config_vars["_APP_OPENSSL_KEY_V1"] == key_before
-        return result, reporter
-
-    def assert_clean(self, reporter: RecordingReporter, argvs: list[list[str]]) -> None:
-        printed = reporter.text
-        descriptions = [r["description"] for app in self.standin.apps.values()
-                        for r in app.releases]
-        for canary in CANARIES:
-            assert canary not in printed
-            assert all(canary not in " ".join(argv) for argv in argvs)
-            assert all(canary not in d for d in descriptions)
-        assert self.standin.schema_violations == []
 
 
 @pytest.fixture
@@ -111,7 +54,9 @@ def test_first_deploy_then_same_tag_is_a_green_noop(env: Env, source: Path) -> N
     assert set(result.image_ids) == {"web", "worker", "release"}
     assert current_images(env.standin, app) == result.image_ids
     config = env.standin.app(app).config_vars
-    assert config["APPWRITE_LITE_RELEASE"] == "tag=v1.0.0 appwrite=1.9.6 commit=0123abc"
+    # The record travels in the image: no config var for it, the label says what runs.
+    assert RELEASE_VAR not in config
+    assert env.running_record(app) == "tag=v1.0.0 appwrite=1.9.6 commit=0123abc"
     openssl_key = config["_APP_OPENSSL_KEY_V1"]
     assert len(openssl_key) >= 32 and openssl_key not in reporter.text
     assert config["_APP_DOMAIN"] == f"{app}.herokuapp.com"
@@ -128,6 +73,7 @@ def test_first_deploy_then_same_tag_is_a_green_noop(env: Env, source: Path) -> N
     assert len(env.standin.app(app).releases) == releases_before
     writes = [r for r in env.standin.requests[requests_before:] if r.method != "GET"]
     assert writes == []
+    assert len(env.standin.requests) - requests_before == again.api_requests <= 3
     assert env.standin.app(app).config_vars["_APP_OPENSSL_KEY_V1"] == openssl_key
 
 
@@ -176,9 +122,25 @@ def test_release_phase_failure_is_red_and_previous_release_stays(env: Env,
     assert current["status"] == "succeeded"
     config = env.standin.app(app).config_vars
     assert config["_APP_OPENSSL_KEY_V1"] == openssl_key
-    # the config written for v1.1.0 was rolled back with the release it belonged to
+    # settings unchanged: the image release alone failed, so v1.0.0's release is still the
+    # current one and nothing needed rolling back
+    assert result.rolled_back is False and "still current" in result.summary
+    assert env.running_record(app).startswith("tag=v1.0.0 ")
+
+
+def test_failed_image_release_after_a_config_release_rolls_both_back(env: Env,
+                                                                     source: Path) -> None:
+    app = make_app(env.standin)
+    assert env.run(app, source, tag="v1.0.0")[0].exit_status == 0
+    env.standin.app(app).release_phase_outcome = "fail"  # fails images not seen passing
+    (source / "marker.txt").write_text("two\n")
+    result, reporter = env.run(app, source, tag="v1.1.0",
+                               extra_config={"_APP_SMTP_HOST": "smtp.example.com"})
+    assert result.exit_status == 1, reporter.text
+    # the config written for v1.1.0 went back with the rollback, to the release before it
     assert result.rolled_back is True
-    assert config["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.0 ")
+    assert "_APP_SMTP_HOST" not in env.standin.app(app).config_vars
+    assert env.running_record(app).startswith("tag=v1.0.0 ")
     assert any("Rollback" in line for line in reporter.lines)
 
 
@@ -193,7 +155,7 @@ def test_health_failure_rolls_back(env: Env, source: Path) -> None:
     assert result.healthy is False and result.rolled_back is True
     assert "rolled back" in result.summary
     assert current_images(env.standin, app) == first.image_ids
-    assert env.standin.app(app).config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.0 ")
+    assert env.running_record(app).startswith("tag=v1.0.0 ")
 
 
 def test_custom_domain_set_by_hand_is_health_checked_under_that_domain(env: Env,
@@ -248,7 +210,7 @@ def test_rate_limit_pool_empty_is_honoured(env: Env, source: Path) -> None:
     before = len(env.standin.requests)
     result, reporter = env.run(app, source, tag="v1.0.1", build="none")
     assert result.exit_status == 0, reporter.text
-    assert env.standin.app(app).config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.1 ")
+    assert "images are identical" in result.summary  # v1.0.0's images, pushed again
     paced = env.standin.requests[before:]
     assert len(paced) > 3  # more calls than the pool holds: without pacing it would empty
     assert [(r.method, r.path) for r in paced if r.status == 429] == []
@@ -314,7 +276,9 @@ def test_plan_with_network_writes_nothing(env: Env, source: Path) -> None:
     assert result.exit_status == 0
     assert all(r.method == "GET" for r in env.standin.requests)
     assert "+ _APP_OPENSSL_KEY_V1=****" in reporter.text
-    assert "+ APPWRITE_LITE_RELEASE=tag=v1.0.0 appwrite=1.9.6 commit=0123abc" in reporter.text
+    assert ("release record: tag=v1.0.0 appwrite=1.9.6 commit=0123abc as the image label "
+            "appwrite-lite.release (no config change)") in reporter.text
+    assert RELEASE_VAR not in reporter.text
     assert result.changed_config_keys == []  # nothing written
     assert env.standin.app(app).config_vars == config_before
     shown = re.findall(r"^info: {5}[-+~] (\w+)", reporter.text, re.MULTILINE)
@@ -386,10 +350,12 @@ def test_platform_failure_after_the_config_write_undoes_it(env: Env, source: Pat
     assert env.run(app, source, tag="v1.0.0")[0].exit_status == 0
     (source / "marker.txt").write_text("six\n")
     env.standin.inject("503", count=50, path=r"/formation$", method="PATCH")
-    result, reporter = env.run(app, source, tag="v1.5.0", retry_backoff=0.01)
+    result, reporter = env.run(app, source, tag="v1.5.0", retry_backoff=0.01,
+                               extra_config={"_APP_SMTP_HOST": "smtp.example.com"})
     assert result.exit_status == 3, reporter.text
     assert result.rolled_back is True
-    assert env.standin.app(app).config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.0 ")
+    assert "_APP_SMTP_HOST" not in env.standin.app(app).config_vars
+    assert env.running_record(app).startswith("tag=v1.0.0 ")
 
 
 def test_a_config_patch_applied_despite_timeouts_is_undone(env: Env, source: Path) -> None:
@@ -398,10 +364,12 @@ def test_a_config_patch_applied_despite_timeouts_is_undone(env: Env, source: Pat
     # every try stalls past the client's timeout, yet the platform applies the write
     env.standin.inject("stall", count=4, path=r"/config-vars$", method="PATCH", seconds=1.2)
     with_timeout = {"api_timeout": 1.0, "retry_backoff": 0.01}
-    result, reporter = env.run(app, source, tag="v1.6.0", build="none", **with_timeout)
+    result, reporter = env.run(app, source, tag="v1.6.0", build="none",
+                               extra_config={"_APP_SMTP_HOST": "smtp.example.com"},
+                               **with_timeout)
     assert result.exit_status == 3, reporter.text
     assert result.rolled_back is True
-    assert env.standin.app(app).config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.0 ")
+    assert "_APP_SMTP_HOST" not in env.standin.app(app).config_vars
 
 
 # -- the connection and memory budget -----------------------------------------------------------

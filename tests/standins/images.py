@@ -75,6 +75,14 @@ def manifest(registry: RegistryLike, app: str, kind: str, accept: str = V2S2) ->
                        body.get("mediaType", response.headers.get("Content-Type", "")))
 
 
+def labels(registry: RegistryLike, app: str, kind: str, image_id: str) -> dict[str, str]:
+    """The labels of an image, from its config blob (whose digest is the image id)."""
+    response = requests.get(f"{registry.url}/v2/{app}/{kind}/blobs/{image_id}",
+                            headers=registry.auth_header(), timeout=10)
+    response.raise_for_status()
+    return dict(response.json()["config"].get("Labels") or {})
+
+
 class ImageBuilder:
     """Builds `FROM scratch` + busybox images with buildah in a private storage directory.
     One builder per test module keeps the vfs storage (and its cleanup) in one place."""
