@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from appwrite_heroku.config.budget import DEFAULT_PROFILE, PLANS_VAR
+from appwrite_heroku.release.engine import DeployResult
 from appwrite_heroku.release.tag_guard import RELEASE_VAR
 from helpers import (
     ADDON_JAWSDB_URL,
@@ -426,3 +427,84 @@ def test_unknown_plans_are_not_judged_but_said(env: Env, source: Path) -> None:
     assert result.exit_status == 0
     assert "heroku-redis:premium-9 is not in this tool's plan table" in reporter.text
     assert PLANS_VAR not in result.changed_config_keys
+
+
+# -- what each deploy costs, and apps deployed before the record moved into the image --------
+
+def test_each_deploy_costs_the_releases_and_requests_the_readme_gives(env: Env,
+                                                                     source: Path) -> None:
+    app = make_app(env.standin)
+    heroku = env.standin.app(app)
+
+    def measured(**kwargs: object) -> tuple[DeployResult, int, int]:
+        releases, requests = len(heroku.releases), len(env.standin.requests)
+        result, reporter = env.run(app, source, **kwargs)
+        assert result.exit_status == 0, reporter.text
+        assert len(env.standin.requests) - requests == result.api_requests
+        assert len(heroku.releases) - releases == len(result.releases)
+        return result, len(result.releases), result.api_requests
+
+    _, made, _ = measured(tag="v1.0.0")
+    assert made == 2  # the first deploy's settings, then its images
+    images = current_images(env.standin, app)
+    (source / "marker.txt").write_text("two\n")
+    tagged, made, requests = measured(tag="v1.1.0")
+    assert (made, requests <= 7) == (1, True), requests
+    assert tagged.changed_config_keys == []
+    assert "two releases" not in tagged.summary
+    assert current_images(env.standin, app) != images
+    _, made, requests = measured(tag="v1.1.0")
+    assert (made, requests <= 3) == (0, True), requests
+
+    # A setting changes: one config release, then one image release, in that order — the
+    # config release restarts the running images (the old image, new settings).
+    before = current_images(env.standin, app)
+    (source / "marker.txt").write_text("three\n")
+    changed, made, requests = measured(tag="v1.2.0",
+                                       extra_config={"_APP_SMTP_HOST": "smtp.example.com"})
+    assert made == 2 and changed.changed_config_keys == ["_APP_SMTP_HOST"]
+    config_release, image_release = heroku.releases[-2:]
+    assert config_release["description"].startswith("Set _APP_SMTP_HOST")
+    assert heroku.find_release(config_release["id"]).images == before  # type: ignore[union-attr]
+    assert image_release["description"].startswith("Deployed ")
+    assert (f"two releases: config v{config_release['version']}, then images "
+            f"v{image_release['version']}") in changed.summary
+    assert requests <= 10
+
+
+def test_an_app_deployed_with_the_record_in_a_config_var_upgrades(env: Env,
+                                                                 tmp_path: Path) -> None:
+    """An app as the engine before this one left it: images without the label, the record in
+    the config var APPWRITE_LITE_RELEASE. (A Dockerfile.lite without the label makes the
+    engine write exactly that.)"""
+    app = make_app(env.standin)
+    old = lite_source(tmp_path / "old", record=False)
+    first, reporter = env.run(app, old, tag="v1.2.0")
+    assert first.exit_status == 0, reporter.text
+    assert "carries no appwrite-lite.release label" in reporter.text
+    config = env.standin.app(app).config_vars
+    assert config[RELEASE_VAR] == "tag=v1.2.0 appwrite=1.9.6 commit=0123abc"
+    assert env.running_record(app) == ""
+
+    new = lite_source(tmp_path / "new", "new\n")
+    from appwrite_heroku.errors import InputError
+
+    with pytest.raises(InputError, match=r"older than the running v1\.2\.0"):
+        env.run(app, new, tag="v1.1.0")  # the config var still guards
+    again, reporter = env.run(app, new, tag="v1.2.0")
+    assert again.summary.startswith("no-op: v1.2.0"), reporter.text
+    upgraded, reporter = env.run(app, new, tag="v1.3.0")
+    assert upgraded.exit_status == 0, reporter.text
+    assert len(upgraded.releases) == 1 and upgraded.changed_config_keys == []
+    assert env.running_record(app) == "tag=v1.3.0 appwrite=1.9.6 commit=0123abc"
+    assert "from the config var APPWRITE_LITE_RELEASE" in reporter.text
+    # the label now wins over the config var it left behind
+    with pytest.raises(InputError, match=r"older than the running v1\.3\.0"):
+        env.run(app, new, tag="v1.2.5")
+    # ... which goes with the next deploy that changes a setting anyway
+    (new / "marker.txt").write_text("newer\n")
+    retired, reporter = env.run(app, new, tag="v1.4.0",
+                                extra_config={"_APP_SMTP_HOST": "smtp.example.com"})
+    assert retired.exit_status == 0, reporter.text
+    assert RELEASE_VAR in retired.changed_config_keys
+    assert RELEASE_VAR not in env.standin.app(app).config_vars

@@ -156,7 +156,9 @@ class Endpoints:
 def check_options(options: DeployOptions) -> None:
     """The same rules (`inputs`) for the CLI's options and the Action's inputs."""
     inputs.choice(options.build, "--build", builder.BUILDS)
-    if options.config_from is None or options.app:
+    if options.promote_from is not None:
+        inputs.app_name(options.app, "--to", hint="pass the production app's name (--to NAME)")
+    elif options.config_from is None or options.app:
         inputs.app_name(options.app, "app name")
     if options.config_from is not None and not options.dry_run:
         raise InputError("--config-from only plans (no account, no writes): use "
@@ -375,6 +377,8 @@ def deploy(options: DeployOptions, reporter: Reporter,
     check_options(options)
     if options.config_from is not None:
         return plan_offline(options, reporter)
+    if options.promote_from:
+        options = replace(options, build="none")  # nothing is built: staging's images are
     endpoints = Endpoints.from_env(os.environ if env is None else env)
     if not endpoints.api_key:
         raise InputError("HEROKU_API_KEY is not set: create a key with `heroku "
@@ -964,14 +968,18 @@ def _parse_config_pair(text: str) -> tuple[str, str]:
 def _options(args: argparse.Namespace, *, dry_run: bool) -> DeployOptions:
     defaults = DeployOptions(app="")
     return DeployOptions(
-        app=args.app or "", tag=args.tag, appwrite_version=args.appwrite_version,
-        build=args.build, dry_run=dry_run or bool(getattr(args, "dry_run", False)),
+        app=args.app or "", tag=args.tag,
+        appwrite_version=getattr(args, "appwrite_version", defaults.appwrite_version),
+        build=getattr(args, "build", "none" if getattr(args, "promote_from", None)
+                      else defaults.build),
+        dry_run=dry_run or bool(getattr(args, "dry_run", False)),
         force=args.force, tag_pattern=args.tag_pattern, commit=args.commit,
         extra_config=dict(args.config or []), config_from=getattr(args, "config_from", None),
         health_timeout=getattr(args, "health_timeout", defaults.health_timeout),
         release_timeout=getattr(args, "release_timeout", defaults.release_timeout),
         rollback=not getattr(args, "no_rollback", False),
-        source_dir=getattr(args, "source_dir", defaults.source_dir))
+        source_dir=getattr(args, "source_dir", defaults.source_dir),
+        promote_from=getattr(args, "promote_from", None))
 
 
 def _run_command(args: argparse.Namespace, *, dry_run: bool) -> int:
@@ -986,8 +994,48 @@ def _run_command(args: argparse.Namespace, *, dry_run: bool) -> int:
     return result.exit_status
 
 
+def _record_arguments(parser: argparse.ArgumentParser, *, verb: str, plan: bool) -> None:
+    """What is released and under which name: the same for deploy, plan and promote."""
+    parser.add_argument("--tag", type=_checked(inputs.tag),
+                        help=f"the git tag being {verb}, e.g. v1.2.3 (default: none, an "
+                             "untagged release)")
+    parser.add_argument("--tag-pattern", default="v*", type=_checked(inputs.tag_pattern),
+                        help="refs that may be released (glob, default %(default)s)")
+    parser.add_argument("--commit", type=_checked(inputs.commit),
+                        help="the commit SHA, recorded with the release (default: none)"
+                        if verb != "promoted" else "the commit the tag names: staging must "
+                        "run it (default: not checked)")
+    parser.add_argument("--config", action="append", type=_parse_config_pair,
+                        metavar="KEY=VALUE",
+                        help="a config var of your own (repeatable; default: none)")
+    parser.add_argument("--force", action="store_true",
+                        help=("plan as deploy --force would: " if plan else "")
+                        + ("release even the running or an older tag (default: off)"
+                           if verb != "promoted" else "promote even another commit than "
+                           "--commit, or a tag older than production's (default: off)"))
+
+
+def _writing_arguments(parser: argparse.ArgumentParser, *, plan_name: str) -> None:
+    """How a release that writes is waited for, and undone."""
+    parser.add_argument("--no-rollback", action="store_true",
+                        help="leave a failed release in place (default: roll back)")
+    parser.add_argument(
+        "--health-timeout", default=300.0, metavar="SECONDS",
+        type=_checked(lambda text: inputs.seconds(text, "--health-timeout",
+                                                  HEALTH_TIMEOUT_MAX)),
+        help="how long the new release may take to answer /v1/health/version "
+             "(default %(default)s)")
+    parser.add_argument(
+        "--release-timeout", default=1800.0, metavar="SECONDS",
+        type=_checked(lambda text: inputs.seconds(text, "--release-timeout")),
+        help="how long the release phase may run (default %(default)s)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help=f"{plan_name}: print the plan, write nothing (default: off)")
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Adds `deploy` and `plan`; each lists only the options it uses, with its default."""
+    """Adds `deploy`, `plan` and `promote`; each lists only the options it uses, with its
+    default."""
     for name, dry_run, help_text in (
         ("deploy", False, "build, push and release Appwrite Lite to a Heroku app"),
         ("plan", True, "show what deploy would change (masked), writing nothing"),
@@ -997,25 +1045,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                             help="the Heroku app (default: $HEROKU_APP"
                             + (", else HEROKU_APP_NAME in --config-from" if dry_run else "")
                             + ")")
-        parser.add_argument("--tag", type=_checked(inputs.tag),
-                            help="the git tag being released, e.g. v1.2.3 (default: none, an "
-                                 "untagged release)")
-        parser.add_argument("--tag-pattern", default="v*", type=_checked(inputs.tag_pattern),
-                            help="refs that may be released (glob, default %(default)s)")
+        _record_arguments(parser, verb="released", plan=dry_run)
         parser.add_argument("--appwrite-version", default=PINNED_APPWRITE_VERSION,
                             type=_checked(inputs.appwrite_version),
                             help="the Appwrite image tag to build on (default %(default)s)")
-        parser.add_argument("--commit", type=_checked(inputs.commit),
-                            help="the commit SHA, recorded with the release (default: none)")
         parser.add_argument("--build", choices=builder.BUILDS, default="docker",
                             help="how to build: docker (buildx), buildah, heroku (Build API), "
                                  "none (images already pushed) (default %(default)s)")
-        parser.add_argument("--config", action="append", type=_parse_config_pair,
-                            metavar="KEY=VALUE",
-                            help="a config var of your own (repeatable; default: none)")
-        parser.add_argument("--force", action="store_true",
-                            help=("plan as deploy --force would: " if dry_run else "")
-                            + "release even the running or an older tag (default: off)")
         if dry_run:
             parser.add_argument("--config-from", metavar="FILE.json",
                                 help="plan from `heroku config --json` output: no account "
@@ -1024,19 +1060,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             parser.add_argument("--source-dir", default=".",
                                 help=f"the build context holding {builder.DOCKERFILE} "
                                      "(default %(default)s)")
-            parser.add_argument("--no-rollback", action="store_true",
-                                help="leave a failed release in place (default: roll back)")
-            parser.add_argument(
-                "--health-timeout", default=300.0, metavar="SECONDS",
-                type=_checked(lambda text: inputs.seconds(text, "--health-timeout",
-                                                          HEALTH_TIMEOUT_MAX)),
-                help="how long the new release may take to answer /v1/health/version "
-                     "(default %(default)s)")
-            parser.add_argument(
-                "--release-timeout", default=1800.0, metavar="SECONDS",
-                type=_checked(lambda text: inputs.seconds(text, "--release-timeout")),
-                help="how long the release phase may run (default %(default)s)")
-            parser.add_argument("--dry-run", action="store_true",
-                                help="the same as `plan`: print the plan, write nothing "
-                                     "(default: off)")
+            _writing_arguments(parser, plan_name="the same as `plan`")
         parser.set_defaults(func=lambda args, dry=dry_run: _run_command(args, dry_run=dry))
+    _register_promote(subparsers)
+
+
+def _register_promote(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    help_text = ("release the images a staging app runs on a production app, unchanged (no "
+                 "rebuild), with production's own config, release phase, health and rollback")
+    parser = subparsers.add_parser("promote", help=help_text, description=help_text)
+    parser.add_argument("--from", dest="promote_from", metavar="STAGING_APP", required=True,
+                        type=_checked(lambda text: inputs.app_name(text, "--from")),
+                        help="the app whose running images are promoted")
+    parser.add_argument("--to", dest="app", metavar="PRODUCTION_APP",
+                        default=os.environ.get("HEROKU_APP"),
+                        help="the app they are released on (default: $HEROKU_APP)")
+    _record_arguments(parser, verb="promoted", plan=False)
+    _writing_arguments(parser, plan_name="show what the promotion would change")
+    parser.set_defaults(func=lambda args: _run_command(args, dry_run=False))
