@@ -227,6 +227,32 @@ def test_dry_run_writes_nothing_and_records_no_deployment(action: Action) -> Non
 
 
 @needs_buildah
+def test_a_tag_promotes_what_a_push_to_main_released_on_staging(action: Action) -> None:
+    """The example workflow's two jobs: a push to main builds and releases on staging; the
+    tag then promotes staging's images to production, without a build."""
+    staging, production = make_app(action.heroku), make_app(action.heroku)
+    pushed = action.run({"app": staging, "build": "buildah", "health-timeout": "10",
+                         "environment": "staging"}, ref="refs/heads/main")
+    assert pushed.status == 0, pushed.stdout + pushed.stderr
+    run = action.run({"app": production, "promote-from": staging, "build": "buildah",
+                      "health-timeout": "10"}, ref="refs/tags/v2.0.0")
+    assert run.status == 0, run.stdout + run.stderr
+    run.assert_no_secret_leaks()
+    groups = [line for line in run.lines() if line.startswith("::group::")]
+    assert not any(g.startswith("::group::Build and push") for g in groups)  # no rebuild
+    assert any(g.startswith(f"::group::Copy {staging}'s images") for g in groups)
+    images = json.loads(run.outputs["image-ids"])
+    assert images == dict(action.heroku.app(staging).images)
+    assert dict(action.heroku.app(production).images) == images
+    assert run.outputs["changed-config-keys"].split("\n")[0]  # production's own settings
+    [_, deployment] = action.github.deployments
+    assert (deployment["ref"], deployment["environment"]) == ("v2.0.0", "production")
+    assert f"from {staging}" in deployment["description"]
+    assert action.github.states() == ["in_progress", "success"] * 2
+    assert action.heroku.schema_violations == []
+
+
+@needs_buildah
 def test_forbidden_deployment_is_one_warning_and_the_release_still_happens(
         action: Action) -> None:
     app = make_app(action.heroku)
@@ -251,6 +277,8 @@ def test_forbidden_deployment_is_one_warning_and_the_release_still_happens(
         ({"health-timeout": "soon"}, "input health-timeout must be a number"),
         ({"config": "SMTP-HOST: x\n"}, "input config: key: config var name 'SMTP-HOST'"),
         ({"config": f"_APP_SMTP_PASSWORD: [{CANARY_SMTP_PASSWORD}]"}, "must be a single string"),
+        ({"promote-from": "Staging App"}, "input promote-from 'Staging App' is not a Heroku"),
+        ({"promote-from": "my-app"}, "--from and --to both name my-app"),
     ],
 )
 def test_bad_input_is_one_error_line_and_exit_2(action: Action, inputs: dict[str, str],
