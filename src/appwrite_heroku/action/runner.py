@@ -24,7 +24,13 @@ from ..config.user_config import parse_config
 from ..config.variables import PINNED_APPWRITE_VERSION
 from ..errors import EXIT_FAILED, EXIT_USAGE, AppwriteHerokuError, InputError
 from ..release.build import BUILDS, DOCKERFILE
-from ..release.engine import HEALTH_TIMEOUT_MAX, DeployOptions, DeployResult, deploy
+from ..release.engine import (
+    HEALTH_TIMEOUT_MAX,
+    DeployOptions,
+    DeployResult,
+    check_promotion,
+    deploy,
+)
 from ..secrecy import config_secrets
 from .deployments import DeploymentRecord, RunContext
 from .workflow import (
@@ -107,6 +113,7 @@ def parse_inputs(env: Mapping[str, str]) -> ActionInputs:
         source_dir=lite_context(workspace, env.get("APPWRITE_LITE_CONTEXT")),
         promote_from=promote_from,  # then `build` is not used: staging's images are
     )
+    check_promotion(options, "input promote-from")
     return ActionInputs(api_key=api_key, github_token=token, environment=environment,
                         options=options)
 

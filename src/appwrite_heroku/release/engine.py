@@ -164,14 +164,7 @@ def check_options(options: DeployOptions) -> None:
         raise InputError("--config-from only plans (no account, no writes): use "
                          "`appwrite-heroku plan --config-from FILE`")
     inputs.config_vars(options.extra_config, "--config")
-    if options.promote_from is not None:
-        inputs.app_name(options.promote_from, "--from")
-        if options.promote_from == options.app:
-            raise InputError(f"--from and --to both name {options.app}: promote from the "
-                             "staging app to another (production) app")
-        if options.config_from is not None:
-            raise InputError("--config-from plans a deploy from a file: a promotion reads "
-                             "both apps (use `appwrite-heroku promote --dry-run`)")
+    check_promotion(options)
     inputs.tag(options.tag)
     inputs.tag_pattern(options.tag_pattern)
     inputs.appwrite_version(options.appwrite_version)
@@ -179,6 +172,19 @@ def check_options(options: DeployOptions) -> None:
     check_tag(options.tag, options.tag_pattern)
     inputs.seconds(options.health_timeout, "--health-timeout", HEALTH_TIMEOUT_MAX)
     inputs.seconds(options.release_timeout, "--release-timeout")
+
+
+def check_promotion(options: DeployOptions, label: str = "--from") -> None:
+    """A promotion names another app to promote from, and plans from no file."""
+    if options.promote_from is None:
+        return
+    inputs.app_name(options.promote_from, label)
+    if options.promote_from == options.app:
+        raise InputError(f"{label} and the app to release on both name {options.app}: promote "
+                         "from the staging app to another (production) app")
+    if options.config_from is not None:
+        raise InputError("--config-from plans a deploy from a file: a promotion reads "
+                         "both apps (use `appwrite-heroku promote --dry-run`)")
 
 
 def missing_addons(config: Mapping[str, str]) -> list[str]:
