@@ -16,6 +16,7 @@ from appwrite_heroku.release.promotion import Source, check_source, judge, stagi
 from appwrite_heroku.release.tag_guard import (
     RELEASE_VAR,
     ReleaseRecord,
+    appwrite_move,
     running_record,
     semver_key,
 )
@@ -113,11 +114,12 @@ def test_production_running_staging_images_is_a_noop() -> None:
     assert decide(source(), running=same, force=True).action == "deploy"
 
 
-def test_appwrite_never_goes_down_not_even_with_force() -> None:
-    for force in (False, True):
-        with pytest.raises(InputError, match=r"older than production's 1\.9\.7.*cannot migrate "
-                                             "down"):
-            decide(source(), record("1.9.7"), force=force)
+def test_appwrite_never_goes_down_unless_forced_to_the_release_phase() -> None:
+    with pytest.raises(InputError, match=r"staging has Appwrite 1\.9\.6, older than the "
+                                         r"running 1\.9\.7.*cannot migrate down"):
+        decide(source(), record("1.9.7"))
+    forced = decide(source(), record("1.9.7"), force=True)
+    assert "the release phase refuses if the database is newer" in forced.warnings[0]
     upgrade = decide(source(), record("1.9.5"))
     assert upgrade.action == "deploy"
     assert "Appwrite 1.9.5 -> 1.9.6: production's release phase migrates" in upgrade.warnings[0]
@@ -144,12 +146,25 @@ versions = st.builds("{}.{}.{}".format, *(st.integers(0, 12),) * 3)
 
 @settings(max_examples=fuzz_examples(100))
 @given(versions, versions, st.booleans())
-def test_a_promotion_never_takes_appwrite_down(staged: str, running: str, force: bool) -> None:
+def test_a_promotion_never_takes_appwrite_down_unawares(staged: str, running: str,
+                                                         force: bool) -> None:
     staging = source(web=record(staged), worker=record(staged), release=record(staged))
     older = semver_key(staged) < semver_key(running)  # type: ignore[operator]
     try:
         decision = decide(staging, record(running), force=force)
     except InputError as error:
-        assert older and "cannot migrate down" in str(error)
+        assert older and not force and "cannot migrate down" in str(error)
         return
-    assert not older and decision.action == "deploy"
+    assert decision.action == "deploy"
+    assert not older or any("(--force)" in warning for warning in decision.warnings)
+
+
+def test_a_deploy_of_an_older_appwrite_is_refused_before_the_build() -> None:
+    running = record("1.9.6")
+    assert appwrite_move("1.9.6", running, force=False) == []
+    assert appwrite_move("1.9.7", None, force=False) == []  # nothing recorded: first deploy
+    assert appwrite_move("2.0.0", running, force=False) == [
+        "Appwrite 1.9.6 -> 2.0.0: the release phase migrates the data"]
+    with pytest.raises(InputError, match=r"this deploy has Appwrite 1\.9\.5, older"):
+        appwrite_move("1.9.5", running, force=False, whose="this deploy")
+    assert "cannot order" in appwrite_move("nightly", running, force=False)[0]

@@ -508,3 +508,20 @@ def test_an_app_deployed_with_the_record_in_a_config_var_upgrades(env: Env,
     assert retired.exit_status == 0, reporter.text
     assert RELEASE_VAR in retired.changed_config_keys
     assert RELEASE_VAR not in env.standin.app(app).config_vars
+
+
+def test_an_older_appwrite_is_refused_before_anything_is_built(env: Env, source: Path) -> None:
+    from appwrite_heroku.errors import InputError
+
+    app = make_app(env.standin)
+    assert env.run(app, source, tag="v1.0.0")[0].exit_status == 0
+    before = len(env.standin.requests)
+    with pytest.raises(InputError, match=r"Appwrite 1\.9\.5, older than the running 1\.9\.6: "
+                                         r"the data is already migrated"):
+        env.run(app, source, tag="v1.1.0", appwrite_version="1.9.5")
+    assert all(r.method == "GET" for r in env.standin.requests[before:])
+    (source / "marker.txt").write_text("newer\n")
+    upgraded, reporter = env.run(app, source, tag="v1.2.0", appwrite_version="1.9.7")
+    assert upgraded.exit_status == 0, reporter.text
+    assert "warning: Appwrite 1.9.6 -> 1.9.7: the release phase migrates" in reporter.text
+    assert upgraded.healthy is True and "Appwrite 1.9.7" in upgraded.summary

@@ -66,6 +66,7 @@ from .tag_guard import (
     RELEASE_VAR,
     GuardDecision,
     ReleaseRecord,
+    appwrite_move,
     check_tag,
     decide,
     make_record,
@@ -557,6 +558,10 @@ def _guard(run: _Run, preflight: _Preflight, source: Source | None) -> GuardDeci
                           commit=options.commit, running=preflight.record,
                           running_ok=captured_ok, force=options.force,
                           pattern=options.tag_pattern)
+        if decision.action == "deploy" and options.build != "none":  # (none: what was pushed)
+            moved = appwrite_move(options.appwrite_version, preflight.record,
+                                  force=options.force, whose="this deploy")
+            decision = replace(decision, warnings=(*decision.warnings, *moved))
     else:
         decision = judge(source, production_images=preflight.running,
                          production=preflight.record, production_ok=captured_ok,

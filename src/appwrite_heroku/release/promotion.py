@@ -10,10 +10,11 @@ is written (the engine reads, this judges, the engine writes):
   release record (the `appwrite-lite.release` label), all of one Appwrite version: a release
   image of another version would migrate production's data for code that is not the code
   that then runs (exit 2);
-- production's data must be able to follow: Appwrite migrates up one release phase at a time
-  and never down, so staging's Appwrite may not be older than production's (exit 2, even with
-  --force: nothing can undo it). A newer one is migrated by production's own release phase,
-  which runs the release image copied from staging;
+- production's data must be able to follow: Appwrite migrates up in the release phase and
+  never down, so staging's Appwrite may not be older than production's (exit 2; --force leaves
+  it to production's release phase, which refuses while its database is newer). A newer one is
+  migrated by production's own release phase, which runs the release image copied from
+  staging;
 - the tag being promoted must name what staging runs (its commit) and must not be older than
   production's (exit 2 unless --force), as the tag guard rules for a deploy.
 
@@ -27,7 +28,14 @@ from dataclasses import dataclass
 
 from ..config.heroku_types import PROCESS_TYPES, Release
 from ..errors import InputError
-from .tag_guard import RELEASE_LABEL, GuardDecision, ReleaseRecord, check_tag, semver_key
+from .tag_guard import (
+    RELEASE_LABEL,
+    GuardDecision,
+    ReleaseRecord,
+    appwrite_move,
+    check_tag,
+    semver_key,
+)
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,7 @@ def judge(source: Source, *, production_images: Mapping[str, str],
                                    running.items()) and production_ok and not force):
         return GuardDecision("noop", f"production already runs {source.app}'s images "
                              f"({_describe(staged)})")
-    warnings = [*_version_warnings(staged.appwrite, production),
+    warnings = [*_version_warnings(staged.appwrite, production, force),
                 *_tag_warnings(staged, production, tag=tag, commit=commit, force=force)]
     return GuardDecision("deploy", f"{_describe(production) if production else 'unrecorded'}"
                          f" -> {source.app}'s {_describe(staged)}", tuple(warnings))
@@ -106,25 +114,15 @@ def _describe(record: ReleaseRecord) -> str:
             + (f", commit {record.commit[:12]}" if record.commit else ""))
 
 
-def _version_warnings(staged: str, production: ReleaseRecord | None) -> list[str]:
-    """Appwrite never migrates down: an older staging is refused whatever --force says."""
-    running = production.appwrite if production else None
-    if running is None:
+def _version_warnings(staged: str, production: ReleaseRecord | None, force: bool
+                      ) -> list[str]:
+    """Appwrite never migrates down (tag_guard.appwrite_move); unrecorded: said so."""
+    if production is None or production.appwrite is None:
         return ["production's Appwrite version is not recorded: its release phase decides "
                 "whether to migrate (and refuses to go down)"]
-    new_key, old_key = semver_key(staged), semver_key(running)
-    if new_key is None or old_key is None:
-        return [f"cannot order Appwrite {staged} against production's {running}: its release "
-                "phase decides"] if staged != running else []
-    if new_key < old_key:
-        raise InputError(f"staging runs Appwrite {staged}, older than production's {running}: "
-                         "production's data is already migrated to it and Appwrite cannot "
-                         f"migrate down — deploy Appwrite {running} or newer to staging, then "
-                         "promote")
-    if new_key > old_key:
-        return [f"Appwrite {running} -> {staged}: production's release phase migrates its data "
-                "(with the release image copied from staging)"]
-    return []
+    moved = appwrite_move(staged, production, force=force, whose="staging")
+    return [line.replace("the release phase migrates", "production's release phase migrates "
+                         "(with the release image copied from staging)") for line in moved]
 
 
 def _tag_warnings(staged: ReleaseRecord, production: ReleaseRecord | None, *, tag: str | None,

@@ -139,3 +139,27 @@ def decide(*, tag: str | None, appwrite: str, commit: str | None, running: Relea
     if force and same_tag:
         return GuardDecision("deploy", f"{tag} again (--force)", tuple(warnings))
     return GuardDecision("deploy", f"{running.tag or 'untagged'} -> {tag}", tuple(warnings))
+
+
+def appwrite_move(new: str | None, running: ReleaseRecord | None, *, force: bool,
+                  whose: str = "this release") -> list[str]:
+    """The engine's side of the migration decision, from the recorded versions: Appwrite
+    migrates up in the release phase and never down, so a release older than what runs is
+    refused before anything is written (the data is migrated already). --force leaves it to
+    the release phase, which reads the version from the database and refuses there."""
+    old = running.appwrite if running else None
+    if new is None or old is None or new == old:
+        return []
+    new_key, old_key = semver_key(new), semver_key(old)
+    if new_key is None or old_key is None:
+        return [f"cannot order Appwrite {new} against the running {old}: the release phase "
+                "decides whether to migrate"]
+    if new_key > old_key:
+        return [f"Appwrite {old} -> {new}: the release phase migrates the data"]
+    if not force:
+        raise InputError(f"{whose} has Appwrite {new}, older than the running {old}: the data "
+                         f"is already migrated to {old} and Appwrite cannot migrate down — "
+                         f"release Appwrite {old} or newer (--force leaves it to the release "
+                         "phase, which refuses while the database is newer)")
+    return [f"releasing Appwrite {new}, older than the running {old} (--force): the release "
+            "phase refuses if the database is newer"]
