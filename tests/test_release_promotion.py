@@ -101,6 +101,8 @@ def test_promotion_releases_staging_images_byte_for_byte(env: Env, source: Path)
     result, reporter = promote(env, staging, production)
     assert result.exit_status == 0, reporter.text
     assert result.healthy is True and result.summary.startswith("promoted v")
+    assert f"from {staging} (v1.1.0; Appwrite 1.9.6, commit {STAGING_SHA[:12]})" in \
+        result.summary
     # The images production runs are staging's, to the byte: same IDs, same config blobs,
     # same manifests (and so the same manifest digests).
     running = dict(env.standin.app(production).images)
@@ -197,7 +199,8 @@ def test_an_upgrade_runs_production_release_phase_and_waits_for_the_new_version(
     assert env.run(staging, source, tag=None, commit=STAGING_SHA)[0].exit_status == 0
     result, reporter = promote(env, staging, production)
     assert result.exit_status == 0, reporter.text
-    assert "Appwrite 1.9.5 -> 1.9.6: production's release phase migrates" in reporter.text
+    assert ("Appwrite 1.9.5 -> 1.9.6: production's release phase migrates its data, with the "
+            "release image copied from staging") in reporter.text
     assert "Running release command" in reporter.text  # production's own release phase ran
     assert result.healthy is True and "Appwrite 1.9.6" in result.summary
 

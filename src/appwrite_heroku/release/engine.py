@@ -587,9 +587,9 @@ def _plan(run: _Run, client: HerokuClient, preflight: _Preflight, config: dict[s
     run.config = merged
     judgement = _judge_budget(run, client, preflight)
     patch = _config_patch(options, config, derivation, generated, judgement.record)
-    plan = Plan(app=options.app, build=options.build, config_changes=diff(config, patch,
-                derivation.secret_keys), images=_planned_images(options, options.app),
-                record=_record_note(options))
+    plan = Plan(app=options.app, build="promote" if options.promote_from else options.build,
+                config_changes=diff(config, patch, derivation.secret_keys),
+                images=_planned_images(options, options.app), record=_record_note(options))
     for line in render(plan):
         run.reporter.info(line)
     return patch, judgement.refusal
@@ -873,9 +873,13 @@ def _health(run: _Run, captured: Release | None, release: Release | None,
                        f"{outcome.attempts} attempts)", deadline, changed=True)
         return replace(ending, release_version=version, healthy=False)
     run.reporter.info(f"healthy: {outcome.detail}")
-    return _Ending(EXIT_OK, f"{'promoted' if options.promote_from else 'released'} v{version} "
-                   f"({released.tag or 'untagged'}, Appwrite {expected}){_restarts(run)}; "
-                   "healthy", release_version=version, healthy=True)
+    if options.promote_from:
+        what = (f"promoted v{version} from {options.promote_from} ({options.tag or 'untagged'}"
+                f"; Appwrite {expected}, commit {(released.commit or '?')[:12]})")
+    else:
+        what = f"released v{version} ({released.tag or 'untagged'}, Appwrite {expected})"
+    return _Ending(EXIT_OK, f"{what}{_restarts(run)}; healthy", release_version=version,
+                   healthy=True)
 
 
 def _restarts(run: _Run) -> str:

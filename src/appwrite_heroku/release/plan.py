@@ -31,7 +31,7 @@ class Plan:
     app: str
     config_changes: list[ConfigChange] = field(default_factory=list)
     images: dict[str, str] = field(default_factory=dict)  # process type -> what is released
-    build: str = "none"
+    build: str = "none"  # a build of release/build.py's BUILDS, or "promote"
     noop: str | None = None  # why nothing will happen, if so
     record: str | None = None  # where the release record goes
     warnings: list[str] = field(default_factory=list)
@@ -130,8 +130,9 @@ def render(plan: Plan) -> list[str]:
     else:
         lines.append("  config vars: no change")
     if plan.images:
-        build = "no build (images already pushed)" if plan.build == "none" else (
-            f"built with {plan.build}")
+        build = {"none": "no build (images already pushed)",
+                 "promote": "no build: copied from the app they run on"}.get(
+            plan.build, f"built with {plan.build}")
         lines.append(f"  images ({build}):")
         for kind, image in plan.images.items():
             lines.append(f"    {kind}: {image}")

@@ -121,8 +121,9 @@ def _version_warnings(staged: str, production: ReleaseRecord | None, force: bool
         return ["production's Appwrite version is not recorded: its release phase decides "
                 "whether to migrate (and refuses to go down)"]
     moved = appwrite_move(staged, production, force=force, whose="staging")
-    return [line.replace("the release phase migrates", "production's release phase migrates "
-                         "(with the release image copied from staging)") for line in moved]
+    return [line.replace("the release phase migrates the data", "production's release phase "
+                         "migrates its data, with the release image copied from staging")
+            for line in moved]
 
 
 def _tag_warnings(staged: ReleaseRecord, production: ReleaseRecord | None, *, tag: str | None,
