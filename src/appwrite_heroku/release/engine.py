@@ -887,6 +887,9 @@ def _restarts(run: _Run) -> str:
     made = run.result.releases
     if len(made) < 2:
         return ""
+    if run.options.build == "heroku":  # the build's release first, then the config PATCH
+        return (f"; two releases: the build's v{made[0]}, then the record and settings "
+                f"v{made[-1]} (Heroku's builds take no record)")
     return (f"; settings changed, so two releases: config v{made[0]}, then images "
             f"v{made[-1]} (Heroku releases config and images apart)")
 
