@@ -155,6 +155,11 @@ def test_failed_release_phase_on_production_rolls_back_production_only(
     assert dict(env.standin.app(production).images) == before
     assert "_APP_SMTP_HOST" not in env.standin.app(production).config_vars
     assert env.standin.app(production).current_release()["status"] == "succeeded"
+    # settings unchanged: the failed image release never became current, nothing to undo
+    again, reporter = promote(env, staging, production)
+    assert again.exit_status == 1 and again.rolled_back is False, reporter.text
+    assert "is still current (nothing to roll back)" in again.summary
+    assert dict(env.standin.app(production).images) == before
     assert snapshot(env, staging) == staging_before
     assert writes_to(env, staging, requests_before) == []
 
