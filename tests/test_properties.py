@@ -342,6 +342,55 @@ def test_deploy_any_config_and_options(heroku_standin: HerokuStandIn, registry: 
     assert len(app.releases) == releases  # nothing was released from a refused input
 
 
+@st.composite
+def promote_arguments(draw: st.DrawFn, staging: str, production: str
+                      ) -> tuple[list[str], list[str]]:
+    """Every option `promote` offers (and some it does not), each valid or not."""
+    argv: list[str] = []
+    secrets: list[str] = []
+    for flag, valid, junk in (
+            ("--from", st.sampled_from([staging, production, "no-such-app"]), wild_text),
+            ("--to", st.sampled_from([production, staging]), wild_text),
+            ("--tag", st.sampled_from(["v1.0.0", "v2.0.0-rc.1"]), wild_text),
+            ("--tag-pattern", st.just("v*"), text),
+            ("--commit", st.just("abc1234"), wild_text)):
+        roll = draw(st.integers(0, 5))
+        if roll == 5:
+            argv += [flag, draw(junk)]
+        elif roll or flag == "--from":
+            argv += [flag, draw(valid)]
+    for pair, secret in draw(st.lists(config_pair, max_size=2)):
+        argv += ["--config", pair]
+        if secret is not None:
+            secrets.append(secret)
+    for flag in ("--force", "--dry-run", "--no-rollback"):
+        if draw(st.booleans()):
+            argv.append(flag)
+    if draw(st.integers(0, 9)) == 9:
+        argv += [draw(st.sampled_from(["--health-timeout", "--build", "--bogus"])), "nan"]
+    return argv, secrets
+
+
+@pytest.fixture
+def staging_app(heroku_standin: HerokuStandIn) -> str:
+    return make_appwrite_app(heroku_standin, "stg")
+
+
+@settings(max_examples=fuzz_examples(15))
+@given(st.data())
+def test_promote_any_options(heroku_standin: HerokuStandIn, registry: Registry,
+                             deploy_app: str, staging_app: str, data: st.DataObject) -> None:
+    """Two apps that run nothing yet: every promotion between them is refused, with one line,
+    before anything is written to either."""
+    argv, secrets = data.draw(promote_arguments(staging_app, deploy_app))
+    requests = len(heroku_standin.requests)
+    done = run_cli(["promote", *argv], env={
+        "HEROKU_API_KEY": CANARY_API_KEY, "HEROKU_API_URL": heroku_standin.url,
+        "HEROKU_ROUTER_URL": heroku_standin.router_url, "HEROKU_REGISTRY_URL": registry.url})
+    check_cli(done, [*secrets, CANARY_API_KEY], {1, 2})
+    assert [r for r in heroku_standin.requests[requests:] if r.method != "GET"] == []
+
+
 # -- launch: the settings stage -------------------------------------------------------------------
 
 launch_numbers = st.fixed_dictionaries({}, optional={
@@ -438,6 +487,7 @@ action_input: dict[str, tuple[st.SearchStrategy[str], st.SearchStrategy[str]]] =
     "appwrite-version": (st.just("1.9.6"), text),
     "tag-pattern": (st.just("v*"), text),
     "environment": (st.just("production"), wild_text),
+    "promote-from": (st.just(""), wild_text),
 }
 
 
