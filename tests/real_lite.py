@@ -15,8 +15,11 @@ import contextlib
 import http.cookies
 import json
 import os
+import re
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -169,7 +172,25 @@ class Dyno(Launched):
 
     def __init__(self, role: str, env: dict[str, str], name: str | None = None) -> None:
         super().__init__(role, env)
-        self.name = name or role
+        self.role, self.name = role, name or role
+
+    def programs(self) -> dict[int, str]:
+        """pid → supervisord program name, from `supervisorctl status` (what a dyno's user
+        would run). Needed where a program wipes its environment (nginx) or writes its process
+        title over it (Appwrite's tasks), hiding SUPERVISOR_PROCESS_NAME."""
+        line = next((ln for ln in self.lines if "[launcher] supervisord config " in ln), None)
+        if line is None:
+            return {}
+        done = subprocess.run(
+            [sys.executable, "-m", "supervisor.supervisorctl", "-c",
+             line.split("supervisord config ", 1)[1].strip(), "status"],
+            capture_output=True, text=True, timeout=20)
+        found = {}
+        for row in done.stdout.splitlines():
+            match = re.match(r"(\S+)\s+RUNNING\s+pid (\d+),", row)
+            if match:
+                found[int(match.group(2))] = match.group(1)
+        return found
 
     def tail(self, lines: int = 80) -> str:
         return "\n".join(self.lines[-lines:])
@@ -324,67 +345,68 @@ def memory_kib(pid: int) -> dict[str, int]:
     return values
 
 
-def _php_script(command: str) -> str | None:
-    """`app/http.php`, `app/worker.php databases`, `app/cli.php maintenance` … from argv."""
-    words = command.split()
-    for index, word in enumerate(words):
-        if word.endswith(("app/http.php", "app/realtime.php", "app/worker.php", "app/cli.php")):
-            script = word.rsplit("/", 1)[-1]
-            rest = words[index + 1:index + 2]
-            return f"{script} {rest[0]}" if rest and script in ("worker.php", "cli.php") \
-                else script
+def program_of(pid: int) -> str | None:
+    """The supervisord program a process belongs to: supervisord puts SUPERVISOR_PROCESS_NAME
+    in each program's environment, and its forks inherit it."""
+    try:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    for item in environ.split(b"\0"):
+        if item.startswith(b"SUPERVISOR_PROCESS_NAME="):
+            return item.split(b"=", 1)[1].decode()
     return None
 
 
-def classify(root: int) -> list[tuple[str, int]]:
+_SWOOLE_ROLES = ("master", "manager", "worker")
+
+
+def classify(root: int, known: Mapping[int, str] | None = None) -> list[tuple[str, int]]:
     """Each process of a dyno (the launcher's tree) with its kind.
 
-    Swoole's servers (http.php, realtime.php) run a master, which forks a manager, which forks
-    the task worker first and then the event workers (swoole-src v6.2.0 src/server/manager.cc:
-    68-84): among the manager's children the earliest-forked `task_worker_num` (1 for the API,
-    app/http.php:71; 0 for realtime) are task workers. A queue worker (`worker.php NAME`) is
-    a parent and a forked child; a task (`cli.php NAME`) one process."""
+    The launcher (with the in-process Redis bridge) is the root, supervisord its child, every
+    program a child of supervisord. Appwrite's API runs Swoole in process mode: a master,
+    which forks a manager, which forks the task worker first and then the event workers
+    (swoole-src v6.2.0 src/server/manager.cc:68-84), so among the manager's children the first
+    `task_worker_num` (1: app/http.php:71) are task workers. Realtime's server is Swoole's
+    default base mode: with one worker (`_APP_WORKERS_NUM=1`) that is one process. A queue
+    worker (`worker.php NAME`) is a parent and a forked child; a task (`cli.php NAME`) one
+    process. `known`: pid → program for processes whose environment does not say (see
+    `Dyno.programs`); their forks inherit it."""
     pids = tree_pids(root)
     parent_of = {pid: (_stat(pid) or (0, ""))[0] for pid in pids}
+    program: dict[int, str | None] = {}
+    for pid in pids:  # parents come first
+        program[pid] = (known or {}).get(pid) or program_of(pid) or program.get(parent_of[pid])
     kinds: list[tuple[str, int]] = []
     for pid in pids:
-        command = cmdline(pid)
-        script = _php_script(command)
-        parent = parent_of.get(pid, 0)
-        parent_script = _php_script(cmdline(parent)) if parent else None
-        grand_script = _php_script(cmdline(parent_of.get(parent, 0))) if parent else None
+        name = program[pid]
         if pid == root:
             kind = "launcher+bridge"
-        elif "supervisord" in command:
-            kind = "supervisord"
-        elif "nginx" in command.split(" ", 1)[0] or command.startswith("nginx"):
-            kind = "nginx"
-        elif "pgbouncer" in command:
-            kind = "pgbouncer"
-        elif script in ("http.php", "realtime.php"):
-            name = "api" if script == "http.php" else "realtime"
-            if parent_script != script:
-                kind = f"{name} master"
-            elif grand_script != script:
-                kind = f"{name} manager"
-            else:
-                siblings = children(parent)
-                task = name == "api" and siblings and pid == siblings[0]
-                kind = f"{name} task worker" if task else f"{name} worker"
-        elif script and script.startswith("worker.php"):
-            kind = f"queue {script.split()[1]}"
-        elif script and script.startswith("cli.php"):
-            kind = f"task {script.split()[1]}"
+        elif name is None:
+            kind = "supervisord" if "supervisord" in cmdline(pid) else f"other: {cmdline(pid)}"
+        elif name in ("api", "realtime"):
+            depth, up = 0, parent_of.get(pid, 0)
+            while program.get(up) == name:
+                depth, up = depth + 1, parent_of.get(up, 0)
+            kind = f"{name} {_SWOOLE_ROLES[min(depth, 2)]}"
+            if name == "api" and depth == 2 and children(parent_of[pid])[:1] == [pid]:
+                kind = "api task worker"
+        elif name.startswith("worker-"):
+            kind = f"queue {name.removeprefix('worker-')}"
+        elif name in ("nginx", "pgbouncer"):
+            kind = name
         else:
-            kind = f"other: {command[:40]}"
+            kind = f"task {name}"
         kinds.append((kind, pid))
     return kinds
 
 
-def memory_by_kind(root: int) -> dict[str, dict[str, int]]:
+def memory_by_kind(root: int, known: Mapping[int, str] | None = None,
+                   ) -> dict[str, dict[str, int]]:
     """KiB of Rss/Pss/USS and the process count per kind, for a dyno's tree."""
     table: dict[str, dict[str, int]] = {}
-    for kind, pid in classify(root):
+    for kind, pid in classify(root, known):
         row = table.setdefault(kind, {"procs": 0, "rss": 0, "pss": 0, "uss": 0})
         row["procs"] += 1
         for key, value in memory_kib(pid).items():
