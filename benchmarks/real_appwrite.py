@@ -125,6 +125,7 @@ class Deployment:
     probe: Any
     port: int
     extra: dict[str, str]
+    worker_memory: int = WORKER_MEMORY
     dynos: dict[str, Dyno] = field(default_factory=dict)
     bridge_ports: dict[str, int] = field(default_factory=dict)
 
@@ -364,7 +365,7 @@ def boot(deployment: Deployment, queue_extra: dict[str, str]) -> dict[str, float
     figures["release phase, exec → exit"] = time.monotonic() - release.started
     del deployment.dynos["release"]
     web = deployment.start("web", "web", WEB_MEMORY, PORT=str(deployment.port))
-    worker = deployment.start("worker", "worker", WORKER_MEMORY, **queue_extra)
+    worker = deployment.start("worker", "worker", deployment.worker_memory, **queue_extra)
     api = Api(deployment.port)
     wait_until("$PORT accepting", lambda: _accepting(deployment.port), 60, every=0.01,
                dynos=(web,))
@@ -385,8 +386,14 @@ def _accepting(port: int) -> bool:
 
 
 def queue_workers(dyno: Dyno) -> list[str]:
-    line = dyno.wait_for_line("queue workers and schedulers: ")
-    return [n for n in line.split(": ", 1)[1].split(", ") if n.startswith("worker-")]
+    """The queue workers the worker dyno runs, always or on demand, from the launcher's lines
+    (`queue workers and schedulers: …`, or `… always on: …` and `… on demand (…): …`)."""
+    dyno.wait_for_line("[launcher] queue workers")
+    names: list[str] = []
+    for line in dyno.lines:
+        if line.startswith("[launcher] queue workers"):
+            names += [n for n in line.rsplit(": ", 1)[1].split(", ") if n.startswith("worker-")]
+    return names
 
 
 def measure(deployment: Deployment, args: argparse.Namespace) -> dict[str, Any]:
@@ -422,8 +429,7 @@ def measure(deployment: Deployment, args: argparse.Namespace) -> dict[str, Any]:
     out["memory"]["every queue busy (peak)"] = sampler.peak
     out["connections"]["every queue busy (peak upstream)"] = sampler.connections
     out["figures"]["queue workers running at the peak"] = sum(
-        row["procs"] for kind, row in sampler.peak.get("worker", {}).items()
-        if kind.startswith("queue ")) // 2  # a parent and its forked child each
+        1 for kind in sampler.peak.get("worker", {}) if kind.startswith("queue "))
     return out
 
 
@@ -432,7 +438,8 @@ def report(boot_figures: Mapping[str, float], measured: Mapping[str, Any],
            mode: str) -> None:
     print(f"real Appwrite 1.9.6 under the launcher; queue workers: {mode}; "
           f"Redis maxclients {REDIS_MAXCLIENTS} (+1 for this probe), Postgres role limit "
-          f"{DB_CONNECTIONS}; web cgroup {WEB_MEMORY >> 20} MiB, worker {WORKER_MEMORY >> 20} MiB")
+          f"{DB_CONNECTIONS}; web cgroup {WEB_MEMORY >> 20} MiB, worker "
+          f"{deployment.worker_memory >> 20} MiB")
     for name, dyno in deployment.dynos.items():
         line = next((ln for ln in dyno.lines if "[launcher] sizing:" in ln), "")
         print(f"model, {name}: {line.split('sizing: ', 1)[-1]}")
@@ -461,6 +468,8 @@ def main() -> int:
                         help="seconds to keep sampling once every queue's job is taken")
     parser.add_argument("--queue-mode", choices=("on-demand", "always-on"), default=None,
                         help="with on-demand queue workers in the launcher (default: its own)")
+    parser.add_argument("--worker-mib", type=int, default=WORKER_MEMORY >> 20,
+                        help="the worker dyno's cgroup limit (default: app.json's worker size)")
     args = parser.parse_args()
     reason = unavailable()
     if reason is not None:
@@ -488,7 +497,8 @@ def run(work: Path, args: argparse.Namespace, queue_extra: dict[str, str], mode:
     # Appwrite reads an unset _APP_STORAGE_LIMIT as 0 (issue 17 §6); the Lite's default must
     # make this unnecessary once it lands.
     deployment = Deployment(work, prepare_tree(work), postgres, account, redis, redis.client(),
-                            free_port(), {"_APP_STORAGE_LIMIT": "30000000"})
+                            free_port(), {"_APP_STORAGE_LIMIT": "30000000"},
+                            worker_memory=args.worker_mib << 20)
     try:
         figures = boot(deployment, queue_extra)
         measured = measure(deployment, args)
@@ -496,7 +506,7 @@ def run(work: Path, args: argparse.Namespace, queue_extra: dict[str, str], mode:
         report(figures, measured, stops, deployment, mode)
         return 0
     except (AssertionError, SystemExit) as error:
-        print(f"failed: {error}")
+        print(f"failed: {str(error)[:2000]}")
         for name, dyno in deployment.dynos.items():
             print(f"--- {name} dyno, last 40 lines ---\n{dyno.tail(40)}")
         return 1

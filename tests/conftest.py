@@ -47,8 +47,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     logs = getattr(getattr(item, "module", None), "failure_logs", None)
-    if report.failed and callable(logs):
-        report.sections.append((f"processes ({call.when})", logs()))
+    text = logs() if report.failed and callable(logs) else ""
+    if text:
+        report.sections.append((f"processes ({call.when})", text))
 
 
 @pytest.fixture(scope="session")

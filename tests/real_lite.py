@@ -28,6 +28,7 @@ from typing import Any
 
 import requests
 
+from appwrite_heroku.config.plans import dyno_size
 from appwrite_heroku.dyno.patches import apply_patches
 from lite import CANARY_EXECUTOR_SECRET, CANARY_OPENSSL_KEY, Launched, pids_alive
 
@@ -44,10 +45,17 @@ HOST = "lite-real.herokuapp.com"
 # which redirects plain-HTTP requests (app/controllers/general.php:973-981).
 ROUTER_HEADERS = {"Host": HOST, "X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.7"}
 MIB = 1024 * 1024
-# Heroku's dyno sizes as the launcher reads them from the cgroup (basic and standard-2x: the
-# Deploy button's formation on main).
-WEB_MEMORY = 512 * MIB
-WORKER_MEMORY = 1024 * MIB
+
+
+def button_memory(role: str) -> int:
+    """Bytes of the dyno size the Deploy button's app.json gives `role`: what the launcher
+    reads from the cgroup on the button's formation."""
+    formation = json.loads((Path(__file__).resolve().parent.parent / "app.json").read_text())
+    return dyno_size(formation["formation"][role]["size"]).memory_mib * MIB
+
+
+WEB_MEMORY = button_memory("web")
+WORKER_MEMORY = button_memory("worker")
 # Appwrite's Redis clients bound by Heroku Key-Value Store mini; Postgres essential-0's 20.
 REDIS_MAXCLIENTS = 20
 DB_CONNECTIONS = 20
@@ -188,8 +196,8 @@ class Dyno(Launched):
         found = {}
         for row in done.stdout.splitlines():
             match = re.match(r"(\S+)\s+RUNNING\s+pid (\d+),", row)
-            if match:
-                found[int(match.group(2))] = match.group(1)
+            if match:  # `group:name` when the programs are in a group
+                found[int(match.group(2))] = match.group(1).rsplit(":", 1)[-1]
         return found
 
     def tail(self, lines: int = 80) -> str:
