@@ -496,7 +496,8 @@ def run(work: Path, args: argparse.Namespace, queue_extra: dict[str, str], mode:
                                              connection_limit=DB_CONNECTIONS)
     # Appwrite reads an unset _APP_STORAGE_LIMIT as 0 (issue 17 §6); the Lite's default must
     # make this unnecessary once it lands.
-    deployment = Deployment(work, prepare_tree(work), postgres, account, redis, redis.client(),
+    deployment = Deployment(work, prepare_tree(work), postgres, account, redis,
+                            redis.client(single_connection_client=True),
                             free_port(), {"_APP_STORAGE_LIMIT": "30000000"},
                             worker_memory=args.worker_mib << 20)
     try:

@@ -17,11 +17,10 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -443,18 +442,3 @@ def postgres_backends(superuser_sql: Callable[[str], str], role: str) -> dict[st
         if number.strip().isdigit():
             counts[state] = int(number)
     return counts
-
-
-@contextlib.contextmanager
-def stopped_at_exit(*dynos: Dyno) -> Iterator[None]:
-    """Whatever happens, every dyno's whole session is gone afterwards."""
-    try:
-        yield
-    finally:
-        for dyno in dynos:
-            if dyno.proc.poll() is None:
-                dyno.proc.send_signal(signal.SIGTERM)
-        for dyno in dynos:
-            with contextlib.suppress(Exception):
-                dyno.wait(timeout=40)
-            dyno.kill_session()

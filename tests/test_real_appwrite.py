@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -94,7 +95,6 @@ class App:
     dynos: dict[str, Dyno] = field(default_factory=dict)
     api: Api | None = None
     done: dict[str, Any] = field(default_factory=dict)
-    failed: str | None = None
     peaks: dict[str, int] = field(default_factory=dict)
     probe: Any = None  # the tier's one client of the upstream Redis (see the fixture)
 
@@ -161,7 +161,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, postgresql: Any) -> Iterator[A
                         password=CANARY_REDIS_PASSWORD, maxclients=REDIS_MAXCLIENTS + 1)
     addons = {"DATABASE_URL": account.url, "REDIS_URL": redis.url}
     the_app = App(work, tree, redis, postgresql, addons, free_port())
-    the_app.probe = redis.client()
+    the_app.probe = redis.client(single_connection_client=True)  # one, shared by threads
     the_app.done["account"] = account
     _APPS.append(the_app)
     watch = ConnectionWatch(the_app, account)
@@ -180,6 +180,7 @@ def app(tmp_path_factory: pytest.TempPathFactory, postgresql: Any) -> Iterator[A
                 pass
             dyno.kill_session()
         redis.stop()
+        shutil.rmtree(tree.code_dir, ignore_errors=True)  # 180 MB per copy
 
 
 def test_release_phase_on_a_first_deploy(app: App) -> None:
@@ -461,3 +462,4 @@ def test_jawsdb_release_and_console_sign_up(tmp_path: Path, mariadb: Any, postgr
         for dyno in jaws.dyno_list():
             dyno.kill_session()
         redis.stop()
+        shutil.rmtree(tree.code_dir, ignore_errors=True)
