@@ -17,6 +17,7 @@ Skipped as a whole, with the reason, where the real tree is absent (a fresh CI m
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import hashlib
 import json
 import os
@@ -449,6 +450,13 @@ def test_jawsdb_release_and_console_sign_up(tmp_path: Path, mariadb: Any, postgr
         assert session.status_code == 201, session.text
         api.keep_session(session)
         assert api.expect(200, "GET", "/account")["$id"] == owner["$id"]
+        # Requests at once, as a console page makes them: on this plan the sizing gives the API
+        # few workers (one on kitefin), and none may be dropped while they are all busy.
+        sizing = web.wait_for_line("[launcher] sizing:")
+        with concurrent.futures.ThreadPoolExecutor(6) as pool:
+            codes = list(pool.map(lambda _: Api(jaws.port, cookie=api.cookie).call(
+                "GET", "/account").status_code, range(24)))
+        assert codes == [200] * 24, f"{codes} with {sizing}"
         # Appwrite's tables are in the add-on's own database, the only one the user may use.
         tables = mariadb.root_sql(
             "SELECT count(*) FROM information_schema.tables "
