@@ -29,7 +29,7 @@ from ..clock import SYSTEM, Clock, poll
 from ..config import addons, appetite, inputs
 from ..config import budget as budget_model
 from ..config import settings as settings_engine
-from ..config.heroku_types import APP_NAME, PROCESS_TYPES, Formation, Release
+from ..config.heroku_types import PROCESS_TYPES, Formation, Release
 from ..config.variables import PINNED_APPWRITE_VERSION
 from ..display import safe_line
 from ..errors import EXIT_FAILED, EXIT_OK, InputError, NotReadyError, PlatformError
@@ -95,6 +95,10 @@ class DeployResult:
     api_requests: int = 0  # Heroku Platform API requests this deploy made
 
 
+_URL_EXAMPLES = {"HEROKU_API_URL": DEFAULT_API_URL, "HEROKU_REGISTRY_URL": DEFAULT_REGISTRY_URL,
+                 "HEROKU_ROUTER_URL": "http://127.0.0.1:8080"}
+
+
 @dataclass(frozen=True)
 class Endpoints:
     api_key: str | None
@@ -106,8 +110,8 @@ class Endpoints:
     def from_env(cls, env: Mapping[str, str]) -> Endpoints:
         """The environment is input too: each value checked before any request is built."""
         key = env.get("HEROKU_API_KEY") or ""
-        urls = {name: inputs.http_url(env[name], name) for name in
-                ("HEROKU_API_URL", "HEROKU_REGISTRY_URL", "HEROKU_ROUTER_URL") if env.get(name)}
+        urls = {name: inputs.http_url(env[name], name, example) for name, example in
+                _URL_EXAMPLES.items() if env.get(name)}
         return cls(
             api_key=inputs.api_key(key) if key.strip() else None,
             api_url=urls.get("HEROKU_API_URL") or DEFAULT_API_URL,
@@ -126,7 +130,7 @@ def check_options(options: DeployOptions) -> None:
     if options.config_from is not None and not options.dry_run:
         raise InputError("--config-from only plans (no account, no writes): use "
                          "`appwrite-heroku plan --config-from FILE`")
-    inputs.config_vars(options.extra_config, "--config")
+    inputs.user_config(options.extra_config, "--config")
     inputs.tag(options.tag)
     inputs.tag_pattern(options.tag_pattern)
     inputs.appwrite_version(options.appwrite_version)
@@ -220,7 +224,11 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     """`plan --config-from FILE`: no credentials, no network."""
     assert options.config_from is not None
     config = inputs.read_config_json(options.config_from, "--config-from")
-    named = config.get("HEROKU_APP_NAME") or ""
+    inputs.openssl_key_kept(config, options.extra_config, "--config")
+    named = config.get("HEROKU_APP_NAME")
+    # A name the file gives is checked like --app; without one the plan says "APP".
+    app = options.app or ("APP" if named is None else inputs.app_name(
+        named, f"HEROKU_APP_NAME in {options.config_from}", hint="pass --app NAME"))
     run = _Run(options, reporter, Endpoints(None, DEFAULT_API_URL, DEFAULT_REGISTRY_URL, None))
     run.mask_config(config)
     run.mask_config(options.extra_config)
@@ -230,7 +238,6 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     _check_ready(derivation)
     record = make_record(options.tag, options.appwrite_version, options.commit).format()
     patch = full_patch(config, derivation, generated, options.extra_config, record)
-    app = options.app or (named if APP_NAME.fullmatch(named) else "APP")
     plan = Plan(app=app, build=options.build,
                 config_changes=diff(config, patch, derivation.secret_keys),
                 images=_planned_images(options, app))
@@ -390,6 +397,7 @@ def _preflight(run: _Run, client: HerokuClient) -> _Preflight:
         raise PlatformError(f"Heroku returned no web_url for {app}")
     run.result.app_url = f"https://{hostname}/"
     config = _read_config(run, client)
+    inputs.openssl_key_kept(config, run.options.extra_config, "--config")
     missing = missing_addons(config)
     if missing:
         raise InputError(f"app {app} lacks {' and '.join(missing)}".replace("APP", app))
@@ -721,7 +729,8 @@ def _options(args: argparse.Namespace, *, dry_run: bool) -> DeployOptions:
         app=args.app or "", tag=args.tag, appwrite_version=args.appwrite_version,
         build=args.build, dry_run=dry_run or bool(getattr(args, "dry_run", False)),
         force=args.force, tag_pattern=args.tag_pattern, commit=args.commit,
-        extra_config=dict(args.config or []), config_from=getattr(args, "config_from", None),
+        extra_config=inputs.config_pairs(args.config or [], "--config"),
+        config_from=getattr(args, "config_from", None),
         health_timeout=getattr(args, "health_timeout", defaults.health_timeout),
         release_timeout=getattr(args, "release_timeout", defaults.release_timeout),
         rollback=not getattr(args, "no_rollback", False),
