@@ -38,6 +38,8 @@ from appwrite_heroku.dyno.bridge_mux import _Link, _MuxClient
 from helpers import CANARY_REDIS_PASSWORD
 from services import RedisServer, free_port, make_self_signed_cert, start_redis, wait_for_port
 
+# Nearly every test here runs a bridge against a real redis-server (README, Contributing).
+pytestmark = pytest.mark.services
 WRONG_PASSWORD = "canary-wrong-Pw-91d0c4aa"
 
 
@@ -631,7 +633,7 @@ def test_the_command_refuses_a_non_loopback_address_in_one_line() -> None:
 
 def test_the_command_names_the_variable_when_no_upstream_is_given() -> None:
     env = {k: v for k, v in os.environ.items() if k != UPSTREAM_ENV}
-    done = subprocess.run(bridge_command("--listen", "127.0.0.1:0"), env=env,
+    done = subprocess.run(bridge_command("--listen", "127.0.0.1:6399"), env=env,
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and UPSTREAM_ENV in done.stderr
@@ -642,7 +644,7 @@ def test_the_command_refuses_an_unusable_ca_file(tmp_path: Path) -> None:
     not_pem = tmp_path / "ca.pem"
     not_pem.write_text("not a certificate\n")
     for path in (str(not_pem), str(tmp_path / "missing.pem")):
-        done = subprocess.run(bridge_command("--listen", "127.0.0.1:0", "--ca-file", path),
+        done = subprocess.run(bridge_command("--listen", "127.0.0.1:6399", "--ca-file", path),
                               env=env, capture_output=True, text=True, timeout=30)
         assert done.returncode == 2
         assert done.stderr.count("\n") == 1 and "--ca-file" in done.stderr

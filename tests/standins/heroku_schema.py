@@ -40,8 +40,11 @@ _PLACEHOLDER = re.compile(r"\{\(([^)]+)\)\}")
 
 
 def default_schema_path() -> Path:
-    """`<repo>/../shared/heroku/platform-api-schema.json`, the copy the team shares."""
-    return Path(__file__).resolve().parents[3] / "shared" / "heroku" / "platform-api-schema.json"
+    """`<repo>/../shared/heroku/platform-api-schema.json`, the copy the team shares (see
+    tests/shared_tree.py); a test that starts the stand-in skips without it."""
+    from shared_tree import shared_file
+
+    return shared_file("heroku", "platform-api-schema.json")
 
 
 def _strict_properties(
