@@ -26,6 +26,7 @@ from appwrite_heroku.secrecy import Redactor, is_secret, secret_parts
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1 << 20
+REDIS_RULE = "Redis URL rule (refused at once)"
 # Shapes that made the old recognisers backtrack, and plain text.
 SHAPES = {"letters": "a", "scheme runs": "ab+c.d-e://", "user info": "a://u:p",
           "parameters": "?password", "PEM header": "-----BEGIN A", "mixed text": "Héllo, wörld "}
@@ -57,8 +58,9 @@ def recognisers() -> dict[str, Callable[[str], object]]:
         "secret_parts": secret_parts,
         "Redactor.add + redact": redact,
         "safe_line": safe_line,
-        "Redis URL rule (refused at once)": refused(lambda value: addons.parse_redis_url(value, "R")),
-        "config value rule (refused at once)": refused(lambda value: inputs.config_value("N", value, "x")),
+        REDIS_RULE: refused(lambda value: addons.parse_redis_url(value, "R")),
+        "config value rule (refused at once)": refused(
+            lambda value: inputs.config_value("N", value, "x")),
     }
 
 
@@ -93,7 +95,7 @@ def surfaces(tmp: Path) -> dict[str, Callable[[], object]]:
         "plan --config NOTE=<1 MB>": run(["plan", "--config-from", example, "--config",
                                           "NOTE=" + "a" * MB]),
         "the Action's config input (1 MB)": config_input,
-        "redis-bridge upstream URL (1 MB)": lambda: recognisers()["Redis URL rule (refused at once)"](
+        "redis-bridge upstream URL (1 MB)": lambda: recognisers()[REDIS_RULE](
             "rediss://:" + "a" * MB + "@h:1"),
         "env --from /dev/zero (a process)": dev_zero,
     }

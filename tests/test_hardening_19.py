@@ -237,6 +237,14 @@ def test_reserved_names_are_refused_before_anything_is_shown(name: str, tmp_path
                                       bad_input_annotation(action.stdout))
 
 
+@pytest.mark.parametrize("extra", [{"APPWRITE_LITE_PLANS": "x"}, {"_APP_CPU_NUM": "99999"}])
+def test_a_bad_record_or_sizing_value_in_the_file_is_refused_before_the_plan(
+        extra: dict[str, str], tmp_path: Path) -> None:
+    done = run_cli(["plan", "--config-from", write_config(tmp_path, {**EXAMPLE_CONFIG,
+                                                                     **extra})])
+    assert next(iter(extra)) in one_line_exit_2(done) and done.out == ""
+
+
 def test_the_reserved_names_are_the_engines_own() -> None:
     from appwrite_heroku.config.budget import PLANS_VAR
 

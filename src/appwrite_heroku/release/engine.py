@@ -232,8 +232,12 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     run = _Run(options, reporter, Endpoints(None, DEFAULT_API_URL, DEFAULT_REGISTRY_URL, None))
     run.mask_config(config)
     run.mask_config(options.extra_config)
-    reporter.step("Plan (offline, from a config file)")
     merged = {**config, **options.extra_config}
+    # Judged before anything is shown: a recorded APPWRITE_LITE_PLANS or a sizing value that
+    # is bad input is refused first, not after the plan it would have ended.
+    setup, source = budget_model.offline_setup(merged)
+    budget, refusal = budget_model.judge_setup(setup, merged, plans="these plans")
+    reporter.step("Plan (offline, from a config file)")
     derivation, generated = _derive(run, merged, None)
     _check_ready(derivation)
     record = make_record(options.tag, options.appwrite_version, options.commit).format()
@@ -245,8 +249,6 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     for line in render(plan):
         reporter.info(line)
     run.result.planned_config_keys = sorted(patch)
-    setup, source = budget_model.offline_setup(merged)
-    budget, refusal = budget_model.judge_setup(setup, merged, plans="these plans")
     for line in budget_model.render(budget, f"Budget (plans and dynos from {source})"):
         reporter.info(line)
     if refusal is not None:
