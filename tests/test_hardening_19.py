@@ -249,6 +249,7 @@ def test_the_reserved_names_are_the_engines_own() -> None:
     from appwrite_heroku.config.budget import PLANS_VAR
 
     assert set(inputs.RESERVED) == {settings.MARKER_VAR, tag_guard.RELEASE_VAR, PLANS_VAR}
+    assert inputs.OPENSSL_KEY == settings.OPENSSL_KEY
 
 
 # -- 5. one version rule -----------------------------------------------------------------------
