@@ -334,9 +334,12 @@ def test_a_password_in_a_redis_query_string_is_refused_not_ignored() -> None:
                                "REDIS_URL")
 
 
-def test_a_bad_heroku_app_name_in_a_config_file_is_refused(tmp_path: Path) -> None:
-    config = {**EXAMPLE_CONFIG, "HEROKU_APP_NAME": "../../Evil App"}
-    line = one_line_exit_2(run_cli(["plan", "--config-from", write_config(tmp_path, config)]))
+@pytest.mark.parametrize("name", ["../../Evil App", "host=db;password=Cnry00000"])
+def test_a_bad_heroku_app_name_in_a_config_file_is_refused(name: str, tmp_path: Path) -> None:
+    """Found by the large property run: a name shaped like a secret was quoted unmasked."""
+    config = {**EXAMPLE_CONFIG, "HEROKU_APP_NAME": name}
+    line = one_line_exit_2(run_cli(["plan", "--config-from", write_config(tmp_path, config)]),
+                           "Cnry00000")
     assert "HEROKU_APP_NAME" in line
 
 

@@ -224,14 +224,14 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     """`plan --config-from FILE`: no credentials, no network."""
     assert options.config_from is not None
     config = inputs.read_config_json(options.config_from, "--config-from")
+    run = _Run(options, reporter, Endpoints(None, DEFAULT_API_URL, DEFAULT_REGISTRY_URL, None))
+    run.mask_config(config)  # first: a refusal below may quote a value shaped like a secret
+    run.mask_config(options.extra_config)
     inputs.openssl_key_kept(config, options.extra_config, "--config")
     named = config.get("HEROKU_APP_NAME")
     # A name the file gives is checked like --app; without one the plan says "APP".
     app = options.app or ("APP" if named is None else inputs.app_name(
         named, f"HEROKU_APP_NAME in {options.config_from}", hint="pass --app NAME"))
-    run = _Run(options, reporter, Endpoints(None, DEFAULT_API_URL, DEFAULT_REGISTRY_URL, None))
-    run.mask_config(config)
-    run.mask_config(options.extra_config)
     merged = {**config, **options.extra_config}
     # Judged before anything is shown: a recorded APPWRITE_LITE_PLANS or a sizing value that
     # is bad input is refused first, not after the plan it would have ended.
