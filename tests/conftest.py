@@ -39,6 +39,22 @@ settings.register_profile("large", derandomize=False, database=None, deadline=No
                           suppress_health_check=_PROPERTY_CHECKS, print_blob=True)
 settings.load_profile("large" if os.environ.get("APPWRITE_HEROKU_FUZZ") == "large" else "ci")
 
+# Fixtures that start a Debian-packaged service or tool (.ci/run installs them). A test using
+# one, or in a module marked `pytestmark = pytest.mark.services`, is marked `services`:
+# `python3 -m pytest -m "not services"` runs the rest with nothing but the Python packages
+# (README, Contributing).
+SERVICE_FIXTURES = frozenset({
+    "redis_plain", "redis_password", "redis_tls_acl", "mariadb", "jawsdb_account",
+    "postgresql", "heroku_postgres", "postgres_owner", "registry", "heroku_standin",
+    "php_clients",
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.services)
+
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:

@@ -79,7 +79,7 @@ def test_action_defaults_are_the_engines_defaults() -> None:
 def test_every_input_reaches_the_engine(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile.lite").write_text("FROM scratch\n")
     parsed = runner.parse_inputs(_runner_env({
-        "INPUT_APPWRITE-VERSION": "1.9.5", "INPUT_TAG-PATTERN": "release-*",
+        "INPUT_APPWRITE-VERSION": "1.9.6", "INPUT_TAG-PATTERN": "release-*",
         "INPUT_BUILD": "heroku", "INPUT_CONFIG": "A=1\nB=two\n", "INPUT_HEALTH-TIMEOUT": "42",
         "INPUT_ROLLBACK": "false", "INPUT_DRY-RUN": "True", "INPUT_FORCE": "TRUE",
         "INPUT_GITHUB-TOKEN": "ghs_x", "INPUT_ENVIRONMENT": "staging",
@@ -88,7 +88,10 @@ def test_every_input_reaches_the_engine(tmp_path: Path) -> None:
     }))
     options = parsed.options
     assert (options.appwrite_version, options.tag_pattern, options.build) == (
-        "1.9.5", "release-*", "heroku")
+        "1.9.6", "release-*", "heroku")
+    # The only version modelled is the default: that the input is read shows in its refusal.
+    with pytest.raises(InputError, match=r"input appwrite-version '1\.9\.5'"):
+        runner.parse_inputs(_runner_env({"INPUT_APPWRITE-VERSION": "1.9.5"}))
     assert options.extra_config == {"A": "1", "B": "two"}
     assert (options.health_timeout, options.rollback, options.dry_run, options.force) == (
         42.0, False, True, True)

@@ -26,7 +26,7 @@ REDIS_FORMS = [
     ("redis://appwrite:p%40ss%3Aw%2Fd@h:1", "h", 1, False, "appwrite", "p@ss:w/d", 0, True),
     ("REDISS://user:pw@H.Example.com:2", "h.example.com", 2, True, "user", "pw", 0, True),
     ("redis://[::1]:6379", "::1", 6379, False, None, None, 0, False),
-    ("  redis://h:1  ", "h", 1, False, None, None, 0, False),
+    ("redis://h:1/15", "h", 1, False, None, None, 15, False),
 ]
 
 
@@ -45,6 +45,8 @@ def test_redis_url_forms(url: str, host: str, port: int, tls: bool, user: str | 
 @pytest.mark.parametrize("url", [
     "", "localhost:6379", "http://h:6379", "redis://", "redis://:pw@:6379", "redis://h:notaport",
     "redis://h:99999", "redis://h/abc", "redis://[::1:6379", "mysql://u:p@h/db",
+    "  redis://h:1  ", "redis://h:1\r", "redis://h:1/16", "redis://h:1/" + "9" * 20,
+    "redis://h:1?password=x", "redis://h:1/0#x",
 ])
 def test_malformed_redis_urls_are_input_errors(url: str) -> None:
     with pytest.raises(InputError) as caught:

@@ -175,10 +175,18 @@ def test_failures_are_described_briefly(error: BaseException, text: str) -> None
     assert text in describe_failure(error)
 
 
-@pytest.mark.parametrize("value", ["127.0.0.1:6379", "localhost:0", "[::1]:7000", "127.0.0.2:1"])
+@pytest.mark.parametrize("value", ["127.0.0.1:6379", "localhost:1", "[::1]:7000",
+                                   "127.0.0.2:65535"])
 def test_loopback_listen_addresses_are_accepted(value: str) -> None:
     host, port = parse_listen(value)
-    assert host in ("127.0.0.1", "localhost", "::1", "127.0.0.2") and 0 <= port <= 65535
+    assert host in ("127.0.0.1", "localhost", "::1", "127.0.0.2") and 0 < port <= 65535
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:0", "localhost:65536", "[::1]:", "127.0.0.1:1_0",
+                                   "127.0.0.1:" + "9" * 5000])
+def test_listen_ports_outside_1_to_65535_are_refused(value: str) -> None:
+    with pytest.raises(InputError, match="port from 1 to 65535"):
+        parse_listen(value)
 
 
 @pytest.mark.parametrize("value", ["0.0.0.0:6379", "10.1.2.3:6379", "example.com:6379", "[::]:1"])

@@ -5,6 +5,7 @@ starts a bridge runs in both modes, plain relay and multiplexed (`mode`)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import logging
 import os
@@ -38,6 +39,8 @@ from appwrite_heroku.dyno.bridge_mux import _Link, _MuxClient
 from helpers import CANARY_REDIS_PASSWORD
 from services import RedisServer, free_port, make_self_signed_cert, start_redis, wait_for_port
 
+# Nearly every test here runs a bridge against a real redis-server (README, Contributing).
+pytestmark = pytest.mark.services
 WRONG_PASSWORD = "canary-wrong-Pw-91d0c4aa"
 
 
@@ -434,8 +437,13 @@ def test_upstream_failures_become_redis_errors(
         # A name that fails before any DNS query is sent: tests never leave loopback.
         url, reason = f"redis://:{WRONG_PASSWORD}@bad..name.invalid:6379", "cannot resolve"
     else:
-        url, reason = f"{redis_tls_acl.url}/99", "DB index is out of range"
-    bridge = bridge_to(parse_redis_url(url, "REDIS_URL"), ca_file)  # type: ignore[operator]
+        # A URL may name databases 0-15 only; a server with fewer (Heroku's has one) refuses
+        # the SELECT itself: an upstream naming 99 stands for that.
+        url, reason = redis_tls_acl.url, "DB index is out of range"
+    upstream = parse_redis_url(url, "REDIS_URL")
+    if case == "database out of range":
+        upstream = dataclasses.replace(upstream, db=99)
+    bridge = bridge_to(upstream, ca_file)  # type: ignore[operator]
     with pytest.raises(redis.ResponseError, match=f"bridge: upstream unavailable.*{reason}"):
         client(bridge.port).ping()
     wait_until(lambda: bridge.call(lambda: bridge.bridge.active) == 0)
@@ -631,7 +639,7 @@ def test_the_command_refuses_a_non_loopback_address_in_one_line() -> None:
 
 def test_the_command_names_the_variable_when_no_upstream_is_given() -> None:
     env = {k: v for k, v in os.environ.items() if k != UPSTREAM_ENV}
-    done = subprocess.run(bridge_command("--listen", "127.0.0.1:0"), env=env,
+    done = subprocess.run(bridge_command("--listen", "127.0.0.1:6399"), env=env,
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and UPSTREAM_ENV in done.stderr
@@ -642,7 +650,7 @@ def test_the_command_refuses_an_unusable_ca_file(tmp_path: Path) -> None:
     not_pem = tmp_path / "ca.pem"
     not_pem.write_text("not a certificate\n")
     for path in (str(not_pem), str(tmp_path / "missing.pem")):
-        done = subprocess.run(bridge_command("--listen", "127.0.0.1:0", "--ca-file", path),
+        done = subprocess.run(bridge_command("--listen", "127.0.0.1:6399", "--ca-file", path),
                               env=env, capture_output=True, text=True, timeout=30)
         assert done.returncode == 2
         assert done.stderr.count("\n") == 1 and "--ca-file" in done.stderr

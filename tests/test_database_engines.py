@@ -23,25 +23,22 @@ import pytest
 from appwrite_heroku.config.settings import derive
 from appwrite_heroku.dyno import database
 from services import APPWRITE_EXTENSIONS, MariaDBAccount, PostgresAccount, mariadb_root_sql
+from shared_tree import shared_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PHP_DIR = Path(__file__).parent / "php"
-PINNED = ROOT.parent / "shared" / "appwrite" / "constants-1.9.6.php"
 
 
 @pytest.fixture(scope="module")
 def constants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Appwrite 1.9.6's constants.php as shipped and as the Lite image patches it."""
-    if not PINNED.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{PINNED} is missing: CI must lay shared/ beside the clone")
-        pytest.skip("the shared copy of Appwrite's constants.php is not on this machine")
+    pinned = shared_file("appwrite", "constants-1.9.6.php")
     code = tmp_path_factory.mktemp("appwrite") / "code"
     (code / "app" / "init").mkdir(parents=True)
-    shutil.copyfile(PINNED, code / "app" / "init" / "constants.php")
+    shutil.copyfile(pinned, code / "app" / "init" / "constants.php")
     subprocess.run([sys.executable, "-m", "appwrite_heroku", "patch-appwrite", str(code)],
                    check=True, capture_output=True)
-    return {"shipped": PINNED, "patched": code / "app" / "init" / "constants.php"}
+    return {"shipped": pinned, "patched": code / "app" / "init" / "constants.php"}
 
 
 def settings_for(name: str, url: str) -> dict[str, str]:

@@ -52,6 +52,7 @@ def parse_lines(stdout: str) -> dict[str, str]:
 
 # What a complete set for Redis + Heroku Postgres + Bucketeer + Mailgun + dyno metadata is.
 EXAMPLE_KEYS = {
+    "_APP_CONSOLE_WHITELIST_EMAILS",
     "_APP_DB_ADAPTER", "_APP_DB_HOST", "_APP_DB_PASS", "_APP_DB_PORT", "_APP_DB_SCHEMA",
     "_APP_DB_USER", "_APP_DOMAIN", "_APP_DOMAIN_TARGET", "_APP_DOMAIN_TARGET_CNAME", "_APP_ENV",
     "_APP_EXECUTOR_SECRET", "_APP_FUNCTIONS_RUNTIMES", "_APP_OPENSSL_KEY_V1",

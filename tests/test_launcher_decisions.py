@@ -14,7 +14,6 @@ from appwrite_heroku.dyno.migration import (
     REFUSE,
     UP_TO_DATE,
     decide,
-    version_key,
 )
 from appwrite_heroku.errors import InputError
 
@@ -27,16 +26,20 @@ from appwrite_heroku.errors import InputError
     ("1.8.1", "1.9.6", True, MIGRATE),
     ("1.9.10", "1.9.6", True, REFUSE),  # numeric, not string, order
     ("2.0.0", "1.9.6", True, REFUSE),
-    ("1.9.6-rc1", "1.9.6", True, UP_TO_DATE),
+    ("1.9.6-rc1", "1.9.6", True, MIGRATE),  # a release candidate comes before its release
+    ("1.9.6", "1.9.6-rc1", True, REFUSE),
 ])
 def test_decide(previous: str | None, current: str, installed: bool, action: str) -> None:
     assert decide(previous, current, installed).action == action
 
 
-def test_version_key_rejects_nonsense() -> None:
-    assert version_key("1.10.0") > version_key("1.9.6")
-    with pytest.raises(ValueError):
-        version_key("latest")
+@pytest.mark.parametrize(("previous", "current", "named"), [
+    ("1.9.6", "latest", "APPWRITE_LITE_APPWRITE_VERSION"),
+    ("garbled", "1.9.6", "appwrite_heroku_release"),
+])
+def test_decide_names_a_version_that_is_none(previous: str, current: str, named: str) -> None:
+    with pytest.raises(InputError, match=named):
+        decide(previous, current, True)
 
 
 def test_child_environment_drops_addon_urls_and_keeps_settings() -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import stat
-import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -18,9 +18,8 @@ from lite import Launched, dyno_env, make_root
 from pdo import ServerWatch
 from services import PG_BIN, PostgresAccount, _as_postgres, free_port, wait_for_port
 
-pytestmark = pytest.mark.skipif(
-    subprocess.run(["which", "pgbouncer"], capture_output=True).returncode != 0,
-    reason="needs pgbouncer (.ci/run installs it)")
+pytestmark = [pytest.mark.services, pytest.mark.skipif(
+    shutil.which("pgbouncer") is None, reason="needs pgbouncer (.ci/run installs it)")]
 
 POOLER_LINE = re.compile(r"postgres pooler: pgbouncer on 127\.0\.0\.1:(\d+) ")
 

@@ -19,10 +19,10 @@ import pytest
 from helpers import CANARY_DB_PASSWORD
 from lite import dyno_env, make_root
 from services import MariaDBAccount, PostgresAccount, free_port
+from shared_tree import shared_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PHP_DIR = Path(__file__).parent / "php"
-PINNED = ROOT.parent / "shared" / "appwrite" / "constants-1.9.6.php"
 
 
 @dataclass
@@ -123,13 +123,10 @@ def test_failed_migrate_keeps_the_old_marker(tmp_path, addon, redis_plain) -> No
 def test_appwrite_booted_before_any_marker_is_migrated(tmp_path, addon, redis_plain) -> None:
     """Appwrite's own first boot (patched image, real PHP) made its tables; the release role
     finds them where they are and migrates to be safe."""
-    if not PINNED.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{PINNED} is missing: CI must lay shared/ beside the clone")
-        pytest.skip("the shared copy of Appwrite's constants.php is not on this machine")
+    pinned = shared_file("appwrite", "constants-1.9.6.php")
     code = tmp_path / "code"
     (code / "app" / "init").mkdir(parents=True)
-    shutil.copyfile(PINNED, code / "app" / "init" / "constants.php")
+    shutil.copyfile(pinned, code / "app" / "init" / "constants.php")
     subprocess.run([sys.executable, "-m", "appwrite_heroku", "patch-appwrite", str(code)],
                    check=True, capture_output=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("_APP_")}

@@ -14,21 +14,17 @@ import pytest
 
 from appwrite_heroku.dyno.database import appwrite_database
 from appwrite_heroku.dyno.patches import PATCHES
+from shared_tree import shared_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PHP_DIR = Path(__file__).parent / "php"
-# CI lays shared/ beside the clone, as the team's checkout has it.
-PINNED = ROOT.parent / "shared" / "appwrite" / "constants-1.9.6.php"
 TARGET = "app/init/constants.php"
 
 
 @pytest.fixture
 def pinned() -> Path:
-    if not PINNED.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{PINNED} is missing: CI must lay shared/ beside the clone")
-        pytest.skip("the shared copy of Appwrite's constants.php is not on this machine")
-    return PINNED
+    """Appwrite 1.9.6's constants.php from the shared tree (skips without it)."""
+    return shared_file("appwrite", "constants-1.9.6.php")
 
 
 @pytest.fixture
@@ -57,6 +53,7 @@ def php_app_database(constants: Path, schema: str | None) -> str:
     return value
 
 
+@pytest.mark.services
 def test_patch_applies_and_php_accepts_the_file(code_dir: Path) -> None:
     done = patch(code_dir)
     assert done.returncode == 0, done.stderr
@@ -77,6 +74,7 @@ def test_only_the_one_line_changes(code_dir: Path, pinned: Path) -> None:
     assert changed == [181]  # app/init/constants.php:181 at 1.9.6
 
 
+@pytest.mark.services
 @pytest.mark.parametrize(("schema", "expected"), [
     (None, "appwrite"),  # unset: Appwrite's own name
     ("", "appwrite"),  # empty: System::getEnv's `?:` falls back too
@@ -92,6 +90,7 @@ def test_patched_constant_under_real_php(code_dir: Path, schema: str | None,
     assert appwrite_database(settings) == expected
 
 
+@pytest.mark.services
 def test_unpatched_file_ignores_the_schema(pinned: Path) -> None:
     """What the patch is for: Appwrite 1.9.6 as shipped always says `appwrite`."""
     assert php_app_database(pinned, "kx8v2n4q9l3m5p7r") == "appwrite"

@@ -158,6 +158,7 @@ def test_for_dyno_without_pgbouncer_installed_says_how_to_proceed(tmp_path: Path
                         tmp_path, print)
 
 
+@pytest.mark.services
 def test_for_dyno_writes_its_files_and_points_appwrite_at_loopback(tmp_path: Path) -> None:
     lines: list[str] = []
     pooled = pooler.for_dyno("worker", SETTINGS, {}, tmp_path, lines.append)

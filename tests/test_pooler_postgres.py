@@ -8,6 +8,7 @@ the way utopia-php/database's Postgres adapter does.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,10 +24,9 @@ PLAN_LIMIT = 20  # the fixture account's CONNECTION LIMIT, as essential-0 admits
 WORST_CASE_CLIENTS = 34  # web + worker dyno at the floor settings (shared/facts/appwrite.md)
 TRANSACTIONS = 5
 
-pytestmark = pytest.mark.skipif(not Path(PG_BIN / "postgres").exists() or
-                                subprocess.run(["which", "pgbouncer"],
-                                               capture_output=True).returncode != 0,
-                                reason="needs PostgreSQL 15 and pgbouncer (.ci/run installs them)")
+pytestmark = [pytest.mark.services, pytest.mark.skipif(
+    not Path(PG_BIN / "postgres").exists() or shutil.which("pgbouncer") is None,
+    reason="needs PostgreSQL 15 and pgbouncer (.ci/run installs them)")]
 
 
 def settings_for(account: PostgresAccount) -> dict[str, str]:

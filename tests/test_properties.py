@@ -22,6 +22,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -31,9 +32,12 @@ from hypothesis import assume, event, given, settings
 from hypothesis import strategies as st
 
 from appwrite_heroku.cli import build_parser
+from appwrite_heroku.config.appetite import Knobs
+from appwrite_heroku.config.user_config import parse_config
+from appwrite_heroku.config.wiring import pool_size_override
 from appwrite_heroku.dyno import bridge, launcher
 from appwrite_heroku.errors import AppwriteHerokuError, InputError
-from appwrite_heroku.secrecy import Redactor
+from appwrite_heroku.secrecy import Redactor, config_secrets
 from helpers import CANARY_API_KEY, CANARY_GITHUB_TOKEN, make_appwrite_app
 from services import Registry
 from standins.github import GitHubStandIn
@@ -652,3 +656,199 @@ def test_budget_accepts_one_tier_or_refuses_naming_one(formation: str, skip: str
     result = _applied(asked, rest)
     if not alternatives and result != asked:
         assert plan_table.accepted(plan_table.dyno_size(s) for s in result.values()), advice
+
+
+# -- the classes of issue 19: long values, names twice, space around, number bounds ------------
+
+MB = 1 << 20
+ANSWER_WITHIN = 10.0  # seconds for any surface to answer 1 MB (it takes well under one)
+# Shapes that made a recogniser backtrack once (runs of scheme characters, user info, a
+# parameter name, a PEM header), and text: repeated to 1 MB.
+long_value = st.tuples(
+    st.one_of(st.sampled_from(["a", "ab+c.d-e://", "a://u:p", "?password", "-----BEGIN A",
+                               "Héllo ", "\\", "%0A", "x@"]), text.filter(bool)),
+    st.integers(MB, MB + 64)).map(lambda pair: (pair[0] * (pair[1] // len(pair[0]) + 1))[
+        :pair[1]])
+
+
+def timed(call: object) -> tuple[object, float]:
+    start = time.monotonic()
+    answer = call()  # type: ignore[operator]
+    return answer, time.monotonic() - start
+
+
+@settings(max_examples=fuzz_examples(12))
+@given(long_value, st.sampled_from(["env-file", "plan-file", "plan-config", "bridge-env",
+                                    "bridge-arg", "launch"]))
+def test_a_1_mb_value_is_answered_at_once_on_every_surface(value: str, surface: str) -> None:
+    """Every surface the user feeds refuses 1 MB at once (the size limits). A dyno's own
+    environment is Heroku's (at most 32 KB), yet its recognisers scan 1 MB in linear time."""
+    event(surface)
+    if surface == "launch":
+        environ = {**json.loads(EXAMPLE_CONFIG.read_text()), "NOTE": value, "A_URL": value}
+
+        def boot() -> object:
+            log = launcher.Log(Redactor(config_secrets(environ)))
+            with contextlib.redirect_stdout(io.StringIO()):
+                return launcher.derive_settings(environ, launcher.Layout.from_env(environ,
+                                                                                  "worker"), log)
+        _, took = timed(boot)
+    elif surface.startswith(("env", "plan-file")):
+        command = ["env", "--from"] if surface == "env-file" else ["plan", "--config-from"]
+        with config_file(_json_bytes({"NOTE": value})) as path:
+            done, took = timed(lambda: run_cli([*command, path]))
+        check_cli(done, [], {2})
+    elif surface == "plan-config":
+        done, took = timed(lambda: run_cli(["plan", "--config-from", str(EXAMPLE_CONFIG),
+                                            "--config", f"NOTE={value}"]))
+        check_cli(done, [], {2})
+    else:
+        in_env = surface == "bridge-env"
+        args = argparse.Namespace(listen="127.0.0.1:6399", upstream=None if in_env else value,
+                                  ca_file=None, mode=None, max_upstream=None)
+        environ = {bridge.UPSTREAM_ENV: value} if in_env else {}
+        with pytest.raises(InputError) as caught:
+            _, took = timed(lambda: bridge.check_arguments(args, environ))
+        took = 0.0
+        assert "32 KB" in str(caught.value) and len(str(caught.value)) < 400
+    assert took < ANSWER_WITHIN
+
+
+@settings(max_examples=fuzz_examples(4))
+@given(long_value, st.sampled_from(["dotenv", "yaml"]))
+def test_the_actions_1_mb_config_is_bad_input_at_once(tmp_path_factory: pytest.TempPathFactory,
+                                                      value: str, form: str) -> None:
+    body = f"NOTE={value}" if form == "dotenv" else f"NOTE: {json.dumps(value)}"
+    env = {"INPUT_APP": "my-app", "INPUT_HEROKU-API-KEY": CANARY_API_KEY, "INPUT_CONFIG": body,
+           "INPUT_DRY-RUN": "true", "HEROKU_API_URL": "http://127.0.0.1:9"}
+    done, took = timed(lambda: run_action(env, tmp_path_factory.mktemp("big")))
+    assert done.status == 2 and took < ANSWER_WITHIN  # type: ignore[attr-defined]
+
+
+@settings(max_examples=fuzz_examples(40))
+@given(st.lists(st.tuples(st.from_regex(r"\A[A-Z_][A-Z0-9_]{0,8}\Z"), text), min_size=1,
+                max_size=5), st.data(),
+       st.sampled_from(["json", "config-twice", "dotenv", "yaml"]))
+def test_a_name_given_twice_is_refused_on_every_surface(entries: list[tuple[str, str]],
+                                                       data: st.DataObject, form: str) -> None:
+    """Whatever the names and values, a repeated name is refused, never settled by order."""
+    name, _ = data.draw(st.sampled_from(entries))
+    entries = [*entries, (name, data.draw(text))]
+    if form == "json":
+        body = "{" + ", ".join(f"{json.dumps(k)}: {json.dumps(v)}" for k, v in entries) + "}"
+        with config_file(body.encode("utf-8", "surrogatepass")) as path:
+            check_cli(run_cli(["env", "--from", path]), [], {2})
+    elif form == "config-twice":
+        argv = ["plan", "--config-from", str(EXAMPLE_CONFIG)]
+        for key, val in entries:
+            argv += ["--config", f"{key}={val}"]
+        check_cli(run_cli(argv), [], {2})
+    else:
+        lines = [f"{k}={json.dumps(v)}" if form == "dotenv" else f"{k}: {json.dumps(v)}"
+                 for k, v in entries]
+        with pytest.raises(InputError):
+            parse_config("\n".join(lines), "input config")
+
+
+@settings(max_examples=fuzz_examples(40))
+@given(st.sampled_from(["REDIS_URL", "JAWSDB_MARIA_URL", "DATABASE_URL"]),
+       st.sampled_from([" ", "\r", "\n", "\t", "\r\n", "\u00a0", "\u2028", " \n"]),
+       st.sampled_from(["before", "after", "both"]), safe_canary)
+def test_space_or_cr_around_an_addon_url_is_refused(name: str, space: str, where: str,
+                                                    secret: str) -> None:
+    url = (f"rediss://:{secret}@ec2-1-2.amazonaws.com:1" if name == "REDIS_URL"
+           else f"mysql://u:{secret}@h.rds.com:3306/db" if name.startswith("JAWSDB")
+           else f"postgres://u:{secret}@h.compute-1.amazonaws.com:5432/db")
+    value = {"before": space + url, "after": url + space, "both": space + url + space}[where]
+    config = {**json.loads(EXAMPLE_CONFIG.read_text()), name: value}
+    with config_file(_json_bytes(config)) as path:
+        done = run_cli(["env", "--from", path])
+    check_cli(done, [secret], {2})
+    assert name in done.err
+
+
+@settings(max_examples=fuzz_examples(30))
+@given(st.sampled_from([" ", "\n", "\r", "\t", "\r\n"]), st.sampled_from(["before", "after"]))
+def test_space_around_heroku_api_key_is_refused(space: str, where: str) -> None:
+    key = space + CANARY_API_KEY if where == "before" else CANARY_API_KEY + space
+    done = run_cli(["plan", "-a", "my-app"], env={"HEROKU_API_KEY": key,
+                                                  "HEROKU_API_URL": "http://127.0.0.1:9"})
+    check_cli(done, [CANARY_API_KEY], {2})
+    assert "HEROKU_API_KEY" in done.err
+
+
+# Numbers: what a reader types, what another script prints, and what only Python reads
+# (Arabic-Indic and fullwidth digits, which int() and float() take as ASCII ones).
+_OTHER_DIGITS = [str.maketrans("0123456789", "".join(chr(zero + n) for n in range(10)))
+                 for zero in (0x0660, 0xFF10)]
+
+
+def _spelled(number: int) -> st.SearchStrategy[str]:
+    plain = str(number)
+    underscored = f"{plain[:1]}_{plain[1:]}" if len(plain) > 1 else f"{plain}_0"
+    return st.sampled_from([plain, f"{plain}.0", "0" + plain, underscored, f" {plain}",
+                            f"{plain}\n", *(plain.translate(table) for table in _OTHER_DIGITS),
+                            f"{plain}e0", f"+{plain}", f"-{plain}"])
+
+
+def _ascii_whole(text: str) -> bool:
+    return re.fullmatch(r"[0-9]+", text, re.ASCII) is not None
+
+
+bound_cases = st.sampled_from([
+    # (how it is given, low, high)
+    ("--max-upstream", 2, 10_000), ("_APP_CONNECTIONS_MAX", 1, 100_000),
+    ("_APP_CPU_NUM", 1, 256), ("_APP_WORKER_PER_CORE", 1, 256),
+    ("_APP_POOL_CLIENTS", 1, 1_000), ("APPWRITE_LITE_PG_POOL_SIZE", 1, 1_000),
+    ("APPWRITE_LITE_DB_ATTEMPTS", 1, 10_000), ("PORT", 1, 65_535)])
+
+
+@settings(max_examples=fuzz_examples(120))
+@given(bound_cases, st.data())
+def test_every_count_is_read_by_one_rule_with_its_bounds(case: tuple[str, int, int],
+                                                         data: st.DataObject) -> None:
+    """A count is taken exactly when it is ASCII digits within its bounds: at, inside and just
+    beyond each bound, with the spellings float() or int() would also read."""
+    name, low, high = case
+    number = data.draw(st.one_of(st.sampled_from([low - 1, low, high, high + 1, 10 ** 39]),
+                                 st.integers(low - 5, high + 5)))
+    spelled = data.draw(st.one_of(_spelled(number), st.just(str(number))))
+    event(f"{name}: {'in' if low <= number <= high else 'out of'} bounds")
+    if name == "--max-upstream":
+        def read() -> object:
+            return bridge.bridge_options({}, "multiplex", spelled)
+    elif name.startswith("_APP_"):
+        def read() -> object:
+            return Knobs.from_settings({name: spelled})
+    elif name == "APPWRITE_LITE_PG_POOL_SIZE":
+        def read() -> object:
+            return pool_size_override({name: spelled})
+    else:
+        def read() -> object:
+            return launcher.Layout.from_env({name: spelled, "PORT": "5000"} if name != "PORT"
+                                            else {"PORT": spelled}, "web")
+    # The settings readers strip the config var first (Heroku config shows no difference).
+    stripped = spelled.strip() if name.startswith(("_APP_", "APPWRITE_LITE_PG")) else spelled
+    if name == "PORT":
+        stripped = spelled.strip()
+    taken = _ascii_whole(stripped) and low <= int(stripped) <= high
+    try:
+        read()
+    except InputError as error:
+        assert not taken, (name, spelled, str(error))
+        assert "\n" not in str(error) and len(str(error)) < 400
+    else:
+        assert taken, (name, spelled)
+
+
+@settings(max_examples=fuzz_examples(60))
+@given(st.one_of(st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                 st.integers(-10, 4000).flatmap(_spelled), text))
+def test_health_timeout_is_a_plain_decimal_within_bounds(value: str) -> None:
+    done = run_cli(["deploy", "-a", "my-app", "--health-timeout", value])
+    plain = re.fullmatch(r"[0-9]{1,15}(?:\.[0-9]{1,15})?", value, re.ASCII) is not None
+    if plain and 0 < float(value) <= 3600:
+        assert "--health-timeout" not in done.err
+    else:
+        check_cli(done, [], {2})
+        assert "--health-timeout" in done.err

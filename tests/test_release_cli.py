@@ -102,7 +102,7 @@ def test_not_json_config_is_bad_input(tmp_path: Path) -> None:
     assert CANARY_REDIS_PASSWORD not in done.stderr
     path.write_text(json.dumps({"PORT": 5000}))
     done = cli("plan", "--config-from", str(path))
-    assert done.returncode == 2 and "PORT is not a string" in done.stderr
+    assert done.returncode == 2 and "PORT is a number, not a string" in done.stderr
 
 
 def test_unreachable_api_is_exit_3() -> None:

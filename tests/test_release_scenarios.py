@@ -513,9 +513,14 @@ def test_an_app_deployed_with_the_record_in_a_config_var_upgrades(env: Env,
     assert RELEASE_VAR not in env.standin.app(app).config_vars
 
 
-def test_an_older_appwrite_is_refused_before_anything_is_built(env: Env, source: Path) -> None:
+def test_an_older_appwrite_is_refused_before_anything_is_built(
+        env: Env, source: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from appwrite_heroku.config import versions
     from appwrite_heroku.errors import InputError
 
+    # As if the tool had modelled three Appwrite versions (it knows only 1.9.6 today): the
+    # engine's ordering of a deploy against the running version is what is tested here.
+    monkeypatch.setattr(versions, "modelled", lambda: ("1.9.5", "1.9.6", "1.9.7"))
     app = make_app(env.standin)
     assert env.run(app, source, tag="v1.0.0")[0].exit_status == 0
     before = len(env.standin.requests)

@@ -50,6 +50,7 @@ def test_needs_a_listen_address(tmp_path: Path) -> None:
         render_nginx(config(tmp_path, listen_hosts=()))
 
 
+@pytest.mark.services
 def test_real_nginx_accepts_the_config(tmp_path: Path) -> None:
     rendered = config(tmp_path, listen_hosts=("127.0.0.1",), run_as="root")
     path = write_nginx(rendered)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import quote
@@ -25,17 +24,9 @@ from appwrite_heroku.config.variables import appwrite_variables
 from appwrite_heroku.errors import InputError
 from helpers import CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
 from services import start_redis
+from shared_tree import shared_file
 
 ROOT = Path(__file__).resolve().parent.parent
-# CI lays shared/ beside the clone, as the team's checkout has it.
-SHARED_VARIABLES = ROOT.parent / "shared" / "appwrite" / "variables-1.9.6.json"
-
-
-def _skip_without_shared_copy() -> None:
-    if not SHARED_VARIABLES.exists():
-        if os.environ.get("CI"):
-            pytest.fail(f"{SHARED_VARIABLES} is missing: CI must lay shared/ beside the clone")
-        pytest.skip("the shared copy of Appwrite's variable list is not on this machine")
 EXAMPLE = json.loads((ROOT / "examples" / "heroku-config.json").read_text())
 
 REDIS = "rediss://:redispw0000@ec2-1-2-3-4.compute-1.amazonaws.com:12345"
@@ -93,7 +84,8 @@ def test_example_app_gives_a_complete_correct_set() -> None:
     assert {"_APP_DB_PASS", "_APP_SMTP_PASSWORD", "_APP_STORAGE_S3_SECRET",
             "_APP_OPENSSL_KEY_V1", "_APP_EXECUTOR_SECRET"} <= derivation.secret_keys
     assert "_APP_DB_HOST" not in derivation.secret_keys
-    assert derivation.derived_keys == set(s) - {"_APP_OPENSSL_KEY_V1", "_APP_EXECUTOR_SECRET"}
+    assert derivation.derived_keys == set(s) - {"_APP_OPENSSL_KEY_V1", "_APP_EXECUTOR_SECRET",
+                                                "_APP_CONSOLE_WHITELIST_EMAILS"}
 
 
 def _every_add_on() -> list[dict[str, str]]:
@@ -114,8 +106,8 @@ def _every_add_on() -> list[dict[str, str]]:
 def test_every_emitted_name_is_in_the_pinned_variable_list(config: dict[str, str],
                                                            source: str) -> None:
     if source == "shared":
-        _skip_without_shared_copy()
-        names = set(json.loads(SHARED_VARIABLES.read_text())["variables"])
+        shared = shared_file("appwrite", "variables-1.9.6.json")
+        names = set(json.loads(shared.read_text())["variables"])
     else:
         names = set(appwrite_variables())
     assert len(names) > 200
@@ -125,8 +117,7 @@ def test_every_emitted_name_is_in_the_pinned_variable_list(config: dict[str, str
 
 
 def test_packaged_list_matches_the_shared_one() -> None:
-    _skip_without_shared_copy()
-    shared = json.loads(SHARED_VARIABLES.read_text())
+    shared = json.loads(shared_file("appwrite", "variables-1.9.6.json").read_text())
     assert set(shared["variables"]) == set(appwrite_variables())
 
 
@@ -477,6 +468,7 @@ def test_special_but_allowed_db_password_reaches_a_real_mariadb(mariadb: object)
     connection.close()
 
 
+@pytest.mark.services
 def test_reserved_characters_in_redis_credentials_reach_a_real_server(tmp_path: Path) -> None:
     """Redis credentials go to the bridge, not into Appwrite's DSN: any character is fine."""
     password = "p@ss:w/rd%+ #?[],=" + CANARY_REDIS_PASSWORD

@@ -70,6 +70,12 @@ def shell_text(value: str) -> str:
     return "$'" + "".join(out) + "'"
 
 
+QUOTED_CHARS = 80  # an error message quotes at most this much of an input
+
+
 def quoted(value: str) -> str:
-    """A non-secret input quoted inside an error message."""
-    return safe_line(repr(value))
+    """A non-secret input quoted inside an error message; a long one cut short (with its
+    length), so that a 1 MB input is still answered by one readable line."""
+    if len(value) <= QUOTED_CHARS:
+        return safe_line(repr(value))
+    return safe_line(repr(value[:QUOTED_CHARS])) + f"... ({len(value)} characters)"

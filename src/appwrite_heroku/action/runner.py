@@ -107,7 +107,8 @@ def parse_inputs(env: Mapping[str, str]) -> ActionInputs:
         tag_pattern=inputs.tag_pattern(_input(env, "tag-pattern", "v*") or "v*",
                                        "input tag-pattern"),
         commit=inputs.commit(env.get("GITHUB_SHA") or None, "GITHUB_SHA"),
-        extra_config=parse_config(env.get("INPUT_CONFIG", ""), "input config"),
+        extra_config=inputs.user_config(parse_config(env.get("INPUT_CONFIG", ""),
+                                                     "input config"), "input config"),
         health_timeout=health_timeout,
         rollback=_boolean(env, "rollback", "true"),
         source_dir=lite_context(workspace, env.get("APPWRITE_LITE_CONTEXT")),
@@ -169,13 +170,27 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
                        title=_ERROR_TITLES.get(result.exit_status, "Release failed"))
     if not options.dry_run:
         record.finish(result.exit_status == 0, result.app_url, result.summary or "released")
-    if env.get("GITHUB_OUTPUT"):
-        write_outputs(env["GITHUB_OUTPUT"], outputs_of(result), reporter.redactor)
-    if env.get("GITHUB_STEP_SUMMARY"):
-        append_summary(env["GITHUB_STEP_SUMMARY"],
-                       summary_markdown(options.app, options.tag, result, options.dry_run),
-                       reporter.redactor)
+    _report_files(env, reporter, outputs_of(result),
+                  summary_markdown(options.app, options.tag, result, options.dry_run))
     return result.exit_status
+
+
+def _report_files(env: Mapping[str, str], reporter: ActionsReporter, outputs: dict[str, str],
+                  summary: str) -> None:
+    """The outputs and the summary into the runner's files. A file that cannot be written
+    costs a warning, not the run's status: the release happened (or not) either way."""
+    for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY"):
+        if not env.get(name):
+            continue
+        try:
+            if name == "GITHUB_OUTPUT":
+                write_outputs(env[name], outputs, reporter.redactor)
+            else:
+                append_summary(env[name], summary, reporter.redactor)
+        except OSError as error:
+            reporter.warning(f"cannot write ${name} ({error.strerror or type(error).__name__}): "
+                             "this step's outputs or summary are lost; the exit status is "
+                             "the release's")
 
 
 def main() -> int:

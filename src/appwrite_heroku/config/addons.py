@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import SplitResult, quote, unquote, urlsplit
 
 from ..errors import InputError, NotReadyError
+from . import inputs
 from .inputs import whole_number
 
 # --- Redis -------------------------------------------------------------------------------------
@@ -48,12 +49,17 @@ def _split_url(url: str, source: str, kind: str,
                expected: str) -> tuple[SplitResult, int | None, str | None]:
     """urlsplit, with a bad port or host turned into our one-line error. urllib's own messages
     can quote the URL (and so its password): they never reach the user."""
-    text = url.strip()
+    text = url
+    if len(text) > inputs.CONFIG_BYTES:
+        raise InputError(f"{source} is longer than {inputs.CONFIG_BYTES // 1024} KB, more than "
+                         f"Heroku holds for all of an app's config vars; {expected}")
     # urlsplit silently drops tabs and line breaks anywhere in a URL (bpo-43882): a password
-    # with a raw newline would lose it. Refused here instead, as is any other control character.
+    # with a raw newline would lose it. Refused here instead, as is any other control character
+    # and a space or line break around the URL (taken as it is, never stripped).
     if any(char.isspace() or not char.isprintable() for char in text):
-        raise InputError(f"{source} holds a space, line break or control character; "
-                         f"percent-encode it (%0A for a newline) or remove it; {expected}")
+        raise InputError(f"{source} holds a space, line break or control character (also at "
+                         f"its start or end); percent-encode it (%0A for a newline) or remove "
+                         f"it; {expected}")
     try:
         parts = urlsplit(text)
         port = parts.port
@@ -77,9 +83,15 @@ def parse_redis_url(url: str, source: str) -> RedisUpstream:
         raise InputError(f"{source} must start with redis:// or rediss://")
     if not hostname:
         raise InputError(f"{source} has no host; {expected}")
+    if parts.query or parts.fragment or url.endswith(("?", "#")):
+        # `?password=…` is how some clients take a password; the bridge would not send it.
+        raise InputError(f"{source} has a query string or fragment (?…, #…), which is not "
+                         f"read; give the password as user info; {expected}")
     path = parts.path.strip("/")
-    if path and not whole_number(path):
-        raise InputError(f"{source} has a database path that is not a number; {expected}")
+    if path and (not whole_number(path) or int(path) > REDIS_LAST_DB):
+        raise InputError(f"{source} has a database path that is not a number from 0 to "
+                         f"{REDIS_LAST_DB} (Redis has 16 databases unless told otherwise); "
+                         f"{expected}")
     return RedisUpstream(
         source=source,
         host=hostname,
@@ -90,17 +102,29 @@ def parse_redis_url(url: str, source: str) -> RedisUpstream:
         db=int(path or 0),
     )
 
+REDIS_LAST_DB = 15  # Redis's default `databases 16`; Heroku's Key-Value Store has only 0
 REDIS_OVERRIDE_VAR = "APPWRITE_REDIS_URL"
 _REDIS_FIXED_ORDER = (REDIS_OVERRIDE_VAR, "REDIS_URL", "REDISCLOUD_URL")
 _HEROKU_REDIS_COLOR = re.compile(r"^HEROKU_REDIS_[A-Z0-9]+_URL$")
 
 
 def present(config: Mapping[str, str], name: str) -> str | None:
-    """The stripped value of `name`, or None when unset or blank (app.json leaves blanks)."""
+    """The value of `name` as it is, or None when unset or blank (app.json leaves blanks)."""
     value = config.get(name)
     if value is None or not value.strip():
         return None
-    return value.strip()
+    return value
+
+
+def exact(config: Mapping[str, str], name: str) -> str | None:
+    """An add-on's value as `present` gives it, refused when a space or line break surrounds
+    it: Heroku keeps a config var exactly as it was set, so a stray newline was pasted, and
+    quietly stripping it would leave the config saying one thing and Appwrite doing another."""
+    value = present(config, name)
+    if value is not None and value != value.strip():
+        raise InputError(f"{name} has a space or line break at its start or end; set it again "
+                         f"without (`heroku config:set {name}=...`)")
+    return value
 
 
 def redis_candidates(config: Mapping[str, str]) -> list[str]:
@@ -162,6 +186,10 @@ _ADAPTERS = {
 # split on : and @, [ ] mean IPv6) and then url-decodes it (`%xx` and `+` change meaning).
 _DSN_BREAKERS = frozenset("@:/?#[],=+%")
 _DSN_BREAKERS_TEXT = "@ : / ? # [ ] , = + % or whitespace"
+# A database or host name is also an SQL identifier (the release marker's table is qualified by
+# it) and a PgBouncer configuration word: quotes and backticks there would be read as syntax.
+_NAME_BREAKERS = _DSN_BREAKERS | frozenset("'\"`\\;")
+_NAME_BREAKERS_TEXT = "@ : / ? # [ ] , = + % ' \" ` \\ ; or whitespace"
 _CREDENTIAL_RESETS = {
     "JAWSDB_MARIA_URL": "reset the credentials in the JawsDB Maria dashboard "
     "(`heroku addons:open jawsdb-maria`)",
@@ -218,8 +246,8 @@ def is_jawsdb_placeholder(value: str) -> bool:
     return host in _TEMPLATE_HOSTS
 
 
-def _dsn_safe(text: str) -> bool:
-    return not any(char in _DSN_BREAKERS or char.isspace() or not char.isprintable()
+def _dsn_safe(text: str, breakers: frozenset[str] = _DSN_BREAKERS) -> bool:
+    return not any(char in breakers or char.isspace() or not char.isprintable()
                    for char in text)
 
 
@@ -262,9 +290,10 @@ def parse_database_url(url: str, source: str) -> Database:
                 f"{_DSN_BREAKERS_TEXT}; it puts credentials un-encoded into a connection URL); "
                 f"{fix} until it has none"
             )
-    if not _dsn_safe(schema) or not _dsn_safe(hostname):
-        raise InputError(f"{source} has a host or database name with characters Appwrite "
-                         f"1.9.6 cannot carry ({_DSN_BREAKERS_TEXT})")
+    if not _dsn_safe(schema, _NAME_BREAKERS) or not _dsn_safe(hostname, _NAME_BREAKERS):
+        raise InputError(f"{source} has a host or database name with a character Appwrite "
+                         f"1.9.6 cannot carry or SQL would read as syntax (one of "
+                         f"{_NAME_BREAKERS_TEXT})")
     return Database(source, adapter, hostname,
                     port if port is not None else default_port, schema, user, password)
 
@@ -279,7 +308,7 @@ BUCKETEER_VARS = ("BUCKETEER_AWS_ACCESS_KEY_ID", "BUCKETEER_AWS_SECRET_ACCESS_KE
                   "BUCKETEER_AWS_REGION", "BUCKETEER_BUCKET_NAME")
 CLOUDCUBE_VARS = ("CLOUDCUBE_URL", "CLOUDCUBE_ACCESS_KEY_ID", "CLOUDCUBE_SECRET_ACCESS_KEY")
 _S3_REGION_IN_HOST = re.compile(r"(?:^|\.)s3[.-]([a-z0-9-]+)\.amazonaws\.com$")
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]")
 
 
 def _require_all(config: Mapping[str, str], names: tuple[str, ...], addon: str) -> dict[str, str]:
@@ -289,7 +318,7 @@ def _require_all(config: Mapping[str, str], names: tuple[str, ...], addon: str) 
             f"the {addon} add-on's {', '.join(missing)} is missing; re-attach the add-on "
             f"(`heroku addons:attach`) or unset its other variables"
         )
-    return {name: present(config, name) or "" for name in names}
+    return {name: exact(config, name) or "" for name in names}
 
 
 def bucketeer_settings(config: Mapping[str, str]) -> dict[str, str] | None:
@@ -298,7 +327,7 @@ def bucketeer_settings(config: Mapping[str, str]) -> dict[str, str] | None:
         return None
     values = _require_all(config, BUCKETEER_VARS, "Bucketeer")
     region = values["BUCKETEER_AWS_REGION"]
-    if not _REGION.match(region):
+    if not _REGION.fullmatch(region):
         raise InputError("BUCKETEER_AWS_REGION is not an AWS region name like us-east-1")
     return {
         "_APP_STORAGE_DEVICE": "s3",
@@ -326,8 +355,11 @@ def cloudcube_settings(config: Mapping[str, str]) -> tuple[dict[str, str], list[
         host, parts = "", urlsplit("")
     cube = parts.path.strip("/")
     if parts.scheme != "https" or not host.endswith(".amazonaws.com") or not cube or "/" in cube:
+        # No example URL here: the value is secret (a `*_URL`), so an example that shares a
+        # piece with it would print masked.
         raise InputError(
-            "CLOUDCUBE_URL is not a cube URL like https://cloud-cube.s3.amazonaws.com/abc123"
+            "CLOUDCUBE_URL is not a cube URL: the https scheme, a host under amazonaws.com, "
+            "then the cube's name as its one path segment, as the Cloudcube add-on sets it"
         )
     warnings: list[str] = []
     match = _S3_REGION_IN_HOST.search(host)
@@ -368,9 +400,9 @@ def mailgun_settings(config: Mapping[str, str]) -> dict[str, str] | None:
     if not any(present(config, name) for name in (*MAILGUN_VARS, "MAILGUN_SMTP_PORT")):
         return None
     values = _require_all(config, MAILGUN_VARS, "Mailgun")
-    port = _smtp_port(present(config, "MAILGUN_SMTP_PORT"), "MAILGUN_SMTP_PORT", 587)
+    port = _smtp_port(exact(config, "MAILGUN_SMTP_PORT"), "MAILGUN_SMTP_PORT", 587)
     login = values["MAILGUN_SMTP_LOGIN"]
-    domain = present(config, "MAILGUN_DOMAIN") or login.rpartition("@")[2]
+    domain = exact(config, "MAILGUN_DOMAIN") or login.rpartition("@")[2]
     settings = {
         "_APP_SMTP_HOST": values["MAILGUN_SMTP_SERVER"],
         "_APP_SMTP_PORT": str(port),
@@ -385,8 +417,8 @@ def mailgun_settings(config: Mapping[str, str]) -> dict[str, str] | None:
 
 
 def sendgrid_settings(config: Mapping[str, str]) -> tuple[dict[str, str], list[str]] | None:
-    api_key = present(config, "SENDGRID_API_KEY")
-    username, password = present(config, "SENDGRID_USERNAME"), present(config, "SENDGRID_PASSWORD")
+    api_key = exact(config, "SENDGRID_API_KEY")
+    username, password = exact(config, "SENDGRID_USERNAME"), exact(config, "SENDGRID_PASSWORD")
     if api_key:
         username, password = "apikey", api_key  # SendGrid's SMTP relay: literal user "apikey"
     elif username or password:
@@ -416,6 +448,7 @@ __all__ = [
     "choose_redis",
     "cloudcube_settings",
     "database_candidates",
+    "exact",
     "is_jawsdb_placeholder",
     "mailgun_settings",
     "parse_database_url",

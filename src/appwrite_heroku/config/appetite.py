@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ..display import quoted
 from ..errors import InputError
-from .inputs import whole_number
+from . import inputs
 from .wiring import ON_WORDS
 
 # --- Appwrite's knobs and their code defaults ---------------------------------------------------
@@ -31,6 +31,11 @@ WORKERS_NUM = "_APP_WORKERS_NUM"
 MAX_COROUTINES = "_APP_WORKER_MAX_COROUTINES"
 POOL_ADAPTER = "_APP_POOL_ADAPTER"
 KNOB_KEYS = (CPU_NUM, WORKER_PER_CORE, WORKERS_NUM, CONNECTIONS_MAX, POOL_CLIENTS, MAX_COROUTINES)
+# The most each knob may be set to (README, "Bad input"): above anything a dyno can run — the
+# largest dyno host has 96 CPUs, MySQL caps max_connections at 100,000 — so that a value with a
+# few digits too many is a one-line refusal, not a budget of billions of processes.
+KNOB_HIGHEST = {CPU_NUM: 256, WORKER_PER_CORE: 256, WORKERS_NUM: 256, CONNECTIONS_MAX: 100_000,
+                POOL_CLIENTS: 1_000, MAX_COROUTINES: 100_000}
 
 DEFAULT_CONNECTIONS_MAX = 151  # app/init/registers.php:244 getEnv('_APP_CONNECTIONS_MAX', 151)
 DEFAULT_POOL_CLIENTS = 14  # app/init/registers.php:245 getEnv('_APP_POOL_CLIENTS', 14)
@@ -62,11 +67,9 @@ class Knobs:
             raw = (settings.get(key) or "").strip()
             if not raw:
                 return default
-            if not whole_number(raw) or int(raw) < 1:
-                raise InputError(f"{key}={raw!r} is not a whole number of at least 1: "
-                                 f"Appwrite reads it with (int) and would divide by zero or "
-                                 f"run nothing; set it to 1 or more, or unset it")
-            return int(raw)
+            return inputs.whole(raw, key, 1, KNOB_HIGHEST[key],
+                                "Appwrite reads it with (int): 0 divides by zero or runs "
+                                "nothing; set it in range, or unset it")
 
         return cls(
             connections_max=read(CONNECTIONS_MAX, DEFAULT_CONNECTIONS_MAX) or 1,

@@ -767,6 +767,9 @@ def parse_formation(text: str) -> tuple[DynoSpec, ...]:
         if not sep or role not in ROLES or not match:
             raise InputError(f"formation entry {item!r} is not ROLE=SIZE with ROLE one of "
                              f"{', '.join(ROLES)} (e.g. web=basic,worker=basic)")
+        if role in specs:
+            raise InputError(f"the formation gives {role} twice; give each process type once "
+                             "(2xSIZE for two dynos of one type)")
         quantity = int(match.group(1) or 1)
         size = plan_table.dyno_size(match.group(2))
         if quantity < 1 or (size.one_per_type and quantity > 1):
@@ -1034,8 +1037,9 @@ def render(budget: Budget, title: str = "Budget") -> list[str]:
                          f"{dyno.dedicated} dedicated at worst)")
     pool = budget.pool() if budget.pooled else None
     if isinstance(pool, PoolSize):
+        dynos = budget.dyno_count
         how = (f"PgBouncer: {pool.max_db_connections} server connections per dyno x "
-               f"{budget.dyno_count} dynos")
+               f"{dynos} dyno{'s' if dynos != 1 else ''}")
     else:
         how = "no pooler: Appwrite's own connections reach the add-on"
     lines.append(f"  database: Appwrite side {budget.db}, upstream {budget.db_upstream()} "
@@ -1045,9 +1049,7 @@ def render(budget: Budget, title: str = "Budget") -> list[str]:
                  f"({budget.mode} bridge; plain would be {budget.upstream(PLAIN)}) of "
                  f"{budget.redis_limit} ({budget.redis_plan.name}: "
                  f"{budget.redis_plan.connections} clients, {HEADROOM_REDIS} kept free)")
-    lines.append(f"  database size: at least {first_boot_kib()} KiB in {first_boot_tables()} tables"
-                 f" at first boot, {project_kib()} KiB in {project_tables()} more per project "
-                 f"(MariaDB); idle queries at least {budget.idle_queries_per_hour()}/hour")
+    lines.append(_size_line(budget))
     lines.append(f"  cost: ${budget.monthly_usd():g}/month (dynos + Redis + database)")
     for caveat in dict.fromkeys(d.spec.size.caveat for d in budget.dynos if d.spec.size.caveat):
         lines.append(f"  note: {caveat}")
@@ -1057,6 +1059,18 @@ def render(budget: Budget, title: str = "Budget") -> list[str]:
     problems = budget.problems()
     lines.append("  fits" if not problems else "  does not fit: " + "; ".join(problems))
     return lines
+
+
+def _size_line(budget: Budget) -> str:
+    """The empty schema's size is counted in InnoDB pages: said only of the MySQL family."""
+    queries = f"idle queries at least {budget.idle_queries_per_hour()}/hour"
+    if budget.db_plan.adapter == "postgresql":
+        return (f"  database size: {first_boot_tables()} tables at first boot, "
+                f"{project_tables()} more per project (their size on PostgreSQL is not "
+                f"modelled); {queries}")
+    return (f"  database size: at least {first_boot_kib()} KiB in {first_boot_tables()} tables"
+            f" at first boot, {project_kib()} KiB in {project_tables()} more per project "
+            f"(MariaDB/MySQL InnoDB pages); {queries}")
 
 
 def _asked(args: argparse.Namespace) -> tuple[Setup, tuple[str, ...]]:

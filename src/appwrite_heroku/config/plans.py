@@ -153,7 +153,8 @@ def plans_of(kind: str) -> list[AddonPlan]:
 
 
 def price_text(plan: AddonPlan | DynoSize) -> str:
+    """`$30/month`, `free`, `$30/month, price unverified`: callers put it in parentheses."""
     price = "free" if plan.price_usd == 0 else f"${plan.price_usd:g}/month"
     if isinstance(plan, AddonPlan) and not plan.price_verified:
-        price += " (price unverified)"
+        price += ", price unverified"
     return price

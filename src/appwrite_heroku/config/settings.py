@@ -276,6 +276,43 @@ def _redis(config: Mapping[str, str], bridge_port: int,
     return addons.redis_settings(upstream, bridge_port)
 
 
+CONSOLE_EMAILS = "_APP_CONSOLE_WHITELIST_EMAILS"
+CONSOLE_IPS = "_APP_CONSOLE_WHITELIST_IPS"
+CONSOLE_ROOT = "_APP_CONSOLE_WHITELIST_ROOT"
+
+
+def console_warnings(config: Mapping[str, str]) -> list[str]:
+    """Who may take the console, read as Appwrite 1.9.6 reads it.
+
+    `_APP_CONSOLE_WHITELIST_ROOT` (default `enabled`) limits the console to one account, so the
+    first sign-up owns it (app/config/console.php:45), and a Heroku app is public as soon as it
+    is deployed. `_APP_CONSOLE_WHITELIST_EMAILS` is split on `,` with nothing trimmed
+    (console.php:55); the sign-up address is lower-cased and must equal an entry as written or
+    upper-cased (app/controllers/api/account.php:273, :278), checked before the one-account
+    limit (:287), so with both only the owner's address can become the owner.
+    """
+    emails = (config.get(CONSOLE_EMAILS) or "").strip()
+    anyone = not emails and not (config.get(CONSOLE_IPS) or "").strip()
+    if anyone and (config.get(CONSOLE_ROOT) or "").strip() == "disabled":
+        return [f"the console is open to anyone, at any time: {CONSOLE_ROOT} is disabled and "
+                f"no {CONSOLE_EMAILS} is set; set it to the owners' addresses "
+                f"(`heroku config:set {CONSOLE_EMAILS}=you@example.com`)"]
+    if anyone:
+        return [f"the console belongs to whoever signs up first, and the app is public: set "
+                f"{CONSOLE_EMAILS} to the owner's address (`heroku config:set "
+                f"{CONSOLE_EMAILS}=you@example.com`) before anyone else signs up"]
+    entries = (config.get(CONSOLE_EMAILS) or "").split(",")
+    unusable = [str(number) for number, entry in enumerate(entries, start=1) if entry and (
+        entry != entry.strip() or entry not in (entry.lower(), entry.upper())
+        or "@" not in entry)]
+    if unusable:
+        return [f"{CONSOLE_EMAILS}: entry {', '.join(unusable)} can never match a sign-up: "
+                "Appwrite 1.9.6 compares the lower-cased address with each comma-separated "
+                "entry exactly as written; write addresses in lower case, separated by commas "
+                "only (no spaces)"]
+    return []
+
+
 def _hand_set_warnings(hand_set: Mapping[str, str], derived: Mapping[str, str]) -> list[str]:
     """What is odd about the `_APP_*` values set by hand: overriding the add-ons, copying their
     credentials (stale at the next rotation), or not read by Appwrite at all."""
@@ -333,6 +370,7 @@ def derive(
         raise AssertionError(f"derived names unknown to Appwrite: {', '.join(unknown)}")
 
     derivation.warnings.extend(_hand_set_warnings(hand_set, derived))
+    derivation.warnings.extend(console_warnings(config))
 
     derivation.settings = {**derived, **hand_set}
     derivation.derived_keys = frozenset(set(derived) - set(hand_set))
@@ -408,6 +446,7 @@ __all__ = [
     "RedisUpstream",
     "build_marker",
     "config_patch",
+    "console_warnings",
     "derive",
     "managed_keys",
     "marker_digest",

@@ -11,9 +11,11 @@ often secrets (a workflow passes `${{ secrets.SMTP_PASSWORD }}` through here).
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import yaml
 
+from ..display import quoted
 from ..errors import InputError
 from . import inputs
 
@@ -33,6 +35,23 @@ class _TextLoader(yaml.SafeLoader):
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
 
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        """A key given twice is refused: PyYAML would keep the last value silently."""
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, str):
+                if key in seen:
+                    raise _Twice(key, key_node.start_mark.line + 1)
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+class _Twice(Exception):
+    def __init__(self, key: str, line: int) -> None:
+        super().__init__(key)
+        self.key, self.line = key, line
+
 
 def parse_config(text: str, source: str = "config") -> dict[str, str]:
     """YAML mapping or dotenv lines → config vars; ``InputError`` (exit 2) on anything else.
@@ -40,6 +59,7 @@ def parse_config(text: str, source: str = "config") -> dict[str, str]:
     The form is chosen by the lines themselves: when every meaningful line is `KEY=value`
     (optionally `export KEY=value`), it is dotenv; otherwise it must be a YAML mapping.
     """
+    inputs.bounded_text(text, source, "write one `NAME: value` (or `NAME=value`) per line")
     if not text.strip():
         return {}
     if _looks_like_dotenv(text):
@@ -70,6 +90,9 @@ def parse_yaml(text: str, source: str = "config") -> dict[str, str]:
         data = yaml.load(text, Loader=_TextLoader)  # noqa: S506 - a SafeLoader subclass
     except RecursionError:
         raise InputError(f"{source}: nested too deeply; write one `NAME: value` per line") from None
+    except _Twice as twice:
+        raise InputError(f"{source}: line {twice.line} gives {quoted(twice.key)} again; give "
+                         "each config var once") from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -103,8 +126,8 @@ def _scalar_text(name: str, value: object, source: str) -> str:
             "(removing a config var is done with `heroku config:unset`)"
         )
     raise InputError(
-        f"{source}: {name} must be a single string, number or boolean, not a "
-        f"{type(value).__name__}; quote it if it is text"
+        f"{source}: {name} must be a single string, number or boolean, not "
+        f"{inputs.json_kind(value)}; quote it if it is text"
     )
 
 
@@ -124,6 +147,9 @@ def parse_dotenv(text: str, source: str = "config") -> dict[str, str]:
             raise InputError(f"{source}: line {number} is not `NAME=value`")
         key = match.group("key")
         _check_key(key, f"line {number}", source)
+        if key in result:
+            raise InputError(f"{source}: line {number} gives {key} again; give each config "
+                             "var once")
         result[key] = inputs.config_value(
             key, _dotenv_value(match.group("value").strip(), number, source), source)
     return result

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..display import quoted
 from ..errors import InputError
-from .inputs import whole_number
+from . import inputs
 
 # -- the Redis bridge (dyno/bridge.py, dyno/bridge_mux.py) ---------------------------------------
 
@@ -20,6 +20,9 @@ UPSTREAM_ENV = "APPWRITE_REDIS_BRIDGE_UPSTREAM"  # the Redis URL: its password s
 MODE_ENV = "APPWRITE_REDIS_BRIDGE_MODE"  # plain | multiplex
 MAX_UPSTREAM_ENV = "APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM"  # the ceiling in multiplexed mode
 DEFAULT_MAX_UPSTREAM = 18  # Heroku's mini plan admits 20 clients; two left for redis-cli & co.
+# The most a ceiling may be: far above any Heroku Redis plan's clients (premium-2: 200), low
+# enough that a typo of extra digits is caught rather than taken.
+MAX_MAX_UPSTREAM = 10_000
 DEFAULT_SHARED = 2  # shared connections (fewer when the ceiling is small)
 PLAIN, MUX = "plain", "multiplex"
 MODES = (PLAIN, MUX)
@@ -55,11 +58,9 @@ def bridge_options(environ: Mapping[str, str], mode: str | None = None,
         MAX_UPSTREAM_ENV, environ.get(MAX_UPSTREAM_ENV, "").strip())
     ceiling: int | None = None
     if text:
-        if not whole_number(text) or int(text) < 2:
-            raise InputError(f"{source}={quoted(text)} is not a whole number of at least 2; "
-                             "set it to the upstream connections this bridge may hold (e.g. 18 "
-                             "for Heroku's mini plan with one dyno), or unset it")
-        ceiling = int(text)
+        ceiling = inputs.whole(text, source, 2, MAX_MAX_UPSTREAM,
+                               "set it to the upstream connections this bridge may hold (e.g. "
+                               "18 for Heroku's mini plan with one dyno), or unset it")
     return BridgeOptions(chosen, ceiling if chosen == MUX else None)
 
 
@@ -67,6 +68,7 @@ def bridge_options(environ: Mapping[str, str], mode: str | None = None,
 
 SWITCH_VAR = "APPWRITE_LITE_PG_POOLER"
 POOL_SIZE_VAR = "APPWRITE_LITE_PG_POOL_SIZE"
+MAX_POOL_SIZE = 1_000  # Heroku Postgres' largest plans admit 500 connections
 # The launcher passes the plan's own limit and the dyno count from the budget (the plans recorded
 # in APPWRITE_LITE_PLANS); without them, Heroku Postgres essential-0 and essential-1, the
 # smallest plans, admit 20 (shared/facts/heroku.md). `APPWRITE_LITE_PG_POOL_SIZE` sets the pool
@@ -152,7 +154,5 @@ def pool_size_override(environ: Mapping[str, str]) -> int | None:
     raw = environ.get(POOL_SIZE_VAR, "").strip()
     if not raw:
         return None
-    if not whole_number(raw) or int(raw) < 1:
-        raise InputError(f"{POOL_SIZE_VAR} must be a whole number of server connections "
-                         f"(1 or more), got {raw!r}")
-    return int(raw)
+    return inputs.whole(raw, POOL_SIZE_VAR, 1, MAX_POOL_SIZE,
+                        "set the server connections each dyno's PgBouncer may open, or unset it")

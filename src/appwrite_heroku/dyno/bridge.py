@@ -45,6 +45,7 @@ import hiredis
 
 from ..cli import OneLineParser
 from ..config.addons import RedisUpstream, parse_redis_url
+from ..config.inputs import whole_number
 from ..config.wiring import (
     DEFAULT_MAX_UPSTREAM,
     DEFAULT_MODE,
@@ -411,10 +412,10 @@ def parse_listen(value: str) -> tuple[str, int]:
     """``HOST:PORT`` on loopback only: the bridge adds the password for whoever connects."""
     host, sep, port_text = value.rpartition(":")
     host = host.strip("[]")
-    if not sep or not (port_text.isascii() and port_text.isdigit()) or not (
-            0 <= int(port_text) <= 65535):
-        raise InputError(f"--listen {quoted(value)} is not HOST:PORT; use e.g. "
-                         "--listen 127.0.0.1:6379")
+    if not sep or not whole_number(port_text) or not 0 < int(port_text) < 65536:
+        # Port 0 would make the OS choose one that nobody is told about.
+        raise InputError(f"--listen {quoted(value)} is not HOST:PORT with a port from 1 to "
+                         "65535; use e.g. --listen 127.0.0.1:6379")
     if host != "localhost":
         try:
             loopback = ipaddress.ip_address(host).is_loopback

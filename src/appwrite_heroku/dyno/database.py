@@ -251,7 +251,8 @@ def postgres_extension_problems(connection: Any) -> list[str]:
         for extension in POSTGRES_EXTENSIONS:
             cursor.execute("BEGIN")
             try:
-                cursor.execute(f"CREATE EXTENSION IF NOT EXISTS {extension}")
+                cursor.execute("CREATE EXTENSION IF NOT EXISTS "
+                               + identifier(extension, postgres=True))
             except Exception as error:  # the server's refusal, reported below
                 fields: object = (getattr(error, "args", None) or ({},))[0]
                 message = fields.get("M", "") if isinstance(fields, dict) else ""
@@ -263,10 +264,23 @@ def postgres_extension_problems(connection: Any) -> list[str]:
     return problems
 
 
+def identifier(name: str, *, postgres: bool) -> str:
+    """An SQL identifier quoted for its engine, the one way every statement here names a
+    database, schema, table or extension: MySQL/MariaDB between backticks, PostgreSQL between
+    double quotes, the quote character itself doubled (both engines' own rule), so no name
+    can end the quoting and be read as syntax. Names that hold a quote are also refused where
+    they enter (addons.parse_database_url); this is the second wall."""
+    if "\0" in name:
+        raise ValueError("an SQL identifier cannot hold a NUL character")
+    quote = '"' if postgres else "`"
+    return quote + name.replace(quote, quote * 2) + quote
+
+
 def _marker_table(target: DatabaseTarget) -> str:
-    if target.speaks_postgres:
-        return f'"{POSTGRES_MARKER_SCHEMA}"."{MARKER_TABLE}"'
-    return f"`{target.app_database}`.`{MARKER_TABLE}`"
+    postgres = target.speaks_postgres
+    schema = POSTGRES_MARKER_SCHEMA if postgres else target.app_database
+    return (f"{identifier(schema, postgres=postgres)}."
+            f"{identifier(MARKER_TABLE, postgres=postgres)}")
 
 
 def read_marker(connection: Any, target: DatabaseTarget) -> str | None:

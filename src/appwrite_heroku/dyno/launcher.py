@@ -60,11 +60,23 @@ class Layout:
     crash_policy: supervision.CrashPolicy
     appwrite_version: str
     skip: frozenset[str]
+    port: int | None = None  # `$PORT`, for the roles that serve HTTP (checked at boot, first)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], role: str) -> Layout:
         def number(name: str, default: str, low: float = 0, high: float = 86400) -> float:
             return inputs.number(env.get(name, default), name, low, high)
+
+        def whole(name: str, default: str, low: int, high: int) -> int:
+            return inputs.whole(env.get(name, default), name, low, high)
+
+        bridge_port = inputs.port(env.get("APPWRITE_LITE_BRIDGE_PORT", "6379"),
+                                  "APPWRITE_LITE_BRIDGE_PORT")
+        port = _web_port(role, env)
+        if port == bridge_port:
+            raise InputError(f"APPWRITE_LITE_BRIDGE_PORT is {port}, the web port (PORT): the "
+                             "Redis bridge and nginx cannot both listen there; unset "
+                             "APPWRITE_LITE_BRIDGE_PORT or choose another port")
 
         # Web dynos must bind $PORT within 60 s (R10): their database wait stays shorter.
         attempts_default = "8" if role in ("web", "all") else "24"
@@ -81,20 +93,35 @@ class Layout:
             php=env.get("APPWRITE_LITE_PHP", "php"),
             nginx=env.get("APPWRITE_LITE_NGINX", "nginx"),
             listen_hosts=hosts,
-            realtime_idle=int(number("APPWRITE_LITE_REALTIME_IDLE", str(
-                router.DEFAULT_REALTIME_IDLE))),
-            bridge_port=inputs.port(env.get("APPWRITE_LITE_BRIDGE_PORT", "6379"),
-                                    "APPWRITE_LITE_BRIDGE_PORT"),
-            db_attempts=max(1, int(number("APPWRITE_LITE_DB_ATTEMPTS", attempts_default,
-                                          1, 10000))),
+            realtime_idle=whole("APPWRITE_LITE_REALTIME_IDLE",
+                                str(router.DEFAULT_REALTIME_IDLE), 0, 86400),
+            bridge_port=bridge_port,
+            db_attempts=whole("APPWRITE_LITE_DB_ATTEMPTS", attempts_default, 1, 10000),
             db_delay=number("APPWRITE_LITE_DB_DELAY", "4"),
             crash_policy=supervision.CrashPolicy(
-                limit=int(number("APPWRITE_LITE_CRASH_LIMIT", "5", 1, 10000)),
+                limit=whole("APPWRITE_LITE_CRASH_LIMIT", "5", 1, 10000),
                 window=number("APPWRITE_LITE_CRASH_WINDOW", "120"),
             ),
             appwrite_version=env.get("APPWRITE_LITE_APPWRITE_VERSION", "").strip(),
             skip=frozenset(appetite.skipped(env)),
+            port=port,
         )
+
+
+def _web_port(role: str, env: Mapping[str, str]) -> int | None:
+    """`$PORT` for the roles that serve HTTP, checked before anything waits (the database wait
+    can take half a minute: a bad PORT must not be reported after it)."""
+    if role not in ("web", "all") or "PORT" not in env:
+        return None
+    return inputs.port(env["PORT"], "PORT")
+
+
+def require_port(layout: Layout, role: str) -> int | None:
+    """The web port of a role that serves HTTP, which Heroku always sets."""
+    if role in ("web", "all") and layout.port is None:
+        raise InputError("PORT is not set to a port number: Heroku sets it for web dynos; "
+                         "set it yourself to run the web role elsewhere")
+    return layout.port
 
 
 class Log:
@@ -264,12 +291,8 @@ def plan_programs(role: str, layout: Layout, runtime_dir: Path, environ: Mapping
     programs: list[processes.Program] = []
     if role in ("worker", "all"):
         programs += background(layout, selection, log)
-    if role in ("web", "all"):
-        raw_port = environ.get("PORT", "")
-        if not raw_port:
-            raise InputError("PORT is not set to a port number: Heroku sets it for web dynos; "
-                             "set it yourself to run the web role elsewhere")
-        port = inputs.port(raw_port, "PORT")
+    port = require_port(layout, role)
+    if port is not None:
         programs = http_and_router(layout, runtime_dir, port, log) + programs
     return programs
 
@@ -277,6 +300,7 @@ def plan_programs(role: str, layout: Layout, runtime_dir: Path, environ: Mapping
 def run_role(role: str, environ: Mapping[str, str], log: Log,
              stopping: threading.Event) -> int:
     layout = Layout.from_env(environ, role)
+    require_port(layout, role)
     derivation = derive_settings(environ, layout, log)
     if role != "release":
         unwritable = check_storage(layout.storage_dir)

@@ -10,12 +10,17 @@ database. The next release compares that with the image's version:
 - same version: nothing to do (config changes and restarts release too);
 - older version: `migrate`, and the row is updated only if it succeeded;
 - newer version: a downgrade, which Appwrite cannot do: the release fails.
+
+Versions are ordered by the one rule (`config.versions`): `1.9.6-rc1` comes before `1.9.6`, so
+moving from a release candidate to its release migrates; a version that is no version (`latest`)
+is one line naming where it came from, never a bare ValueError.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from ..config import versions
 
 FIRST_DEPLOY = "first-deploy"
 UP_TO_DATE = "up-to-date"
@@ -29,22 +34,22 @@ class Decision:
     reason: str
 
 
-def version_key(version: str) -> tuple[int, ...]:
-    """`1.9.6` → (1, 9, 6); pre-release suffixes (`-rc1`) are ignored for ordering."""
-    numbers = re.findall(r"\d+", version.split("-", 1)[0])
-    if not numbers:
-        raise ValueError(f"not a version: {version!r}")
-    return tuple(int(n) for n in numbers)
+CURRENT = ("APPWRITE_LITE_APPWRITE_VERSION", "build the image from Dockerfile.lite with "
+           "APPWRITE_VERSION set to a release such as 1.9.6")
+PREVIOUS = ("the version recorded in appwrite_heroku_release", "delete that table's row to "
+            "record the next release afresh")
 
 
 def decide(previous: str | None, current: str, appwrite_installed: bool) -> Decision:
+    """What the release role does; ``InputError`` when either version is no version."""
+    now = versions.version(current, *CURRENT)
     if previous is None:
         if appwrite_installed:
             return Decision(MIGRATE, f"Appwrite tables exist but no release marker: migrating "
                                      f"to {current} to be safe")
         return Decision(FIRST_DEPLOY, f"first deploy of Appwrite {current}: Appwrite creates its "
                                       "schema at first boot, nothing to migrate")
-    before, now = version_key(previous), version_key(current)
+    before = versions.version(previous, *PREVIOUS)
     if before == now:
         return Decision(UP_TO_DATE, f"Appwrite {current} already released: nothing to migrate")
     if before < now:

@@ -34,7 +34,7 @@ from ..clock import SYSTEM, Clock, poll
 from ..config import addons, appetite, inputs, plans
 from ..config import budget as budget_model
 from ..config import settings as settings_engine
-from ..config.heroku_types import APP_NAME, PROCESS_TYPES, Formation, Release
+from ..config.heroku_types import PROCESS_TYPES, Formation, Release
 from ..config.variables import PINNED_APPWRITE_VERSION
 from ..display import safe_line
 from ..errors import EXIT_FAILED, EXIT_OK, InputError, NotReadyError, PlatformError
@@ -131,6 +131,10 @@ class DeployResult:
     releases: list[int] = field(default_factory=list)  # versions of the releases it made
 
 
+_URL_EXAMPLES = {"HEROKU_API_URL": DEFAULT_API_URL, "HEROKU_REGISTRY_URL": DEFAULT_REGISTRY_URL,
+                 "HEROKU_ROUTER_URL": "http://127.0.0.1:8080"}
+
+
 @dataclass(frozen=True)
 class Endpoints:
     api_key: str | None
@@ -142,8 +146,8 @@ class Endpoints:
     def from_env(cls, env: Mapping[str, str]) -> Endpoints:
         """The environment is input too: each value checked before any request is built."""
         key = env.get("HEROKU_API_KEY") or ""
-        urls = {name: inputs.http_url(env[name], name) for name in
-                ("HEROKU_API_URL", "HEROKU_REGISTRY_URL", "HEROKU_ROUTER_URL") if env.get(name)}
+        urls = {name: inputs.http_url(env[name], name, example) for name, example in
+                _URL_EXAMPLES.items() if env.get(name)}
         return cls(
             api_key=inputs.api_key(key) if key.strip() else None,
             api_url=urls.get("HEROKU_API_URL") or DEFAULT_API_URL,
@@ -164,7 +168,7 @@ def check_options(options: DeployOptions) -> None:
     if options.config_from is not None and not options.dry_run:
         raise InputError("--config-from only plans (no account, no writes): use "
                          "`appwrite-heroku plan --config-from FILE`")
-    inputs.config_vars(options.extra_config, "--config")
+    inputs.user_config(options.extra_config, "--config")
     check_promotion(options)
     inputs.tag(options.tag)
     inputs.tag_pattern(options.tag_pattern)
@@ -288,15 +292,23 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     """`plan --config-from FILE`: no credentials, no network."""
     assert options.config_from is not None
     config = inputs.read_config_json(options.config_from, "--config-from")
-    named = config.get("HEROKU_APP_NAME") or ""
     run = _Run(options, reporter, Endpoints(None, DEFAULT_API_URL, DEFAULT_REGISTRY_URL, None))
-    run.mask_config(config)
+    run.mask_config(config)  # first: a refusal below may quote a value shaped like a secret
     run.mask_config(options.extra_config)
-    reporter.step("Plan (offline, from a config file)")
+    inputs.openssl_key_kept(config, options.extra_config, "--config")
+    named = config.get("HEROKU_APP_NAME")
+    # A name the file gives is checked like --app; without one the plan says "APP".
+    app = options.app or ("APP" if named is None else inputs.app_name(
+        named, f"HEROKU_APP_NAME in {options.config_from}", hint="pass --app NAME"))
     merged = {**config, **options.extra_config}
-    app = options.app or (named if APP_NAME.fullmatch(named) else "APP")
     check_addons(config, app)  # the online preflight, in its words: the app's own config
     appetite.background_for(merged)  # an unknown APPWRITE_LITE_SKIP name: refused, as online
+    # Judged before anything is shown: a recorded APPWRITE_LITE_PLANS or a sizing value that
+    # is bad input is refused first, not after the plan it would have ended.
+    setup, source = budget_model.offline_setup(merged)
+    judged = (None if setup is None
+              else budget_model.judge_setup(setup, merged, plans="these plans"))
+    reporter.step("Plan (offline, from a config file)")
     derivation, generated = _derive(run, merged, None)
     _check_ready(derivation)
     patch = _config_patch(options, config, derivation, generated, None)
@@ -306,27 +318,19 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     for line in render(plan):
         reporter.info(line)
     run.result.planned_config_keys = sorted(patch)
-    setup, source = budget_model.offline_setup(merged)
-    if setup is None:
+    refusal = None
+    if judged is None:
         reporter.warning(source)
-        refusal = None
     else:
-        refusal = _offline_budget(setup, source, merged, reporter)
+        budget, refusal = judged
+        for line in budget_model.render(budget, f"Budget (plans and dynos from {source})"):
+            reporter.info(line)
     if refusal is not None:
         _refuse(run, refusal)
         return run.result
     run.result.summary = (f"plan: {len(patch)} config change(s), release "
                           f"{', '.join(plan.images)}; nothing written")
     return run.result
-
-
-def _offline_budget(setup: budget_model.Setup, source: str, config: Mapping[str, str],
-                    reporter: Reporter) -> str | None:
-    """The offline plan's budget, printed; its refusal line (None when it fits)."""
-    budget, refusal = budget_model.judge_setup(setup, config, plans="these plans")
-    for line in budget_model.render(budget, f"Budget (plans and dynos from {source})"):
-        reporter.info(line)
-    return refusal
 
 
 def _judge_budget(run: _Run, client: HerokuClient, preflight: _Preflight
@@ -450,6 +454,7 @@ def _deploy(run: _Run, client: HerokuClient) -> None:
         return
     config = preflight.config if preflight.config is not None else _read_config(run, client)
     check_addons(config, options.app)
+    inputs.openssl_key_kept(config, options.extra_config, "--config")
     patch, refusal = _plan(run, client, preflight, config)
     if refusal:
         _refuse(run, refusal)
@@ -1010,7 +1015,8 @@ def _options(args: argparse.Namespace, *, dry_run: bool) -> DeployOptions:
                       else defaults.build),
         dry_run=dry_run or bool(getattr(args, "dry_run", False)),
         force=args.force, tag_pattern=args.tag_pattern, commit=args.commit,
-        extra_config=dict(args.config or []), config_from=getattr(args, "config_from", None),
+        extra_config=inputs.config_pairs(args.config or [], "--config"),
+        config_from=getattr(args, "config_from", None),
         health_timeout=getattr(args, "health_timeout", defaults.health_timeout),
         release_timeout=getattr(args, "release_timeout", defaults.release_timeout),
         rollback=not getattr(args, "no_rollback", False),

@@ -17,16 +17,12 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
+from ..config import versions
 from ..errors import InputError
 
 RELEASE_VAR = "APPWRITE_LITE_RELEASE"  # the config var (apps deployed before the label)
 RELEASE_LABEL = "appwrite-lite.release"  # the image label (Dockerfile.lite)
 RELEASE_BUILD_ARG = "APPWRITE_LITE_RELEASE"  # the build argument that fills the label
-_SEMVER = re.compile(
-    r"^v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
-    r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?$",
-    re.ASCII,  # \d is any Unicode digit otherwise, and int() reads "٣" as 3
-)
 _RECORD_VALUE = re.compile(r"^[^\s=]+$")
 
 
@@ -77,20 +73,10 @@ def make_record(tag: str | None, appwrite: str, commit: str | None) -> ReleaseRe
     return ReleaseRecord(tag, appwrite, commit)
 
 
-def semver_key(tag: str) -> tuple[int, int, int, tuple[tuple[int, int | str], ...]] | None:
-    """A sort key following semver precedence (pre-releases sort before their release)."""
-    match = _SEMVER.match(tag)
-    if not match:
-        return None
-    pre = match.group("pre")
-    # A release (no pre-release) sorts after all its pre-releases: give it an infinite marker.
-    pre_key: tuple[tuple[int, int | str], ...]
-    if pre is None:
-        pre_key = ((2, 0),)
-    else:
-        pre_key = tuple((0, int(p)) if p.isdigit() else (1, p) for p in pre.split("."))
-    return (int(match.group("major")), int(match.group("minor")), int(match.group("patch")),
-            pre_key)
+def semver_key(tag: str) -> versions.Version | None:
+    """A tag's sort key by the one version rule (`config.versions`: semver precedence,
+    pre-releases before their release); None when the tag is no version."""
+    return versions.parse(tag)
 
 
 @dataclass(frozen=True)

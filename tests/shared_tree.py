@@ -1,0 +1,39 @@
+"""The team's reference tree `shared/` (README, "Contributing"): Heroku's published Platform
+API schema and Appwrite 1.9.6's variable list and constants.php, which some tests check the
+project against. It is not part of this repository; it sits beside the clone (`../shared`), or
+wherever `APPWRITE_HEROKU_SHARED` points.
+
+A test that needs a file from it asks `shared_file()`: without the tree the test is skipped,
+saying which file and where it was looked for — except under CI (`CI` set), where a missing
+tree is a failure, since CI must lay it out.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def shared_root() -> Path:
+    return Path(os.environ.get("APPWRITE_HEROKU_SHARED") or ROOT.parent / "shared")
+
+
+def shared_path(*parts: str) -> Path:
+    """Where a file of the shared tree is (whether it exists or not)."""
+    return shared_root().joinpath(*parts)
+
+
+def shared_file(*parts: str) -> Path:
+    """A file of the shared tree; the calling test skips (CI: fails) when it is absent."""
+    path = shared_path(*parts)
+    if not path.is_file():
+        why = (f"{path} is not on this machine: this test needs the team's reference tree "
+               "../shared (or APPWRITE_HEROKU_SHARED=DIR); see README, Contributing")
+        if os.environ.get("CI"):
+            pytest.fail(f"{why}; CI must lay shared/ beside the clone")
+        pytest.skip(why)
+    return path
