@@ -23,12 +23,13 @@ import argparse
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..errors import InputError
 from . import plans as plan_table
+from . import queues
 from .addons import database_candidates
 from .appetite import (
     ENTRY_POINTS_1_9_6,
@@ -48,6 +49,7 @@ from .appetite import (
     first_boot_tables,
     fixed_processes,
     http_processes,
+    on_demand_processes,
     project_kib,
     project_tables,
     runs_all_in_web,
@@ -134,11 +136,13 @@ class DynoSpec:
 
 @dataclass(frozen=True)
 class DynoKnobs:
-    """What one dyno's processes read: the dyno-wide knobs, and realtime's own
-    `_APP_WORKERS_NUM` (a per-program value, so role `all` can size queues and realtime apart)."""
+    """What one dyno's processes read: the dyno-wide knobs, realtime's own `_APP_WORKERS_NUM`
+    (a per-program value, so role `all` can size queues and realtime apart), and how many
+    on-demand queue workers may run at once (the dispatcher's slots)."""
 
     knobs: Knobs
     realtime_workers: int | None = None  # None: realtime reads the dyno's knobs
+    slots: int | None = None  # None: every queue worker runs all the time (always-on)
 
     def realtime_knobs(self) -> Knobs:
         if self.realtime_workers is None:
@@ -153,6 +157,7 @@ class DynoBudget:
     processes: list[ProcessFigure]
     settings: dict[str, str]  # the dyno-wide `_APP_*` sizing values
     program_env: dict[str, dict[str, str]]  # program -> its own extra values
+    on_demand: tuple[str, ...] = ()  # queue workers the dispatcher starts, `slots` at once
 
     @property
     def db(self) -> int:
@@ -183,6 +188,11 @@ class DynoBudget:
         return sum(p.total_memory_mib for p in self.processes)
 
     @property
+    def slots(self) -> int | None:
+        """On-demand queue workers at once on this dyno (None: all run all the time)."""
+        return self.dyno_knobs.slots if self.spec.role in ("worker", "all") else None
+
+    @property
     def memory_usable_mib(self) -> int:
         return math.floor(self.spec.size.memory_mib * MEMORY_USABLE)
 
@@ -192,6 +202,7 @@ def dyno_budget(spec: DynoSpec, dyno_knobs: DynoKnobs,
     knobs = dyno_knobs.knobs
     processes = fixed_processes(spec.role)
     program_env: dict[str, dict[str, str]] = {}
+    on_demand: tuple[str, ...] = ()
     if spec.role in ("web", "all"):
         processes += http_processes(knobs, dyno_knobs.realtime_knobs())
         # Realtime runs with the Swoole pool adapter, as Appwrite's compose runs it
@@ -200,9 +211,14 @@ def dyno_budget(spec: DynoSpec, dyno_knobs: DynoKnobs,
         if dyno_knobs.realtime_workers is not None:
             program_env["realtime"][WORKERS_NUM] = str(dyno_knobs.realtime_workers)
     if spec.role in ("worker", "all"):
-        processes += background_processes(background, knobs)
+        if dyno_knobs.slots is None:
+            processes += background_processes(background, knobs)
+        else:
+            steady, on_demand = queues.split(background, queues.QueueOptions())
+            processes += background_processes(steady, knobs)
+            processes += on_demand_processes(on_demand, knobs, dyno_knobs.slots)
     return DynoBudget(spec=spec, dyno_knobs=dyno_knobs, processes=processes,
-                      settings=knobs.settings(), program_env=program_env)
+                      settings=knobs.settings(), program_env=program_env, on_demand=on_demand)
 
 
 @dataclass
@@ -373,6 +389,7 @@ class Budget:
                 "redis_dedicated": d.dedicated,
                 "bridge_max_upstream": (d.ceiling(self.wiring) if self.mode == MUX
                                         else None),
+                "queue_slots": d.slots, "queues_on_demand": list(d.on_demand),
                 "memory_mib": d.memory_mib, "memory_usable_mib": d.memory_usable_mib,
                 "processes": [{**asdict(p), "total_db": p.total_db,
                                "total_redis": p.total_redis,
@@ -400,59 +417,80 @@ NOT_ADVISED = frozenset({"eco"})
 MAX_POOL = 3  # beyond three per pool a worker gains little; connections are dear
 
 
-def _swoole_room(spec: DynoSpec, background: Sequence[str]) -> int:
-    """How many Swoole workers (API + realtime) the dyno's memory holds beside the rest."""
+def _swoole_room(spec: DynoSpec, background: Sequence[str], slots: int | None) -> int:
+    """How many Swoole workers (API + realtime) the dyno's memory holds beside the rest (one
+    on-demand queue worker at the least, when queues run on demand)."""
     if spec.role == "worker":
         return 0
     floor = dyno_budget(spec, DynoKnobs(Knobs(cpu_num=1, worker_per_core=1, workers_num=1),
-                                        realtime_workers=1), background)
-    per = MEMORY_MIB["swoole-worker"][0]
+                                        realtime_workers=1, slots=slots),
+                        background)
+    per = MEMORY_MIB["api-worker"][0]
     spare = floor.memory_usable_mib - floor.memory_mib
     return 2 + max(0, spare // per)
 
 
-def _knobs(api: int, realtime: int, queue: int, pool: int, role: str) -> DynoKnobs:
-    base = Knobs(cpu_num=1, worker_per_core=api if role != "worker" else 1,
-                 workers_num=queue if role != "web" else realtime, max_coroutines=1)
+def _knobs(shape: _Shape, pool: int, role: str) -> DynoKnobs:
+    base = Knobs(cpu_num=1, worker_per_core=shape.api if role != "worker" else 1,
+                 workers_num=1 if role != "web" else shape.realtime, max_coroutines=1)
     base = replace(base, connections_max=connections_max_for(pool, base))
-    return DynoKnobs(base, realtime_workers=realtime if role == "all" else None)
+    return DynoKnobs(base, realtime_workers=shape.realtime if role == "all" else None,
+                     slots=shape.slots if role != "web" else None)
 
 
 @dataclass
 class _Shape:
     api: int
     realtime: int
-    queue: int
+    slots: int | None = None  # on-demand queue workers at once; None: all always on
+    fixed_slots: bool = False  # the user's APPWRITE_LITE_QUEUE_SLOTS: never shrunk
+
+
+def _slot_room(spec: DynoSpec, shape: _Shape, background: Sequence[str]) -> int:
+    """The most on-demand queue workers this dyno's memory holds at once beside everything
+    else (at least 1, at most one per on-demand queue)."""
+    _, on_demand = queues.split(background, queues.QueueOptions())
+    one = dyno_budget(spec, _knobs(replace(shape, slots=1), 1, spec.role), background)
+    per = next((p.memory_mib for p in one.processes if p.program == "on-demand"), 0)
+    if not per:
+        return 1
+    spare = one.memory_usable_mib - one.memory_mib
+    return max(1, min(len(on_demand), 1 + spare // per))
+
+
+def _shape(spec: DynoSpec, background: Sequence[str], options: queues.QueueOptions) -> _Shape:
+    """A dyno's starting point: as many workers and slots as its memory holds."""
+    slots = options.slots if options.on_demand else None
+    room = _swoole_room(spec, background, slots or (1 if options.on_demand else None))
+    realtime = max(1, room // 4) if room else 1
+    api = min(MAX_API_WORKERS, max(1, room - realtime)) if room else 1
+    shape = _Shape(api, realtime, slots, fixed_slots=slots is not None)
+    if spec.role != "web" and options.on_demand and slots is None:
+        shape.slots = _slot_room(spec, shape, background)
+    return shape
 
 
 def choose(specs: Sequence[DynoSpec], redis_plan: AddonPlan, db_plan: AddonPlan,
            background: Sequence[str], mode: str = CURRENT_MODE,
            user_settings: Mapping[str, str] | None = None) -> Budget:
-    """The knobs for every dyno: as many workers as memory holds, shrunk until the worst case
-    fits the plans, then pools as large as still fit (at most MAX_POOL). Values the user set
-    themselves replace the chosen ones afterwards, and the budget says whether those fit (their
-    bridge mode and ceiling and PgBouncer pool size too)."""
+    """The knobs for every dyno: as many workers (and on-demand queue slots) as memory holds,
+    shrunk until the worst case fits the plans, then pools as large as still fit (at most
+    MAX_POOL). Values the user set themselves replace the chosen ones afterwards, and the
+    budget says whether those fit (their bridge mode and ceiling, PgBouncer pool size and queue
+    knobs too)."""
     wiring = Wiring.from_settings(user_settings or {}, mode)
-    shapes: dict[str, _Shape] = {}
-    for spec in specs:
-        room = _swoole_room(spec, background)
-        realtime = max(1, room // 4) if room else 1
-        api = min(MAX_API_WORKERS, max(1, room - realtime)) if room else 1
-        queue = 1
-        if spec.role == "worker":
-            doubled = dyno_budget(spec, _knobs(1, 1, 2, 1, "worker"), background)
-            queue = 2 if doubled.memory_mib <= doubled.memory_usable_mib else 1
-        shapes[spec.role] = _Shape(api, realtime, queue)
+    options = queues.options_from(user_settings or {})
+    shapes = {spec.role: _shape(spec, background, options) for spec in specs}
 
     def build(pool: int) -> Budget:
-        knobs = {role: _knobs(s.api, s.realtime, s.queue, pool, role)
-                 for role, s in shapes.items()}
+        knobs = {role: _knobs(shape, pool, role) for role, shape in shapes.items()}
         return evaluate(specs, knobs, redis_plan, db_plan, background, wiring)
 
     budget = build(1)
     while not budget.fits and _shrink(shapes):
         budget = build(1)
     if budget.fits:
+        budget = _regrow_slots(shapes, build, budget, background)
         for pool in range(2, MAX_POOL + 1):
             bigger = build(pool)
             if not bigger.fits:
@@ -464,11 +502,12 @@ def choose(specs: Sequence[DynoSpec], redis_plan: AddonPlan, db_plan: AddonPlan,
 
 
 def _shrink(shapes: dict[str, _Shape]) -> bool:
-    """One step down: a second queue process first, then whichever of API or realtime workers
-    is the most numerous (realtime first on a tie: the API serves most requests)."""
+    """One step down: an on-demand slot first (a queue that waits only waits), then whichever
+    of API or realtime workers is the most numerous (realtime first on a tie: the API serves
+    most requests)."""
     for shape in shapes.values():
-        if shape.queue > 1:
-            shape.queue -= 1
+        if shape.slots is not None and shape.slots > 1 and not shape.fixed_slots:
+            shape.slots -= 1
             return True
     candidates = [(getattr(s, attribute), attribute == "realtime", s, attribute)
                   for s in shapes.values() for attribute in ("api", "realtime")
@@ -478,6 +517,23 @@ def _shrink(shapes: dict[str, _Shape]) -> bool:
     _, _, shape, attribute = max(candidates, key=lambda c: (c[0], c[1]))
     setattr(shape, attribute, getattr(shape, attribute) - 1)
     return True
+
+
+def _regrow_slots(shapes: dict[str, _Shape], build: Callable[[int], Budget], budget: Budget,
+                  background: Sequence[str]) -> Budget:
+    """Memory the shrinking freed (fewer API workers where connections bind) goes to more
+    on-demand slots, as long as everything still fits."""
+    _, on_demand = queues.split(background, queues.QueueOptions())
+    for shape in shapes.values():
+        while (shape.slots is not None and not shape.fixed_slots
+               and shape.slots < len(on_demand)):
+            shape.slots += 1
+            bigger = build(1)
+            if not bigger.fits:
+                shape.slots -= 1
+                break
+            budget = bigger
+    return budget
 
 
 def user_knobs(settings: Mapping[str, str]) -> list[str]:
@@ -494,7 +550,8 @@ def _with_user_settings(budget: Budget, user: Mapping[str, str],
         merged = {**dyno.settings, **{k: user[k].strip() for k in kept}}
         knobs = Knobs.from_settings(merged)
         realtime = None if WORKERS_NUM in kept else dyno.dyno_knobs.realtime_workers
-        dynos.append(dyno_budget(dyno.spec, DynoKnobs(knobs, realtime), background))
+        dynos.append(dyno_budget(dyno.spec, DynoKnobs(knobs, realtime, dyno.dyno_knobs.slots),
+                                 background))
     return Budget(dynos=dynos, redis_plan=budget.redis_plan, db_plan=budget.db_plan,
                   wiring=budget.wiring, kept=kept, user_settings={k: user[k] for k in kept})
 
@@ -724,10 +781,11 @@ MINIMAL_SKIP = ("worker-certificates", "worker-messaging", "worker-migrations",
                 "schedule-messages")
 # The smallest plans carry every profile: through the multiplexed bridge and PgBouncer the
 # upstream connections fit Redis mini and Postgres essential-0. What sets the dynos is memory:
-# every usable queue (9 queue workers, 3 tasks) needs ~758 MiB, more than a 512 MB dyno holds.
+# every usable queue always on (9 queue workers, 3 tasks) measured ~805 MiB, more than a 512 MB
+# dyno holds; on demand (queues.py) only the slots' workers run at once, and two basic dynos do.
 PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("default", "the Deploy button: API and realtime on web, every queue Appwrite "
-            "can use on Heroku on worker", "web=basic,worker=standard-2x",
+            "can use on Heroku on worker, on demand", "web=basic,worker=basic",
             "heroku-redis:mini", "heroku-postgresql:essential-0"),
     Profile("all-in-one", "one dyno runs everything (APPWRITE_LITE_ALL_IN_WEB=true, "
             "worker=0), with the minimal queue set", "all=standard-2x",
@@ -811,13 +869,17 @@ def offline_setup(config: Mapping[str, str]) -> tuple[Setup, str]:
     return setup, source
 
 
-def too_small(specs: Sequence[DynoSpec], background: Sequence[str]) -> list[str]:
-    """Dynos whose processes do not fit their memory even at the smallest knobs, each with the
-    cheapest size that holds them: the engine's warning after a release."""
+def too_small(specs: Sequence[DynoSpec], background: Sequence[str],
+              options: queues.QueueOptions | None = None) -> list[str]:
+    """Dynos whose processes do not fit their memory even at the smallest knobs (one on-demand
+    queue worker at a time, unless every queue runs always-on), each with the cheapest size
+    that holds them: the engine's warning after a release."""
     floor = Knobs(cpu_num=1, worker_per_core=1, workers_num=1)
+    options = options or queues.QueueOptions()
+    slots = (options.slots or 1) if options.on_demand else None
     found = []
     for spec in specs:
-        dyno = dyno_budget(spec, DynoKnobs(floor, 1 if spec.role == "all" else None),
+        dyno = dyno_budget(spec, DynoKnobs(floor, 1 if spec.role == "all" else None, slots),
                            background)
         if dyno.memory_mib > dyno.memory_usable_mib:
             size = _smallest_size(dyno.memory_mib)
@@ -850,6 +912,10 @@ def render(budget: Budget, title: str = "Budget") -> list[str]:
                      f"{dyno.upstream(budget.wiring):>6}")
         settings = " ".join(f"{k}={v}" for k, v in sorted(dyno.settings.items()))
         lines.append(f"    settings: {settings}")
+        if dyno.on_demand:
+            lines.append(f"    queues on demand, at most {dyno.slots} at once "
+                         f"({queues.SLOTS_VAR}), the rest wait their turn: "
+                         f"{', '.join(dyno.on_demand)}")
         for program, env in sorted(dyno.program_env.items()):
             values = " ".join(f"{k}={v}" for k, v in sorted(env.items()))
             lines.append(f"    {program} only: {values}")
@@ -918,10 +984,13 @@ def run(args: argparse.Namespace) -> int:
     return 0 if budget.fits else 1
 
 
+SETTABLE = (*KNOB_KEYS, *queues.VARIABLES)
+
+
 def _setting(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
-    if not sep or key not in KNOB_KEYS:
-        raise argparse.ArgumentTypeError(f"expected one of {', '.join(KNOB_KEYS)}=VALUE")
+    if not sep or key not in SETTABLE:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(SETTABLE)}=VALUE")
     return key, value
 
 
@@ -943,7 +1012,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--skip", help="entry points left out, as APPWRITE_LITE_SKIP "
                         "(default: none)")
     parser.add_argument("--set", action="append", type=_setting, metavar="KNOB=VALUE",
-                        help="a sizing value of your own; it wins, as on a dyno (default: none)")
+                        help="a sizing value or queue knob of your own; it wins, as on a dyno "
+                             "(default: none)")
     parser.add_argument("--bridge", choices=MODES, default=CURRENT_MODE,
                         help="how each dyno's Redis bridge relays: multiplex (what the "
                              "launcher runs) or plain, one upstream per Appwrite connection "
