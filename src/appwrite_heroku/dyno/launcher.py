@@ -30,12 +30,13 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import Clock
-from ..config import appetite, budget, inputs, processes, wiring
+from ..config import appetite, budget, inputs, processes, queues, wiring
 from ..config.wiring import UPSTREAM_ENV
 from ..display import quoted, safe_line
 from ..errors import AppwriteHerokuError, InputError, NotReadyError
 from ..secrecy import Redactor, config_secrets, is_secret
 from . import database, migration, pooler, router, sizing, supervision
+from . import queues as dispatch
 
 STORAGE_SUBDIRS = ("uploads", "imports", "cache", "config", "certificates", "functions", "debug")
 
@@ -240,8 +241,9 @@ def worker_selection(layout: Layout, environ: Mapping[str, str],
         usage_stats=processes.usage_stats_enabled(child_environment(environ, settings)))
 
 
-def background(layout: Layout, selection: processes.Selection,
-               log: Log) -> list[processes.Program]:
+def background(layout: Layout, selection: processes.Selection, log: Log,
+               policy: sizing.SizingPolicy, settings: Mapping[str, str],
+               ) -> list[processes.Program]:
     for name, why in sorted(selection.skipped.items()):
         log.launcher(f"skipping {name}: {why}")
     unpaired = processes.unpaired_stats_resources(selection)
@@ -250,15 +252,27 @@ def background(layout: Layout, selection: processes.Selection,
     if processes.missing_always(selection):
         log.launcher(f"warning: no usage-stats consumer found in {layout.bin_dir}: the "
                      "v1-stats-usage queue will grow in Redis")
-    log.launcher(f"queue workers and schedulers: {', '.join(selection.chosen) or 'none'}")
-    return processes.background_programs(selection, layout.bin_dir, layout.code_dir)
+    steady, on_demand = queues.split(selection.chosen, policy.queue_options)
+    if policy.queue_slots is None:
+        steady, on_demand = selection.chosen, ()
+    log.launcher(f"queue workers and schedulers always on: {', '.join(steady) or 'none'}")
+    if on_demand:
+        log.launcher(f"queue workers on demand (at most {policy.queue_slots} at once, each "
+                     f"stopped after {policy.queue_options.idle_seconds:g} s idle): "
+                     f"{', '.join(on_demand)}")
+    note = queues.certificates_note(selection.chosen, settings)
+    if note:
+        log.launcher(note)
+    return processes.background_programs(selection, layout.bin_dir, layout.code_dir,
+                                         frozenset(on_demand))
 
 
 def plan_programs(role: str, layout: Layout, runtime_dir: Path, environ: Mapping[str, str],
-                  log: Log, selection: processes.Selection) -> list[processes.Program]:
+                  log: Log, selection: processes.Selection, policy: sizing.SizingPolicy,
+                  settings: Mapping[str, str]) -> list[processes.Program]:
     programs: list[processes.Program] = []
     if role in ("worker", "all"):
-        programs += background(layout, selection, log)
+        programs += background(layout, selection, log, policy, settings)
     if role in ("web", "all"):
         raw_port = environ.get("PORT", "")
         if not raw_port:
@@ -305,6 +319,8 @@ def size_dyno(role: str, layout: Layout, environ: Mapping[str, str],
         sizing.read_memory_limit(layout.cgroup_root), role, selection.chosen, environ,
     )
     log.launcher(policy.description)
+    for warning in policy.warnings:
+        log.launcher(f"warning: {warning}")
     if not policy.fits:
         log.launcher(f"warning: the worst case does not fit the plans: {policy.advice}")
     return policy
@@ -327,20 +343,25 @@ def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mappi
                                  headroom=budget.HEADROOM_DB)
         settings = {**settings, **pooled.settings}
         programs = [*pooled.programs,
-                    *plan_programs(role, layout, runtime_dir, environ, log, selection)]
+                    *plan_programs(role, layout, runtime_dir, environ, log, selection, policy,
+                                   settings)]
         programs = [dataclasses.replace(p, env={**_own_values(policy.program_env, p.name,
                                                               environ), **p.env})
                     for p in programs]
         env = child_environment(environ, {**settings, **policy.settings})
         supervisor = supervision.Supervisor(runtime_dir, programs, env, log, layout.crash_policy)
-        log.launcher(f"role {role}: starting {', '.join(p.name for p in programs)}")
+        log.launcher(f"role {role}: starting "
+                     f"{', '.join(p.name for p in programs if not p.on_demand)}")
         supervisor.start()
         log.launcher(f"supervisord config {supervisor.config_path}")
+        dispatcher = queue_dispatcher(programs, policy, env, supervisor, log)
         try:
             reason = supervisor.watch(stopping)
         finally:
+            if dispatcher is not None:
+                dispatcher.stop()
             if stopping.is_set():
-                log.launcher("stopping: SIGTERM to every program")
+                log.launcher("stopping: SIGTERM to every program at once")
             supervisor.stop()
         if reason:
             log.launcher(f"giving up so Heroku restarts the dyno: {reason}")
@@ -349,6 +370,27 @@ def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mappi
         return 0
     finally:
         shutil.rmtree(runtime_dir, ignore_errors=True)
+
+
+def queue_dispatcher(programs: list[processes.Program], policy: sizing.SizingPolicy,
+                     env: Mapping[str, str], supervisor: supervision.Supervisor,
+                     log: Log) -> dispatch.Dispatcher | None:
+    """The thread that starts on-demand queue workers, when this dyno has any. It reaches Redis
+    where Appwrite does (`_APP_REDIS_HOST/PORT`: the local bridge on a Heroku dyno)."""
+    on_demand = [p for p in programs if p.on_demand]
+    if not on_demand or policy.queue_slots is None:
+        return None
+    watched = {p.name: queues.queue_name(p.name, env) or p.name for p in on_demand}
+    lists = dispatch.RedisLists(env.get("_APP_REDIS_HOST") or "127.0.0.1",
+                                inputs.port(env.get("_APP_REDIS_PORT") or "6379",
+                                            "_APP_REDIS_PORT"))
+    control = dispatch.Supervisord(supervisor.socket_path,
+                                   {p.name: supervision.rpc_name(p) for p in on_demand})
+    dispatcher = dispatch.Dispatcher(
+        dispatch.Dispatch(watched, policy.queue_slots, policy.queue_options.idle_seconds),
+        lists, control, log.launcher)
+    dispatcher.start()
+    return dispatcher
 
 
 def _own_values(program_env: Mapping[str, dict[str, str]], program: str,
