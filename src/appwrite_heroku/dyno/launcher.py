@@ -17,6 +17,7 @@ import dataclasses
 import importlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -38,7 +39,13 @@ from ..secrecy import Redactor, config_secrets, is_secret
 from . import database, migration, pooler, router, sizing, supervision
 from . import queues as dispatch
 
-STORAGE_SUBDIRS = ("uploads", "imports", "cache", "config", "certificates", "functions", "debug")
+# Where Appwrite 1.9.6 writes files: fixed paths, no setting moves them (app/init/constants.php
+# :77-84, APP_STORAGE_UPLOADS … APP_STORAGE_CONFIG). Read from the image's own constants.php at
+# boot (another version may add one); this list when the file is absent.
+APPWRITE_STORAGE_1_9_6 = ("/storage/uploads", "/storage/sites", "/storage/functions",
+                          "/storage/builds", "/storage/cache", "/storage/imports",
+                          "/storage/certificates", "/storage/config")
+_STORAGE_CONSTANT = re.compile(r"^const APP_STORAGE_[A-Z_]+ = '(/storage/[^']+)';", re.M)
 
 
 @dataclass(frozen=True)
@@ -48,7 +55,7 @@ class Layout:
     bin_dir: Path
     code_dir: Path
     console_root: Path
-    storage_dir: Path
+    storage_root: Path  # tests only: re-roots Appwrite's fixed /storage paths (see below)
     cgroup_root: Path
     runtime_parent: Path | None
     php: str
@@ -76,7 +83,10 @@ class Layout:
             bin_dir=Path(env.get("APPWRITE_LITE_BIN_DIR", "/usr/local/bin")),
             code_dir=Path(env.get("APPWRITE_LITE_CODE_DIR", "/usr/src/code")),
             console_root=Path(env.get("APPWRITE_LITE_CONSOLE_ROOT", "/usr/share/nginx/html")),
-            storage_dir=Path(env.get("APPWRITE_LITE_STORAGE_DIR", "/storage")),
+            # Appwrite's storage paths are fixed (APPWRITE_STORAGE_1_9_6): on a dyno this stays
+            # /storage. Kept only for the tests, which run the launcher where /storage is not
+            # theirs to write: they point it at a temp dir.
+            storage_root=Path(env.get("APPWRITE_LITE_STORAGE_DIR", "/storage")),
             cgroup_root=Path(env.get("APPWRITE_LITE_CGROUP_ROOT", "/sys/fs/cgroup")),
             runtime_parent=Path(runtime) if runtime else None,
             php=env.get("APPWRITE_LITE_PHP", "php"),
@@ -130,11 +140,22 @@ def child_environment(
     return env
 
 
-def check_storage(storage_dir: Path) -> list[str]:
-    """The storage directories Heroku's non-root user cannot write (created when missing)."""
+def appwrite_storage(code_dir: Path) -> tuple[str, ...]:
+    """The directories Appwrite writes to: its APP_STORAGE_* constants, from the image's own
+    app/init/constants.php, else 1.9.6's."""
+    try:
+        found = _STORAGE_CONSTANT.findall((code_dir / "app/init/constants.php").read_text())
+    except (OSError, UnicodeDecodeError):
+        found = []
+    return tuple(found) or APPWRITE_STORAGE_1_9_6
+
+
+def check_storage(paths: tuple[str, ...], root: Path = Path("/storage")) -> list[str]:
+    """Which of Appwrite's storage directories Heroku's non-root user cannot write (created
+    when missing). `root` stands for /storage (tests only, see Layout.storage_root)."""
     unwritable = []
-    for name in STORAGE_SUBDIRS:
-        path = storage_dir / name
+    for absolute in paths:
+        path = root / Path(absolute).relative_to("/storage")
         with contextlib.suppress(OSError):
             path.mkdir(parents=True, exist_ok=True)
         if not (path.is_dir() and os.access(path, os.W_OK | os.X_OK)):
@@ -288,7 +309,7 @@ def run_role(role: str, environ: Mapping[str, str], log: Log,
     layout = Layout.from_env(environ, role)
     derivation = derive_settings(environ, layout, log)
     if role != "release":
-        unwritable = check_storage(layout.storage_dir)
+        unwritable = check_storage(appwrite_storage(layout.code_dir), layout.storage_root)
         if unwritable:
             raise InputError(
                 f"storage not writable by this user: {', '.join(unwritable)}; build the image "
