@@ -34,7 +34,7 @@ def test_worker_role_runs_the_discovered_set_and_says_why_it_skips(
     try:
         for name in ALWAYS_1_9_6:
             launched.wait_for_line(f"[{name}] {name}: consuming")
-        on_demand = launched.wait_for_line("queue workers on demand (at most 2 at once")
+        on_demand = launched.wait_for_line("queue workers on demand (at most 1 at once")
         assert set(on_demand.split(": ", 1)[1].split(", ")) == ON_DEMAND_1_9_6
         assert "worker-certificates: runs on demand to drain its queue" in launched.output
         for name in SKIPPED_1_9_6:

@@ -6,6 +6,7 @@ event it waits for, with a deadline."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -29,14 +30,16 @@ def redis_server(tmp_path: Path):  # type: ignore[no-untyped-def]
     server.stop()
 
 
-def until(check: Callable[[], object], timeout: float, what: str) -> object:
+def until(check: Callable[[], object], timeout: float, what: str,
+          launched: Launched | None = None) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = check()
         if found:
             return found
         time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+    log = "\n".join(launched.lines[-80:]) if launched else ""
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}\n{log}")
 
 
 def push(client, entry_point: str, seconds: float = 0.0) -> str:  # type: ignore[no-untyped-def]
@@ -108,7 +111,8 @@ def test_an_idle_worker_stops_but_never_with_a_job_in_flight(tmp_path: Path, mar
         # A job that works 3 s: three times the idle time, with both lists "empty" of waiting
         # jobs the whole while; its pid sits in the processing list.
         pid = push(client, "worker-deletes", seconds=3)
-        until(lambda: client.llen("utopia-queue.processing.v1-deletes"), 20, "the job taken")
+        until(lambda: client.llen("utopia-queue.processing.v1-deletes"), 20, "the job taken",
+              launched)
         worker = recorded_pids(tmp_path / "records")["worker-deletes"]
         stopped = launched.wait_for_line("queues: stopping worker-deletes", timeout=20)
         assert "idle" in stopped and "v1-deletes and its processing list are empty" in stopped
@@ -188,3 +192,44 @@ def launch_always_on(tmp_path: Path, mariadb, redis: RedisServer) -> Launched:  
                    database_url=mariadb.url, redis_url=redis.url, bridge_port=free_port(),
                    APPWRITE_LITE_QUEUE_MODE="always-on")
     return Launched("worker", env)
+
+
+def test_the_dispatcher_outlives_a_supervisord_that_is_not_up_yet(
+        tmp_path: Path, redis_server: RedisServer) -> None:
+    """The dispatcher may look before supervisord's socket exists; a failed XML-RPC call must
+    not leave it stuck on a broken connection (or kill its thread): once supervisord is up, a
+    job waiting starts its worker."""
+    import os
+
+    from appwrite_heroku.config.processes import Program
+    from appwrite_heroku.dyno import queues as dispatch
+    from appwrite_heroku.dyno.supervision import Supervisor, rpc_name
+
+    root = make_root(tmp_path, ("worker-mails",))
+    program = Program(name="worker-mails",
+                      command=(f"{root['APPWRITE_LITE_BIN_DIR']}/worker-mails",),
+                      directory=str(tmp_path), startsecs=1, on_demand=True)
+    runtime = Path(os.environ.get("TMPDIR", "/tmp")) / f"q-{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "_APP_REDIS_HOST": "127.0.0.1", "_APP_REDIS_PORT": str(redis_server.port),
+           "STANDIN_RECORD_DIR": root["STANDIN_RECORD_DIR"]}
+    lines: list[str] = []
+    supervisor = Supervisor(runtime, [program], env, lines.append)
+    dispatcher = dispatch.Dispatcher(
+        dispatch.Dispatch({"worker-mails": "v1-mails"}, 1, 60.0),
+        dispatch.RedisLists("127.0.0.1", redis_server.port),
+        dispatch.Supervisord(supervisor.socket_path, {"worker-mails": rpc_name(program)}),
+        lines.append, poll=0.1)
+    client = redis_server.client()
+    try:
+        dispatcher.start()
+        pid = push(client, "worker-mails")
+        until(lambda: any("cannot look at the queues now" in x for x in lines), 10,
+              "a failed look while supervisord is down")
+        supervisor.start()
+        until(lambda: any(d["pid"] == pid for d in done(client)), 30,
+              "the job done once supervisord is up\n" + "\n".join(lines))
+        assert any("queues: watching the queues again" in x for x in lines)
+    finally:
+        dispatcher.stop()
+        supervisor.stop()
+        shutil.rmtree(runtime, ignore_errors=True)

@@ -63,7 +63,7 @@ def test_all_role_on_a_big_dyno_fits_the_minimal_set() -> None:
     policy = choose_policy(1024 * MIB, "all", list(profile.background()), env)
     assert policy.fits, policy.description
     assert policy.program_env["realtime"]["_APP_WORKERS_NUM"] == "2"
-    assert policy.dynos == 1 and policy.bridge_ceiling == 17
+    assert policy.dynos == 1 and policy.bridge_ceiling == 16
     assert policy.queue_slots == 1  # the API took the memory; queues still run, one at a time
 
 

@@ -231,6 +231,9 @@ UNKNOWN_TASK = _R(ALL_DB, ALL_REDIS, "not in the 1.9.6 table: every pool counted
 # from the real Appwrite 1.9.6 run from its own sources under the launcher. A later benchmark
 # reproduces them; until then each names the measurement it comes from.
 MEASURED = "shared/facts/appwrite.md, Measured (real Appwrite 1.9.6 under the launcher)"
+# The queues helper's run: the real Appwrite 1.9.6 worker dyno (512 MB cgroup, on-demand queues)
+# under the launcher, 15-25 jobs on each of its 8 on-demand queues, PSS sampled every 0.3 s.
+BUSY = "real Appwrite 1.9.6 worker dyno, every queue busy (README, Queue workers on demand)"
 MEMORY_MIB: dict[str, tuple[int, str]] = {
     "launcher": (23, f"measured: launcher with its Redis bridge thread, 23 MiB ({MEASURED})"),
     "supervisord": (15, f"measured: 15 MiB ({MEASURED})"),
@@ -255,8 +258,9 @@ MEMORY_MIB: dict[str, tuple[int, str]] = {
                          f"MiB each beside others (71 alone) ({MEASURED})"),
     "queue-child": (24, "estimate: each child beyond the first (_APP_WORKERS_NUM > 1, never "
                         "measured), forked from a loaded parent and sharing its pages"),
-    "task": (74, f"measured: `php app/cli.php TASK` (maintenance, interval, schedule-messages), "
-                 f"74 MiB each ({MEASURED})"),
+    "task": (78, f"measured: `php app/cli.php TASK` (maintenance, interval, schedule-messages), "
+                 f"74 MiB each idle ({MEASURED}); 73-78 MiB on a real worker dyno with every "
+                 f"queue busy ({BUSY}): the largest"),
 }
 
 
@@ -469,7 +473,7 @@ def background_processes(names: Sequence[str], knobs: Knobs) -> list[ProcessFigu
 # The dispatcher (dyno/queues.py) polls the on-demand queues' lists with one plain connection
 # to the local Redis bridge, as Appwrite's own processes do: LLEN only, a shared upstream.
 DISPATCHER = "queue dispatcher"
-DISPATCHER_MIB = 2  # its thread and XML-RPC client inside the launcher, measured (below)
+DISPATCHER_MIB = 4  # its thread and XML-RPC client inside the launcher, measured (below)
 
 
 def on_demand_processes(names: Sequence[str], knobs: Knobs, slots: int) -> list[ProcessFigure]:
@@ -498,8 +502,8 @@ def on_demand_processes(names: Sequence[str], knobs: Knobs, slots: int) -> list[
         name=DISPATCHER, program="launcher", count=1, db=0, redis=1, dedicated=0,
         memory_mib=DISPATCHER_MIB,
         basis="LLEN of each on-demand queue's two lists (dyno/queues.py); memory: measured, "
-              "the launcher's PSS with the dispatcher thread less without, 26.1 - 24.9 MiB "
-              "(stand-in worker dyno), rounded up")
+              f"the launcher's PSS on a worker dyno with the dispatcher, 26.3-26.9 MiB ({BUSY}), "
+              "less the launcher's own 23 MiB")
     return [costliest, dispatcher]
 
 

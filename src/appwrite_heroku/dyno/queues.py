@@ -200,30 +200,54 @@ class RedisLists:
 
 
 class Supervisord:
-    """supervisord's XML-RPC on its unix socket (supervisor's own transport)."""
+    """supervisord's XML-RPC on its unix socket (supervisor's own transport, whose socket gets
+    a timeout here: a call never hangs the dispatcher)."""
 
-    def __init__(self, socket_path: Path, rpc_names: Mapping[str, str]) -> None:
-        from supervisor.xmlrpc import SupervisorTransport
+    def __init__(self, socket_path: Path, rpc_names: Mapping[str, str],
+                 timeout: float = 5.0) -> None:
+        from supervisor.xmlrpc import SupervisorTransport, UnixStreamHTTPConnection
+
+        class Connection(UnixStreamHTTPConnection):  # type: ignore[misc]
+            def connect(self) -> None:
+                super().connect()
+                self.sock.settimeout(timeout)
+
+        def connection() -> UnixStreamHTTPConnection:
+            made = Connection("localhost")
+            made.socketfile = str(socket_path)
+            return made
 
         self._names = dict(rpc_names)  # program -> group:name
-        transport = SupervisorTransport(None, None, f"unix://{socket_path}")
-        self._proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+        self._transport = SupervisorTransport(None, None, f"unix://{socket_path}")
+        self._transport._get_connection = connection
+        self._proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=self._transport)
 
     def states(self) -> dict[str, str]:
-        infos: list[dict[str, Any]] = self._proxy.supervisor.getAllProcessInfo()  # type: ignore[assignment]
+        infos: list[dict[str, Any]] = self._call("getAllProcessInfo")
         return {str(info["name"]): str(info["statename"]) for info in infos}
 
     def apply(self, action: Action) -> None:
         """Start or stop without waiting; a program already in that state is no error."""
-        name = self._names[action.program]
         try:
-            if action.kind == START:
-                self._proxy.supervisor.startProcess(name, False)
-            else:
-                self._proxy.supervisor.stopProcess(name, False)
+            self._call("startProcess" if action.kind == START else "stopProcess",
+                       self._names[action.program], False)
         except xmlrpc.client.Fault as fault:
             if fault.faultCode not in (60, 70):  # ALREADY_STARTED, NOT_RUNNING
                 raise
+
+    def _call(self, method: str, *args: object) -> Any:
+        try:
+            return getattr(self._proxy.supervisor, method)(*args)
+        except xmlrpc.client.Fault:
+            raise
+        except Exception:
+            # The transport keeps one connection; after a failed call (supervisord not up yet,
+            # a timeout) it is in no state to carry the next: the next call opens a new one.
+            self._transport.close()
+            raise
+
+    def close(self) -> None:
+        self._transport.close()
 
 
 class Dispatcher:
@@ -247,13 +271,15 @@ class Dispatcher:
         self._stop.set()
         self._thread.join(timeout=5)
         self._lists.close()
+        self._control.close()
 
     def _run(self) -> None:
         while not self._stop.wait(self._poll):
             try:
                 self.step()
-            except (OSError, ConnectionError, hiredis.ProtocolError, xmlrpc.client.Error) as error:
-                self._say_trouble(f"queues: cannot look at the queues now ({error}); retrying")
+            except Exception as error:  # the thread must outlive any one look
+                self._say_trouble(f"queues: cannot look at the queues now "
+                                  f"({type(error).__name__}: {error}); retrying")
 
     def step(self) -> list[Action]:
         keys = [key for pair in self._keys.values() for key in pair]
