@@ -184,7 +184,9 @@ def test_all_role_runs_web_and_workers_and_sigterm_empties_the_dyno(
         started = time.monotonic()
         launched.terminate()
         assert launched.wait(timeout=30) == 0
-        assert time.monotonic() - started < 30
+        took = time.monotonic() - started
+        print(f"all role, {len(children)} programs: SIGTERM → exit {took:.2f} s")
+        assert took < 10  # every program signalled at once, not one after another
         assert pids_alive(everyone) == []
         launched.wait_for_line("[launcher] stopped")
     finally:
