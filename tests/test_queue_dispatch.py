@@ -147,8 +147,11 @@ def test_every_queue_busy_at_once_keeps_to_the_slots_and_loses_nothing(
         tmp_path: Path, mariadb, redis_server: RedisServer) -> None:
     client = redis_server.client()
     launched = launch(tmp_path, mariadb, redis_server, APPWRITE_LITE_QUEUE_SLOTS="2",
-                      APPWRITE_LITE_QUEUE_IDLE="1")
+                      APPWRITE_LITE_QUEUE_IDLE="1", APPWRITE_LITE_QUEUE_MODE="lazy")
     try:
+        # A bad knob on a dyno is a warning and its default, never a dyno that stops.
+        warning = launched.wait_for_line("warning: APPWRITE_LITE_QUEUE_MODE must be")
+        assert "'lazy'" in warning and "using the default" in warning
         launched.wait_for_line("[worker-stats-usage] worker-stats-usage: consuming")
         pids = {push(client, name, seconds=0.3) for name in ON_DEMAND for _ in range(3)}
         assert len(pids) == 3 * len(ON_DEMAND) == 24
