@@ -4,13 +4,20 @@ Heroku stand-in, and the recording reporter. Fixtures live in conftest.py."""
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from appwrite_heroku.clock import Clock
 from appwrite_heroku.release import build as builder
+from appwrite_heroku.release.engine import DeployOptions, DeployResult, deploy
+from appwrite_heroku.release.tag_guard import RELEASE_BUILD_ARG, RELEASE_LABEL
 from appwrite_heroku.secrecy import Redactor
+from services import Registry
 from standins.heroku import HerokuStandIn
+from standins.images import labels
 
 # Canaries: secrets with a recognisable shape; a test fails when one shows up in output,
 # argv, error messages or release descriptions.
@@ -29,6 +36,18 @@ ADDON_JAWSDB_URL = (f"mysql://u1x2y3:{CANARY_DB_PASSWORD}"
 ADDON_POSTGRES_URL = (f"postgres://u4v5w6:{CANARY_DB_PASSWORD}"
                       "@ec2-3-4-5-6.compute-1.amazonaws.com:5432/d7e8f9")
 _app_counter = iter(range(1_000_000))
+
+# The release record's two lines of Dockerfile.lite (test_manifests.py holds the real file to
+# them): the build argument the engine passes, and the label it reads back.
+RECORD_LINES = f'ARG {RELEASE_BUILD_ARG}=""\nLABEL {RELEASE_LABEL}="${{{RELEASE_BUILD_ARG}}}"\n'
+
+
+def small_lite_dockerfile(*, marker: bool = True, record: bool = True) -> str:
+    """A Dockerfile.lite for tests: a static busybox FROM scratch (no network needed), the
+    `APPWRITE_VERSION` argument, and the record label as the real one ends."""
+    return ("FROM scratch\nARG APPWRITE_VERSION\nCOPY busybox /bin/busybox\n"
+            + ("COPY marker.txt /marker.txt\n" if marker else "")
+            + 'CMD ["/bin/busybox", "sh"]\n' + (RECORD_LINES if record else ""))
 
 
 def make_appwrite_app(standin: HerokuStandIn, prefix: str = "aw", **kwargs: object) -> str:
@@ -119,3 +138,66 @@ def parse_outputs(text: str) -> dict[str, str]:
             name, value = line.split("=", 1)
             result[name] = value
     return result
+
+
+def lite_source(directory: Path, marker: str = "one\n", *, record: bool = True) -> Path:
+    """A build context for the engine's own builds: small_lite_dockerfile, busybox, a marker
+    file whose text makes the image distinct."""
+    directory.mkdir(parents=True, exist_ok=True)
+    shutil.copy("/bin/busybox", directory / "busybox")
+    (directory / "Dockerfile.lite").write_text(small_lite_dockerfile(record=record))
+    (directory / "marker.txt").write_text(marker)
+    return directory
+
+
+@dataclass
+class ReleaseEnv:
+    """The release engine run in-process against the Heroku stand-in and a registry, with
+    every run checked for leaked canaries, schema violations and a changed OpenSSL key."""
+
+    standin: HerokuStandIn
+    registry: Registry
+    tmp: Path
+    clock: Clock
+    registry_url: str | None = None  # another way to the registry (a proxy), if set
+
+    def environ(self) -> dict[str, str]:
+        return {"HEROKU_API_KEY": CANARY_API_KEY, "HEROKU_API_URL": self.standin.url,
+                "HEROKU_REGISTRY_URL": self.registry_url or self.registry.url,
+                "HEROKU_ROUTER_URL": self.standin.router_url}
+
+    def run(self, app: str, source: Path, **kwargs: object) -> tuple[DeployResult,
+                                                                      RecordingReporter]:
+        options = DeployOptions(app=app, build="buildah", source_dir=str(source),
+                                buildah_storage=str(self.tmp / "buildah"),
+                                health_timeout=5, release_timeout=30, api_timeout=2,
+                                retry_backoff=0.05, commit="0123abc")
+        for key, value in kwargs.items():
+            setattr(options, key, value)
+        reporter = RecordingReporter()
+        runner = RecordingRunner()
+        key_before = self.standin.app(app).config_vars.get("_APP_OPENSSL_KEY_V1")
+        try:
+            result = deploy(options, reporter, env=self.environ(), runner=runner,
+                            clock=self.clock)
+        finally:
+            self.assert_clean(reporter, runner.argvs)
+            # generated once, then never changed on any path (success, failure, rollback)
+            if key_before is not None:
+                assert self.standin.app(app).config_vars["_APP_OPENSSL_KEY_V1"] == key_before
+        return result, reporter
+
+    def running_record(self, app: str) -> str:
+        """The release record the web image the app runs carries (its label)."""
+        image = self.standin.app(app).images["web"]
+        return labels(self.registry, app, "web", image).get(RELEASE_LABEL, "")
+
+    def assert_clean(self, reporter: RecordingReporter, argvs: list[list[str]]) -> None:
+        printed = reporter.text
+        descriptions = [r["description"] for app in self.standin.apps.values()
+                        for r in app.releases]
+        for canary in CANARIES:
+            assert canary not in printed
+            assert all(canary not in " ".join(argv) for argv in argvs)
+            assert all(canary not in d for d in descriptions)
+        assert self.standin.schema_violations == []

@@ -83,6 +83,9 @@ def test_troubleshooting_covers_each_known_failure() -> None:
         assert "**Cause.**" in body and "**Fix.**" in body, topic
 
 
+COMMANDS = ("plan", "deploy", "promote")  # the release engine's commands
+
+
 def _cli_options_table() -> dict[str, set[str]]:
     """The README's CLI options table: each option → the commands its *For* column names."""
     text = (ROOT / "README.md").read_text()
@@ -93,20 +96,20 @@ def _cli_options_table() -> dict[str, set[str]]:
         if not line.startswith("|"):
             break
         option_cell, for_cell = (cell.strip() for cell in line.split("|")[1:3])
-        commands = {"plan", "deploy"} if for_cell == "both" else set(
-            re.findall(r"plan|deploy", for_cell))
+        commands = set(COMMANDS) if for_cell == "all" else set(
+            re.findall(r"plan|deploy|promote", for_cell))
         for option in re.findall(r"(?<![\w-])--?[a-z][a-z-]*", option_cell):
             rows[option] = commands
     return rows
 
 
-def test_readme_cli_table_lists_exactly_what_plan_and_deploy_accept() -> None:
-    """Every option of `plan` and `deploy` is in the table, marked for the command(s) that
-    take it, and nothing else is: the table follows the parsers."""
+def test_readme_cli_table_lists_exactly_what_plan_deploy_and_promote_accept() -> None:
+    """Every option of `plan`, `deploy` and `promote` is in the table, marked for the
+    command(s) that take it, and nothing else is: the table follows the parsers."""
     parser = build_parser()
     choices = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     accepted: dict[str, set[str]] = {}
-    for command in ("plan", "deploy"):
+    for command in COMMANDS:
         for action in choices[command]._actions:
             for option in action.option_strings:
                 if option not in ("-h", "--help"):

@@ -24,6 +24,7 @@ from helpers import (
     CANARY_SMTP_PASSWORD,
     make_appwrite_app,
     parse_outputs,
+    small_lite_dockerfile,
 )
 from services import have, isolated_env
 from standins.github import GitHubStandIn
@@ -118,9 +119,7 @@ def action(heroku_standin: HerokuStandIn, github: GitHubStandIn, registry, tmp_p
     workspace = tmp_path / "workspace"
     workspace.mkdir()
     shutil.copy("/bin/busybox", workspace / "busybox")
-    (workspace / "Dockerfile.lite").write_text(
-        "FROM scratch\nARG APPWRITE_VERSION\nCOPY busybox /bin/busybox\n"
-        "COPY marker.txt /marker.txt\nCMD [\"/bin/busybox\", \"sh\"]\n")
+    (workspace / "Dockerfile.lite").write_text(small_lite_dockerfile())
     (workspace / "marker.txt").write_text("one\n")
     yield Action(heroku_standin, github, registry.url, tmp_path, workspace)
     shutil.rmtree(tmp_path / "storage", ignore_errors=True)
@@ -166,7 +165,7 @@ def test_tagged_push_releases_and_reports_everything(action: Action) -> None:
     changed = run.outputs["changed-config-keys"].split("\n")
     assert {"_APP_DOMAIN", "_APP_SMTP_HOST", "_APP_SMTP_PASSWORD"} <= set(changed)
     assert heroku_app.config_vars["_APP_SMTP_PASSWORD"] == CANARY_SMTP_PASSWORD
-    assert heroku_app.config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.0 ")
+    assert "APPWRITE_LITE_RELEASE" not in heroku_app.config_vars  # it is the image's label
 
     assert f"| Release | v{current['version']} |" in run.summary
     assert "| Health | healthy |" in run.summary
@@ -228,6 +227,32 @@ def test_dry_run_writes_nothing_and_records_no_deployment(action: Action) -> Non
 
 
 @needs_buildah
+def test_a_tag_promotes_what_a_push_to_main_released_on_staging(action: Action) -> None:
+    """The example workflow's two jobs: a push to main builds and releases on staging; the
+    tag then promotes staging's images to production, without a build."""
+    staging, production = make_app(action.heroku), make_app(action.heroku)
+    pushed = action.run({"app": staging, "build": "buildah", "health-timeout": "10",
+                         "environment": "staging"}, ref="refs/heads/main")
+    assert pushed.status == 0, pushed.stdout + pushed.stderr
+    run = action.run({"app": production, "promote-from": staging, "build": "buildah",
+                      "health-timeout": "10"}, ref="refs/tags/v2.0.0")
+    assert run.status == 0, run.stdout + run.stderr
+    run.assert_no_secret_leaks()
+    groups = [line for line in run.lines() if line.startswith("::group::")]
+    assert not any(g.startswith("::group::Build and push") for g in groups)  # no rebuild
+    assert any(g.startswith(f"::group::Copy {staging}'s images") for g in groups)
+    images = json.loads(run.outputs["image-ids"])
+    assert images == dict(action.heroku.app(staging).images)
+    assert dict(action.heroku.app(production).images) == images
+    assert run.outputs["changed-config-keys"].split("\n")[0]  # production's own settings
+    [_, deployment] = action.github.deployments
+    assert (deployment["ref"], deployment["environment"]) == ("v2.0.0", "production")
+    assert f"from {staging}" in deployment["description"]
+    assert action.github.states() == ["in_progress", "success"]
+    assert action.heroku.schema_violations == []
+
+
+@needs_buildah
 def test_forbidden_deployment_is_one_warning_and_the_release_still_happens(
         action: Action) -> None:
     app = make_app(action.heroku)
@@ -252,6 +277,8 @@ def test_forbidden_deployment_is_one_warning_and_the_release_still_happens(
         ({"health-timeout": "soon"}, "input health-timeout must be a number"),
         ({"config": "SMTP-HOST: x\n"}, "input config: key: config var name 'SMTP-HOST'"),
         ({"config": f"_APP_SMTP_PASSWORD: [{CANARY_SMTP_PASSWORD}]"}, "must be a single string"),
+        ({"promote-from": "Staging App"}, "input promote-from 'Staging App' is not a Heroku"),
+        ({"promote-from": "my-app"}, "input promote-from and the app to release on both name"),
     ],
 )
 def test_bad_input_is_one_error_line_and_exit_2(action: Action, inputs: dict[str, str],

@@ -97,6 +97,14 @@ def test_every_input_reaches_the_engine(tmp_path: Path) -> None:
     assert (parsed.github_token, parsed.environment) == ("ghs_x", "staging")
 
 
+def test_promote_from_reaches_the_engine_checked() -> None:
+    assert runner.parse_inputs(_runner_env()).options.promote_from is None
+    options = runner.parse_inputs(_runner_env({"INPUT_PROMOTE-FROM": "my-staging"})).options
+    assert options.promote_from == "my-staging"
+    with pytest.raises(InputError, match="input promote-from 'My_Staging' is not a Heroku"):
+        runner.parse_inputs(_runner_env({"INPUT_PROMOTE-FROM": "My_Staging"}))
+
+
 def test_branch_push_has_no_tag_and_the_bundled_context_is_used(tmp_path: Path) -> None:
     bundled = tmp_path / "bundled"
     bundled.mkdir()
@@ -211,3 +219,25 @@ def test_release_workflow_serialises_deploys_and_may_write_deployments() -> None
     staging = yaml.safe_load((ROOT / "examples" / "workflows" / "staging.yml").read_text())
     assert staging[True]["push"]["branches"] == ["main"]
     assert staging["concurrency"]["cancel-in-progress"] is False
+
+
+def test_staging_to_production_workflow_builds_main_and_promotes_tags() -> None:
+    workflow = yaml.safe_load(
+        (ROOT / "examples" / "workflows" / "staging-to-production.yml").read_text())
+    assert workflow[True]["push"] == {"branches": ["main"], "tags": ["v*"]}
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    group = workflow["concurrency"]["group"]
+    assert "HEROKU_STAGING_APP" in group and "HEROKU_APP" in group
+    assert workflow["permissions"]["deployments"] == "write"
+    jobs = workflow["jobs"]
+
+    def action_step(job: str) -> dict[str, str]:
+        return next(s for s in jobs[job]["steps"] if s.get("uses") == "./")["with"]
+
+    assert jobs["staging"]["if"] == "github.ref_type == 'branch'"
+    staging = action_step("staging")
+    assert staging["app"] == "${{ vars.HEROKU_STAGING_APP }}" and "promote-from" not in staging
+    assert jobs["production"]["if"] == "github.ref_type == 'tag'"
+    production = action_step("production")
+    assert production["app"] == "${{ vars.HEROKU_APP }}"
+    assert production["promote-from"] == staging["app"]

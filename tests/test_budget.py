@@ -24,6 +24,7 @@ from appwrite_heroku.errors import InputError
 MIRROR = Path("/work/.mirror/appwrite+appwrite/repo")
 FULL = appetite.background_set(usage_stats=True)  # every queue, stats-resources too
 BASIC = plan_table.dyno_size("basic")
+STD1X = plan_table.dyno_size("standard-1x")
 STD2X = plan_table.dyno_size("standard-2x")
 MINI = plan_table.addon_plan("heroku-redis:mini")
 ESSENTIAL0 = plan_table.addon_plan("heroku-postgresql:essential-0")
@@ -256,7 +257,10 @@ def test_choose_fits_when_it_says_so(role_set: tuple[str, ...], size_a: str, siz
              for role, size in zip(role_set, (size_a, size_b), strict=False)]
     chosen = budget.choose(specs, plan_table.addon_plan(redis), plan_table.addon_plan(db),
                            FULL, mode)
-    if chosen.fits:
+    # `choose` sizes for what the plans and memory hold; a formation Heroku refuses (mixed
+    # tiers) is the budget's refusal, not a reason to shrink the knobs.
+    assert chosen.fits == (chosen.holds and not chosen.formation_problems())
+    if chosen.holds:
         assert chosen.db_upstream() <= chosen.db_limit
         if not chosen.pooled:
             assert chosen.db_upstream() == chosen.db
@@ -270,7 +274,7 @@ def test_choose_fits_when_it_says_so(role_set: tuple[str, ...], size_a: str, siz
                                                           else None) for s in specs},
                                 plan_table.addon_plan(redis), plan_table.addon_plan(db),
                                 FULL, budget.Wiring(mode=mode))
-        assert not floor.fits
+        assert not floor.holds
         assert chosen.db <= floor.db or chosen.upstream() <= floor.upstream()
 
 
@@ -286,7 +290,7 @@ def test_more_redis_clients_never_turn_a_fit_into_a_misfit(size: str, db: str) -
 
 
 def test_user_values_replace_the_chosen_ones_and_are_judged() -> None:
-    specs = [DynoSpec("web", BASIC), DynoSpec("worker", STD2X)]
+    specs = [DynoSpec("web", STD1X), DynoSpec("worker", STD2X)]
     chosen = budget.choose(specs, MINI, KITEFIN, FULL,
                            user_settings={"_APP_WORKER_PER_CORE": "6"})
     assert chosen.kept == ["_APP_WORKER_PER_CORE"]
@@ -296,7 +300,7 @@ def test_user_values_replace_the_chosen_ones_and_are_judged() -> None:
 
 
 def test_users_bridge_values_win_and_are_judged() -> None:
-    specs = [DynoSpec("web", BASIC), DynoSpec("worker", STD2X)]
+    specs = [DynoSpec("web", STD1X), DynoSpec("worker", STD2X)]
     background = budget.DEFAULT_PROFILE.background()
     plain = budget.choose(specs, MINI, ESSENTIAL0, background,
                           user_settings={budget.MODE_VAR: "plain"})
@@ -317,7 +321,7 @@ def test_users_bridge_values_win_and_are_judged() -> None:
 
 
 def test_pgbouncer_upstream_is_the_poolers_share_of_the_plan() -> None:
-    specs = [DynoSpec("web", BASIC), DynoSpec("worker", STD2X)]
+    specs = [DynoSpec("web", STD1X), DynoSpec("worker", STD2X)]
     background = budget.DEFAULT_PROFILE.background()
     chosen = budget.choose(specs, MINI, ESSENTIAL0, background)
     assert chosen.pooled
@@ -334,7 +338,7 @@ def test_pgbouncer_upstream_is_the_poolers_share_of_the_plan() -> None:
 
 def test_plain_mini_never_fits_every_queue_but_mux_does() -> None:
     # The facts file: no knob setting fits mini (20) with every queue and a plain bridge.
-    specs = [DynoSpec("web", BASIC), DynoSpec("worker", STD2X)]
+    specs = [DynoSpec("web", STD1X), DynoSpec("worker", STD2X)]
     plain = budget.choose(specs, MINI, ESSENTIAL2, FULL, PLAIN)
     assert not plain.fits and plain.upstream() > MINI.connections
     mux = budget.choose(specs, MINI, ESSENTIAL2, FULL, MUX)
@@ -344,7 +348,7 @@ def test_plain_mini_never_fits_every_queue_but_mux_does() -> None:
 
 def test_jawsdb_kitefin_fails_connections_storage_and_its_advice_names_a_price() -> None:
     kitefin = KITEFIN
-    specs = [DynoSpec("web", BASIC), DynoSpec("worker", STD2X)]
+    specs = [DynoSpec("web", STD1X), DynoSpec("worker", STD2X)]
     chosen = budget.choose(specs, MINI, kitefin, FULL)
     assert not chosen.pooled and chosen.db_upstream() == chosen.db  # no pooler for MySQL
     problems = " ".join(chosen.problems())
@@ -372,8 +376,9 @@ def test_every_profile_fits_with_the_cheapest_plans(name: str) -> None:
 
 def test_the_default_is_the_cheapest_set_running_every_usable_queue() -> None:
     """The button: every queue Appwrite can use on Heroku (usage stats off, as app.json sets
-    it), on the cheapest dynos and plans that hold it: two basic dynos, because the queue
-    workers run on demand and only the slots' worth run at once."""
+    it), on the cheapest formation Heroku accepts (one tier, on the Common Runtime where the
+    button creates apps: no Fir sizes) and plans that hold it: two basic dynos, because the
+    queue workers run on demand and only the slots' worth run at once."""
     profile = budget.DEFAULT_PROFILE
     usable = appetite.background_set(usage_stats=False)
     assert profile.background() == usable and "stats-resources" in FULL
@@ -381,12 +386,14 @@ def test_the_default_is_the_cheapest_set_running_every_usable_queue() -> None:
         "audits", "certificates", "databases", "deletes", "mails", "messaging", "migrations",
         "stats-usage", "webhooks"}
     candidates = []
-    sizes = [s for s in plan_table.DYNO_SIZES.values() if s.name not in budget.NOT_ADVISED]
+    sizes = [s for s in plan_table.DYNO_SIZES.values()
+             if s.name not in budget.NOT_ADVISED and s.tier != plan_table.FIR]
     for web in sizes:
         for worker in sizes:
             specs = [DynoSpec("web", web), DynoSpec("worker", worker)]
             fit = budget.cheapest_fit(specs, usable)
-            if fit is not None:
+            if fit is not None and plan_table.accepted([web, worker]):
+                assert fit.fits, fit.problems()
                 candidates.append(fit)
     best = min(candidates, key=lambda b: b.monthly_usd())
     chosen = profile.budget()
@@ -402,7 +409,11 @@ def test_the_default_is_the_cheapest_set_running_every_usable_queue() -> None:
     assert always.dynos[1].slots is None
     assert always.problems() == [f"worker needs {always.dynos[1].memory_mib} MiB > 460 MiB "
                                  "usable on basic (512 MB)"]
-    # With usage stats on, the stats-resources task (74 MiB measured) tips the basic worker
+    # ... and its advice keeps to one tier and to the user's always-on.
+    assert "standard-1x,worker=standard-2x" in budget.advice(always, usable)
+    cheapest = budget.PROFILES["minimal"].budget()
+    assert cheapest.fits and cheapest.monthly_usd() == 22
+    # With usage stats on, the stats-resources task (78 MiB measured) tips the basic worker
     # over at one slot: the budget says so rather than pretend.
     with_stats = budget.choose(profile.setup().specs, MINI, ESSENTIAL0, FULL)
     assert [p for p in with_stats.problems() if "worker needs" in p], with_stats.problems()
@@ -440,13 +451,13 @@ def test_setup_from_the_platform_api_shapes() -> None:
         {"addon_service": {"name": "heroku-postgresql"},
          "plan": {"name": "heroku-postgresql:essential-2"}},
     ]
-    formation = [{"type": "web", "quantity": 1, "size": "Basic"},
+    formation = [{"type": "web", "quantity": 1, "size": "Standard-1X"},
                  {"type": "worker", "quantity": 1, "size": "Standard-2X"},
-                 {"type": "release", "quantity": 0, "size": "Basic"}]
+                 {"type": "release", "quantity": 0, "size": "Standard-1X"}]
     setup, warnings = budget.setup_from_platform(addons, formation, all_in_web=False)
     assert warnings == [] and setup is not None
     assert setup.record() == ("redis=heroku-redis:mini,db=heroku-postgresql:essential-2,"
-                              "web=basic,worker=standard-2x")
+                              "web=standard-1x,worker=standard-2x")
     unknown = [{**addons[0], "plan": {"name": "heroku-redis:premium-9"}}, addons[2]]
     setup, warnings = budget.setup_from_platform(unknown, formation, all_in_web=False)
     assert setup is None and "premium-9" in warnings[0]
@@ -460,7 +471,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_fits_is_exit_0_and_prints_every_process() -> None:
-    done = cli("--formation", "web=basic,worker=standard-2x", "--redis-plan",
+    done = cli("--formation", "web=standard-1x,worker=standard-2x", "--redis-plan",
                "heroku-redis:mini", "--db-plan", "heroku-postgresql:essential-0")
     assert done.returncode == 0, done.stderr
     for name in ("api worker", "realtime worker", "worker-stats-usage", "on-demand worker",
@@ -571,8 +582,8 @@ def test_offline_plan_judges_the_database_the_config_names(tmp_path: Path, var: 
 
 def test_offline_plan_with_recorded_plans_that_cannot_fit_is_red(tmp_path: Path) -> None:
     config = json.loads(EXAMPLE.read_text())
-    config[budget.PLANS_VAR] = ("redis=heroku-redis:mini,db=jawsdb-maria:kitefin,web=basic,"
-                                  "worker=standard-2x")
+    config[budget.PLANS_VAR] = ("redis=heroku-redis:mini,db=jawsdb-maria:kitefin,"
+                                  "web=standard-1x,worker=standard-2x")
     done, errors = plan_config(config, tmp_path)
     assert done.returncode == 1
     assert f"from {budget.PLANS_VAR} in the config" in done.stdout
@@ -585,4 +596,8 @@ def test_advice_never_suggests_eco() -> None:
     chosen = budget.choose(specs, plan_table.addon_plan("heroku-redis:premium-1"), ESSENTIAL2,
                            FULL)
     line = budget.advice(chosen, FULL)
-    assert "dyno size standard-2x for worker ($50/month" in line and "eco" not in line
+    # No eco size holds every queue, and a standard-2x worker beside an eco web dyno is a
+    # formation Heroku refuses: both move, and eco is never what the advice names.
+    assert line.startswith("use web=standard-1x,worker=standard-2x ($75/month in dynos, "
+                           "$125/month in all; `heroku ps:type web=standard-1x "
+                           "worker=standard-2x`)") and "eco" not in line

@@ -149,12 +149,15 @@ def test_image_ids_are_config_digests_and_oci_is_refused(registry: RegistryServe
 
 def test_build_on_heroku(heroku_api_standin: HerokuStandIn, source: Path) -> None:
     standin = heroku_api_standin
-    # The Deploy button's plans: a deploy onto plans Appwrite cannot fit is refused.
+    # Plans and dynos Appwrite fits: a deploy onto plans it cannot fit, or onto a formation
+    # with no worker dyno (what Heroku leaves after a first container release), is refused.
     standin.create_app("built-on-heroku", addons=[
         {"service": "heroku-redis", "plan": "premium-1",
          "config_vars": {"REDIS_URL": ADDON_REDIS_URL}},
         {"service": "heroku-postgresql", "plan": "essential-2",
-         "config_vars": {"DATABASE_URL": ADDON_POSTGRES_URL}}])
+         "config_vars": {"DATABASE_URL": ADDON_POSTGRES_URL}}],
+        formation={"web": {"quantity": 1, "size": "standard-1x"},
+                   "worker": {"quantity": 1, "size": "standard-2x"}})
     env = {"HEROKU_API_KEY": CANARY_API_KEY, "HEROKU_API_URL": standin.url,
            "HEROKU_ROUTER_URL": standin.router_url}
     reporter = RecordingReporter()

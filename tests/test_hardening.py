@@ -314,22 +314,27 @@ def test_launcher_numbers_must_be_finite_and_in_range(name: str, value: str) -> 
 
 
 class _PendingThenChanged:
-    """A client whose app has a pending release; the config read after it holds a NUL."""
+    """A client whose app has a pending release that changes the config: the config read
+    after it (the one preflight makes, after waiting) holds a NUL."""
 
     def __init__(self) -> None:
-        self.reads = [dict(GOOD_ADDONS), {**GOOD_ADDONS, "HAND_SET": "a\0b"}]
+        self.settled = False
 
     def get_app(self, app: str) -> dict[str, object]:
         return {"stack": {"name": "container"}, "web_url": f"https://{app}.herokuapp.com/"}
 
     def config_vars(self, app: str) -> dict[str, str]:
-        return self.reads.pop(0)
+        return {**GOOD_ADDONS, "HAND_SET": "a\0b"} if self.settled else dict(GOOD_ADDONS)
 
     def newest_release(self, app: str) -> dict[str, object]:
-        return {"id": "r1", "version": 1, "status": "pending" if self.reads else "succeeded"}
+        return {"id": "r1", "version": 1, "status": "succeeded" if self.settled else "pending"}
 
     def release(self, app: str, release_id: str) -> dict[str, object]:
+        self.settled = True
         return {"id": release_id, "version": 1, "status": "succeeded"}
+
+    def formation(self, app: str) -> list[dict[str, object]]:
+        return []  # nothing released yet: the record is looked for in the config vars
 
 
 def test_config_read_after_a_pending_release_is_checked_like_the_first() -> None:

@@ -16,6 +16,8 @@ from appwrite_heroku.config.budget import DEFAULT_PROFILE
 from appwrite_heroku.config.processes import ROLES
 from appwrite_heroku.config.variables import PINNED_APPWRITE_VERSION
 from appwrite_heroku.dyno.launcher import Layout
+from appwrite_heroku.release.tag_guard import RELEASE_BUILD_ARG, RELEASE_LABEL
+from helpers import RECORD_LINES
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_JSON = json.loads((ROOT / "app.json").read_text())
@@ -177,6 +179,18 @@ def test_dockerfile_shape() -> None:
         assert f" {package}" in run
     assert "chmod -R a+rwX /storage" in run
     assert HEROKU_YML["build"]["config"]["APPWRITE_VERSION"] == PINNED_APPWRITE_VERSION
+
+
+def test_dockerfile_labels_the_image_with_the_release_record_after_every_layer() -> None:
+    """The engine passes the record as the build argument and reads it back as this label
+    (tag_guard.py): the lines test images use are these very lines, and they come after the
+    last layer, so that a new tag changes the image's config and no layer."""
+    assert RECORD_LINES in DOCKERFILE
+    found = instructions()
+    keywords = [k for k, _ in found]
+    label = found.index(("LABEL", f'{RELEASE_LABEL}="${{{RELEASE_BUILD_ARG}}}"'))
+    assert found[label - 1] == ("ARG", f'{RELEASE_BUILD_ARG}=""')
+    assert max(i for i, k in enumerate(keywords) if k in ("RUN", "COPY", "ADD")) < label - 1
 
 
 def test_dockerfile_copies_only_what_the_context_has_and_the_launcher_expects() -> None:

@@ -345,6 +345,55 @@ def test_deploy_any_config_and_options(heroku_standin: HerokuStandIn, registry: 
     assert len(app.releases) == releases  # nothing was released from a refused input
 
 
+@st.composite
+def promote_arguments(draw: st.DrawFn, staging: str, production: str
+                      ) -> tuple[list[str], list[str]]:
+    """Every option `promote` offers (and some it does not), each valid or not."""
+    argv: list[str] = []
+    secrets: list[str] = []
+    for flag, valid, junk in (
+            ("--from", st.sampled_from([staging, production, "no-such-app"]), wild_text),
+            ("--to", st.sampled_from([production, staging]), wild_text),
+            ("--tag", st.sampled_from(["v1.0.0", "v2.0.0-rc.1"]), wild_text),
+            ("--tag-pattern", st.just("v*"), text),
+            ("--commit", st.just("abc1234"), wild_text)):
+        roll = draw(st.integers(0, 5))
+        if roll == 5:
+            argv += [flag, draw(junk)]
+        elif roll or flag == "--from":
+            argv += [flag, draw(valid)]
+    for pair, secret in draw(st.lists(config_pair, max_size=2)):
+        argv += ["--config", pair]
+        if secret is not None:
+            secrets.append(secret)
+    for flag in ("--force", "--dry-run", "--no-rollback"):
+        if draw(st.booleans()):
+            argv.append(flag)
+    if draw(st.integers(0, 9)) == 9:
+        argv += [draw(st.sampled_from(["--health-timeout", "--build", "--bogus"])), "nan"]
+    return argv, secrets
+
+
+@pytest.fixture
+def staging_app(heroku_standin: HerokuStandIn) -> str:
+    return make_appwrite_app(heroku_standin, "stg")
+
+
+@settings(max_examples=fuzz_examples(15))
+@given(st.data())
+def test_promote_any_options(heroku_standin: HerokuStandIn, registry: Registry,
+                             deploy_app: str, staging_app: str, data: st.DataObject) -> None:
+    """Two apps that run nothing yet: every promotion between them is refused, with one line,
+    before anything is written to either."""
+    argv, secrets = data.draw(promote_arguments(staging_app, deploy_app))
+    requests = len(heroku_standin.requests)
+    done = run_cli(["promote", *argv], env={
+        "HEROKU_API_KEY": CANARY_API_KEY, "HEROKU_API_URL": heroku_standin.url,
+        "HEROKU_ROUTER_URL": heroku_standin.router_url, "HEROKU_REGISTRY_URL": registry.url})
+    check_cli(done, [*secrets, CANARY_API_KEY], {1, 2})
+    assert [r for r in heroku_standin.requests[requests:] if r.method != "GET"] == []
+
+
 # -- launch: the settings stage -------------------------------------------------------------------
 
 launch_numbers = st.fixed_dictionaries({}, optional={
@@ -441,6 +490,7 @@ action_input: dict[str, tuple[st.SearchStrategy[str], st.SearchStrategy[str]]] =
     "appwrite-version": (st.just("1.9.6"), text),
     "tag-pattern": (st.just("v*"), text),
     "environment": (st.just("production"), wild_text),
+    "promote-from": (st.just(""), wild_text),
 }
 
 
@@ -537,3 +587,71 @@ def test_action_as_a_process(heroku_standin: HerokuStandIn, tmp_path: Path,
     assert forged_commands(out) == [], out
     printed = "\n".join(line for line in out.splitlines() if not line.startswith("::add-mask::"))
     assert leaked(printed, [*secrets, CANARY_API_KEY]) == []
+
+
+# -- budget: formations Heroku accepts ----------------------------------------------------------
+
+_ALTERNATIVE = re.compile(r"((?:web|worker|all)=[a-z0-9.-]+(?:,(?:web|worker)=[a-z0-9.-]+)*) "
+                          r"\(\$[^;]*; ((?:`[^`]+`(?: then )?)+)\)")
+_COMMANDS = re.compile(r"`heroku ps:(type|scale) ([^`]+)`")
+
+
+def _applied(formation: dict[str, str], commands: str) -> dict[str, str]:
+    """The formation after the `heroku ps:type`/`ps:scale worker=1:SIZE` commands advised."""
+    from appwrite_heroku.config import budget
+
+    result = dict(formation)
+    for verb, assignments in _COMMANDS.findall(commands):
+        for item in assignments.split():
+            kind, _, value = item.partition("=")
+            role = "all" if kind == "web" and "all" in result else kind
+            result[role] = value.split(":")[-1] if verb == "scale" else value
+    budget.parse_formation(",".join(f"{r}={s}" for r, s in result.items()))  # still a formation
+    return result
+
+
+@st.composite
+def formations(draw: st.DrawFn) -> str:
+    from appwrite_heroku.config import plans as plan_table
+
+    names = sorted(plan_table.DYNO_SIZES)
+    roles = draw(st.sampled_from([("web", "worker"), ("all",), ("web",)]))
+    return ",".join(f"{role}={draw(st.sampled_from(names))}" for role in roles)
+
+
+@settings(max_examples=fuzz_examples(40), deadline=None)
+@given(formations(), st.sampled_from(["", "minimal"]),
+       st.sampled_from([("heroku-redis:mini", "heroku-postgresql:essential-0"),
+                        ("heroku-redis:mini", "jawsdb-maria:kitefin"),
+                        ("heroku-redis:premium-2", "heroku-postgresql:essential-2")]))
+def test_budget_accepts_one_tier_or_refuses_naming_one(formation: str, skip: str,
+                                                        plans: tuple[str, str]) -> None:
+    """Any formation drawn from the known sizes: `budget` accepts it only when Heroku would
+    (one tier), else refuses with exit 1 naming a formation of one tier with its price; and
+    whatever it advises — a formation to use, or commands to run — never mixes tiers."""
+    from appwrite_heroku.config import budget
+    from appwrite_heroku.config import plans as plan_table
+
+    argv = ["budget", "--formation", formation, "--redis-plan", plans[0], "--db-plan", plans[1]]
+    argv += ["--skip", ",".join(budget.MINIMAL_SKIP)] if skip else []
+    done = run_cli(argv)
+    assert done.status in (0, 1) and done.err == "", done.text
+    asked = {s.role: s.size.name for s in budget.parse_formation(formation)}
+    one_tier = plan_table.accepted(plan_table.dyno_size(s) for s in asked.values())
+    event(f"one tier: {one_tier}, status {done.status}")
+    if done.status == 0:
+        assert one_tier
+        return
+    advice = done.out.splitlines()[-1]
+    alternatives = _ALTERNATIVE.findall(advice)
+    if not one_tier:
+        assert "which Heroku refuses (\"cannot mix\")" in done.out
+        assert alternatives, advice  # a valid formation is always named, with its price
+    for named, commands in alternatives:
+        named_sizes = dict(item.split("=") for item in named.split(","))
+        assert plan_table.accepted(plan_table.dyno_size(s) for s in named_sizes.values())
+        assert _applied(asked, commands) == named_sizes, advice
+    rest = _ALTERNATIVE.sub("", advice)
+    result = _applied(asked, rest)
+    if not alternatives and result != asked:
+        assert plan_table.accepted(plan_table.dyno_size(s) for s in result.values()), advice

@@ -43,7 +43,9 @@ def test_readme_main_command_plans_without_an_account() -> None:
     assert "+ _APP_DB_HOST=example0host0001" in out
     assert "+ _APP_DB_PASS=****" in out and "+ _APP_STORAGE_S3_SECRET=****" in out
     assert "_APP_OPENSSL_KEY_V1" not in out  # already set: never changed
-    assert "+ APPWRITE_LITE_RELEASE=appwrite=1.9.6" in out
+    # the record travels in the image's label: no config var for it
+    assert "APPWRITE_LITE_RELEASE" not in out
+    assert "release record: appwrite=1.9.6 as the image label appwrite-lite.release" in out
     assert "web: Dockerfile.lite" in out and "formation: one docker-releases PATCH" in out
     config = json.loads(EXAMPLE.read_text())
     for value in secret_values(config):
@@ -64,7 +66,8 @@ def test_plan_with_canary_config_prints_no_secret(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert "assumed jawsdb:kitefin" in done.stdout and "jawsdb:kitefin" in done.stderr
     assert "+ _APP_OPENSSL_KEY_V1=****" in done.stdout  # generated, masked
-    assert "+ APPWRITE_LITE_RELEASE=tag=v1.0.0 appwrite=1.9.6 commit=abc1234" in done.stdout
+    assert "release record: tag=v1.0.0 appwrite=1.9.6 commit=abc1234 as the image label" \
+        in done.stdout
     for canary in (CANARY_REDIS_PASSWORD, CANARY_DB_PASSWORD):
         assert canary not in done.stdout + done.stderr
 

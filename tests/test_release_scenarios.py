@@ -4,93 +4,37 @@ images the engine builds itself with buildah (FROM scratch + a static busybox)."
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from appwrite_heroku.clock import Clock
 from appwrite_heroku.config.budget import DEFAULT_PROFILE, PLANS_VAR
-from appwrite_heroku.release.engine import DeployOptions, DeployResult, deploy
+from appwrite_heroku.release.engine import DeployResult
+from appwrite_heroku.release.tag_guard import RELEASE_VAR
 from helpers import (
     ADDON_JAWSDB_URL,
     ADDON_REDIS_URL,
     CANARIES,
     CANARY_API_KEY,
-    RecordingReporter,
-    RecordingRunner,
+    lite_source,
     make_appwrite_app,
 )
+from helpers import ReleaseEnv as Env
 from services import Registry, have, isolated_env
 from standins.clock import SkippingClock
 from standins.heroku import HerokuStandIn
 
 pytestmark = pytest.mark.skipif(not have("buildah"), reason="buildah is installed by .ci/run")
 
-BUSYBOX = Path("/bin/busybox")
-
-
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
-    directory = tmp_path / "src"
-    directory.mkdir()
-    shutil.copy(BUSYBOX, directory / "busybox")
-    (directory / "Dockerfile.lite").write_text(
-        "FROM scratch\nARG APPWRITE_VERSION\nCOPY busybox /bin/busybox\n"
-        "COPY marker.txt /marker.txt\nCMD [\"/bin/busybox\", \"sh\"]\n")
-    (directory / "marker.txt").write_text("one\n")
-    return directory
+    return lite_source(tmp_path / "src")
 
 
 def make_app(standin: HerokuStandIn, **kwargs: object) -> str:
     return make_appwrite_app(standin, "aw", **kwargs)
-
-
-@dataclass
-class Env:
-    standin: HerokuStandIn
-    registry: Registry
-    tmp: Path
-    clock: Clock
-
-    def environ(self) -> dict[str, str]:
-        return {"HEROKU_API_KEY": CANARY_API_KEY, "HEROKU_API_URL": self.standin.url,
-                "HEROKU_REGISTRY_URL": self.registry.url,
-                "HEROKU_ROUTER_URL": self.standin.router_url}
-
-    def run(self, app: str, source: Path, **kwargs: object) -> tuple[DeployResult,
-                                                                      RecordingReporter]:
-        options = DeployOptions(app=app, build="buildah", source_dir=str(source),
-                                buildah_storage=str(self.tmp / "buildah"),
-                                health_timeout=5, release_timeout=30, api_timeout=2,
-                                retry_backoff=0.05, commit="0123abc")
-        for key, value in kwargs.items():
-            setattr(options, key, value)
-        reporter = RecordingReporter()
-        runner = RecordingRunner()
-        key_before = self.standin.app(app).config_vars.get("_APP_OPENSSL_KEY_V1")
-        try:
-            result = deploy(options, reporter, env=self.environ(), runner=runner,
-                            clock=self.clock)
-        finally:
-            self.assert_clean(reporter, runner.argvs)
-            # generated once, then never changed on any path (success, failure, rollback)
-            if key_before is not None:
-                assert self.standin.app(app).config_vars["_APP_OPENSSL_KEY_V1"] == key_before
-        return result, reporter
-
-    def assert_clean(self, reporter: RecordingReporter, argvs: list[list[str]]) -> None:
-        printed = reporter.text
-        descriptions = [r["description"] for app in self.standin.apps.values()
-                        for r in app.releases]
-        for canary in CANARIES:
-            assert canary not in printed
-            assert all(canary not in " ".join(argv) for argv in argvs)
-            assert all(canary not in d for d in descriptions)
-        assert self.standin.schema_violations == []
 
 
 @pytest.fixture
@@ -111,7 +55,9 @@ def test_first_deploy_then_same_tag_is_a_green_noop(env: Env, source: Path) -> N
     assert set(result.image_ids) == {"web", "worker", "release"}
     assert current_images(env.standin, app) == result.image_ids
     config = env.standin.app(app).config_vars
-    assert config["APPWRITE_LITE_RELEASE"] == "tag=v1.0.0 appwrite=1.9.6 commit=0123abc"
+    # The record travels in the image: no config var for it, the label says what runs.
+    assert RELEASE_VAR not in config
+    assert env.running_record(app) == "tag=v1.0.0 appwrite=1.9.6 commit=0123abc"
     openssl_key = config["_APP_OPENSSL_KEY_V1"]
     assert len(openssl_key) >= 32 and openssl_key not in reporter.text
     assert config["_APP_DOMAIN"] == f"{app}.herokuapp.com"
@@ -128,6 +74,7 @@ def test_first_deploy_then_same_tag_is_a_green_noop(env: Env, source: Path) -> N
     assert len(env.standin.app(app).releases) == releases_before
     writes = [r for r in env.standin.requests[requests_before:] if r.method != "GET"]
     assert writes == []
+    assert len(env.standin.requests) - requests_before == again.api_requests <= 3
     assert env.standin.app(app).config_vars["_APP_OPENSSL_KEY_V1"] == openssl_key
 
 
@@ -176,9 +123,25 @@ def test_release_phase_failure_is_red_and_previous_release_stays(env: Env,
     assert current["status"] == "succeeded"
     config = env.standin.app(app).config_vars
     assert config["_APP_OPENSSL_KEY_V1"] == openssl_key
-    # the config written for v1.1.0 was rolled back with the release it belonged to
+    # settings unchanged: the image release alone failed, so v1.0.0's release is still the
+    # current one and nothing needed rolling back
+    assert result.rolled_back is False and "still current" in result.summary
+    assert env.running_record(app).startswith("tag=v1.0.0 ")
+
+
+def test_failed_image_release_after_a_config_release_rolls_both_back(env: Env,
+                                                                     source: Path) -> None:
+    app = make_app(env.standin)
+    assert env.run(app, source, tag="v1.0.0")[0].exit_status == 0
+    env.standin.app(app).release_phase_outcome = "fail"  # fails images not seen passing
+    (source / "marker.txt").write_text("two\n")
+    result, reporter = env.run(app, source, tag="v1.1.0",
+                               extra_config={"_APP_SMTP_HOST": "smtp.example.com"})
+    assert result.exit_status == 1, reporter.text
+    # the config written for v1.1.0 went back with the rollback, to the release before it
     assert result.rolled_back is True
-    assert config["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.0 ")
+    assert "_APP_SMTP_HOST" not in env.standin.app(app).config_vars
+    assert env.running_record(app).startswith("tag=v1.0.0 ")
     assert any("Rollback" in line for line in reporter.lines)
 
 
@@ -193,7 +156,7 @@ def test_health_failure_rolls_back(env: Env, source: Path) -> None:
     assert result.healthy is False and result.rolled_back is True
     assert "rolled back" in result.summary
     assert current_images(env.standin, app) == first.image_ids
-    assert env.standin.app(app).config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.0 ")
+    assert env.running_record(app).startswith("tag=v1.0.0 ")
 
 
 def test_custom_domain_set_by_hand_is_health_checked_under_that_domain(env: Env,
@@ -248,7 +211,7 @@ def test_rate_limit_pool_empty_is_honoured(env: Env, source: Path) -> None:
     before = len(env.standin.requests)
     result, reporter = env.run(app, source, tag="v1.0.1", build="none")
     assert result.exit_status == 0, reporter.text
-    assert env.standin.app(app).config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.1 ")
+    assert "images are identical" in result.summary  # v1.0.0's images, pushed again
     paced = env.standin.requests[before:]
     assert len(paced) > 3  # more calls than the pool holds: without pacing it would empty
     assert [(r.method, r.path) for r in paced if r.status == 429] == []
@@ -314,7 +277,9 @@ def test_plan_with_network_writes_nothing(env: Env, source: Path) -> None:
     assert result.exit_status == 0
     assert all(r.method == "GET" for r in env.standin.requests)
     assert "+ _APP_OPENSSL_KEY_V1=****" in reporter.text
-    assert "+ APPWRITE_LITE_RELEASE=tag=v1.0.0 appwrite=1.9.6 commit=0123abc" in reporter.text
+    assert ("release record: tag=v1.0.0 appwrite=1.9.6 commit=0123abc as the image label "
+            "appwrite-lite.release (no config change)") in reporter.text
+    assert RELEASE_VAR not in reporter.text
     assert result.changed_config_keys == []  # nothing written
     assert env.standin.app(app).config_vars == config_before
     shown = re.findall(r"^info: {5}[-+~] (\w+)", reporter.text, re.MULTILINE)
@@ -386,10 +351,12 @@ def test_platform_failure_after_the_config_write_undoes_it(env: Env, source: Pat
     assert env.run(app, source, tag="v1.0.0")[0].exit_status == 0
     (source / "marker.txt").write_text("six\n")
     env.standin.inject("503", count=50, path=r"/formation$", method="PATCH")
-    result, reporter = env.run(app, source, tag="v1.5.0", retry_backoff=0.01)
+    result, reporter = env.run(app, source, tag="v1.5.0", retry_backoff=0.01,
+                               extra_config={"_APP_SMTP_HOST": "smtp.example.com"})
     assert result.exit_status == 3, reporter.text
     assert result.rolled_back is True
-    assert env.standin.app(app).config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.0 ")
+    assert "_APP_SMTP_HOST" not in env.standin.app(app).config_vars
+    assert env.running_record(app).startswith("tag=v1.0.0 ")
 
 
 def test_a_config_patch_applied_despite_timeouts_is_undone(env: Env, source: Path) -> None:
@@ -398,10 +365,12 @@ def test_a_config_patch_applied_despite_timeouts_is_undone(env: Env, source: Pat
     # every try stalls past the client's timeout, yet the platform applies the write
     env.standin.inject("stall", count=4, path=r"/config-vars$", method="PATCH", seconds=1.2)
     with_timeout = {"api_timeout": 1.0, "retry_backoff": 0.01}
-    result, reporter = env.run(app, source, tag="v1.6.0", build="none", **with_timeout)
+    result, reporter = env.run(app, source, tag="v1.6.0", build="none",
+                               extra_config={"_APP_SMTP_HOST": "smtp.example.com"},
+                               **with_timeout)
     assert result.exit_status == 3, reporter.text
     assert result.rolled_back is True
-    assert env.standin.app(app).config_vars["APPWRITE_LITE_RELEASE"].startswith("tag=v1.0.0 ")
+    assert "_APP_SMTP_HOST" not in env.standin.app(app).config_vars
 
 
 # -- the connection and memory budget -----------------------------------------------------------
@@ -423,8 +392,11 @@ def test_deploy_refused_before_any_write_when_nothing_fits(env: Env, source: Pat
     # connections take Appwrite's own count: the line names the plan, its price, the dyno.
     assert "heroku-postgresql:essential-0 ($5/month) instead of jawsdb-maria:kitefin" \
         in errors[0]
-    assert "heroku-redis:" not in errors[0].split(": choose ")[1]
-    assert "dyno size standard-2x for worker ($50/month" in errors[0]
+    assert "heroku-redis:" not in errors[0].split("; choose ")[1]
+    # No basic size holds every queue, and basic beside standard-2x is a formation Heroku
+    # refuses: both process types move, in one command, with the price in all.
+    assert "use web=standard-1x,worker=standard-2x ($75/month in dynos, $83/month in all; " \
+        "`heroku ps:type web=standard-1x worker=standard-2x`)" in errors[0]
     assert result.summary.startswith("refused: ")
     # Nothing written: only GETs, no new release, the plan's own figures were shown.
     assert all(r.method == "GET" for r in env.standin.requests)
@@ -458,3 +430,101 @@ def test_unknown_plans_are_not_judged_but_said(env: Env, source: Path) -> None:
     assert result.exit_status == 0
     assert "heroku-redis:premium-9 is not in this tool's plan table" in reporter.text
     assert PLANS_VAR not in result.changed_config_keys
+
+
+# -- what each deploy costs, and apps deployed before the record moved into the image --------
+
+def test_each_deploy_costs_the_releases_and_requests_the_readme_gives(env: Env,
+                                                                     source: Path) -> None:
+    app = make_app(env.standin)
+    heroku = env.standin.app(app)
+
+    def measured(**kwargs: object) -> tuple[DeployResult, int, int]:
+        releases, requests = len(heroku.releases), len(env.standin.requests)
+        result, reporter = env.run(app, source, **kwargs)
+        assert result.exit_status == 0, reporter.text
+        assert len(env.standin.requests) - requests == result.api_requests
+        assert len(heroku.releases) - releases == len(result.releases)
+        return result, len(result.releases), result.api_requests
+
+    _, made, _ = measured(tag="v1.0.0")
+    assert made == 2  # the first deploy's settings, then its images
+    images = current_images(env.standin, app)
+    (source / "marker.txt").write_text("two\n")
+    tagged, made, requests = measured(tag="v1.1.0")
+    assert (made, requests <= 7) == (1, True), requests
+    assert tagged.changed_config_keys == []
+    assert "two releases" not in tagged.summary
+    assert current_images(env.standin, app) != images
+    _, made, requests = measured(tag="v1.1.0")
+    assert (made, requests <= 3) == (0, True), requests
+
+    # A setting changes: one config release, then one image release, in that order — the
+    # config release restarts the running images (the old image, new settings).
+    before = current_images(env.standin, app)
+    (source / "marker.txt").write_text("three\n")
+    changed, made, requests = measured(tag="v1.2.0",
+                                       extra_config={"_APP_SMTP_HOST": "smtp.example.com"})
+    assert made == 2 and changed.changed_config_keys == ["_APP_SMTP_HOST"]
+    config_release, image_release = heroku.releases[-2:]
+    assert config_release["description"].startswith("Set _APP_SMTP_HOST")
+    assert heroku.find_release(config_release["id"]).images == before  # type: ignore[union-attr]
+    assert image_release["description"].startswith("Deployed ")
+    assert (f"two releases: config v{config_release['version']}, then images "
+            f"v{image_release['version']}") in changed.summary
+    assert requests <= 10
+
+
+def test_an_app_deployed_with_the_record_in_a_config_var_upgrades(env: Env,
+                                                                 tmp_path: Path) -> None:
+    """An app as the engine before this one left it: images without the label, the record in
+    the config var APPWRITE_LITE_RELEASE. (A Dockerfile.lite without the label makes the
+    engine write exactly that.)"""
+    app = make_app(env.standin)
+    old = lite_source(tmp_path / "old", record=False)
+    first, reporter = env.run(app, old, tag="v1.2.0")
+    assert first.exit_status == 0, reporter.text
+    assert "carries no appwrite-lite.release label" in reporter.text
+    config = env.standin.app(app).config_vars
+    assert config[RELEASE_VAR] == "tag=v1.2.0 appwrite=1.9.6 commit=0123abc"
+    assert env.running_record(app) == ""
+
+    new = lite_source(tmp_path / "new", "new\n")
+    from appwrite_heroku.errors import InputError
+
+    with pytest.raises(InputError, match=r"older than the running v1\.2\.0"):
+        env.run(app, new, tag="v1.1.0")  # the config var still guards
+    again, reporter = env.run(app, new, tag="v1.2.0")
+    assert again.summary.startswith("no-op: v1.2.0"), reporter.text
+    upgraded, reporter = env.run(app, new, tag="v1.3.0")
+    assert upgraded.exit_status == 0, reporter.text
+    assert len(upgraded.releases) == 1 and upgraded.changed_config_keys == []
+    assert env.running_record(app) == "tag=v1.3.0 appwrite=1.9.6 commit=0123abc"
+    assert "from the config var APPWRITE_LITE_RELEASE" in reporter.text
+    # the label now wins over the config var it left behind
+    with pytest.raises(InputError, match=r"older than the running v1\.3\.0"):
+        env.run(app, new, tag="v1.2.5")
+    # ... which goes with the next deploy that changes a setting anyway
+    (new / "marker.txt").write_text("newer\n")
+    retired, reporter = env.run(app, new, tag="v1.4.0",
+                                extra_config={"_APP_SMTP_HOST": "smtp.example.com"})
+    assert retired.exit_status == 0, reporter.text
+    assert RELEASE_VAR in retired.changed_config_keys
+    assert RELEASE_VAR not in env.standin.app(app).config_vars
+
+
+def test_an_older_appwrite_is_refused_before_anything_is_built(env: Env, source: Path) -> None:
+    from appwrite_heroku.errors import InputError
+
+    app = make_app(env.standin)
+    assert env.run(app, source, tag="v1.0.0")[0].exit_status == 0
+    before = len(env.standin.requests)
+    with pytest.raises(InputError, match=r"Appwrite 1\.9\.5, older than the running 1\.9\.6: "
+                                         r"the data is already migrated"):
+        env.run(app, source, tag="v1.1.0", appwrite_version="1.9.5")
+    assert all(r.method == "GET" for r in env.standin.requests[before:])
+    (source / "marker.txt").write_text("newer\n")
+    upgraded, reporter = env.run(app, source, tag="v1.2.0", appwrite_version="1.9.7")
+    assert upgraded.exit_status == 0, reporter.text
+    assert "warning: Appwrite 1.9.6 -> 1.9.7: the release phase migrates" in reporter.text
+    assert upgraded.healthy is True and "Appwrite 1.9.7" in upgraded.summary

@@ -14,7 +14,7 @@ from appwrite_heroku.dyno.sizing import MIB, choose_policy, read_memory_limit, s
 
 FULL = appetite.background_set(usage_stats=True)  # every queue, stats-resources too
 RECORD_MINI = ("redis=heroku-redis:mini,db=heroku-postgresql:essential-2,"
-               "web=basic,worker=standard-2x")
+               "web=standard-1x,worker=standard-2x")
 
 
 def swoole_total(settings: dict[str, str]) -> int:

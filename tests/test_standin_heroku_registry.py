@@ -78,6 +78,30 @@ def test_docker_release_takes_config_digests_and_runs_the_release_phase(
     assert heroku_standin.schema_violations == []
 
 
+def test_formation_names_the_running_images_and_the_router_their_appwrite_version(
+    heroku_standin: HerokuStandIn, registry: Registry, builder: ImageBuilder,
+) -> None:
+    """What the release engine reads instead of a config var: the docker-releases variant of
+    the formation GET names each process type's image; Appwrite in that image answers with
+    the version its record label names."""
+    name = unique_app()
+    app = heroku_standin.create_app(name)
+    tag = builder.build(f"localhost/{name}-labelled:latest", name,
+                        labels={"appwrite-lite.release": "tag=v1.0.0 appwrite=1.9.9"})
+    pushed = {kind: builder.push(registry, tag, name, kind) for kind in ("web", "worker")}
+    assert release(heroku_standin, name, ids(pushed)).status_code == 200
+    plain = api(heroku_standin, "GET", f"/apps/{name}/formation").json()
+    assert all("docker_image" not in entry for entry in plain)
+    variant = api(heroku_standin, "GET", f"/apps/{name}/formation", DOCKER).json()
+    assert {entry["type"]: entry["docker_image"] for entry in variant} == {
+        kind: {"id": image.image_id} for kind, image in pushed.items()}
+    health = requests.get(f"{heroku_standin.router_url}/v1/health/version", timeout=10,
+                          headers={"Host": f"{name}.herokuapp.com"})
+    assert health.json() == {"version": "1.9.9"}
+    assert app.images == ids(pushed)
+    assert heroku_standin.schema_violations == []
+
+
 def test_manifest_digest_is_refused(
     heroku_standin: HerokuStandIn, registry: Registry, builder: ImageBuilder,
 ) -> None:

@@ -6,7 +6,11 @@ link of Heroku's published Platform API schema and its body validated against it
 appended to `standin.schema_violations`, which tests assert stays empty for the engine.
 docker-releases formation PATCHes are checked against the local registry: each `docker_image`
 must be the `config.digest` of the v2s2 manifest at `<app>/<type>:latest` (with `registry=None`
-only the schema's `sha256:<64 hex>` form is checked).
+only the schema's `sha256:<64 hex>` form is checked). A formation GET in that same variant
+names the image each process type runs (`docker_image: {"id": …}`), and the router answers
+/v1/health/version with the Appwrite version the running web image's `appwrite-lite.release`
+label names (else the legacy `APPWRITE_LITE_RELEASE` config var's, else 1.9.6), as Appwrite in
+that image would.
 
 Fixtures (tests/conftest.py): `heroku_standin` (a fresh stand-in per test, checking images
 against the session's `registry`) and `heroku_api_standin` (the same without a registry), both
@@ -205,6 +209,7 @@ class HerokuStandIn:
         self.unimplemented: list[str] = []
         self.faults: list[Fault] = []
         self.blobs: dict[str, bytes | None] = {}
+        self._image_versions: dict[str, str | None] = {}
         self._servers: list[ThreadingHTTPServer] = []
         self.url = ""
         self.router_url = ""
@@ -425,6 +430,25 @@ class HerokuStandIn:
                            violation=True)
         return str(manifest["config"]["digest"])
 
+    def image_appwrite_version(self, app: str, image_id: str | None) -> str | None:
+        """The Appwrite version the image says it holds (the `appwrite=` of its
+        `appwrite-lite.release` label, read from its config blob in the registry): what
+        Appwrite in that image would answer on /v1/health/version. None without a registry,
+        an image or a label."""
+        if self.registry is None or image_id is None:
+            return None
+        if image_id not in self._image_versions:
+            try:
+                response = requests.get(f"{self.registry.url}/v2/{app}/web/blobs/{image_id}",
+                                        headers=self.registry.auth_header(), timeout=10)
+            except requests.RequestException:
+                return None
+            labels = ((response.json().get("config") or {}).get("Labels") or {}
+                      if response.status_code == 200 else {})
+            match = RELEASE_VERSION.search(labels.get("appwrite-lite.release") or "")
+            self._image_versions[image_id] = match.group(1) if match else None
+        return self._image_versions[image_id]
+
     # ---- fault and recording helpers for the handlers ---------------------------------------
 
     def record(self, into: list[RecordedRequest], method: str, target: str,
@@ -551,10 +575,14 @@ def _post_release(s: HerokuStandIn, r: Route, body: Any, h: dict[str, str]) -> R
 
 
 def _get_formation(s: HerokuStandIn, r: Route, body: Any, h: dict[str, str]) -> Reply:
+    """In the docker-releases variant each entry also says which image it runs (the field
+    `docker_image`, as the variant's PATCH takes it): what the release engine reads to know
+    what runs without a config var."""
     app = s.find_app(r.values[0])
+    images = _accept_variant(h.get("accept", "")) == DOCKER_RELEASES_VARIANT
     with s.lock:
         app.settle()
-        return 200, app.formation_json(), {}
+        return 200, app.formation_json(images=images), {}
 
 
 def _patch_formation(s: HerokuStandIn, r: Route, body: Any, h: dict[str, str]) -> Reply:
@@ -951,6 +979,7 @@ class _RouterHandler(_Handler):
             running = (current is not None and current.status == "succeeded"
                        and "web" in current.images)
             config = dict(current.config) if current else {}
+            web_image = current.images.get("web") if current else None
         if not running:
             return 503, "<html><body><h1>Application error</h1></body></html>"
         domain = config.get("_APP_DOMAIN")
@@ -960,7 +989,7 @@ class _RouterHandler(_Handler):
         if urllib.parse.urlsplit(self.path).path != "/v1/health/version":
             return 404, {"message": "Route not found.", "code": 404,
                          "type": "general_route_not_found"}
-        version = app.health_version
+        version = app.health_version or s.image_appwrite_version(app.name, web_image)
         if version is None:
             match = RELEASE_VERSION.search(config.get("APPWRITE_LITE_RELEASE", ""))
             version = match.group(1) if match else FALLBACK_VERSION

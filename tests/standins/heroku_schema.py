@@ -40,8 +40,14 @@ _PLACEHOLDER = re.compile(r"\{\(([^)]+)\)\}")
 
 
 def default_schema_path() -> Path:
-    """`<repo>/../shared/heroku/platform-api-schema.json`, the copy the team shares."""
-    return Path(__file__).resolve().parents[3] / "shared" / "heroku" / "platform-api-schema.json"
+    """`shared/heroku/platform-api-schema.json` beside the repository, the copy the team
+    shares: the nearest one up the tree, so a worktree nested one level deeper finds it too."""
+    relative = Path("shared") / "heroku" / "platform-api-schema.json"
+    repo = Path(__file__).resolve().parents[2]
+    for parent in repo.parents:
+        if (parent / relative).is_file():
+            return parent / relative
+    return repo.parent / relative
 
 
 def _strict_properties(

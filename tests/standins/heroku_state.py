@@ -343,11 +343,17 @@ class App:
             "eligible_for_rollback": self.eligible(release),
         }
 
-    def formation_json(self) -> list[dict[str, Any]]:
+    def formation_json(self, images: bool = False) -> list[dict[str, Any]]:
+        """The formation list; with `images` (the docker-releases variant) each process type
+        also names the image ID the current release runs for it, `{"id": …}` or null."""
+        current = self._current()
+        running = current.images if current else {}
         out = []
         for kind, size in sorted(self.sizes.items()):
             ident = self.formation_ids.setdefault(kind, new_id())
-            out.append({
+            extra = ({"docker_image": {"id": running[kind]} if kind in running else None}
+                     if images else {})
+            out.append({**extra,
                 "app": {"id": self.id, "name": self.name},
                 "command": "",
                 "created_at": iso(self.created_at),

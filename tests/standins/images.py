@@ -75,6 +75,14 @@ def manifest(registry: RegistryLike, app: str, kind: str, accept: str = V2S2) ->
                        body.get("mediaType", response.headers.get("Content-Type", "")))
 
 
+def labels(registry: RegistryLike, app: str, kind: str, image_id: str) -> dict[str, str]:
+    """The labels of an image, from its config blob (whose digest is the image id)."""
+    response = requests.get(f"{registry.url}/v2/{app}/{kind}/blobs/{image_id}",
+                            headers=registry.auth_header(), timeout=10)
+    response.raise_for_status()
+    return dict(response.json()["config"].get("Labels") or {})
+
+
 class ImageBuilder:
     """Builds `FROM scratch` + busybox images with buildah in a private storage directory.
     One builder per test module keeps the vfs storage (and its cleanup) in one place."""
@@ -109,16 +117,18 @@ class ImageBuilder:
             raise RuntimeError(f"buildah {args[0]} failed: {done.stderr.strip()[-800:]}")
         return done.stdout.strip()
 
-    def build(self, tag: str, label: str = "") -> str:
-        """Build one image; `label` makes its config (and so its id) distinct."""
+    def build(self, tag: str, label: str = "", labels: dict[str, str] | None = None) -> str:
+        """Build one image; `label` makes its config (and so its id) distinct; `labels` are
+        set as well (e.g. a release record)."""
         context = self.directory / f"ctx-{secrets.token_hex(4)}"
         context.mkdir()
         shutil.copy2(BUSYBOX, context / "busybox")
+        extra = "".join(f'LABEL {key}="{value}"\n' for key, value in (labels or {}).items())
         (context / "Containerfile").write_text(
             "FROM scratch\n"
             "COPY busybox /bin/busybox\n"
             f'LABEL org.example.standin="{label or secrets.token_hex(8)}"\n'
-            'CMD ["/bin/busybox", "true"]\n'
+            + extra + 'CMD ["/bin/busybox", "true"]\n'
         )
         self._run("build", "--isolation", "chroot", "--format", "docker", "--layers=false",
                   "-f", str(context / "Containerfile"), "-t", tag, str(context))

@@ -2,7 +2,8 @@
 
 entrypoint.py, what the Action's image runs, calls `main`. It masks the API key and the
 GitHub token before anything else is printed, maps `INPUT_*` (hyphens kept, as the runner
-names them) and `GITHUB_*` to ``DeployOptions``, runs ``deploy()`` with a reporter that opens
+names them) and `GITHUB_*` to ``DeployOptions`` (with `promote-from`, a promotion of the images
+that app runs instead of a build), runs ``deploy()`` with a reporter that opens
 a log group per engine step, then writes the outputs, the step summary, the error annotation
 and the GitHub Deployment status. The exit status is the engine's: 0 released (or nothing to
 do), 1 release or health failed, 2 bad input, 3 Heroku kept failing.
@@ -23,7 +24,13 @@ from ..config.user_config import parse_config
 from ..config.variables import PINNED_APPWRITE_VERSION
 from ..errors import EXIT_FAILED, EXIT_USAGE, AppwriteHerokuError, InputError
 from ..release.build import BUILDS, DOCKERFILE
-from ..release.engine import HEALTH_TIMEOUT_MAX, DeployOptions, DeployResult, deploy
+from ..release.engine import (
+    HEALTH_TIMEOUT_MAX,
+    DeployOptions,
+    DeployResult,
+    check_promotion,
+    deploy,
+)
 from ..secrecy import config_secrets
 from .deployments import DeploymentRecord, RunContext
 from .workflow import (
@@ -86,6 +93,10 @@ def parse_inputs(env: Mapping[str, str]) -> ActionInputs:
     environment = inputs.plain_text(_input(env, "environment", "production") or "production",
                                     "input environment")
     workspace = Path(env.get("GITHUB_WORKSPACE") or os.getcwd())
+    promote_from = _input(env, "promote-from") or None
+    if promote_from is not None:
+        inputs.app_name(promote_from, "input promote-from",
+                        hint="set `promote-from: <the staging app's name>`, or remove it")
     options = DeployOptions(
         app=app,
         tag=tag,
@@ -100,7 +111,9 @@ def parse_inputs(env: Mapping[str, str]) -> ActionInputs:
         health_timeout=health_timeout,
         rollback=_boolean(env, "rollback", "true"),
         source_dir=lite_context(workspace, env.get("APPWRITE_LITE_CONTEXT")),
+        promote_from=promote_from,  # then `build` is not used: staging's images are
     )
+    check_promotion(options, "input promote-from")
     return ActionInputs(api_key=api_key, github_token=token, environment=environment,
                         options=options)
 
@@ -137,8 +150,9 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
     ref = options.tag or env.get("GITHUB_SHA") or env.get("GITHUB_REF_NAME") or "HEAD"
     if not options.dry_run:
         reporter.step("Record GitHub deployment")
-        record.start(ref, parsed.environment,
-                     f"Appwrite Lite {ref} (Appwrite {options.appwrite_version}) to {options.app}")
+        what = (f"from {options.promote_from}" if options.promote_from
+                else f"(Appwrite {options.appwrite_version})")
+        record.start(ref, parsed.environment, f"Appwrite Lite {ref} {what} to {options.app}")
     try:
         result = deploy(options, reporter, env=engine_env)
     except AppwriteHerokuError as error:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from ..display import quoted
 from ..errors import InputError
 from .inputs import whole_number
 from .wiring import ON_WORDS
@@ -307,10 +308,35 @@ def skipped(config: Mapping[str, str]) -> tuple[str, ...]:
                  if name.strip())
 
 
+def unknown_skip(names: Iterable[str], entry_points: Iterable[str],
+                 source: str = SKIP_VAR, of: str = "Appwrite 1.9.6") -> str | None:
+    """The one line for skip names that are not entry points (None when all are): a typo
+    would otherwise leave the process running while the budget counted it out. `of` names
+    where the valid names come from (the pinned release's list, or a dyno's own bin/)."""
+    known = list(entry_points)
+    unknown = sorted({name for name in names} - set(known))
+    if not unknown:
+        return None
+    listed = ", ".join(quoted(name) for name in unknown)
+    what = "is not an entry point" if len(unknown) == 1 else "are not entry points"
+    return (f"{source} names {listed}, which {what} of {of}: use comma-separated names "
+            f"from {', '.join(sorted(known))}")
+
+
+def checked_skip(config: Mapping[str, str], source: str = SKIP_VAR) -> tuple[str, ...]:
+    """`skipped(config)`, refused (one line, exit 2) when a name is not one of the pinned
+    Appwrite's entry points: the rule `budget --skip`, `plan`, `deploy` and `env` share."""
+    names = skipped(config)
+    problem = unknown_skip(names, ENTRY_POINTS_1_9_6, source)
+    if problem:
+        raise InputError(problem)
+    return names
+
+
 def background_for(config: Mapping[str, str]) -> tuple[str, ...]:
-    """The background set this config gives (its skip list and usage stats): one reading for
-    the budget, the release engine and the plan."""
-    return background_set(skip=skipped(config), usage_stats=usage_stats_on(config))
+    """The background set this config gives (its skip list, checked, and usage stats): one
+    reading for the budget, the release engine and the plan."""
+    return background_set(skip=checked_skip(config), usage_stats=usage_stats_on(config))
 
 
 def runs_all_in_web(config: Mapping[str, str]) -> bool:

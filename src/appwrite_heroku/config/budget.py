@@ -44,6 +44,7 @@ from .appetite import (
     background_for,
     background_processes,
     background_set,
+    checked_skip,
     connections_max_for,
     first_boot_kib,
     first_boot_tables,
@@ -53,7 +54,6 @@ from .appetite import (
     project_kib,
     project_tables,
     runs_all_in_web,
-    skipped,
 )
 from .heroku_types import RUNNING_TYPES
 from .plans import AddonPlan, DynoSize
@@ -229,6 +229,7 @@ class Budget:
     wiring: Wiring = field(default_factory=Wiring)
     kept: list[str] = field(default_factory=list)  # knobs the user set themselves
     user_settings: dict[str, str] = field(default_factory=dict)  # their values
+    queue_settings: dict[str, str] = field(default_factory=dict)  # their queue knobs (queues.py)
 
     @property
     def mode(self) -> str:
@@ -286,9 +287,33 @@ class Budget:
     def redis_limit(self) -> int:
         return self.redis_plan.connections - HEADROOM_REDIS
 
+    @property
+    def specs(self) -> tuple[DynoSpec, ...]:
+        return tuple(d.spec for d in self.dynos)
+
     def problems(self) -> list[str]:
         """What does not fit, one phrase each; empty when everything does."""
+        return self.formation_problems() + self.capacity_problems()
+
+    def formation_problems(self) -> list[str]:
+        """What no sizing can mend: a formation Heroku refuses, or one that drains no queue."""
+        mixed = tier_problem(self.specs)
+        found = [mixed] if mixed else []
+        if not drains(self.specs):
+            found.append(f"nothing drains the queues: {formation_text(self.specs)} has no "
+                         "worker dyno and is not all-in-one, so the jobs Appwrite queues "
+                         f"would grow in Redis ({self.redis_plan.storage_mb} MB on "
+                         f"{self.redis_plan.name}) until it refuses writes")
+        return found
+
+    def capacity_problems(self) -> list[str]:
+        """What the plans and dyno memory cannot hold: what `choose` shrinks the knobs for."""
         return self.db_problems() + self.redis_problems() + self.memory_problems()
+
+    @property
+    def holds(self) -> bool:
+        """The plans and dynos hold the worst case (whatever the formation's own problems)."""
+        return not self.capacity_problems()
 
     def db_problems(self) -> list[str]:
         """The database plan's: connections reaching it, storage, query quota."""
@@ -487,17 +512,19 @@ def choose(specs: Sequence[DynoSpec], redis_plan: AddonPlan, db_plan: AddonPlan,
         return evaluate(specs, knobs, redis_plan, db_plan, background, wiring)
 
     budget = build(1)
-    while not budget.fits and _shrink(shapes):
+    while not budget.holds and _shrink(shapes):
         budget = build(1)
-    if budget.fits:
+    if budget.holds:
         budget = _regrow_slots(shapes, build, budget, background)
         for pool in range(2, MAX_POOL + 1):
             bigger = build(pool)
-            if not bigger.fits:
+            if not bigger.holds:
                 break
             budget = bigger
     if user_settings:
         budget = _with_user_settings(budget, user_settings, background)
+        budget.queue_settings = {k: user_settings[k] for k in queues.VARIABLES
+                                 if (user_settings.get(k) or "").strip()}
     return budget
 
 
@@ -529,7 +556,7 @@ def _regrow_slots(shapes: dict[str, _Shape], build: Callable[[int], Budget], bud
                and shape.slots < len(on_demand)):
             shape.slots += 1
             bigger = build(1)
-            if not bigger.fits:
+            if not bigger.holds:
                 shape.slots -= 1
                 break
             budget = bigger
@@ -576,55 +603,205 @@ def cheapest_fit(specs: Sequence[DynoSpec], background: Sequence[str], mode: str
     for redis in redis_options:
         for db in db_options:
             budget = choose(specs, redis, db, background, mode, user_settings)
-            if budget.fits and (best is None or budget.monthly_usd() < best.monthly_usd()):
+            if budget.holds and (best is None or budget.monthly_usd() < best.monthly_usd()):
                 best = budget
     return best
 
 
-def _smallest_size(mib: int) -> DynoSize | None:
-    """The cheapest advised dyno size whose usable memory holds `mib` (None: none does); the
-    refusal's advice and the after-release warning must name the same size."""
-    fitting = [s for s in plan_table.DYNO_SIZES.values() if s.name not in NOT_ADVISED
-               and math.floor(s.memory_mib * MEMORY_USABLE) >= mib]
-    return min(fitting, key=lambda s: (s.price_usd, s.memory_mib)) if fitting else None
+# --- formations Heroku accepts -----------------------------------------------------------------
+
+def formation_text(specs: Sequence[DynoSpec]) -> str:
+    """`web=basic,worker=basic` (`2xstandard-1x` for two dynos), as --formation takes it."""
+    return ",".join(f"{s.role}={'' if s.quantity == 1 else f'{s.quantity}x'}{s.size.name}"
+                    for s in specs)
+
+
+def tier_problem(specs: Sequence[DynoSpec]) -> str | None:
+    """The refusal of a formation whose sizes mix tiers (plans.accepted), None if it has none."""
+    tiers = plan_table.tiers_of(s.size for s in specs)
+    if len(tiers) <= 1:
+        return None
+    return (f"{formation_text(specs)} mixes the {' and '.join(tiers)} tiers, "
+            f"{plan_table.MIX_REFUSAL}")
+
+
+def drains(specs: Sequence[DynoSpec]) -> bool:
+    """Whether some dyno consumes the queues: a worker dyno, or one that runs everything."""
+    return any(s.role in ("worker", "all") for s in specs)
+
+
+def dyno_usd(specs: Sequence[DynoSpec]) -> float:
+    return sum(s.size.price_usd * s.quantity for s in specs)
+
+
+def _process_type(spec: DynoSpec) -> str:
+    return "web" if spec.role == "all" else spec.role
+
+
+def floor_slots(options: queues.QueueOptions) -> int | None:
+    """The fewest on-demand slots a dyno can run with: one, or the user's own count; None when
+    every queue worker runs always-on."""
+    return (options.slots or 1) if options.on_demand else None
+
+
+def floor_memory(spec: DynoSpec, background: Sequence[str], slots: int | None = 1) -> int:
+    """A dyno's memory at the smallest knobs (`slots` on-demand queue workers at once, None:
+    all always on): what its size must hold whatever the plans."""
+    floor = Knobs(cpu_num=1, worker_per_core=1, workers_num=1)
+    knobs = DynoKnobs(floor, 1 if spec.role == "all" else None, slots)
+    return dyno_budget(spec, knobs, background).memory_mib
+
+
+def _usable(size: DynoSize) -> int:
+    return math.floor(size.memory_mib * MEMORY_USABLE)
+
+
+def size_in_tier(spec: DynoSpec, need_mib: int, tier: str) -> DynoSize | None:
+    """The size a dyno takes in `tier`: its own when it is of that tier and holds `need_mib`;
+    else the cheapest advised size there at least as large as asked, else the cheapest that
+    holds it (None: none does). The refusal's advice and the engine's warning both ask this."""
+    own = spec.size
+    if own.tier == tier and _usable(own) >= need_mib:
+        return own
+    holding = [s for s in plan_table.DYNO_SIZES.values()
+               if s.tier == tier and s.name not in NOT_ADVISED and _usable(s) >= need_mib
+               and not (s.one_per_type and spec.quantity > 1)]
+    larger = [s for s in holding if s.memory_mib >= own.memory_mib]
+    choice = larger or holding
+    return min(choice, key=lambda s: (s.price_usd, s.memory_mib)) if choice else None
+
+
+def one_tier_formations(specs: Sequence[DynoSpec], background: Sequence[str],
+                        slots: int | None = 1) -> list[tuple[DynoSpec, ...]]:
+    """Formations Heroku accepts that hold every dyno's processes, one per tier the app could
+    move to (never an unadvised one such as eco; Fir sizes only for an app already on Fir),
+    cheapest first."""
+    needs = [floor_memory(s, background, slots) for s in specs]
+    generations = {s.size.tier == plan_table.FIR for s in specs}
+    tiers = [t for t in plan_table.TIERS if (t == plan_table.FIR) in generations
+             and any(z.tier == t and z.name not in NOT_ADVISED
+                     for z in plan_table.DYNO_SIZES.values())]
+    found = []
+    for tier in tiers:
+        sizes = [size_in_tier(s, need, tier) for s, need in zip(specs, needs, strict=True)]
+        if all(sizes):
+            found.append(tuple(replace(s, size=z) for s, z in zip(specs, sizes, strict=True)
+                               if z is not None))
+    return sorted(found, key=dyno_usd)
+
+
+@dataclass(frozen=True)
+class _Mended:
+    """The formation advice starts from, and how to say it: each dyno resized in the app's one
+    tier (`moves` empty), or every process type moved to a one-tier formation (`moves`, the
+    cheapest first, the first of which is `specs`)."""
+
+    specs: tuple[DynoSpec, ...]
+    moves: tuple[tuple[DynoSpec, ...], ...] = ()
+
+
+def _mend(specs: Sequence[DynoSpec], background: Sequence[str],
+          slots: int | None) -> _Mended | None:
+    tiers = plan_table.tiers_of(s.size for s in specs)
+    if len(tiers) == 1:
+        sizes = [size_in_tier(s, floor_memory(s, background, slots), tiers[0]) for s in specs]
+        if all(sizes):
+            return _Mended(tuple(replace(s, size=z) for s, z in zip(specs, sizes, strict=True)
+                                 if z is not None))
+    options = one_tier_formations(specs, background, slots)
+    return _Mended(options[0], tuple(options[:2])) if options else None
+
+
+def _resizes(asked: Sequence[DynoSpec], mended: Sequence[DynoSpec]) -> list[str]:
+    """One phrase per dyno resized (or added) within its tier."""
+    parts = []
+    for spec in mended:
+        size = spec.size
+        before = next((a for a in asked if a.role == spec.role), None)
+        if before is None:
+            parts.append(f"a worker dyno {size.name} ({plan_table.price_text(size)}; "
+                         f"`heroku ps:scale worker=1:{size.name}`)")
+        elif before.size != size:
+            kind = _process_type(spec)
+            parts.append(f"dyno size {size.name} for {kind} ({plan_table.price_text(size)}; "
+                         f"`heroku ps:type {kind}={size.name}`)")
+    return parts
+
+
+def _moves(asked: Sequence[DynoSpec], moves: Sequence[tuple[DynoSpec, ...]],
+           plans_usd: float | None = None) -> str:
+    """`FORMATION (prices; the commands)` for each one-tier formation, joined by `or`; the
+    price in all (with the plans) when `plans_usd` is given."""
+    roles = {a.role for a in asked}
+    texts = []
+    for option in moves:
+        commands = ["heroku ps:type " + " ".join(f"{_process_type(s)}={s.size.name}"
+                                                 for s in option if s.role in roles)]
+        commands += [f"heroku ps:scale worker=1:{s.size.name}" for s in option
+                     if s.role not in roles]
+        price = f"${dyno_usd(option):g}/month in dynos"
+        if plans_usd is not None:
+            price += f", ${dyno_usd(option) + plans_usd:g}/month in all"
+        texts.append(f"{formation_text(option)} ({price}; "
+                     + " then ".join(f"`{c}`" for c in commands) + ")")
+    return " or ".join(texts)
+
+
+def _stay(asked: Sequence[DynoSpec], moved: Sequence[DynoSpec]) -> str:
+    """For an app of one advised tier that the advice moves to another: the way to stay."""
+    tiers = plan_table.tiers_of(s.size for s in asked)
+    if (len(tiers) != 1 or plan_table.tiers_of(s.size for s in moved) == tiers
+            or any(s.size.name in NOT_ADVISED for s in asked)):
+        return ""
+    return f", or stay on {tiers[0]} sizes and leave queues out with APPWRITE_LITE_SKIP"
 
 
 def advice(budget: Budget, background: Sequence[str]) -> str:
-    """One line: which dyno size and plans to choose (with their prices) so that it fits."""
-    specs = []
-    parts = []
-    for dyno in budget.dynos:
-        spec = dyno.spec
-        if dyno.memory_mib > dyno.memory_usable_mib:
-            size = _smallest_size(dyno.memory_mib)
-            if size is None:
-                return (f"no dyno size holds the {spec.role} dyno's processes: leave some out "
-                        "with APPWRITE_LITE_SKIP")
-            process_type = "web" if spec.role == "all" else spec.role
-            parts.append(f"dyno size {size.name} for {process_type} "
-                         f"({plan_table.price_text(size)}; `heroku ps:type "
-                         f"{process_type}={size.name}`)")
-            spec = replace(spec, size=size)
-        specs.append(spec)
-    wiring = _wiring_settings(budget.wiring)
+    """One line: the formation and plans to choose (with their prices) so that it fits. Never
+    a size from another tier than the app's other dynos: when no size of the app's tier holds
+    a dyno (or the formation mixes tiers), every process type moves, in one command."""
+    asked = budget.specs
+    start = asked if drains(asked) else (*asked, DynoSpec("worker", asked[0].size))
+    # The fewest on-demand slots the config allows (what the budget's own dynos were given).
+    mended = _mend(start, background, floor_slots(queues.options_from(budget.queue_settings)))
+    if mended is None:
+        return ("no dyno size holds these processes: leave some out with APPWRITE_LITE_SKIP")
+    specs = mended.specs
+    parts = [] if mended.moves else _resizes(asked, specs)
+    wiring = {**_wiring_settings(budget.wiring), **budget.queue_settings}
     sized = choose(specs, budget.redis_plan, budget.db_plan, background, budget.mode,
                    {**wiring, **budget.user_settings})
     db_ok, redis_ok = not sized.db_problems(), not sized.redis_problems()
+    redis_plan, db_plan = budget.redis_plan, budget.db_plan
     if not (db_ok and redis_ok):
         fit = cheapest_fit(specs, background, budget.mode,
-                           redis_plan=budget.redis_plan if redis_ok else None,
-                           db_plan=budget.db_plan if db_ok else None, user_settings=wiring)
+                           redis_plan=redis_plan if redis_ok else None,
+                           db_plan=db_plan if db_ok else None, user_settings=wiring)
         if fit is None:
             return ("no known plan fits this formation: leave out queues with "
                     "APPWRITE_LITE_SKIP or run fewer dynos")
-        for old, new in ((budget.redis_plan, fit.redis_plan), (budget.db_plan, fit.db_plan)):
+        for old, new in ((redis_plan, fit.redis_plan), (db_plan, fit.db_plan)):
             if new != old:
                 parts.append(f"{new.name} ({plan_table.price_text(new)}) instead of {old.name}")
+        redis_plan, db_plan = fit.redis_plan, fit.db_plan
     if sized.kept and not (db_ok and redis_ok):
         parts.append(f"or unset your own {', '.join(sized.kept)} to let the launcher choose")
-    if not parts:
-        return "your own sizing values do not fit: unset them to let the launcher choose"
-    return "choose " + ", ".join(parts)
+    said = ["use " + _moves(asked, mended.moves, redis_plan.price_usd + db_plan.price_usd)
+            + _stay(asked, mended.moves[0])] if mended.moves else []
+    said += ["choose " + ", ".join(parts)] if parts else []
+    return "; ".join(said) or ("your own sizing values do not fit: unset them to let the "
+                               "launcher choose")
+
+
+def refusal(budget: Budget, background: Sequence[str], plans: str = "these plans") -> str:
+    """The one line that refuses a budget that does not fit, with what to choose instead: the
+    `plan`/`deploy` refusal and the launcher's warning alike."""
+    why = budget.formation_problems()
+    capacity = budget.capacity_problems()
+    if capacity:
+        why.append(f"the worst case of Appwrite's processes does not fit {plans} "
+                   f"({'; '.join(capacity)})")
+    return f"{'; '.join(why)}: {advice(budget, background)}"
 
 
 # --- the formation and plans as recorded in one config var ------------------------------------
@@ -644,15 +821,12 @@ class Setup:
 
     def record(self) -> str:
         """The `APPWRITE_LITE_PLANS` value: `redis=PLAN,db=PLAN,web=SIZE,worker=SIZE`."""
-        parts = [f"redis={self.redis_plan.name}", f"db={self.db_plan.name}"]
-        for spec in self.specs:
-            quantity = "" if spec.quantity == 1 else f"{spec.quantity}x"
-            parts.append(f"{spec.role}={quantity}{spec.size.name}")
-        return ",".join(parts)
+        return (f"redis={self.redis_plan.name},db={self.db_plan.name},"
+                f"{formation_text(self.specs)}")
 
 
 def parse_formation(text: str) -> tuple[DynoSpec, ...]:
-    """`web=basic,worker=standard-2x` (`2xstandard-2x` for two dynos; `all=SIZE` for one dyno
+    """`web=standard-1x,worker=standard-2x` (`2xstandard-2x` for two dynos; `all=SIZE` for one dyno
     running everything)."""
     specs: dict[str, DynoSpec] = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
@@ -661,7 +835,7 @@ def parse_formation(text: str) -> tuple[DynoSpec, ...]:
         match = _ENTRY.match(value.strip().lower())
         if not sep or role not in ROLES or not match:
             raise InputError(f"formation entry {item!r} is not ROLE=SIZE with ROLE one of "
-                             f"{', '.join(ROLES)} (e.g. web=basic,worker=standard-2x)")
+                             f"{', '.join(ROLES)} (e.g. web=basic,worker=basic)")
         quantity = int(match.group(1) or 1)
         size = plan_table.dyno_size(match.group(2))
         if quantity < 1 or (size.one_per_type and quantity > 1):
@@ -669,7 +843,7 @@ def parse_formation(text: str) -> tuple[DynoSpec, ...]:
                              "type" if quantity > 1 else f"formation entry {item!r}: at least 1")
         specs[role] = DynoSpec(role, size, quantity)
     if not specs:
-        raise InputError("empty formation: give e.g. web=basic,worker=standard-2x")
+        raise InputError("empty formation: give e.g. web=basic,worker=basic")
     if "all" in specs and len(specs) > 1:
         raise InputError("formation `all=SIZE` is one dyno running everything: give it alone")
     if "worker" in specs and "web" not in specs:
@@ -736,8 +910,13 @@ def setup_from_platform(addons: Sequence[Mapping[str, Any]],
     if unknown_sizes:
         warnings.append(f"{unknown_sizes[0]}; the budget is not checked")
         return None, warnings
-    if not specs:
+    if not specs:  # before the first release: judged as the dynos the app should get
         specs = list(default_specs(all_in_web))
+        scale = " ".join(f"{'web' if s.role == 'all' else s.role}={s.quantity}:{s.size.name}"
+                         for s in specs)
+        warnings.append(f"the app runs no dynos yet, so the budget judges "
+                        f"{formation_text(specs)}; after the first release Heroku starts only "
+                        f"web: run `heroku ps:scale {scale} -a APP`")
     if plan_table.REDIS not in found or plan_table.DATABASE not in found:
         return None, warnings
     order = {r: i for i, r in enumerate(ROLES)}
@@ -782,18 +961,19 @@ MINIMAL_SKIP = ("worker-certificates", "worker-messaging", "worker-migrations",
 # The smallest plans carry every profile: through the multiplexed bridge and PgBouncer the
 # upstream connections fit Redis mini and Postgres essential-0. What sets the dynos is memory:
 # every usable queue always on (9 queue workers, 3 tasks) measured ~805 MiB, more than a 512 MB
-# dyno holds; on demand (queues.py) only the slots' workers run at once, and two basic dynos do.
+# dyno holds; on demand (queues.py) only the slots' workers run at once, and two basic dynos
+# (one tier, as Heroku requires: plans.accepted) hold them.
+_REDIS = plan_table.BUTTON_PLANS[plan_table.REDIS]
+_DB = plan_table.BUTTON_PLANS[plan_table.DATABASE]
 PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("default", "the Deploy button: API and realtime on web, every queue Appwrite "
-            "can use on Heroku on worker, on demand", "web=basic,worker=basic",
-            "heroku-redis:mini", "heroku-postgresql:essential-0"),
+            "can use on Heroku on worker, on demand", "web=basic,worker=basic", _REDIS, _DB),
     Profile("all-in-one", "one dyno runs everything (APPWRITE_LITE_ALL_IN_WEB=true, "
-            "worker=0), with the minimal queue set", "all=standard-2x",
-            "heroku-redis:mini", "heroku-postgresql:essential-0", MINIMAL_SKIP),
+            "worker=0), with the minimal queue set", "all=standard-2x", _REDIS, _DB,
+            MINIMAL_SKIP),
     Profile("minimal", "web and worker dynos, only the queues every app fills (audits, "
             "databases, deletes, mails, stats-usage) and maintenance: the cheapest set "
-            "that fits", "web=basic,worker=basic", "heroku-redis:mini",
-            "heroku-postgresql:essential-0", MINIMAL_SKIP),
+            "that fits", "web=basic,worker=basic", _REDIS, _DB, MINIMAL_SKIP),
 )}
 DEFAULT_PROFILE = PROFILES["default"]
 
@@ -838,11 +1018,7 @@ def judge_setup(setup: Setup, config: Mapping[str, str], mode: str = CURRENT_MOD
     background = background_for(config)
     budget = choose(setup.specs, setup.redis_plan, setup.db_plan, background, mode,
                     user_settings=config)
-    refusal = None
-    if not budget.fits:
-        refusal = (f"the worst case of Appwrite's processes does not fit {plans} "
-                   f"({'; '.join(budget.problems())}): {advice(budget, background)}")
-    return budget, refusal
+    return budget, None if budget.fits else refusal(budget, background, plans)
 
 
 # Which add-on a database URL var comes from, and the plan `heroku addons:create SERVICE`
@@ -852,40 +1028,48 @@ DB_URL_SERVICES = {"DATABASE_URL": ("heroku-postgresql", "heroku-postgresql:esse
                    "JAWSDB_URL": ("jawsdb", "jawsdb:kitefin")}
 
 
-def offline_setup(config: Mapping[str, str]) -> tuple[Setup, str]:
+def offline_setup(config: Mapping[str, str]) -> tuple[Setup | None, str]:
     """For a plan without an account: the recorded APPWRITE_LITE_PLANS, else the default
     profile's dynos and Redis with the database the config names (its service's smallest plan,
-    said so: nothing offline tells the plan)."""
+    said so: nothing offline tells the plan). None, with why, when the database is one this
+    table has no plans for: the budget is then not checked, as online."""
     recorded = (config.get(PLANS_VAR) or "").strip()
     if recorded:
         return parse_record(recorded), f"{PLANS_VAR} in the config"
     setup = replace(DEFAULT_PROFILE.setup(), specs=default_specs(runs_all_in_web(config)))
-    source = "the default profile"
     chosen = next(iter(database_candidates(config)), None)
-    if chosen in DB_URL_SERVICES:
-        service, plan = DB_URL_SERVICES[chosen]
-        setup = replace(setup, db_plan=plan_table.addon_plan(plan, plan_table.DATABASE))
-        source += f"; {chosen} is set: assumed {plan}, the smallest {service} plan"
-    return setup, source
+    if chosen not in DB_URL_SERVICES:
+        what = f"{chosen} is set" if chosen else "the database is set by hand (_APP_DB_HOST)"
+        return None, (f"{what}: this tool's plan table has no plan for it, so its connection "
+                      "limit is unknown and the budget is not checked")
+    service, plan = DB_URL_SERVICES[chosen]
+    setup = replace(setup, db_plan=plan_table.addon_plan(plan, plan_table.DATABASE))
+    return setup, (f"the default profile; {chosen} is set: assumed {plan}, the smallest "
+                   f"{service} plan")
 
 
 def too_small(specs: Sequence[DynoSpec], background: Sequence[str],
               options: queues.QueueOptions | None = None) -> list[str]:
     """Dynos whose processes do not fit their memory even at the smallest knobs (one on-demand
-    queue worker at a time, unless every queue runs always-on), each with the cheapest size
-    that holds them: the engine's warning after a release."""
-    floor = Knobs(cpu_num=1, worker_per_core=1, workers_num=1)
-    options = options or queues.QueueOptions()
-    slots = (options.slots or 1) if options.on_demand else None
+    queue worker at a time, unless the config says otherwise), each with the cheapest size of
+    the app's tier that holds them, or, when none does, the formation every process type must
+    move to: the engine's warning after a release."""
+    slots = floor_slots(options or queues.QueueOptions())
     found = []
     for spec in specs:
-        dyno = dyno_budget(spec, DynoKnobs(floor, 1 if spec.role == "all" else None, slots),
-                           background)
-        if dyno.memory_mib > dyno.memory_usable_mib:
-            size = _smallest_size(dyno.memory_mib)
-            better = size.name if size else "none (leave processes out with APPWRITE_LITE_SKIP)"
-            found.append(f"{spec.role} ({spec.size.name}: needs {dyno.memory_mib} MiB, "
-                         f"{dyno.memory_usable_mib} usable; use {better})")
+        need = floor_memory(spec, background, slots)
+        if need <= _usable(spec.size):
+            continue
+        bigger = size_in_tier(spec, need, spec.size.tier)
+        if bigger is not None:
+            fix = f"use {bigger.name}"
+        else:
+            moves = one_tier_formations(specs, background, slots)
+            fix = (f"no {spec.size.tier} size holds it: move every process type to "
+                   + _moves(specs, moves[:1]) if moves
+                   else "none (leave processes out with APPWRITE_LITE_SKIP)")
+        found.append(f"{spec.role} ({spec.size.name}: needs {need} MiB, "
+                     f"{_usable(spec.size)} usable; {fix})")
     return found
 
 
@@ -941,6 +1125,8 @@ def render(budget: Budget, title: str = "Budget") -> list[str]:
                  f" at first boot, {project_kib()} KiB in {project_tables()} more per project "
                  f"(MariaDB); idle queries at least {budget.idle_queries_per_hour()}/hour")
     lines.append(f"  cost: ${budget.monthly_usd():g}/month (dynos + Redis + database)")
+    for caveat in dict.fromkeys(d.spec.size.caveat for d in budget.dynos if d.spec.size.caveat):
+        lines.append(f"  note: {caveat}")
     if budget.kept:
         lines.append(f"  kept your own {', '.join(budget.kept)}")
     lines.append("  '+': Appwrite caps that connection nowhere; counted as the pool size")
@@ -949,24 +1135,30 @@ def render(budget: Budget, title: str = "Budget") -> list[str]:
     return lines
 
 
-def run(args: argparse.Namespace) -> int:
+def _asked(args: argparse.Namespace) -> tuple[Setup, tuple[str, ...]]:
+    """The formation, plans and skip list the options name: a profile's, each option replacing
+    its part of it, and `--skip` added to the profile's own skip list."""
+    profile: Profile | None = None
     if args.profile:
         profile = PROFILES.get(args.profile)
         if profile is None:
             raise InputError(f"unknown profile {args.profile!r}: known profiles are "
                              f"{', '.join(PROFILES)}")
-        # Each of --formation, --redis-plan and --db-plan replaces the profile's own.
-        formation = args.formation or profile.formation
-        redis_plan = args.redis_plan or profile.redis_plan
-        db_plan = args.db_plan or profile.db_plan
-        skip = profile.skip
     elif not (args.formation and args.redis_plan and args.db_plan):
         raise InputError("give --formation, --redis-plan and --db-plan, or --profile NAME")
-    else:
-        formation, redis_plan, db_plan = args.formation, args.redis_plan, args.db_plan
-        skip = skipped({SKIP_VAR: args.skip or ""})  # read as a dyno reads the variable
-    setup = Setup(parse_formation(formation), plan_table.addon_plan(redis_plan, plan_table.REDIS),
-                  plan_table.addon_plan(db_plan, plan_table.DATABASE))
+    formation = args.formation or (profile.formation if profile else "")
+    redis_plan = args.redis_plan or (profile.redis_plan if profile else "")
+    db_plan = args.db_plan or (profile.db_plan if profile else "")
+    # Read as a dyno reads the variable, checked against the pinned Appwrite's entry points.
+    own = checked_skip({SKIP_VAR: args.skip or ""}, "--skip")
+    left_out = profile.skip if profile else ()
+    skip = left_out + tuple(name for name in own if name not in left_out)
+    return Setup(parse_formation(formation), plan_table.addon_plan(redis_plan, plan_table.REDIS),
+                 plan_table.addon_plan(db_plan, plan_table.DATABASE)), skip
+
+
+def run(args: argparse.Namespace) -> int:
+    setup, skip = _asked(args)
     background = background_set(ENTRY_POINTS_1_9_6, skip, usage_stats=args.usage_stats)
     mode = args.bridge  # argparse's choices=MODES already refused any other
     user = dict(pair for pair in (args.set or []))
@@ -1000,17 +1192,19 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "budget", help="connections and memory of Appwrite's processes against the plans",
         description="The worst case of Appwrite 1.9.6's database and Redis connections and "
                     "memory, per process and in total, against the plans' limits, with the "
-                    "settings the launcher would choose. Exit 0: fits; 1: does not; 2: unknown "
-                    "plan or size.")
-    parser.add_argument("--formation", help="dynos, e.g. web=basic,worker=standard-2x (or "
-                        "all=SIZE) (default: the profile's, else required)")
+                    "settings the launcher would choose. Exit 0: fits; 1: does not (plans or "
+                    "memory too small, a formation that mixes dyno tiers, which Heroku "
+                    "refuses, or one with nothing to drain the queues), with what to choose "
+                    "and its price; 2: unknown plan, size or --skip name.")
+    parser.add_argument("--formation", help="dynos, e.g. web=basic,worker=basic (or "
+                        "all=SIZE), all of one tier (default: the profile's, else required)")
     parser.add_argument("--redis-plan", help="e.g. heroku-redis:mini (default: the profile's, "
                         "else required)")
     parser.add_argument("--db-plan", help="e.g. heroku-postgresql:essential-2 (default: the "
                         "profile's, else required)")
     parser.add_argument("--profile", help=f"one of {', '.join(PROFILES)} (default: none)")
-    parser.add_argument("--skip", help="entry points left out, as APPWRITE_LITE_SKIP "
-                        "(default: none)")
+    parser.add_argument("--skip", help="entry points left out, as APPWRITE_LITE_SKIP, added "
+                        "to the profile's own (default: none)")
     parser.add_argument("--set", action="append", type=_setting, metavar="KNOB=VALUE",
                         help="a sizing value or queue knob of your own; it wins, as on a dyno "
                              "(default: none)")

@@ -18,6 +18,7 @@ from ..display import safe_line, shell_text
 from ..errors import EXIT_FAILED, EXIT_OK, AppwriteHerokuError, InputError
 from ..secrecy import MASK, Redactor, config_secrets, is_secret
 from . import inputs
+from .appetite import checked_skip
 from .settings import DEFAULT_BRIDGE_PORT, Derivation, derive
 
 
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace, stdout: TextIO | None = None,
         stderr: TextIO | None = None) -> int:
     out, err = stdout or sys.stdout, stderr or sys.stderr
     config = inputs.read_config_json(args.source, "--from")
+    checked_skip(config)  # a dyno would run what a misspelt name meant to leave out
     redactor = config_redactor(config)
     try:
         derivation = derive(config, hostname=args.hostname, bridge_port=args.bridge_port)

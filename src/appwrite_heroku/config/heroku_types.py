@@ -41,6 +41,7 @@ class Release(TypedDict, total=False):
     description: str
     output_stream_url: str | None
     created_at: str
+    addon_plan_names: list[str]  # e.g. heroku-redis:mini: the add-on plans of this release
 
 
 class Formation(TypedDict, total=False):
@@ -49,7 +50,7 @@ class Formation(TypedDict, total=False):
     quantity: int
     size: str
     command: str
-    docker_image: dict[str, str] | None
+    docker_image: dict[str, str] | None  # {"id": "sha256:…"}: in the docker-releases variant
 
 
 # `GET /apps/{app}/config-vars`: name → value (a PATCH answer has the same shape).

@@ -9,6 +9,7 @@ Pure data and lookups; no I/O.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ..errors import InputError
@@ -17,13 +18,26 @@ REDIS = "redis"
 DATABASE = "database"
 
 
+# Dyno tiers (heroku.md, Dynos: "Dyno tiers do not mix in one app"): an app on eco dynos uses
+# only eco, one on basic only basic; standard-1x, standard-2x and performance-* are the
+# production tier and combine with each other. Fir sizes belong to another generation of the
+# platform (the Platform API schema's dyno-size `generation`: cedar or fir), and an app has one
+# generation, so they combine only with each other: a tier of their own here.
+ECO, BASIC, PRODUCTION, FIR = "eco", "basic", "production", "fir"
+TIERS = (ECO, BASIC, PRODUCTION, FIR)
+# The refusal Heroku answers a mixed formation with, as the Deploy button shows it.
+MIX_REFUSAL = 'which Heroku refuses ("cannot mix")'
+
+
 @dataclass(frozen=True)
 class DynoSize:
     name: str  # as `heroku ps:type` takes it (lower case)
     memory_mib: int
     price_usd: float  # per month, one dyno
     basis: str
+    tier: str  # one of TIERS: the dynos of one app are all of one tier
     one_per_type: bool = False  # eco/basic: one dyno per process type
+    caveat: str = ""  # what a user of this size must know beyond memory and price
 
 
 @dataclass(frozen=True)
@@ -40,17 +54,23 @@ class AddonPlan:
 
 
 _DYNO_BASIS = "heroku.md, Dynos: memory per size and approximate monthly prices"
+# heroku.md, Dynos: eco's web dyno sleeps, and all of an account's eco dynos share one pool.
+ECO_CAVEAT = ("eco: the web dyno sleeps after 30 min without traffic, and every eco dyno of "
+              "the account draws on one 1,000-hour pool a month (two dynos all month need "
+              "~1,460 h)")
 DYNO_SIZES: dict[str, DynoSize] = {size.name: size for size in (
-    DynoSize("eco", 512, 5.0, _DYNO_BASIS + " (eco: $5 buys a pool of hours)", True),
-    DynoSize("basic", 512, 7.0, _DYNO_BASIS, True),
-    DynoSize("standard-1x", 512, 25.0, _DYNO_BASIS),
-    DynoSize("standard-2x", 1024, 50.0, _DYNO_BASIS),
-    # Fir generation sizes (heroku.md, last line of the plan limits section).
-    DynoSize("dyno-1c-0.5gb", 512, 25.0, "heroku.md, Fir sizes"),
-    DynoSize("dyno-2c-1gb", 1024, 50.0, "heroku.md, Fir sizes"),
+    DynoSize("eco", 512, 5.0, _DYNO_BASIS + " (eco: $5 buys a pool of hours)", ECO, True,
+             ECO_CAVEAT),
+    DynoSize("basic", 512, 7.0, _DYNO_BASIS, BASIC, True),
+    DynoSize("standard-1x", 512, 25.0, _DYNO_BASIS, PRODUCTION),
+    DynoSize("standard-2x", 1024, 50.0, _DYNO_BASIS, PRODUCTION),
+    # Fir generation sizes (heroku.md, last line of the plan limits section); they run only in
+    # a Fir space, never on the Common Runtime where the Deploy button creates apps.
+    DynoSize("dyno-1c-0.5gb", 512, 25.0, "heroku.md, Fir sizes", FIR),
+    DynoSize("dyno-2c-1gb", 1024, 50.0, "heroku.md, Fir sizes", FIR),
     DynoSize("performance-m", 2560, 250.0,
              "memory: heroku.md, Dynos; price $250 is Heroku's list price as remembered, "
-             "not in the 2026-11 research"),
+             "not in the 2026-11 research", PRODUCTION),
 )}
 
 _H = "heroku.md, Add-on plan limits"
@@ -78,6 +98,10 @@ ADDON_PLANS: dict[str, AddonPlan] = {plan.name: plan for plan in (
               "postgresql"),
 )}
 
+# The plans the Deploy button attaches (app.json's `addons`, the default profile's plans): what
+# every "attach one" hint names, so no two surfaces advise different add-ons.
+BUTTON_PLANS = {REDIS: "heroku-redis:mini", DATABASE: "heroku-postgresql:essential-0"}
+
 # The add-on services whose plans this table knows, by kind (anything else is not Appwrite's
 # Redis or database, e.g. Bucketeer or Mailgun).
 SERVICES = {"heroku-redis": REDIS, "jawsdb-maria": DATABASE, "jawsdb": DATABASE,
@@ -93,6 +117,18 @@ def dyno_size(name: str) -> DynoSize:
     return DYNO_SIZES[key]
 
 
+def tiers_of(sizes: Iterable[DynoSize]) -> tuple[str, ...]:
+    """The tiers a formation's sizes belong to, in TIERS order."""
+    found = {size.tier for size in sizes}
+    return tuple(tier for tier in TIERS if tier in found)
+
+
+def accepted(sizes: Iterable[DynoSize]) -> bool:
+    """Heroku's rule for one app's dynos: all of one tier (all eco, all basic, all production
+    sizes, or all Fir sizes). The one rule every surface asks."""
+    return len(tiers_of(sizes)) <= 1
+
+
 def addon_plan(name: str, kind: str | None = None) -> AddonPlan:
     """A plan by its `service:plan` name; one line naming the known ones if unknown."""
     key = name.strip().lower()
@@ -102,6 +138,12 @@ def addon_plan(name: str, kind: str | None = None) -> AddonPlan:
         what = {REDIS: "Redis plan", DATABASE: "database plan"}.get(kind or "", "add-on plan")
         raise InputError(f"unknown {what} {name!r}: known plans are {', '.join(known)}")
     return plan
+
+
+def attach_command(kind: str, app: str = "APP") -> str:
+    """`heroku addons:create PLAN -a APP` for the Deploy button's plan of that kind: the one
+    hint the settings engine, `plan` and `deploy` give when the add-on is missing."""
+    return f"heroku addons:create {BUTTON_PLANS[kind]} -a {app}"
 
 
 def plans_of(kind: str) -> list[AddonPlan]:

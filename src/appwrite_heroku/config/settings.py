@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError, NotReadyError
 from ..secrecy import config_secrets, is_secret
-from . import addons, inputs
+from . import addons, inputs, plans
 from .addons import RedisUpstream, parse_redis_url
 from .variables import appwrite_variables
 
@@ -182,7 +182,7 @@ def _database(config: Mapping[str, str], derivation: Derivation) -> dict[str, st
     if not names:
         derivation.warnings.append(
             "no database add-on (JawsDB Maria, JawsDB, ClearDB or Heroku Postgres) is attached; "
-            "Appwrite cannot start without one (`heroku addons:create jawsdb-maria`)"
+            f"Appwrite cannot start without one (`{plans.attach_command(plans.DATABASE)}`)"
         )
         return {}
     if len(names) > 1:
@@ -274,7 +274,7 @@ def _redis(config: Mapping[str, str], bridge_port: int,
     if upstream is None:
         derivation.warnings.append(
             "no Redis add-on is attached; Appwrite cannot start without one "
-            "(`heroku addons:create heroku-redis:mini`)"
+            f"(`{plans.attach_command(plans.REDIS)}`)"
         )
         return {}
     derivation.redis_upstream = upstream

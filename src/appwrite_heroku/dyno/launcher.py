@@ -267,6 +267,11 @@ def background(layout: Layout, selection: processes.Selection, log: Log,
                ) -> list[processes.Program]:
     for name, why in sorted(selection.skipped.items()):
         log.launcher(f"skipping {name}: {why}")
+    # The image's own bin/ is the truth on a dyno: a name it lacks is a warning, not a crash.
+    unknown = appetite.unknown_skip(layout.skip, processes.list_entry_points(layout.bin_dir),
+                                    of=f"this image ({layout.bin_dir})")
+    if unknown:
+        log.launcher(f"warning: {unknown}")
     unpaired = processes.unpaired_stats_resources(selection)
     if unpaired:
         log.launcher(f"warning: {unpaired}")
@@ -342,8 +347,8 @@ def size_dyno(role: str, layout: Layout, environ: Mapping[str, str],
     log.launcher(policy.description)
     for warning in policy.warnings:
         log.launcher(f"warning: {warning}")
-    if not policy.fits:
-        log.launcher(f"warning: the worst case does not fit the plans: {policy.advice}")
+    if not policy.fits:  # a dyno that exits would only crash-loop: say so, size anyway
+        log.launcher(f"warning: {policy.refusal} (sized anyway)")
     return policy
 
 

@@ -11,7 +11,7 @@ worst case of connections fits the Redis and database plans. Pure functions, exc
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..config import budget, queues
@@ -34,6 +34,7 @@ class SizingPolicy:
     program_env: dict[str, dict[str, str]] = field(default_factory=dict)  # program -> values
     fits: bool = True
     advice: str = ""  # when it does not fit: which plan or size would
+    refusal: str = ""  # when it does not fit: the line plan/deploy would refuse with
     bridge_mode: str = budget.CURRENT_MODE  # the Redis bridge's mode (the user's, if set)
     bridge_ceiling: int | None = None  # multiplexed: this dyno's max_upstream
     db_plan_limit: int = DEFAULT_PLAN_LIMIT  # the database plan's connections, for PgBouncer
@@ -70,13 +71,17 @@ def setup_for(environ: Mapping[str, str], role: str,
             setup, source = budget.parse_record(recorded), budget.PLANS_VAR
         except InputError as error:  # a hand-edited record must not stop the dyno
             source = f"the default profile's plans ({error})"
-    own = DynoSize(f"{limit_mib} MiB cgroup", limit_mib, 0.0, "this dyno's cgroup limit")
+    # This dyno's size as recorded (its tier and price count for the formation), with the
+    # memory its cgroup really has; a role the record lacks takes the recorded tier.
+    basis = "this dyno's cgroup limit"
+    own = DynoSize(f"{limit_mib} MiB cgroup", limit_mib, 0.0, basis, setup.specs[0].size.tier)
     http = ("web", "all")
     specs = []
     for spec in setup.specs:
         mine = spec.role == role or (role in http and spec.role in http)
         if mine:
-            specs.append(budget.DynoSpec(role, own, 1))
+            specs.append(budget.DynoSpec(role, replace(spec.size, memory_mib=limit_mib,
+                                                       basis=basis), 1))
             if spec.quantity > 1:
                 specs.append(budget.DynoSpec(role, spec.size, spec.quantity - 1))
         elif not (role == "all" and spec.role == "worker"):  # role all runs the worker's part
@@ -130,12 +135,14 @@ def choose_policy(
                         f"{options.idle_seconds:g} s idle")
     if kept:
         description += f"; kept your own {', '.join(kept)}"
-    advice = ""
+    advice = refusal = ""
     if not chosen.fits:
         advice = budget.advice(chosen, background)
+        refusal = budget.refusal(chosen, background, "the plans")
         description += f"; does not fit: {'; '.join(chosen.problems())} — {advice}"
     return SizingPolicy(settings=settings, description=description,
                         program_env=mine.program_env, fits=chosen.fits, advice=advice,
+                        refusal=refusal,
                         bridge_mode=chosen.mode,
                         bridge_ceiling=(mine.ceiling(chosen.wiring)
                                         if chosen.mode == MUX else None),

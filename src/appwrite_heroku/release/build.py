@@ -33,6 +33,7 @@ from ..config.heroku_types import PROCESS_TYPES, Build
 from ..errors import InputError, PlatformError, ReleaseFailed
 from .heroku_api import HerokuClient
 from .registry import Registry
+from .tag_guard import RELEASE_BUILD_ARG
 
 DOCKERFILE = "Dockerfile.lite"
 PLATFORM = "linux/amd64"
@@ -87,13 +88,19 @@ def _private_dir() -> Iterator[Path]:
         yield Path(name)
 
 
+def record_args(record: str) -> list[str]:
+    """The release record (tag, Appwrite version, commit) as the build argument that
+    Dockerfile.lite turns into the image's label: what runs is read back from the image."""
+    return ["--build-arg", f"{RELEASE_BUILD_ARG}={record}"] if record else []
+
+
 def buildah_argv(*, source_dir: str, appwrite_version: str, local_tag: str,
-                 storage: Sequence[str] = ()) -> list[str]:
+                 storage: Sequence[str] = (), record: str = "") -> list[str]:
     """Pure: the build command. ``--timestamp 0`` makes identical sources identical images;
     chroot isolation works inside containers that cannot nest namespaces."""
     return ["buildah", *storage, "bud", "--isolation", "chroot", "--format", "docker",
             "--platform", PLATFORM, "--timestamp", "0", "--layers",
-            "--build-arg", f"APPWRITE_VERSION={appwrite_version}",
+            "--build-arg", f"APPWRITE_VERSION={appwrite_version}", *record_args(record),
             "-f", str(Path(source_dir) / DOCKERFILE), "-t", local_tag, source_dir]
 
 
@@ -105,7 +112,8 @@ def buildah_push_argv(*, local_tag: str, destination: str, authfile: str, insecu
 
 def build_buildah(*, app: str, registry: Registry, api_key: str, source_dir: str,
                   appwrite_version: str, on_line: Callable[[str], None],
-                  storage_dir: str | None = None, run: CommandRunner = spawn) -> None:
+                  storage_dir: str | None = None, run: CommandRunner = spawn,
+                  record: str = "") -> None:
     check_source(source_dir)
     storage: list[str] = []
     if storage_dir:
@@ -113,7 +121,8 @@ def build_buildah(*, app: str, registry: Registry, api_key: str, source_dir: str
                    "--runroot", str(Path(storage_dir) / "runroot"), "--storage-driver", "vfs"]
     local_tag = f"localhost/appwrite-heroku/{app}:latest"
     status = run(buildah_argv(source_dir=source_dir, appwrite_version=appwrite_version,
-                              local_tag=local_tag, storage=storage), on_line=on_line)
+                              local_tag=local_tag, storage=storage, record=record),
+                 on_line=on_line)
     if status != 0:
         raise ReleaseFailed(f"buildah could not build {DOCKERFILE} (exit {status}); nothing "
                             "was released — see the build output above")
@@ -146,7 +155,7 @@ def _push_with_retries(argv: list[str], *, kind: str, on_line: Callable[[str], N
 
 
 def docker_build_argv(*, source_dir: str, appwrite_version: str, destinations: Sequence[str],
-                      insecure: bool) -> list[str]:
+                      insecure: bool, record: str = "") -> list[str]:
     """Pure: one buildx build that pushes every process type's tag, v2s2 media types, no
     attestations (Heroku answers 405 to them), timestamps rewritten to SOURCE_DATE_EPOCH."""
     names = ",".join(destinations)
@@ -154,8 +163,8 @@ def docker_build_argv(*, source_dir: str, appwrite_version: str, destinations: S
               "rewrite-timestamp=true" + (",registry.insecure=true" if insecure else ""))
     return ["docker", "buildx", "build", "--platform", PLATFORM, "--provenance=false",
             "--sbom=false", "--build-arg", f"APPWRITE_VERSION={appwrite_version}",
-            "--build-arg", "SOURCE_DATE_EPOCH=0", "-f", str(Path(source_dir) / DOCKERFILE),
-            "--output", output, source_dir]
+            *record_args(record), "--build-arg", "SOURCE_DATE_EPOCH=0",
+            "-f", str(Path(source_dir) / DOCKERFILE), "--output", output, source_dir]
 
 
 def docker_login(registry: Registry, api_key: str, env: Mapping[str, str],
@@ -183,7 +192,7 @@ def _docker_ready(env: Mapping[str, str], on_line: Callable[[str], None],
 
 def build_docker(*, app: str, registry: Registry, api_key: str, source_dir: str,
                  appwrite_version: str, on_line: Callable[[str], None],
-                 run: CommandRunner = spawn) -> None:
+                 run: CommandRunner = spawn, record: str = "") -> None:
     check_source(source_dir)
     with _private_dir() as private:
         env = dict(os.environ, DOCKER_CONFIG=str(private), SOURCE_DATE_EPOCH="0")
@@ -191,7 +200,7 @@ def build_docker(*, app: str, registry: Registry, api_key: str, source_dir: str,
         docker_login(registry, api_key, env, on_line, run)
         argv = docker_build_argv(
             source_dir=source_dir, appwrite_version=appwrite_version, insecure=registry.insecure,
-            destinations=[registry.image(app, kind) for kind in PROCESS_TYPES])
+            destinations=[registry.image(app, kind) for kind in PROCESS_TYPES], record=record)
         status = run(argv, on_line=on_line, env=env)
         if status != 0:
             raise ReleaseFailed(f"docker buildx could not build or push {DOCKERFILE} "

@@ -26,6 +26,7 @@ import random
 import re
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,7 +187,9 @@ class HerokuClient:
     timeout: float = 30.0
     retry: Retry = field(default_factory=make_retry)
     session: requests.Session = field(init=False)
-    request_count: int = field(init=False, default=0)
+    request_count: int = field(init=False, default=0)  # Platform API requests
+    # Every request by host, retries not counted (the registry's count is reported apart).
+    host_requests: Counter[str] = field(init=False, default_factory=Counter)
     ratelimit_remaining: int | None = field(init=False, default=None)
     app: str | None = None  # named in error messages
     clock: Clock = SYSTEM  # the waits for an output stream to appear and to end
@@ -212,6 +215,7 @@ class HerokuClient:
         """One request (with retries) to any URL on the shared session; transport failures
         after retries become ``PlatformError``."""
         kwargs.setdefault("timeout", self.timeout)
+        self.host_requests[urlsplit(url).netloc] += 1
         headers = dict(kwargs.pop("headers", None) or {})
         headers.setdefault("Request-Id", str(uuid.uuid4()))
         try:
@@ -332,7 +336,10 @@ class HerokuClient:
         return result
 
     def formation(self, app: str) -> list[Formation]:
-        result: list[Formation] = self.json("GET", f"/apps/{self._app(app)}/formation")
+        """The formation in the docker-releases variant, which adds each process type's
+        `docker_image` (the image ID it runs): one GET serves the budget and the record."""
+        result: list[Formation] = self.json("GET", f"/apps/{self._app(app)}/formation",
+                                            accept=ACCEPT_DOCKER_RELEASES)
         return result
 
     def release_images(self, app: str, images: Mapping[str, str]) -> list[Formation]:
@@ -389,3 +396,34 @@ class HerokuClient:
                         return
             except requests.RequestException:
                 return  # a broken stream ends the output; the status is polled afterwards
+
+
+# -- reading answers ----------------------------------------------------------------------------
+
+_IMAGE_ID = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+def running_images(formation: list[Formation]) -> dict[str, str]:
+    """Process type → the image ID Heroku runs for it, from a docker-releases formation list
+    (types without an image, or with a malformed one, are left out)."""
+    images: dict[str, str] = {}
+    for item in formation:
+        image = item.get("docker_image") or {}
+        image_id = image.get("id") if isinstance(image, dict) else None
+        if isinstance(image_id, str) and _IMAGE_ID.match(image_id) and item.get("type"):
+            images[str(item["type"])] = image_id
+    return images
+
+
+def release_addons(release: Release | None) -> list[AddOn] | None:
+    """The add-ons of a release, as `GET /apps/{app}/addons` shapes them, from the plan names
+    Heroku keeps on every release (`addon_plan_names`, `service:plan`): attaching or detaching
+    an add-on changes config vars and so makes a release, so the newest release names the
+    add-ons in use and the budget needs no request of its own. A plan changed in place may not
+    make a release: the engine asks `GET /addons` before it refuses on these names. None when
+    the release does not say."""
+    names = release.get("addon_plan_names") if release else None
+    if not isinstance(names, list):
+        return None
+    return [{"addon_service": {"name": name.split(":", 1)[0]}, "plan": {"name": name}}
+            for name in names if isinstance(name, str) and ":" in name]

@@ -31,8 +31,9 @@ class Plan:
     app: str
     config_changes: list[ConfigChange] = field(default_factory=list)
     images: dict[str, str] = field(default_factory=dict)  # process type -> what is released
-    build: str = "none"
+    build: str = "none"  # a build of release/build.py's BUILDS, or "promote"
     noop: str | None = None  # why nothing will happen, if so
+    record: str | None = None  # where the release record goes
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -46,9 +47,10 @@ def full_patch(config: Mapping[str, str], derivation: Derivation,
                ) -> dict[str, str | None]:
     """The ONE config PATCH of a deploy: the settings engine's minimal patch (``derivation``
     comes from the config with ``extra`` applied, so the user's own values count as hand-set),
-    the user's own config vars, the release record and the plans record (`PLANS_VAR`, which
-    the launcher sizes against) — minus anything that would touch an
-    existing ``_APP_OPENSSL_KEY_V1`` (whatever any input says)."""
+    the user's own config vars, the release record when it cannot travel in the image's label
+    (``record``; None otherwise) and the plans record (`PLANS_VAR`, which the launcher sizes
+    against) — minus anything that would touch an existing ``_APP_OPENSSL_KEY_V1`` (whatever
+    any input says)."""
     merged = {**config, **extra}
     patch: dict[str, str | None] = dict(
         settings_engine.config_patch(merged, derivation, generated))
@@ -61,6 +63,17 @@ def full_patch(config: Mapping[str, str], derivation: Derivation,
     # A PATCH that sets a value already there would still restart every dyno: drop it.
     return {k: v for k, v in patch.items() if not (v is not None and config.get(k) == v)
             and not (v is None and k not in config)}
+
+
+def retire_legacy_record(config: Mapping[str, str], patch: Mapping[str, str | None]
+                         ) -> dict[str, str | None]:
+    """The release record moved into the image: a config var left by an earlier deploy goes
+    with the next PATCH that changes a setting anyway — never on its own, which would cost a
+    release and a restart for nothing."""
+    result = dict(patch)
+    if result and RELEASE_VAR in config and RELEASE_VAR not in result:
+        result[RELEASE_VAR] = None
+    return result
 
 
 def diff(current: Mapping[str, str], patch: Mapping[str, str | None],
@@ -117,13 +130,16 @@ def render(plan: Plan) -> list[str]:
     else:
         lines.append("  config vars: no change")
     if plan.images:
-        build = "no build (images already pushed)" if plan.build == "none" else (
-            f"built with {plan.build}")
+        build = {"none": "no build (images already pushed)",
+                 "promote": "no build: copied from the app they run on"}.get(
+            plan.build, f"built with {plan.build}")
         lines.append(f"  images ({build}):")
         for kind, image in plan.images.items():
             lines.append(f"    {kind}: {image}")
         lines.append("  formation: one docker-releases PATCH for "
                      + ", ".join(plan.images))
+    if plan.record:
+        lines.append(f"  release record: {value_text(plan.record)}")
     for warning in plan.warnings:
         lines.append(f"  warning: {safe_line(warning)}")
     return lines

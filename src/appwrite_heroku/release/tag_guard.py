@@ -1,9 +1,14 @@
 """Which refs may be released, and the record of what is running.
 
-What is deployed lives in the config var ``APPWRITE_LITE_RELEASE`` (``tag=v1.2.3
-appwrite=1.9.6 commit=<sha>``), written in the same PATCH as the settings: docker-releases
-PATCHes carry no description, and Heroku keeps config per release, so the record is rolled back
-together with the release it describes. Pure functions only.
+The record (``tag=v1.2.3 appwrite=1.9.6 commit=<sha>``) travels inside the image, as the label
+``appwrite-lite.release`` that ``Dockerfile.lite`` sets from a build argument: reading it back
+(through the image ID Heroku reports for the formation, then the registry's config blob) costs
+no release, where writing a config var restarts every dyno. What runs is then described by the
+image that runs, rolled back with it, and carried along when an image is promoted.
+
+Apps deployed before the label existed have the record in the config var
+``APPWRITE_LITE_RELEASE`` instead: it is read when the running image has no label (and is still
+written for ``--build heroku``, whose builds take no per-deploy build argument). Pure functions.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from dataclasses import dataclass
 
 from ..errors import InputError
 
-RELEASE_VAR = "APPWRITE_LITE_RELEASE"
+RELEASE_VAR = "APPWRITE_LITE_RELEASE"  # the config var (apps deployed before the label)
+RELEASE_LABEL = "appwrite-lite.release"  # the image label (Dockerfile.lite)
+RELEASE_BUILD_ARG = "APPWRITE_LITE_RELEASE"  # the build argument that fills the label
 _SEMVER = re.compile(
     r"^v?(?P<major>0|[1-9]\d*)\.(?P<minor>0|[1-9]\d*)\.(?P<patch>0|[1-9]\d*)"
     r"(?:-(?P<pre>[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?$",
@@ -47,6 +54,20 @@ def parse_record(text: str | None) -> ReleaseRecord | None:
     if not fields:
         return None
     return ReleaseRecord(fields.get("tag"), fields.get("appwrite"), fields.get("commit"))
+
+
+def running_record(label: str | None, config_var: str | None,
+                   ) -> tuple[ReleaseRecord | None, str]:
+    """What runs, and where that was read: the running image's label wins; an image without
+    one (built before the label existed, or by Heroku from heroku.yml) falls back to the config
+    var that earlier deploys wrote."""
+    from_label = parse_record(label)
+    if from_label is not None:
+        return from_label, f"the image label {RELEASE_LABEL}"
+    from_var = parse_record(config_var)
+    if from_var is not None:
+        return from_var, f"the config var {RELEASE_VAR}"
+    return None, "nothing recorded"
 
 
 def make_record(tag: str | None, appwrite: str, commit: str | None) -> ReleaseRecord:
@@ -118,3 +139,27 @@ def decide(*, tag: str | None, appwrite: str, commit: str | None, running: Relea
     if force and same_tag:
         return GuardDecision("deploy", f"{tag} again (--force)", tuple(warnings))
     return GuardDecision("deploy", f"{running.tag or 'untagged'} -> {tag}", tuple(warnings))
+
+
+def appwrite_move(new: str | None, running: ReleaseRecord | None, *, force: bool,
+                  whose: str = "this release") -> list[str]:
+    """The engine's side of the migration decision, from the recorded versions: Appwrite
+    migrates up in the release phase and never down, so a release older than what runs is
+    refused before anything is written (the data is migrated already). --force leaves it to
+    the release phase, which reads the version from the database and refuses there."""
+    old = running.appwrite if running else None
+    if new is None or old is None or new == old:
+        return []
+    new_key, old_key = semver_key(new), semver_key(old)
+    if new_key is None or old_key is None:
+        return [f"cannot order Appwrite {new} against the running {old}: the release phase "
+                "decides whether to migrate"]
+    if new_key > old_key:
+        return [f"Appwrite {old} -> {new}: the release phase migrates the data"]
+    if not force:
+        raise InputError(f"{whose} has Appwrite {new}, older than the running {old}: the data "
+                         f"is already migrated to {old} and Appwrite cannot migrate down — "
+                         f"release Appwrite {old} or newer (--force leaves it to the release "
+                         "phase, which refuses while the database is newer)")
+    return [f"releasing Appwrite {new}, older than the running {old} (--force): the release "
+            "phase refuses if the database is newer"]
