@@ -40,6 +40,18 @@ settings.register_profile("large", derandomize=False, database=None, deadline=No
 settings.load_profile("large" if os.environ.get("APPWRITE_HEROKU_FUZZ") == "large" else "ci")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failing test in a module that defines `failure_logs()` (the processes it started,
+    tailed and masked) gets them in its report: what failed, seen from the other side."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    logs = getattr(getattr(item, "module", None), "failure_logs", None)
+    text = logs() if report.failed and callable(logs) else ""
+    if text:
+        report.sections.append((f"processes ({call.when})", text))
+
+
 @pytest.fixture(scope="session")
 def redis_plain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     server = start_redis(tmp_path_factory.mktemp("redis-plain"))

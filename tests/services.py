@@ -110,13 +110,16 @@ def start_redis(
     username: str | None = None,
     port: int | None = None,
     extra: list[str] | None = None,
+    maxclients: int = 10000,
 ) -> RedisServer:
     """Start redis-server. With `username`, an ACL file defines that user (and disables
-    `default`); with only `password`, `requirepass` is set, like Heroku's plans."""
+    `default`); with only `password`, `requirepass` is set, like Heroku's plans. `maxclients`:
+    Heroku's plans cap clients (mini: 20); Redis refuses the next with `ERR max number of
+    clients reached`."""
     directory.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     args = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-            "--dir", str(directory), "--maxclients", "10000"]
+            "--dir", str(directory), "--maxclients", str(maxclients)]
     if tls:
         cert, key = make_self_signed_cert(directory)
         args += ["--port", "0", "--tls-port", str(port), "--tls-cert-file", str(cert),

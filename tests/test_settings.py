@@ -221,6 +221,16 @@ def test_hand_set_storage_device_keeps_add_ons_out() -> None:
     assert "_APP_STORAGE_S3_BUCKET" not in s
 
 
+def test_every_api_worker_takes_requests_when_all_are_busy() -> None:
+    """Regression (real Appwrite 1.9.6, tests/test_real_appwrite.py, JawsDB kitefin): with one
+    API worker and the code default of 80 % "safe" workers, app/http.php:163 picks worker
+    rand(0, -1) when the worker is busy and Swoole drops the request; 100 % keeps every pick
+    valid. A hand-set value still wins."""
+    assert derive(BASE).settings["_APP_RISKY_WORKERS_PERCENT"] == "100"
+    assert derive({**BASE, "_APP_RISKY_WORKERS_PERCENT": "50"}).settings[
+        "_APP_RISKY_WORKERS_PERCENT"] == "50"
+
+
 def test_unknown_hand_set_name_is_passed_through_with_a_warning() -> None:
     derivation = derive({**BASE, "_APP_DB_HOTS": "typo"})
     assert derivation.settings["_APP_DB_HOTS"] == "typo"

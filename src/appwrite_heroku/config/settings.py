@@ -61,6 +61,11 @@ LITE_DEFAULTS: dict[str, str] = {
     # Heroku's router terminates TLS and sets X-Forwarded-Proto / X-Forwarded-For.
     "_APP_OPTIONS_FORCE_HTTPS": "enabled",
     "_APP_TRUSTED_HEADERS": "x-forwarded-for",
+    # Every API worker "safe": app/http.php:109-163 (1.9.6) keeps floor(80 % of the workers)
+    # safe and, when all are busy, hands a request to rand(0, safe - 1); with the one worker a
+    # small plan sizes, that is rand(0, -1), -1 half the time, and Swoole drops the request
+    # (nginx: 502). "Risky" requests are Function executions, which cannot run on Heroku.
+    "_APP_RISKY_WORKERS_PERCENT": "100",
     # Functions and Sites need a Docker socket (impossible on Heroku). An EMPTY allow-list means
     # "every runtime" at 1.9.6, so the lists name no real runtime: none can be picked.
     "_APP_FUNCTIONS_RUNTIMES": "none",
