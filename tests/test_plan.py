@@ -186,7 +186,7 @@ def test_small_dynos_come_from_the_memory_model() -> None:
                            "`heroku ps:type web=standard-1x worker=standard-2x`))")
     production = [{**item, "size": "Standard-1X"} for item in formation]
     (worker,) = small_dynos(production, always)  # within its tier: the one size to change
-    assert worker.endswith("standard-1x: needs 851 MiB, 460 usable; use standard-2x)")
+    assert worker.endswith("standard-1x: needs 869 MiB, 460 usable; use standard-2x)")
     fewer = {"APPWRITE_LITE_SKIP": ",".join(MINIMAL_SKIP), **always}
     assert small_dynos(formation, fewer) == []
     # One dyno for everything: the minimal set still needs more than 512 MB.

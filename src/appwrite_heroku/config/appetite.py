@@ -232,9 +232,11 @@ UNKNOWN_TASK = _R(ALL_DB, ALL_REDIS, "not in the 1.9.6 table: every pool counted
 # from the real Appwrite 1.9.6 run from its own sources under the launcher. A later benchmark
 # reproduces them; until then each names the measurement it comes from.
 MEASURED = "shared/facts/appwrite.md, Measured (real Appwrite 1.9.6 under the launcher)"
-# The queues helper's run: the real Appwrite 1.9.6 worker dyno (512 MB cgroup, on-demand queues)
-# under the launcher, 15-25 jobs on each of its 8 on-demand queues, PSS sampled every 0.3 s.
-BUSY = "real Appwrite 1.9.6 worker dyno, every queue busy (README, Queue workers on demand)"
+# The real Appwrite 1.9.6 worker dyno (512 MB cgroup, on-demand queues) under the launcher with
+# every queue given jobs: benchmarks/real_appwrite.py ("every queue busy"), and the queues
+# helper's run of 15-25 jobs on each on-demand queue (README, Queue workers on demand).
+BUSY = ("real Appwrite 1.9.6 worker dyno, every queue busy: benchmarks/real_appwrite.py and "
+        "README, Queue workers on demand")
 MEMORY_MIB: dict[str, tuple[int, str]] = {
     "launcher": (23, f"measured: launcher with its Redis bridge thread, 23 MiB ({MEASURED})"),
     "supervisord": (15, f"measured: 15 MiB ({MEASURED})"),
@@ -255,8 +257,9 @@ MEMORY_MIB: dict[str, tuple[int, str]] = {
     # Swoole workers with Appwrite loaded), on top of the measured server: the safe side.
     "realtime-worker": (50, f"measured as an API worker that has served requests, 50 MiB; "
                             f"realtime's own were measured idle only ({MEASURED})"),
-    "queue-worker": (64, f"measured: `php app/worker.php NAME`, parent + its one child, 59-64 "
-                         f"MiB each beside others (71 alone) ({MEASURED})"),
+    "queue-worker": (66, f"measured: `php app/worker.php NAME`, parent + its one child, 59-64 "
+                         f"MiB each beside others (71 alone) ({MEASURED}); 61-66 MiB on a real "
+                         f"worker dyno with every queue busy ({BUSY}): the largest"),
     "queue-child": (24, "estimate: each child beyond the first (_APP_WORKERS_NUM > 1, never "
                         "measured), forked from a loaded parent and sharing its pages"),
     "task": (78, f"measured: `php app/cli.php TASK` (maintenance, interval, schedule-messages), "
@@ -499,7 +502,7 @@ def background_processes(names: Sequence[str], knobs: Knobs) -> list[ProcessFigu
 # The dispatcher (dyno/queues.py) polls the on-demand queues' lists with one plain connection
 # to the local Redis bridge, as Appwrite's own processes do: LLEN only, a shared upstream.
 DISPATCHER = "queue dispatcher"
-DISPATCHER_MIB = 4  # its thread and XML-RPC client inside the launcher, measured (below)
+DISPATCHER_MIB = 6  # its thread and XML-RPC client inside the launcher, measured (below)
 
 
 def on_demand_processes(names: Sequence[str], knobs: Knobs, slots: int) -> list[ProcessFigure]:
@@ -528,8 +531,8 @@ def on_demand_processes(names: Sequence[str], knobs: Knobs, slots: int) -> list[
         name=DISPATCHER, program="launcher", count=1, db=0, redis=1, dedicated=0,
         memory_mib=DISPATCHER_MIB,
         basis="LLEN of each on-demand queue's two lists (dyno/queues.py); memory: measured, "
-              f"the launcher's PSS on a worker dyno with the dispatcher, 26.3-26.9 MiB ({BUSY}), "
-              "less the launcher's own 23 MiB")
+              f"the launcher's PSS on a worker dyno with the dispatcher and bridge, 26.3-28.8 "
+              f"MiB ({BUSY}), less the launcher's own 23 MiB, rounded up")
     return [costliest, dispatcher]
 
 
