@@ -64,7 +64,7 @@ EXAMPLE_KEYS = {
     "_APP_USAGE_STATS",
     # What Appwrite's installer writes and its code reads otherwise (settings.LITE_DEFAULTS).
     "_APP_STORAGE_LIMIT", "_APP_STORAGE_PREVIEW_LIMIT", "_APP_COMPUTE_SIZE_LIMIT",
-    "_APP_USAGE_AGGREGATION_INTERVAL",
+    "_APP_USAGE_AGGREGATION_INTERVAL", "_APP_RISKY_WORKERS_PERCENT",
 }
 
 
