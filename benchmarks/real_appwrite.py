@@ -494,12 +494,10 @@ def run(work: Path, args: argparse.Namespace, queue_extra: dict[str, str], mode:
                         maxclients=REDIS_MAXCLIENTS + 1)
     account = create_heroku_postgres_account(postgres, password=CANARY_DB_PASSWORD,
                                              connection_limit=DB_CONNECTIONS)
-    # Appwrite reads an unset _APP_STORAGE_LIMIT as 0 (issue 17 §6); the Lite's default must
-    # make this unnecessary once it lands.
+    # No _APP_STORAGE_LIMIT: the Lite's own default (the installer's 30000000) applies.
     deployment = Deployment(work, prepare_tree(work), postgres, account, redis,
                             redis.client(single_connection_client=True),
-                            free_port(), {"_APP_STORAGE_LIMIT": "30000000"},
-                            worker_memory=args.worker_mib << 20)
+                            free_port(), {}, worker_memory=args.worker_mib << 20)
     try:
         figures = boot(deployment, queue_extra)
         measured = measure(deployment, args)

@@ -63,6 +63,9 @@ EXAMPLE_KEYS = {
     "_APP_STORAGE_S3_ACCESS_KEY", "_APP_STORAGE_S3_BUCKET", "_APP_STORAGE_S3_REGION",
     "_APP_STORAGE_S3_SECRET", "_APP_SYSTEM_EMAIL_ADDRESS", "_APP_TRUSTED_HEADERS",
     "_APP_USAGE_STATS",
+    # What Appwrite's installer writes and its code reads otherwise (settings.LITE_DEFAULTS).
+    "_APP_STORAGE_LIMIT", "_APP_STORAGE_PREVIEW_LIMIT", "_APP_COMPUTE_SIZE_LIMIT",
+    "_APP_USAGE_AGGREGATION_INTERVAL", "_APP_RISKY_WORKERS_PERCENT",
 }
 
 
@@ -136,7 +139,7 @@ def test_not_ready_add_on_warns_prints_the_rest_and_exits_1(tmp_path: Path) -> N
 BAD_INPUTS = [
     ("missing", None, "cannot read"),
     ("not json", "{nope", "is not JSON"),
-    ("array", "[1, 2]", "not an object"),
+    ("array", "[1, 2]", "not a JSON object"),
     ("number value", '{"REDIS_URL": 5}', "REDIS_URL"),
     ("null value", '{"JAWSDB_URL": null}', "JAWSDB_URL"),
     ("malformed redis", json.dumps({"REDIS_URL": f"http://:{CANARY_REDIS_PASSWORD}@h:1"}),

@@ -41,8 +41,12 @@ PLANS = ("--redis-plan", "heroku-redis:mini", "--db-plan", "heroku-postgresql:es
 MIXED = "web=basic,worker=standard-2x"
 MIX_LINE = ('web=basic,worker=standard-2x mixes the basic and production tiers, which Heroku '
             'refuses ("cannot mix")')
-VALID = ("use web=standard-1x,worker=standard-2x ($75/month in dynos, $83/month in all; "
-         "`heroku ps:type web=standard-1x worker=standard-2x`)")
+# Both one-tier formations that hold it, cheapest first: two basic dynos (queues on demand),
+# or the production pair.
+VALID = ("use web=basic,worker=basic ($14/month in dynos, $22/month in all; "
+         "`heroku ps:type web=basic worker=basic`) or web=standard-1x,worker=standard-2x "
+         "($75/month in dynos, $83/month in all; `heroku ps:type web=standard-1x "
+         "worker=standard-2x`)")
 FULL = appetite.background_set()  # every usable queue, usage stats off (app.json)
 
 
@@ -179,9 +183,9 @@ def test_a_real_worker_dyno_warns_and_runs_on_a_mixed_formation_and_an_unknown_s
                    APPWRITE_LITE_SKIP="worker-webhooks,worker-webhook")
     launched = Launched("worker", env)
     try:
-        launched.wait_for_line("[worker-mails] worker-mails: consuming")
+        launched.wait_for_line("[worker-stats-usage] worker-stats-usage: consuming")
         line = launched.wait_for_line("warning: web=basic,worker=standard-2x mixes")
-        assert line.endswith("(sized anyway)") and "use web=standard-1x,worker=standard-2x" in line
+        assert line.endswith("(sized anyway)") and "use web=basic,worker=basic" in line
         unknown = launched.wait_for_line("warning: APPWRITE_LITE_SKIP names 'worker-webhook'")
         assert f"not an entry point of this image ({tmp_path / 'bin'})" in unknown
         launched.wait_for_line("skipping worker-webhooks: left out by APPWRITE_LITE_SKIP")
@@ -192,18 +196,25 @@ def test_a_real_worker_dyno_warns_and_runs_on_a_mixed_formation_and_an_unknown_s
 
 # -- advice never mixes tiers ---------------------------------------------------------------------
 
+# Every queue always on: what no basic worker dyno holds (queues on demand fit two basic dynos).
+ALWAYS_ON = {"APPWRITE_LITE_QUEUE_MODE": "always-on"}
+PRODUCTION = ("use web=standard-1x,worker=standard-2x ($75/month in dynos, $83/month in all; "
+              "`heroku ps:type web=standard-1x worker=standard-2x`)")
+
+
 def test_advice_to_a_basic_app_moves_every_process_type_in_one_line() -> None:
     """Before: `heroku ps:type worker=standard-2x` to an app whose web dyno is basic."""
     specs = budget.parse_formation("web=basic,worker=basic")
     chosen = budget.choose(specs, plan_table.addon_plan("heroku-redis:mini"),
-                           plan_table.addon_plan("heroku-postgresql:essential-0"), FULL)
+                           plan_table.addon_plan("heroku-postgresql:essential-0"), FULL,
+                           user_settings=ALWAYS_ON)
     line = budget.advice(chosen, FULL)
     assert "`heroku ps:type worker=standard-2x`" not in line
-    assert line == (f"{VALID}, or stay on basic sizes and leave queues out with "
+    assert line == (f"{PRODUCTION}, or stay on basic sizes and leave queues out with "
                      "APPWRITE_LITE_SKIP")
     # Within its tier, one size changes and the command names only it.
     production = budget.choose(budget.parse_formation("web=standard-1x,worker=standard-1x"),
-                               chosen.redis_plan, chosen.db_plan, FULL)
+                               chosen.redis_plan, chosen.db_plan, FULL, user_settings=ALWAYS_ON)
     assert budget.advice(production, FULL) == (
         "choose dyno size standard-2x for worker ($50/month; "
         "`heroku ps:type worker=standard-2x`)")
@@ -216,7 +227,8 @@ def test_eco_is_judged_with_its_caveats_never_advised() -> None:
     assert ("  note: eco: the web dyno sleeps after 30 min without traffic, and every eco dyno "
             "of the account draws on one 1,000-hour pool a month (two dynos all month need "
             "~1,460 h)") in done.out.splitlines()
-    full = run_cli(["budget", "--formation", "web=eco,worker=eco", *PLANS])
+    full = run_cli(["budget", "--formation", "web=eco,worker=eco", *PLANS, "--set",
+                    "APPWRITE_LITE_QUEUE_MODE=always-on"])
     assert full.status == 1 and "eco" not in full.out.splitlines()[-1]
 
 
@@ -231,8 +243,12 @@ def test_a_formation_without_a_worker_dyno_does_not_fit() -> None:
             "heroku-redis:mini) until it refuses writes") in done.out.splitlines()
     assert done.out.splitlines()[-1] == (
         "  choose a worker dyno basic ($7/month; `heroku ps:scale worker=1:basic`)")
-    every = run_cli(["budget", "--formation", "web=basic", *PLANS])
-    assert every.status == 1 and every.out.splitlines()[-1].startswith(
+    every = run_cli(["budget", "--formation", "web=basic", *PLANS])  # queues on demand
+    assert every.status == 1 and every.out.splitlines()[-1] == (
+        "  choose a worker dyno basic ($7/month; `heroku ps:scale worker=1:basic`)")
+    always = run_cli(["budget", "--formation", "web=basic", *PLANS, "--set",
+                      "APPWRITE_LITE_QUEUE_MODE=always-on"])
+    assert always.status == 1 and always.out.splitlines()[-1].startswith(
         "  use web=standard-1x,worker=standard-2x ($75/month in dynos, $83/month in all; "
         "`heroku ps:type web=standard-1x` then `heroku ps:scale worker=1:standard-2x`)")
     alone = run_cli(["budget", "--profile", "all-in-one"])
@@ -242,18 +258,22 @@ def test_a_formation_without_a_worker_dyno_does_not_fit() -> None:
 # -- --skip ----------------------------------------------------------------------------------------
 
 def _processes(out: str) -> set[str]:
-    return {p["name"] for d in json.loads(out)["dynos"] for p in d["processes"]}
+    """What the budget counts as running: its processes, and its queue workers on demand."""
+    dynos = json.loads(out)["dynos"]
+    return ({p["name"] for d in dynos for p in d["processes"]}
+            | {name for d in dynos for name in d["queues_on_demand"]})
 
 
 def test_skip_applies_together_with_a_profile() -> None:
     plain = run_cli(["budget", "--profile", "default", "--json"])
     skipped = run_cli(["budget", "--profile", "default", "--skip", "worker-webhooks", "--json"])
     assert plain.status == skipped.status == 0
-    assert "worker-webhooks child" in _processes(plain.out)
-    assert "worker-webhooks child" not in _processes(skipped.out)
+    assert "worker-webhooks" in _processes(plain.out)
+    assert "worker-webhooks" not in _processes(skipped.out)
     minimal = run_cli(["budget", "--profile", "minimal", "--skip", "worker-audits", "--json"])
     names = _processes(minimal.out)
-    assert "worker-audits child" not in names and "worker-messaging child" not in names
+    assert "worker-audits" not in names and "worker-messaging" not in names
+    assert "worker-mails" in names
 
 
 UNKNOWN = ("names 'worker-mail', which is not an entry point of Appwrite 1.9.6: use "
@@ -379,6 +399,6 @@ def test_an_app_without_dynos_is_told_which_to_scale(
                                dry_run=True)
     assert status == 0, reporter.text
     assert ("warning: the app runs no dynos yet, so the budget judges "
-            "web=standard-1x,worker=standard-2x; after the first release Heroku starts only "
-            "web: run `heroku ps:scale web=1:standard-1x worker=1:standard-2x -a fresh-app`"
+            "web=basic,worker=basic; after the first release Heroku starts only "
+            "web: run `heroku ps:scale web=1:basic worker=1:basic -a fresh-app`"
             ) in reporter.lines

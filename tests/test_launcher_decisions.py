@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from appwrite_heroku.config import budget
-from appwrite_heroku.dyno.launcher import bridge_choice, check_storage, child_environment
+from appwrite_heroku.dyno.launcher import (
+    APPWRITE_STORAGE_1_9_6,
+    appwrite_storage,
+    bridge_choice,
+    check_storage,
+    child_environment,
+)
 from appwrite_heroku.dyno.migration import (
     FIRST_DEPLOY,
     MIGRATE,
@@ -53,11 +60,30 @@ def test_child_environment_drops_addon_urls_and_keeps_settings() -> None:
 
 
 def test_storage_check_creates_and_reports(tmp_path: Path) -> None:
-    assert check_storage(tmp_path / "storage") == []
+    assert check_storage(APPWRITE_STORAGE_1_9_6, tmp_path / "storage") == []
     assert (tmp_path / "storage" / "uploads").is_dir()
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where a directory should be")
-    assert len(check_storage(blocked)) == 7
+    assert len(check_storage(APPWRITE_STORAGE_1_9_6, blocked)) == len(APPWRITE_STORAGE_1_9_6)
+
+
+MIRROR = Path("/work/.mirror/appwrite+appwrite/repo")
+
+
+def test_storage_is_where_appwrite_writes(tmp_path: Path) -> None:
+    """The check reads Appwrite's own constants; 1.9.6's list when the file is absent."""
+    assert appwrite_storage(tmp_path) == APPWRITE_STORAGE_1_9_6
+    constants = tmp_path / "app" / "init" / "constants.php"
+    constants.parent.mkdir(parents=True)
+    constants.write_text("<?php\nconst APP_STORAGE_UPLOADS = '/storage/uploads';\n"
+                         "const APP_STORAGE_NEW = '/storage/new-in-2x';\nconst APP_X = 1;\n")
+    assert appwrite_storage(tmp_path) == ("/storage/uploads", "/storage/new-in-2x")
+    if MIRROR.is_dir():
+        source = subprocess.run(["git", "--git-dir", str(MIRROR), "show",
+                                 "1.9.6:app/init/constants.php"], capture_output=True,
+                                text=True, check=True).stdout
+        constants.write_text(source)
+        assert appwrite_storage(tmp_path) == APPWRITE_STORAGE_1_9_6
 
 
 @pytest.mark.parametrize(("environ", "expected"), [

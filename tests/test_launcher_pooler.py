@@ -65,8 +65,8 @@ def test_worker_dyno_goes_through_pgbouncer_started_first(
             in reached
         spawned = [line for line in launched.lines if "spawned: '" in line]
         assert "spawned: 'pgbouncer'" in spawned[0]
-        assert "role worker: starting pgbouncer, worker-mails, worker-stats-usage" in \
-            launched.output
+        assert "role worker: starting pgbouncer, worker-stats-usage" in launched.output
+        assert "queue workers on demand (at most 1 at once" in launched.output  # worker-mails
         with watch(heroku_postgres) as seen:
             assert seen.count() >= 1 and seen.all_tls()
         # Nothing secret on any command line of the dyno, nor in its log.

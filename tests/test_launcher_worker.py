@@ -11,12 +11,14 @@ from helpers import CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
 from lite import Launched, dyno_env, make_root, pids_alive, recorded_pids
 from services import free_port
 
-# With the Lite default _APP_USAGE_STATS=disabled: the stats-resources pair stays out.
-EXPECTED_1_9_6 = {
-    "interval", "maintenance", "schedule-messages", "worker-audits", "worker-certificates",
-    "worker-databases", "worker-deletes", "worker-mails", "worker-messaging",
-    "worker-migrations", "worker-stats-usage", "worker-webhooks",
+# With the Lite default _APP_USAGE_STATS=disabled: the stats-resources pair stays out. At boot
+# only the tasks and worker-stats-usage start; the other queue workers wait for a job.
+ALWAYS_1_9_6 = {"interval", "maintenance", "schedule-messages", "worker-stats-usage"}
+ON_DEMAND_1_9_6 = {
+    "worker-audits", "worker-certificates", "worker-databases", "worker-deletes",
+    "worker-mails", "worker-messaging", "worker-migrations", "worker-webhooks",
 }
+EXPECTED_1_9_6 = ALWAYS_1_9_6 | ON_DEMAND_1_9_6
 STATS_RESOURCES = {"stats-resources", "worker-stats-resources"}
 SKIPPED_1_9_6 = {
     "worker-builds", "worker-functions", "worker-executions", "worker-screenshots",
@@ -30,9 +32,11 @@ def test_worker_role_runs_the_discovered_set_and_says_why_it_skips(
                    bridge_port=free_port())
     launched = Launched("worker", env)
     try:
-        launched.wait_for_line("[worker-webhooks] worker-webhooks: consuming")
-        for name in EXPECTED_1_9_6:
+        for name in ALWAYS_1_9_6:
             launched.wait_for_line(f"[{name}] {name}: consuming")
+        on_demand = launched.wait_for_line("queue workers on demand (at most 1 at once")
+        assert set(on_demand.split(": ", 1)[1].split(", ")) == ON_DEMAND_1_9_6
+        assert "worker-certificates: runs on demand to drain its queue" in launched.output
         for name in SKIPPED_1_9_6:
             assert "executor" in launched.wait_for_line(f"skipping {name}:") or \
                 name == "worker-screenshots"
@@ -40,7 +44,7 @@ def test_worker_role_runs_the_discovered_set_and_says_why_it_skips(
         for name in STATS_RESOURCES:
             assert "usage stats are disabled" in launched.wait_for_line(f"skipping {name}:")
         ran = set(recorded_pids(tmp_path / "records"))
-        assert ran == EXPECTED_1_9_6  # no api/realtime/nginx, nothing skipped, no one-off task
+        assert ran == ALWAYS_1_9_6  # no api/realtime/nginx, nothing skipped, no one-off task
         assert launched.stop() == 0
     finally:
         launched.kill_session()
@@ -49,7 +53,8 @@ def test_worker_role_runs_the_discovered_set_and_says_why_it_skips(
 def test_usage_stats_on_runs_the_stats_resources_task_beside_its_worker(
         tmp_path: Path, mariadb, redis_plain) -> None:
     env = dyno_env(make_root(tmp_path), database_url=mariadb.url, redis_url=redis_plain.url,
-                   bridge_port=free_port(), _APP_USAGE_STATS="enabled")
+                   bridge_port=free_port(), _APP_USAGE_STATS="enabled",
+                   APPWRITE_LITE_QUEUE_MODE="always-on")
     launched = Launched("worker", env)
     try:
         for name in EXPECTED_1_9_6 | STATS_RESOURCES:
@@ -80,7 +85,8 @@ def test_crash_loop_makes_the_launcher_exit_non_zero(tmp_path: Path, mariadb,
                                                      redis_plain) -> None:
     env = dyno_env(make_root(tmp_path, ("worker-mails", "worker-stats-usage")),
                    database_url=mariadb.url, redis_url=redis_plain.url,
-                   bridge_port=free_port(), STANDIN_CRASH="worker-mails")
+                   bridge_port=free_port(), STANDIN_CRASH="worker-mails",
+                   APPWRITE_LITE_QUEUE_MODE="always-on")
     launched = Launched("worker", env)
     try:
         status = launched.wait(timeout=60)
@@ -101,6 +107,7 @@ def test_restart_counting_catches_a_slow_crash_loop(tmp_path: Path, mariadb,
     env = dyno_env(make_root(tmp_path, ("worker-mails",)), database_url=mariadb.url,
                    redis_url=redis_plain.url, bridge_port=free_port(),
                    STANDIN_CRASH="worker-mails", STANDIN_CRASH_AFTER="2.2",
+                   APPWRITE_LITE_QUEUE_MODE="always-on",
                    APPWRITE_LITE_CRASH_LIMIT="2", APPWRITE_LITE_CRASH_WINDOW="60")
     launched = Launched("worker", env)
     try:

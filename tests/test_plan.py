@@ -173,8 +173,11 @@ def test_small_dynos_come_from_the_memory_model() -> None:
     formation = [{"type": "web", "size": "Basic", "quantity": 1},
                  {"type": "worker", "size": "Basic", "quantity": 1},
                  {"type": "release", "size": "basic", "quantity": 0}]
-    # The web dyno's processes fit 512 MB at the smallest sizing; every queue does not.
-    (worker,) = small_dynos(formation)
+    # Both dynos' processes fit 512 MB at the smallest sizing, the queues on demand; every
+    # queue always on does not.
+    assert small_dynos(formation) == []
+    always = {"APPWRITE_LITE_QUEUE_MODE": "always-on"}
+    (worker,) = small_dynos(formation, always)
     # No basic size holds it, and a basic web dyno beside a standard-2x worker is a formation
     # Heroku refuses: every process type moves, in one command, at its price.
     assert worker.startswith("worker (basic: needs ")
@@ -182,9 +185,9 @@ def test_small_dynos_come_from_the_memory_model() -> None:
                            "web=standard-1x,worker=standard-2x ($75/month in dynos; "
                            "`heroku ps:type web=standard-1x worker=standard-2x`))")
     production = [{**item, "size": "Standard-1X"} for item in formation]
-    (worker,) = small_dynos(production)  # within its tier: the one size to change
-    assert worker.endswith("standard-1x: needs 758 MiB, 460 usable; use standard-2x)")
-    fewer = {"APPWRITE_LITE_SKIP": ",".join(MINIMAL_SKIP)}
+    (worker,) = small_dynos(production, always)  # within its tier: the one size to change
+    assert worker.endswith("standard-1x: needs 869 MiB, 460 usable; use standard-2x)")
+    fewer = {"APPWRITE_LITE_SKIP": ",".join(MINIMAL_SKIP), **always}
     assert small_dynos(formation, fewer) == []
     # One dyno for everything: the minimal set still needs more than 512 MB.
     (all_in_one,) = small_dynos(formation[:1], {**fewer, "APPWRITE_LITE_ALL_IN_WEB": "true"})

@@ -113,19 +113,26 @@ def test_the_budget_figures_in_the_readme_are_the_models() -> None:
     setup = default.setup()
     chosen = default.budget()
     web, worker = chosen.dynos
-    # Why the button is not two basic dynos: the model's own refusal, quoted.
-    basic = budget.choose(budget.parse_formation("web=basic,worker=basic"), setup.redis_plan,
-                          setup.db_plan, default.background())
-    assert not basic.fits
-    assert f"needs {basic.dynos[1].memory_mib} MiB on the worker dyno" in text
-    assert f"`minimal` is the cheapest set the model accepts, at " \
+    # Why two basic dynos hold every queue: on demand, `slots` at once; always on would not.
+    assert f"at most as many at once as the dyno's memory holds ({worker.slots} on a basic " \
+           "dyno;" in text
+    always = budget.choose(setup.specs, setup.redis_plan, setup.db_plan, default.background(),
+                           user_settings={"APPWRITE_LITE_QUEUE_MODE": "always-on"})
+    assert not always.fits
+    assert f"needs {always.dynos[1].memory_mib} MiB on the worker dyno" in text
+    assert "standard-2x" in budget.advice(always, default.background())
+    stats = budget.choose(setup.specs, setup.redis_plan, setup.db_plan,
+                          appetite.background_set(usage_stats=True))
+    assert f"{stats.dynos[1].memory_mib} of {stats.dynos[1].memory_usable_mib} MiB" in text
+    assert not stats.fits
+    assert f"`minimal` runs fewer queues on the same dynos, at the same " \
            f"${budget.PROFILES['minimal'].budget().monthly_usd():g}" in text
     # The plain bridge's figure and the plan it needs.
     plain = default.budget(budget.PLAIN)
     assert not plain.fits
     assert f"the default's {plain.upstream()} clients at the smallest sizing want " \
-           "`heroku-redis:premium-1`" in text
-    assert "heroku-redis:premium-1" in budget.advice(plain, default.background())
+           "`heroku-redis:premium-0`" in text
+    assert "heroku-redis:premium-0" in budget.advice(plain, default.background())
     # The ceilings, the pools and what is kept free.
     for dyno in (web, worker):
         ceiling = dyno.ceiling(chosen.wiring)
@@ -149,8 +156,8 @@ def test_the_budget_figures_in_the_readme_are_the_models() -> None:
     # Every figure with the command that prints it.
     for command in ("appwrite-heroku budget --profile default",
                     "appwrite-heroku budget --profile default --bridge plain",
-                    "appwrite-heroku budget --formation web=basic,worker=basic --redis-plan "
-                    "heroku-redis:mini --db-plan heroku-postgresql:essential-0"):
+                    "appwrite-heroku budget --profile default --set "
+                    "APPWRITE_LITE_QUEUE_MODE=always-on"):
         assert f"`{command}`" in text
 
 
@@ -195,8 +202,11 @@ def test_the_launchers_sizing_table_is_what_the_launcher_chooses() -> None:
             assert row[3] == realtime
         if role in ("worker", "all"):
             assert row[4] == policy.settings["_APP_WORKERS_NUM"]
+            assert row[5] == str(policy.queue_slots)
+        else:
+            assert row[5] == "—" and policy.queue_slots is None
         knobs = appetite.Knobs.from_settings(policy.settings)
-        assert row[5] == f"{appetite.pool_size(knobs)} ({policy.settings['_APP_CONNECTIONS_MAX']})"
+        assert row[6] == f"{appetite.pool_size(knobs)} ({policy.settings['_APP_CONNECTIONS_MAX']})"
 
 
 def test_the_engines_advice_and_warning_follow_the_model() -> None:

@@ -235,10 +235,13 @@ number_text = st.one_of(
     st.sampled_from(["1", "2", "8", "0", "-1", "2.5", "²", "٣", "\uff11\uff12", "1²", " 4 "]),
     st.text(st.characters(whitelist_categories=("Nd", "No")), min_size=1, max_size=4), text)
 sizing_vars = st.fixed_dictionaries({}, optional={
-    name: number_text
-    for name in ("_APP_WORKER_PER_CORE", "_APP_WORKERS_NUM", "_APP_CPU_NUM", "_APP_POOL_CLIENTS",
-                 "_APP_CONNECTIONS_MAX", "_APP_WORKER_MAX_COROUTINES",
-                 "APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM", "APPWRITE_LITE_PG_POOL_SIZE")})
+    **{name: number_text
+       for name in ("_APP_WORKER_PER_CORE", "_APP_WORKERS_NUM", "_APP_CPU_NUM",
+                    "_APP_POOL_CLIENTS", "_APP_CONNECTIONS_MAX", "_APP_WORKER_MAX_COROUTINES",
+                    "APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM", "APPWRITE_LITE_PG_POOL_SIZE",
+                    "APPWRITE_LITE_QUEUE_SLOTS", "APPWRITE_LITE_QUEUE_IDLE")},
+    "APPWRITE_LITE_QUEUE_MODE": st.one_of(st.sampled_from(["on-demand", "always-on", "On"]),
+                                          text)})
 
 
 @settings(max_examples=fuzz_examples(60))

@@ -75,11 +75,8 @@ def lite_env(tree: Any, work: Path, *, memory: int, addons: dict[str, str],
         # console sign-up from any other address (app/config/console.php:55,
         # app/controllers/api/account.php:275-279).
         _APP_CONSOLE_WHITELIST_EMAILS=OWNER,
-        # Appwrite reads an unset _APP_STORAGE_LIMIT as 0 (Buckets/Create.php:70) and gives
-        # every bucket a 0-byte maximum (Files/Create.php:225-227). The Lite's own default
-        # (issue 17, §6: the installer's 30000000) must make THIS LINE UNNECESSARY: remove it
-        # once that default lands.
-        _APP_STORAGE_LIMIT="30000000",
+        # No _APP_STORAGE_LIMIT here: the Lite's own default (settings.LITE_DEFAULTS, the
+        # installer's 30000000) is what lets the upload step below work.
         **extra)
 
 

@@ -392,17 +392,15 @@ def test_deploy_refused_before_any_write_when_nothing_fits(env: Env, source: Pat
     # connections take Appwrite's own count: the line names the plan, its price, the dyno.
     assert "heroku-postgresql:essential-0 ($5/month) instead of jawsdb-maria:kitefin" \
         in errors[0]
-    assert "heroku-redis:" not in errors[0].split("; choose ")[1]
-    # No basic size holds every queue, and basic beside standard-2x is a formation Heroku
-    # refuses: both process types move, in one command, with the price in all.
-    assert "use web=standard-1x,worker=standard-2x ($75/month in dynos, $83/month in all; " \
-        "`heroku ps:type web=standard-1x worker=standard-2x`)" in errors[0]
+    assert "heroku-redis:" not in errors[0].split(": choose ")[1]
+    # Two basic dynos hold every queue (on demand): the dynos stay, only the plan changes.
+    assert "ps:type" not in errors[0] and "standard" not in errors[0]
     assert result.summary.startswith("refused: ")
     # Nothing written: only GETs, no new release, the plan's own figures were shown.
     assert all(r.method == "GET" for r in env.standin.requests)
     assert any(r.path.endswith("/addons") for r in env.standin.requests)
     assert len(env.standin.app("tight-app").releases) == releases_before
-    assert "worker-mails child" in reporter.text and "does not fit" in reporter.text
+    assert "on-demand worker" in reporter.text and "does not fit" in reporter.text
 
 
 def test_plans_are_recorded_once_and_the_plan_shows_the_budget(env: Env, source: Path) -> None:

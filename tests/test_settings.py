@@ -507,3 +507,23 @@ def test_only_the_pinned_variable_list_is_packaged() -> None:
     with pytest.raises(LookupError, match=r"Appwrite 0\.0\.1"):
         appwrite_variables("0.0.1")
     assert "_APP_DB_ADAPTER" in appwrite_variables()
+
+
+APPWRITE_MIRROR = Path("/work/.mirror/appwrite+appwrite/repo")
+
+
+@pytest.mark.skipif(not APPWRITE_MIRROR.is_dir(),
+                    reason="the Appwrite mirror is a workstation copy")
+def test_the_installers_values_are_appwrites_own() -> None:
+    """The values the Lite takes from Appwrite's installer are app/config/variables.php's
+    defaults at 1.9.6 (what Install.php writes into its .env)."""
+    import re
+    import subprocess
+
+    source = subprocess.run(["git", "--git-dir", str(APPWRITE_MIRROR), "show",
+                             "1.9.6:app/config/variables.php"], capture_output=True, text=True,
+                            check=True).stdout
+    for name in ("_APP_STORAGE_LIMIT", "_APP_STORAGE_PREVIEW_LIMIT", "_APP_COMPUTE_SIZE_LIMIT",
+                 "_APP_USAGE_AGGREGATION_INTERVAL", "_APP_STORAGE_ANTIVIRUS"):
+        found = re.search(rf"'name' => '{name}',.*?'default' => '([^']*)'", source, re.S)
+        assert found and LITE_DEFAULTS[name] == found.group(1), name

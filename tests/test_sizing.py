@@ -30,7 +30,7 @@ def test_web_policy_matches_the_default_profile_budget() -> None:
     assert policy.settings == expected.settings
     # The bridge's ceiling and PgBouncer's share come from the same budget.
     assert policy.bridge_mode == budget.MUX
-    assert policy.bridge_ceiling == expected.ceiling(chosen.wiring) == 6
+    assert policy.bridge_ceiling == expected.ceiling(chosen.wiring) == 13
     assert (policy.db_plan_limit, policy.dynos) == (20, 2)
     assert policy.program_env == {"realtime": {"_APP_POOL_ADAPTER": "swoole"}}
     assert policy.fits
@@ -51,7 +51,7 @@ def test_a_recorded_plan_that_cannot_fit_is_logged_with_advice() -> None:
     policy = choose_policy(512 * MIB, "web", FULL, env)
     assert policy.bridge_mode == budget.PLAIN and policy.bridge_ceiling is None
     assert not policy.fits
-    assert "heroku-redis:premium-1" in policy.advice
+    assert "heroku-redis:premium-0" in policy.advice
     assert "does not fit" in policy.description
     # Still the smallest knobs: a dyno that boots on a tight plan does the least harm.
     assert swoole_total(policy.settings) == 1
@@ -62,8 +62,9 @@ def test_all_role_on_a_big_dyno_fits_the_minimal_set() -> None:
     env = {budget.PLANS_VAR: profile.setup().record(), "APPWRITE_LITE_ALL_IN_WEB": "true"}
     policy = choose_policy(1024 * MIB, "all", list(profile.background()), env)
     assert policy.fits, policy.description
-    assert policy.program_env["realtime"]["_APP_WORKERS_NUM"] == "1"
-    assert policy.dynos == 1 and policy.bridge_ceiling == 13
+    assert policy.program_env["realtime"]["_APP_WORKERS_NUM"] == "2"
+    assert policy.dynos == 1 and policy.bridge_ceiling == 16
+    assert policy.queue_slots == 1  # the API took the memory; queues still run, one at a time
 
 
 def test_user_values_win_and_are_named() -> None:

@@ -8,7 +8,13 @@ import time
 from pathlib import Path
 
 from appwrite_heroku.config.processes import Program
-from appwrite_heroku.dyno.supervision import CrashPolicy, CrashWatch, LogPump, render_supervisord
+from appwrite_heroku.dyno.supervision import (
+    CrashPolicy,
+    CrashWatch,
+    LogPump,
+    render_supervisord,
+    rpc_name,
+)
 
 
 def test_config_has_one_section_per_program_and_no_environment_secrets(tmp_path: Path) -> None:
@@ -26,6 +32,27 @@ def test_config_has_one_section_per_program_and_no_environment_secrets(tmp_path:
     assert int(parser["program:api"]["stopwaitsecs"]) < 30
     assert parser["program:api"]["stdout_logfile"] == str(tmp_path / "logs" / "api.fifo")
     assert parser["supervisord"]["nodaemon"] == "true"
+    assert parser["program:api"]["autostart"] == "true"
+
+
+def test_every_program_but_pgbouncer_stops_together_and_on_demand_ones_wait(
+        tmp_path: Path) -> None:
+    """supervisord stops one group after another and waits for each; one group is signalled at
+    once. PgBouncer stays out of it: stopped after the others, it serves their last jobs."""
+    programs = [
+        Program(name="pgbouncer", command=("pgbouncer", "x.ini"), directory="/", priority=50,
+                stops_last=True),
+        Program(name="worker-mails", command=("w",), directory="/", on_demand=True),
+        Program(name="maintenance", command=("m",), directory="/"),
+    ]
+    parser = configparser.RawConfigParser()
+    parser.read_string(render_supervisord(tmp_path, programs))
+    assert parser["group:appwrite"]["programs"] == "worker-mails,maintenance"
+    assert int(parser["group:appwrite"]["priority"]) > int(parser["program:pgbouncer"]["priority"])
+    assert parser["program:worker-mails"]["autostart"] == "false"
+    assert parser["program:maintenance"]["autostart"] == "true"
+    assert [rpc_name(p) for p in programs] == ["pgbouncer", "appwrite:worker-mails",
+                                                "appwrite:maintenance"]
 
 
 def spawned(name: str, pid: int) -> str:
@@ -48,7 +75,23 @@ def test_restarts_within_the_window_are_counted() -> None:
     assert watch.observe(spawned("other", 3), 15) is None
     assert watch.observe(spawned("w", 4), 20) is None
     assert watch.observe(spawned("w", 5), 30) == "w restarted 3 times within 60 s"
-    assert watch.pids == {1, 2, 3, 4, 5}
+    assert watch.pids == {3, 5}  # each program's latest: the ones a last-resort KILL targets
+
+
+def test_a_start_after_a_requested_stop_is_not_a_restart() -> None:
+    """The queue dispatcher stops and starts workers all day: supervisord logs `stopped:` for
+    a stop it was asked for, and the next `spawned:` is no crash."""
+    watch = CrashWatch(CrashPolicy(limit=2, window=60))
+    assert watch.observe(spawned("worker-mails", 1), 0) is None
+    for step in range(10):
+        assert watch.observe("2026-12-08 INFO stopped: worker-mails (exit status 0)",
+                             step + 0.5) is None
+        assert watch.observe(spawned("worker-mails", 10 + step), step + 1.0) is None
+    # A crash after that still counts.
+    assert watch.observe("INFO exited: worker-mails (exit status 3; not expected)", 20) is None
+    assert watch.observe(spawned("worker-mails", 50), 21) is None
+    assert watch.observe(spawned("worker-mails", 51), 22) == \
+        "worker-mails restarted 2 times within 60 s"
 
 
 def test_restarts_spread_out_are_fine() -> None:

@@ -7,8 +7,9 @@ and the memory it needs, for given knobs. budget.py adds them up against the pla
 
 Every number is read from Appwrite 1.9.6 and the libraries its composer.lock pins
 (utopia-php/pools 1.0.5, utopia-php/queue 0.21.1, utopia-php/database 6.0.0, utopia-php/abuse
-1.4.1); each carries its file:line. Memory figures are estimates unless a measurement is named:
-Appwrite itself cannot run on the machines this was written on. Pure data and functions.
+1.4.1); each carries its file:line. Memory figures are measurements of the real Appwrite 1.9.6
+under the launcher (shared/facts/appwrite.md, Measured), each saying which; the connection
+figures stay the worst case read from the sources. Pure data and functions.
 """
 
 from __future__ import annotations
@@ -230,16 +231,43 @@ UNKNOWN_TASK = _R(ALL_DB, ALL_REDIS, "not in the 1.9.6 table: every pool counted
 
 # --- memory (MiB per process) ------------------------------------------------------------------
 
+# PSS (a process tree's real share of RAM, what a dyno's limit counts) of each kind of process,
+# from the real Appwrite 1.9.6 run from its own sources under the launcher. A later benchmark
+# reproduces them; until then each names the measurement it comes from.
+MEASURED = "shared/facts/appwrite.md, Measured (real Appwrite 1.9.6 under the launcher)"
+# The real Appwrite 1.9.6 worker dyno (512 MB cgroup, on-demand queues) under the launcher with
+# every queue given jobs: benchmarks/real_appwrite.py ("every queue busy"), and the queues
+# helper's run of 15-25 jobs on each on-demand queue (README, Queue workers on demand).
+BUSY = ("real Appwrite 1.9.6 worker dyno, every queue busy: benchmarks/real_appwrite.py and "
+        "README, Queue workers on demand")
 MEMORY_MIB: dict[str, tuple[int, str]] = {
-    "launcher": (37, "measured: launcher with the bridge thread, 36.5 MiB "
-                     "(benchmarks/launcher.py, README launcher section)"),
-    "supervisord": (25, "measured: 24.7 MiB (benchmarks/launcher.py)"),
-    "nginx": (8, "estimate: master + one worker with a small config"),
-    "swoole-master": (32, "estimate: a Swoole server's master and manager processes"),
-    "swoole-worker": (64, "estimate carried from sizing.py: one PHP worker with Appwrite loaded"),
-    "queue-parent": (40, "estimate carried from sizing.py (40 MiB per queue program)"),
-    "queue-child": (24, "estimate: forked from a loaded parent, shares its pages until written"),
-    "task": (40, "estimate carried from sizing.py (40 MiB per program)"),
+    "launcher": (23, f"measured: launcher with its Redis bridge thread, 23 MiB ({MEASURED})"),
+    "supervisord": (15, f"measured: 15 MiB ({MEASURED})"),
+    "nginx": (3, f"measured: master + worker, 3 MiB ({MEASURED})"),
+    "pgbouncer": (3, f"measured: 3 MiB ({MEASURED}); counted on every dyno, PostgreSQL or "
+                     "not: the dyno rows do not know the database, and 3 MiB is the safe side"),
+    # The API server measured whole: 3 workers + master, manager and task worker 232 MiB after
+    # 240 requests at concurrency 6 (185 idle; 207-220 under the launcher), each worker that
+    # served requests ~50 MiB of its own: the rest, 82 MiB, is master + manager + task worker.
+    "api-master": (82, f"measured: the API server's 232 MiB with 3 served workers less 3 x 50 "
+                       f"MiB, master, manager and task worker together ({MEASURED})"),
+    "api-task": (0, f"measured: inside the API master's 82 MiB ({MEASURED})"),
+    "api-worker": (50, f"measured: an API worker that has served requests, ~50 MiB of its own "
+                       f"(USS; one never hit costs almost nothing) ({MEASURED})"),
+    "realtime-master": (38, f"measured: the realtime server with one worker, idle, 38 MiB "
+                            f"(55 MiB alone, 4 processes) ({MEASURED})"),
+    # Realtime's workers were measured idle only: each counts as a served API worker (both are
+    # Swoole workers with Appwrite loaded), on top of the measured server: the safe side.
+    "realtime-worker": (50, f"measured as an API worker that has served requests, 50 MiB; "
+                            f"realtime's own were measured idle only ({MEASURED})"),
+    "queue-worker": (66, f"measured: `php app/worker.php NAME`, parent + its one child, 59-64 "
+                         f"MiB each beside others (71 alone) ({MEASURED}); 61-66 MiB on a real "
+                         f"worker dyno with every queue busy ({BUSY}): the largest"),
+    "queue-child": (24, "estimate: each child beyond the first (_APP_WORKERS_NUM > 1, never "
+                        "measured), forked from a loaded parent and sharing its pages"),
+    "task": (78, f"measured: `php app/cli.php TASK` (maintenance, interval, schedule-messages), "
+                 f"74 MiB each idle ({MEASURED}); 73-78 MiB on a real worker dyno with every "
+                 f"queue busy ({BUSY}): the largest"),
 }
 
 
@@ -436,27 +464,37 @@ def http_processes(knobs: Knobs, realtime_knobs: Knobs | None = None) -> list[Pr
     rt = realtime_knobs or knobs
     return [
         _figure("api master+manager", "api", "api-master", 1, REACH["api-master"], knobs,
-                "swoole-master"),
+                "api-master"),
         _figure("api worker", "api", "api-worker", swoole_workers(knobs), REACH["api-worker"],
-                knobs, "swoole-worker"),
-        _figure("api task worker", "api", "api-task", 1, REACH["api-task"], knobs,
-                "swoole-worker"),
+                knobs, "api-worker"),
+        _figure("api task worker", "api", "api-task", 1, REACH["api-task"], knobs, "api-task"),
         _figure("realtime master+manager", "realtime", "realtime-master", 1,
-                REACH["realtime-master"], rt, "swoole-master"),
+                REACH["realtime-master"], rt, "realtime-master"),
         _figure("realtime worker", "realtime", "realtime-worker", realtime_workers(rt),
-                REACH["realtime-worker"], rt, "swoole-worker"),
+                REACH["realtime-worker"], rt, "realtime-worker"),
     ]
 
 
+def queue_worker_processes(name: str, knobs: Knobs) -> list[ProcessFigure]:
+    """One queue worker: its parent with the first child (measured together), and each further
+    child (`_APP_WORKERS_NUM` > 1). The parent only forks and waits (utopia-php/queue 0.21.1
+    Adapter/Swoole.php:40-57); its children hold the connections."""
+    reach = REACH.get(name, UNKNOWN_QUEUE)
+    kind = name if name in REACH else "unknown"
+    figures = [_figure(name, name, kind, 1, reach, knobs, "queue-worker")]
+    more = queue_children(knobs) - 1
+    if more:
+        figures.append(_figure(f"{name} more children", name, kind, more, reach, knobs,
+                               "queue-child"))
+    return figures
+
+
 def background_processes(names: Sequence[str], knobs: Knobs) -> list[ProcessFigure]:
+    """Queue workers and tasks that run all the time."""
     figures = []
     for name in names:
         if name.startswith("worker-") or name == "worker":
-            reach = REACH.get(name, UNKNOWN_QUEUE)
-            figures.append(_figure(f"{name} parent", name, "queue-parent", 1,
-                                   REACH["queue-parent"], knobs, "queue-parent"))
-            figures.append(_figure(f"{name} child", name, name if name in REACH else "unknown",
-                                   queue_children(knobs), reach, knobs, "queue-child"))
+            figures += queue_worker_processes(name, knobs)
         else:
             reach = REACH.get(name, UNKNOWN_TASK)
             figures.append(_figure(name, name, name if name in REACH else "unknown", 1, reach,
@@ -464,9 +502,47 @@ def background_processes(names: Sequence[str], knobs: Knobs) -> list[ProcessFigu
     return figures
 
 
+# The dispatcher (dyno/queues.py) polls the on-demand queues' lists with one plain connection
+# to the local Redis bridge, as Appwrite's own processes do: LLEN only, a shared upstream.
+DISPATCHER = "queue dispatcher"
+DISPATCHER_MIB = 6  # its thread and XML-RPC client inside the launcher, measured (below)
+
+
+def on_demand_processes(names: Sequence[str], knobs: Knobs, slots: int) -> list[ProcessFigure]:
+    """At most `slots` of the on-demand queue workers run at once: counted as that many of the
+    costliest of them (each figure the largest any of them has), and the dispatcher's own
+    connection. No on-demand queue: nothing."""
+    if not names:
+        return []
+    workers = [queue_worker_processes(name, knobs) for name in names]
+
+    def total(figures: list[ProcessFigure], attribute: str) -> int:
+        return sum(getattr(f, attribute) for f in figures)
+
+    running = min(max(1, slots), len(names))
+    costliest = ProcessFigure(
+        name=f"on-demand worker ({len(names)} queues)",
+        program="on-demand", count=running,
+        db=max(total(w, "total_db") for w in workers),
+        redis=max(total(w, "total_redis") for w in workers),
+        dedicated=max(total(w, "total_dedicated") for w in workers),
+        memory_mib=max(total(w, "total_memory_mib") for w in workers),
+        basis=f"the costliest of {', '.join(names)}, each figure at its largest; "
+              f"memory: {MEMORY_MIB['queue-worker'][1]}",
+        queue=max(total(w, "queue") for w in workers))
+    dispatcher = ProcessFigure(
+        name=DISPATCHER, program="launcher", count=1, db=0, redis=1, dedicated=0,
+        memory_mib=DISPATCHER_MIB,
+        basis="LLEN of each on-demand queue's two lists (dyno/queues.py); memory: measured, "
+              f"the launcher's PSS on a worker dyno with the dispatcher and bridge, 26.3-28.8 "
+              f"MiB ({BUSY}), less the launcher's own 23 MiB, rounded up")
+    return [costliest, dispatcher]
+
+
 def fixed_processes(role: str) -> list[ProcessFigure]:
     """Our own processes: they hold no Appwrite connection (the bridge is counted upstream)."""
-    names = ["launcher", "supervisord"] + (["nginx"] if role in ("web", "all") else [])
+    names = ["launcher", "supervisord", "pgbouncer"] + (["nginx"] if role in ("web", "all")
+                                                          else [])
     return [ProcessFigure(name=n, program=n, count=1, db=0, redis=0, dedicated=0,
                           memory_mib=MEMORY_MIB[n][0], basis=f"memory: {MEMORY_MIB[n][1]}")
             for n in names]

@@ -23,12 +23,13 @@ import argparse
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..errors import InputError
 from . import plans as plan_table
+from . import queues
 from .addons import database_candidates
 from .appetite import (
     ENTRY_POINTS_1_9_6,
@@ -49,6 +50,7 @@ from .appetite import (
     first_boot_tables,
     fixed_processes,
     http_processes,
+    on_demand_processes,
     project_kib,
     project_tables,
     runs_all_in_web,
@@ -134,11 +136,13 @@ class DynoSpec:
 
 @dataclass(frozen=True)
 class DynoKnobs:
-    """What one dyno's processes read: the dyno-wide knobs, and realtime's own
-    `_APP_WORKERS_NUM` (a per-program value, so role `all` can size queues and realtime apart)."""
+    """What one dyno's processes read: the dyno-wide knobs, realtime's own `_APP_WORKERS_NUM`
+    (a per-program value, so role `all` can size queues and realtime apart), and how many
+    on-demand queue workers may run at once (the dispatcher's slots)."""
 
     knobs: Knobs
     realtime_workers: int | None = None  # None: realtime reads the dyno's knobs
+    slots: int | None = None  # None: every queue worker runs all the time (always-on)
 
     def realtime_knobs(self) -> Knobs:
         if self.realtime_workers is None:
@@ -153,6 +157,7 @@ class DynoBudget:
     processes: list[ProcessFigure]
     settings: dict[str, str]  # the dyno-wide `_APP_*` sizing values
     program_env: dict[str, dict[str, str]]  # program -> its own extra values
+    on_demand: tuple[str, ...] = ()  # queue workers the dispatcher starts, `slots` at once
 
     @property
     def db(self) -> int:
@@ -183,6 +188,11 @@ class DynoBudget:
         return sum(p.total_memory_mib for p in self.processes)
 
     @property
+    def slots(self) -> int | None:
+        """On-demand queue workers at once on this dyno (None: all run all the time)."""
+        return self.dyno_knobs.slots if self.spec.role in ("worker", "all") else None
+
+    @property
     def memory_usable_mib(self) -> int:
         return math.floor(self.spec.size.memory_mib * MEMORY_USABLE)
 
@@ -192,6 +202,7 @@ def dyno_budget(spec: DynoSpec, dyno_knobs: DynoKnobs,
     knobs = dyno_knobs.knobs
     processes = fixed_processes(spec.role)
     program_env: dict[str, dict[str, str]] = {}
+    on_demand: tuple[str, ...] = ()
     if spec.role in ("web", "all"):
         processes += http_processes(knobs, dyno_knobs.realtime_knobs())
         # Realtime runs with the Swoole pool adapter, as Appwrite's compose runs it
@@ -200,9 +211,14 @@ def dyno_budget(spec: DynoSpec, dyno_knobs: DynoKnobs,
         if dyno_knobs.realtime_workers is not None:
             program_env["realtime"][WORKERS_NUM] = str(dyno_knobs.realtime_workers)
     if spec.role in ("worker", "all"):
-        processes += background_processes(background, knobs)
+        if dyno_knobs.slots is None:
+            processes += background_processes(background, knobs)
+        else:
+            steady, on_demand = queues.split(background, queues.QueueOptions())
+            processes += background_processes(steady, knobs)
+            processes += on_demand_processes(on_demand, knobs, dyno_knobs.slots)
     return DynoBudget(spec=spec, dyno_knobs=dyno_knobs, processes=processes,
-                      settings=knobs.settings(), program_env=program_env)
+                      settings=knobs.settings(), program_env=program_env, on_demand=on_demand)
 
 
 @dataclass
@@ -213,6 +229,7 @@ class Budget:
     wiring: Wiring = field(default_factory=Wiring)
     kept: list[str] = field(default_factory=list)  # knobs the user set themselves
     user_settings: dict[str, str] = field(default_factory=dict)  # their values
+    queue_settings: dict[str, str] = field(default_factory=dict)  # their queue knobs (queues.py)
 
     @property
     def mode(self) -> str:
@@ -397,6 +414,7 @@ class Budget:
                 "redis_dedicated": d.dedicated,
                 "bridge_max_upstream": (d.ceiling(self.wiring) if self.mode == MUX
                                         else None),
+                "queue_slots": d.slots, "queues_on_demand": list(d.on_demand),
                 "memory_mib": d.memory_mib, "memory_usable_mib": d.memory_usable_mib,
                 "processes": [{**asdict(p), "total_db": p.total_db,
                                "total_redis": p.total_redis,
@@ -424,59 +442,80 @@ NOT_ADVISED = frozenset({"eco"})
 MAX_POOL = 3  # beyond three per pool a worker gains little; connections are dear
 
 
-def _swoole_room(spec: DynoSpec, background: Sequence[str]) -> int:
-    """How many Swoole workers (API + realtime) the dyno's memory holds beside the rest."""
+def _swoole_room(spec: DynoSpec, background: Sequence[str], slots: int | None) -> int:
+    """How many Swoole workers (API + realtime) the dyno's memory holds beside the rest (one
+    on-demand queue worker at the least, when queues run on demand)."""
     if spec.role == "worker":
         return 0
     floor = dyno_budget(spec, DynoKnobs(Knobs(cpu_num=1, worker_per_core=1, workers_num=1),
-                                        realtime_workers=1), background)
-    per = MEMORY_MIB["swoole-worker"][0]
+                                        realtime_workers=1, slots=slots),
+                        background)
+    per = MEMORY_MIB["api-worker"][0]
     spare = floor.memory_usable_mib - floor.memory_mib
     return 2 + max(0, spare // per)
 
 
-def _knobs(api: int, realtime: int, queue: int, pool: int, role: str) -> DynoKnobs:
-    base = Knobs(cpu_num=1, worker_per_core=api if role != "worker" else 1,
-                 workers_num=queue if role != "web" else realtime, max_coroutines=1)
+def _knobs(shape: _Shape, pool: int, role: str) -> DynoKnobs:
+    base = Knobs(cpu_num=1, worker_per_core=shape.api if role != "worker" else 1,
+                 workers_num=1 if role != "web" else shape.realtime, max_coroutines=1)
     base = replace(base, connections_max=connections_max_for(pool, base))
-    return DynoKnobs(base, realtime_workers=realtime if role == "all" else None)
+    return DynoKnobs(base, realtime_workers=shape.realtime if role == "all" else None,
+                     slots=shape.slots if role != "web" else None)
 
 
 @dataclass
 class _Shape:
     api: int
     realtime: int
-    queue: int
+    slots: int | None = None  # on-demand queue workers at once; None: all always on
+    fixed_slots: bool = False  # the user's APPWRITE_LITE_QUEUE_SLOTS: never shrunk
+
+
+def _slot_room(spec: DynoSpec, shape: _Shape, background: Sequence[str]) -> int:
+    """The most on-demand queue workers this dyno's memory holds at once beside everything
+    else (at least 1, at most one per on-demand queue)."""
+    _, on_demand = queues.split(background, queues.QueueOptions())
+    one = dyno_budget(spec, _knobs(replace(shape, slots=1), 1, spec.role), background)
+    per = next((p.memory_mib for p in one.processes if p.program == "on-demand"), 0)
+    if not per:
+        return 1
+    spare = one.memory_usable_mib - one.memory_mib
+    return max(1, min(len(on_demand), 1 + spare // per))
+
+
+def _shape(spec: DynoSpec, background: Sequence[str], options: queues.QueueOptions) -> _Shape:
+    """A dyno's starting point: as many workers and slots as its memory holds."""
+    slots = options.slots if options.on_demand else None
+    room = _swoole_room(spec, background, slots or (1 if options.on_demand else None))
+    realtime = max(1, room // 4) if room else 1
+    api = min(MAX_API_WORKERS, max(1, room - realtime)) if room else 1
+    shape = _Shape(api, realtime, slots, fixed_slots=slots is not None)
+    if spec.role != "web" and options.on_demand and slots is None:
+        shape.slots = _slot_room(spec, shape, background)
+    return shape
 
 
 def choose(specs: Sequence[DynoSpec], redis_plan: AddonPlan, db_plan: AddonPlan,
            background: Sequence[str], mode: str = CURRENT_MODE,
            user_settings: Mapping[str, str] | None = None) -> Budget:
-    """The knobs for every dyno: as many workers as memory holds, shrunk until the worst case
-    fits the plans, then pools as large as still fit (at most MAX_POOL). Values the user set
-    themselves replace the chosen ones afterwards, and the budget says whether those fit (their
-    bridge mode and ceiling and PgBouncer pool size too)."""
+    """The knobs for every dyno: as many workers (and on-demand queue slots) as memory holds,
+    shrunk until the worst case fits the plans, then pools as large as still fit (at most
+    MAX_POOL). Values the user set themselves replace the chosen ones afterwards, and the
+    budget says whether those fit (their bridge mode and ceiling, PgBouncer pool size and queue
+    knobs too)."""
     wiring = Wiring.from_settings(user_settings or {}, mode)
-    shapes: dict[str, _Shape] = {}
-    for spec in specs:
-        room = _swoole_room(spec, background)
-        realtime = max(1, room // 4) if room else 1
-        api = min(MAX_API_WORKERS, max(1, room - realtime)) if room else 1
-        queue = 1
-        if spec.role == "worker":
-            doubled = dyno_budget(spec, _knobs(1, 1, 2, 1, "worker"), background)
-            queue = 2 if doubled.memory_mib <= doubled.memory_usable_mib else 1
-        shapes[spec.role] = _Shape(api, realtime, queue)
+    options = queues.options_from(user_settings or {})
+    shapes = {spec.role: _shape(spec, background, options) for spec in specs}
 
     def build(pool: int) -> Budget:
-        knobs = {role: _knobs(s.api, s.realtime, s.queue, pool, role)
-                 for role, s in shapes.items()}
+        knobs = {role: _knobs(shape, pool, role) for role, shape in shapes.items()}
         return evaluate(specs, knobs, redis_plan, db_plan, background, wiring)
 
     budget = build(1)
     while not budget.holds and _shrink(shapes):
         budget = build(1)
     if budget.holds:
+        budget = _regrow_slots(shapes, build, budget, background)
         for pool in range(2, MAX_POOL + 1):
             bigger = build(pool)
             if not bigger.holds:
@@ -484,15 +523,18 @@ def choose(specs: Sequence[DynoSpec], redis_plan: AddonPlan, db_plan: AddonPlan,
             budget = bigger
     if user_settings:
         budget = _with_user_settings(budget, user_settings, background)
+        budget.queue_settings = {k: user_settings[k] for k in queues.VARIABLES
+                                 if (user_settings.get(k) or "").strip()}
     return budget
 
 
 def _shrink(shapes: dict[str, _Shape]) -> bool:
-    """One step down: a second queue process first, then whichever of API or realtime workers
-    is the most numerous (realtime first on a tie: the API serves most requests)."""
+    """One step down: an on-demand slot first (a queue that waits only waits), then whichever
+    of API or realtime workers is the most numerous (realtime first on a tie: the API serves
+    most requests)."""
     for shape in shapes.values():
-        if shape.queue > 1:
-            shape.queue -= 1
+        if shape.slots is not None and shape.slots > 1 and not shape.fixed_slots:
+            shape.slots -= 1
             return True
     candidates = [(getattr(s, attribute), attribute == "realtime", s, attribute)
                   for s in shapes.values() for attribute in ("api", "realtime")
@@ -502,6 +544,23 @@ def _shrink(shapes: dict[str, _Shape]) -> bool:
     _, _, shape, attribute = max(candidates, key=lambda c: (c[0], c[1]))
     setattr(shape, attribute, getattr(shape, attribute) - 1)
     return True
+
+
+def _regrow_slots(shapes: dict[str, _Shape], build: Callable[[int], Budget], budget: Budget,
+                  background: Sequence[str]) -> Budget:
+    """Memory the shrinking freed (fewer API workers where connections bind) goes to more
+    on-demand slots, as long as everything still fits."""
+    _, on_demand = queues.split(background, queues.QueueOptions())
+    for shape in shapes.values():
+        while (shape.slots is not None and not shape.fixed_slots
+               and shape.slots < len(on_demand)):
+            shape.slots += 1
+            bigger = build(1)
+            if not bigger.holds:
+                shape.slots -= 1
+                break
+            budget = bigger
+    return budget
 
 
 def user_knobs(settings: Mapping[str, str]) -> list[str]:
@@ -518,7 +577,8 @@ def _with_user_settings(budget: Budget, user: Mapping[str, str],
         merged = {**dyno.settings, **{k: user[k].strip() for k in kept}}
         knobs = Knobs.from_settings(merged)
         realtime = None if WORKERS_NUM in kept else dyno.dyno_knobs.realtime_workers
-        dynos.append(dyno_budget(dyno.spec, DynoKnobs(knobs, realtime), background))
+        dynos.append(dyno_budget(dyno.spec, DynoKnobs(knobs, realtime, dyno.dyno_knobs.slots),
+                                 background))
     return Budget(dynos=dynos, redis_plan=budget.redis_plan, db_plan=budget.db_plan,
                   wiring=budget.wiring, kept=kept, user_settings={k: user[k] for k in kept})
 
@@ -578,10 +638,17 @@ def _process_type(spec: DynoSpec) -> str:
     return "web" if spec.role == "all" else spec.role
 
 
-def floor_memory(spec: DynoSpec, background: Sequence[str]) -> int:
-    """A dyno's memory at the smallest knobs: what its size must hold whatever the plans."""
+def floor_slots(options: queues.QueueOptions) -> int | None:
+    """The fewest on-demand slots a dyno can run with: one, or the user's own count; None when
+    every queue worker runs always-on."""
+    return (options.slots or 1) if options.on_demand else None
+
+
+def floor_memory(spec: DynoSpec, background: Sequence[str], slots: int | None = 1) -> int:
+    """A dyno's memory at the smallest knobs (`slots` on-demand queue workers at once, None:
+    all always on): what its size must hold whatever the plans."""
     floor = Knobs(cpu_num=1, worker_per_core=1, workers_num=1)
-    knobs = DynoKnobs(floor, 1 if spec.role == "all" else None)
+    knobs = DynoKnobs(floor, 1 if spec.role == "all" else None, slots)
     return dyno_budget(spec, knobs, background).memory_mib
 
 
@@ -604,12 +671,12 @@ def size_in_tier(spec: DynoSpec, need_mib: int, tier: str) -> DynoSize | None:
     return min(choice, key=lambda s: (s.price_usd, s.memory_mib)) if choice else None
 
 
-def one_tier_formations(specs: Sequence[DynoSpec],
-                        background: Sequence[str]) -> list[tuple[DynoSpec, ...]]:
+def one_tier_formations(specs: Sequence[DynoSpec], background: Sequence[str],
+                        slots: int | None = 1) -> list[tuple[DynoSpec, ...]]:
     """Formations Heroku accepts that hold every dyno's processes, one per tier the app could
     move to (never an unadvised one such as eco; Fir sizes only for an app already on Fir),
     cheapest first."""
-    needs = [floor_memory(s, background) for s in specs]
+    needs = [floor_memory(s, background, slots) for s in specs]
     generations = {s.size.tier == plan_table.FIR for s in specs}
     tiers = [t for t in plan_table.TIERS if (t == plan_table.FIR) in generations
              and any(z.tier == t and z.name not in NOT_ADVISED
@@ -633,14 +700,15 @@ class _Mended:
     moves: tuple[tuple[DynoSpec, ...], ...] = ()
 
 
-def _mend(specs: Sequence[DynoSpec], background: Sequence[str]) -> _Mended | None:
+def _mend(specs: Sequence[DynoSpec], background: Sequence[str],
+          slots: int | None) -> _Mended | None:
     tiers = plan_table.tiers_of(s.size for s in specs)
     if len(tiers) == 1:
-        sizes = [size_in_tier(s, floor_memory(s, background), tiers[0]) for s in specs]
+        sizes = [size_in_tier(s, floor_memory(s, background, slots), tiers[0]) for s in specs]
         if all(sizes):
             return _Mended(tuple(replace(s, size=z) for s, z in zip(specs, sizes, strict=True)
                                  if z is not None))
-    options = one_tier_formations(specs, background)
+    options = one_tier_formations(specs, background, slots)
     return _Mended(options[0], tuple(options[:2])) if options else None
 
 
@@ -694,12 +762,13 @@ def advice(budget: Budget, background: Sequence[str]) -> str:
     a dyno (or the formation mixes tiers), every process type moves, in one command."""
     asked = budget.specs
     start = asked if drains(asked) else (*asked, DynoSpec("worker", asked[0].size))
-    mended = _mend(start, background)
+    # The fewest on-demand slots the config allows (what the budget's own dynos were given).
+    mended = _mend(start, background, floor_slots(queues.options_from(budget.queue_settings)))
     if mended is None:
         return ("no dyno size holds these processes: leave some out with APPWRITE_LITE_SKIP")
     specs = mended.specs
     parts = [] if mended.moves else _resizes(asked, specs)
-    wiring = _wiring_settings(budget.wiring)
+    wiring = {**_wiring_settings(budget.wiring), **budget.queue_settings}
     sized = choose(specs, budget.redis_plan, budget.db_plan, background, budget.mode,
                    {**wiring, **budget.user_settings})
     db_ok, redis_ok = not sized.db_problems(), not sized.redis_problems()
@@ -894,14 +963,14 @@ MINIMAL_SKIP = ("worker-certificates", "worker-messaging", "worker-migrations",
                 "schedule-messages")
 # The smallest plans carry every profile: through the multiplexed bridge and PgBouncer the
 # upstream connections fit Redis mini and Postgres essential-0. What sets the dynos is memory:
-# every usable queue (9 queue workers, 3 tasks) needs ~758 MiB, more than a 512 MB dyno holds,
-# so the default's worker is standard-2x; and since Heroku does not mix tiers in one app
-# (plans.accepted), its web dyno is standard-1x, not basic.
+# every usable queue always on (9 queue workers, 3 tasks) measured ~805 MiB, more than a 512 MB
+# dyno holds; on demand (queues.py) only the slots' workers run at once, and two basic dynos
+# (one tier, as Heroku requires: plans.accepted) hold them.
 _REDIS = plan_table.BUTTON_PLANS[plan_table.REDIS]
 _DB = plan_table.BUTTON_PLANS[plan_table.DATABASE]
 PROFILES: dict[str, Profile] = {p.name: p for p in (
     Profile("default", "the Deploy button: API and realtime on web, every queue Appwrite "
-            "can use on Heroku on worker", "web=standard-1x,worker=standard-2x", _REDIS, _DB),
+            "can use on Heroku on worker, on demand", "web=basic,worker=basic", _REDIS, _DB),
     Profile("all-in-one", "one dyno runs everything (APPWRITE_LITE_ALL_IN_WEB=true, "
             "worker=0), with the minimal queue set", "all=standard-2x", _REDIS, _DB,
             MINIMAL_SKIP),
@@ -982,22 +1051,25 @@ def offline_setup(config: Mapping[str, str]) -> tuple[Setup | None, str]:
                    f"{service} plan")
 
 
-def too_small(specs: Sequence[DynoSpec], background: Sequence[str]) -> list[str]:
-    """Dynos whose processes do not fit their memory even at the smallest knobs, each with the
-    cheapest size of the app's tier that holds them, or, when none does, the formation every
-    process type must move to: the engine's warning after a release."""
+def too_small(specs: Sequence[DynoSpec], background: Sequence[str],
+              options: queues.QueueOptions | None = None) -> list[str]:
+    """Dynos whose processes do not fit their memory even at the smallest knobs (one on-demand
+    queue worker at a time, unless the config says otherwise), each with the cheapest size of
+    the app's tier that holds them, or, when none does, the formation every process type must
+    move to: the engine's warning after a release."""
+    slots = floor_slots(options or queues.QueueOptions())
     found = []
     for spec in specs:
-        need = floor_memory(spec, background)
+        need = floor_memory(spec, background, slots)
         if need <= _usable(spec.size):
             continue
         bigger = size_in_tier(spec, need, spec.size.tier)
         if bigger is not None:
             fix = f"use {bigger.name}"
         else:
-            options = one_tier_formations(specs, background)
+            moves = one_tier_formations(specs, background, slots)
             fix = (f"no {spec.size.tier} size holds it: move every process type to "
-                   + _moves(specs, options[:1]) if options
+                   + _moves(specs, moves[:1]) if moves
                    else "none (leave processes out with APPWRITE_LITE_SKIP)")
         found.append(f"{spec.role} ({spec.size.name}: needs {need} MiB, "
                      f"{_usable(spec.size)} usable; {fix})")
@@ -1027,6 +1099,10 @@ def render(budget: Budget, title: str = "Budget") -> list[str]:
                      f"{dyno.upstream(budget.wiring):>6}")
         settings = " ".join(f"{k}={v}" for k, v in sorted(dyno.settings.items()))
         lines.append(f"    settings: {settings}")
+        if dyno.on_demand:
+            lines.append(f"    queues on demand, at most {dyno.slots} at once "
+                         f"({queues.SLOTS_VAR}), the rest wait their turn: "
+                         f"{', '.join(dyno.on_demand)}")
         for program, env in sorted(dyno.program_env.items()):
             values = " ".join(f"{k}={v}" for k, v in sorted(env.items()))
             lines.append(f"    {program} only: {values}")
@@ -1114,10 +1190,13 @@ def run(args: argparse.Namespace) -> int:
     return 0 if budget.fits else 1
 
 
+SETTABLE = (*KNOB_KEYS, *queues.VARIABLES)
+
+
 def _setting(text: str) -> tuple[str, str]:
     key, sep, value = text.partition("=")
-    if not sep or key not in KNOB_KEYS:
-        raise argparse.ArgumentTypeError(f"expected one of {', '.join(KNOB_KEYS)}=VALUE")
+    if not sep or key not in SETTABLE:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(SETTABLE)}=VALUE")
     return key, value
 
 
@@ -1141,7 +1220,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--skip", help="entry points left out, as APPWRITE_LITE_SKIP, added "
                         "to the profile's own (default: none)")
     parser.add_argument("--set", action="append", type=_setting, metavar="KNOB=VALUE",
-                        help="a sizing value of your own; it wins, as on a dyno (default: none)")
+                        help="a sizing value or queue knob of your own; it wins, as on a dyno "
+                             "(default: none)")
     parser.add_argument("--bridge", choices=MODES, default=CURRENT_MODE,
                         help="how each dyno's Redis bridge relays: multiplex (what the "
                              "launcher runs) or plain, one upstream per Appwrite connection "

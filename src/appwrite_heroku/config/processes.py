@@ -60,6 +60,8 @@ class Program:
     env: dict[str, str] = field(default_factory=dict)
     startsecs: int = 1
     priority: int = 100
+    on_demand: bool = False  # started and stopped by the queue dispatcher, not at boot
+    stops_last: bool = False  # stopped after the others (PgBouncer: their database path)
 
 
 @dataclass(frozen=True)
@@ -138,10 +140,12 @@ def missing_always(selection: Selection) -> bool:
     return not any(name in selection.chosen for name in ALWAYS)
 
 
-def background_programs(selection: Selection, bin_dir: Path, code_dir: Path) -> list[Program]:
+def background_programs(selection: Selection, bin_dir: Path, code_dir: Path,
+                        on_demand: frozenset[str] = frozenset()) -> list[Program]:
+    """One program per chosen entry point; those in `on_demand` wait for the dispatcher."""
     return [
         Program(name=name, command=(str(bin_dir / name),), directory=str(code_dir),
-                startsecs=2, priority=300)
+                startsecs=2, priority=300, on_demand=name in on_demand)
         for name in selection.chosen
     ]
 

@@ -70,6 +70,21 @@ LITE_DEFAULTS: dict[str, str] = {
     # "every runtime" at 1.9.6, so the lists name no real runtime: none can be picked.
     "_APP_FUNCTIONS_RUNTIMES": "none",
     "_APP_SITES_RUNTIMES": "none",
+    # What Appwrite's installer writes (every app/config/variables.php default goes into its
+    # .env: src/Appwrite/Platform/Tasks/Install.php:397-418) where Appwrite's code reads unset
+    # otherwise. Unset, the upload limit is 0: every new bucket gets maximumFileSize 0
+    # (app/http.php:317, Storage/Http/Buckets/Create.php:70) and every upload is refused
+    # (Buckets/Files/Create.php:224-228, storage_invalid_file_size). variables.php:611.
+    "_APP_STORAGE_LIMIT": "30000000",
+    # variables.php:620; the code's fallback APP_STORAGE_READ_BUFFER is the same 20 MB
+    # (constants.php:85, Buckets/Files/Preview/Get.php:179): stated, as the installer does.
+    "_APP_STORAGE_PREVIEW_LIMIT": "20000000",
+    # variables.php:847; the console's limits come from Console/Http/Variables/Get.php:84-86,
+    # which reads it with no fallback (0 when unset), as it reads _APP_STORAGE_LIMIT.
+    "_APP_COMPUTE_SIZE_LIMIT": "30000000",
+    # variables.php:299 says 30 s; the always-on usage worker flushes every 20 s without it
+    # (Workers/StatsUsage.php:160): the installer's value, a third fewer database writes.
+    "_APP_USAGE_AGGREGATION_INTERVAL": "30",
 }
 # Settings an add-on's credentials give: copying them by hand defeats credential rotation.
 _CREDENTIAL_KEY = re.compile(r"^_APP_(DB|REDIS|SMTP|STORAGE_S3)_")

@@ -17,6 +17,7 @@ import dataclasses
 import importlib
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -30,14 +31,21 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import Clock
-from ..config import appetite, budget, inputs, processes, wiring
+from ..config import appetite, budget, inputs, processes, queues, wiring
 from ..config.wiring import UPSTREAM_ENV
 from ..display import quoted, safe_line
 from ..errors import AppwriteHerokuError, InputError, NotReadyError
 from ..secrecy import Redactor, config_secrets, is_secret
 from . import database, migration, pooler, router, sizing, supervision
+from . import queues as dispatch
 
-STORAGE_SUBDIRS = ("uploads", "imports", "cache", "config", "certificates", "functions", "debug")
+# Where Appwrite 1.9.6 writes files: fixed paths, no setting moves them (app/init/constants.php
+# :77-84, APP_STORAGE_UPLOADS … APP_STORAGE_CONFIG). Read from the image's own constants.php at
+# boot (another version may add one); this list when the file is absent.
+APPWRITE_STORAGE_1_9_6 = ("/storage/uploads", "/storage/sites", "/storage/functions",
+                          "/storage/builds", "/storage/cache", "/storage/imports",
+                          "/storage/certificates", "/storage/config")
+_STORAGE_CONSTANT = re.compile(r"^const APP_STORAGE_[A-Z_]+ = '(/storage/[^']+)';", re.M)
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,7 @@ class Layout:
     bin_dir: Path
     code_dir: Path
     console_root: Path
-    storage_dir: Path
+    storage_root: Path  # tests only: re-roots Appwrite's fixed /storage paths (see below)
     cgroup_root: Path
     runtime_parent: Path | None
     php: str
@@ -87,7 +95,10 @@ class Layout:
             bin_dir=Path(env.get("APPWRITE_LITE_BIN_DIR", "/usr/local/bin")),
             code_dir=Path(env.get("APPWRITE_LITE_CODE_DIR", "/usr/src/code")),
             console_root=Path(env.get("APPWRITE_LITE_CONSOLE_ROOT", "/usr/share/nginx/html")),
-            storage_dir=Path(env.get("APPWRITE_LITE_STORAGE_DIR", "/storage")),
+            # Appwrite's storage paths are fixed (APPWRITE_STORAGE_1_9_6): on a dyno this stays
+            # /storage. Kept only for the tests, which run the launcher where /storage is not
+            # theirs to write: they point it at a temp dir.
+            storage_root=Path(env.get("APPWRITE_LITE_STORAGE_DIR", "/storage")),
             cgroup_root=Path(env.get("APPWRITE_LITE_CGROUP_ROOT", "/sys/fs/cgroup")),
             runtime_parent=Path(runtime) if runtime else None,
             php=env.get("APPWRITE_LITE_PHP", "php"),
@@ -156,11 +167,22 @@ def child_environment(
     return env
 
 
-def check_storage(storage_dir: Path) -> list[str]:
-    """The storage directories Heroku's non-root user cannot write (created when missing)."""
+def appwrite_storage(code_dir: Path) -> tuple[str, ...]:
+    """The directories Appwrite writes to: its APP_STORAGE_* constants, from the image's own
+    app/init/constants.php, else 1.9.6's."""
+    try:
+        found = _STORAGE_CONSTANT.findall((code_dir / "app/init/constants.php").read_text())
+    except (OSError, UnicodeDecodeError):
+        found = []
+    return tuple(found) or APPWRITE_STORAGE_1_9_6
+
+
+def check_storage(paths: tuple[str, ...], root: Path = Path("/storage")) -> list[str]:
+    """Which of Appwrite's storage directories Heroku's non-root user cannot write (created
+    when missing). `root` stands for /storage (tests only, see Layout.storage_root)."""
     unwritable = []
-    for name in STORAGE_SUBDIRS:
-        path = storage_dir / name
+    for absolute in paths:
+        path = root / Path(absolute).relative_to("/storage")
         with contextlib.suppress(OSError):
             path.mkdir(parents=True, exist_ok=True)
         if not (path.is_dir() and os.access(path, os.W_OK | os.X_OK)):
@@ -267,8 +289,9 @@ def worker_selection(layout: Layout, environ: Mapping[str, str],
         usage_stats=processes.usage_stats_enabled(child_environment(environ, settings)))
 
 
-def background(layout: Layout, selection: processes.Selection,
-               log: Log) -> list[processes.Program]:
+def background(layout: Layout, selection: processes.Selection, log: Log,
+               policy: sizing.SizingPolicy, settings: Mapping[str, str],
+               ) -> list[processes.Program]:
     for name, why in sorted(selection.skipped.items()):
         log.launcher(f"skipping {name}: {why}")
     # The image's own bin/ is the truth on a dyno: a name it lacks is a warning, not a crash.
@@ -282,15 +305,27 @@ def background(layout: Layout, selection: processes.Selection,
     if processes.missing_always(selection):
         log.launcher(f"warning: no usage-stats consumer found in {layout.bin_dir}: the "
                      "v1-stats-usage queue will grow in Redis")
-    log.launcher(f"queue workers and schedulers: {', '.join(selection.chosen) or 'none'}")
-    return processes.background_programs(selection, layout.bin_dir, layout.code_dir)
+    steady, on_demand = queues.split(selection.chosen, policy.queue_options)
+    if policy.queue_slots is None:
+        steady, on_demand = selection.chosen, ()
+    log.launcher(f"queue workers and schedulers always on: {', '.join(steady) or 'none'}")
+    if on_demand:
+        log.launcher(f"queue workers on demand (at most {policy.queue_slots} at once, each "
+                     f"stopped after {policy.queue_options.idle_seconds:g} s idle): "
+                     f"{', '.join(on_demand)}")
+    note = queues.certificates_note(selection.chosen, settings)
+    if note:
+        log.launcher(note)
+    return processes.background_programs(selection, layout.bin_dir, layout.code_dir,
+                                         frozenset(on_demand))
 
 
 def plan_programs(role: str, layout: Layout, runtime_dir: Path, environ: Mapping[str, str],
-                  log: Log, selection: processes.Selection) -> list[processes.Program]:
+                  log: Log, selection: processes.Selection, policy: sizing.SizingPolicy,
+                  settings: Mapping[str, str]) -> list[processes.Program]:
     programs: list[processes.Program] = []
     if role in ("worker", "all"):
-        programs += background(layout, selection, log)
+        programs += background(layout, selection, log, policy, settings)
     port = require_port(layout, role)
     if port is not None:
         programs = http_and_router(layout, runtime_dir, port, log) + programs
@@ -303,7 +338,7 @@ def run_role(role: str, environ: Mapping[str, str], log: Log,
     require_port(layout, role)
     derivation = derive_settings(environ, layout, log)
     if role != "release":
-        unwritable = check_storage(layout.storage_dir)
+        unwritable = check_storage(appwrite_storage(layout.code_dir), layout.storage_root)
         if unwritable:
             raise InputError(
                 f"storage not writable by this user: {', '.join(unwritable)}; build the image "
@@ -334,6 +369,8 @@ def size_dyno(role: str, layout: Layout, environ: Mapping[str, str],
         sizing.read_memory_limit(layout.cgroup_root), role, selection.chosen, environ,
     )
     log.launcher(policy.description)
+    for warning in policy.warnings:
+        log.launcher(f"warning: {warning}")
     if not policy.fits:  # a dyno that exits would only crash-loop: say so, size anyway
         log.launcher(f"warning: {policy.refusal} (sized anyway)")
     return policy
@@ -356,20 +393,25 @@ def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mappi
                                  headroom=budget.HEADROOM_DB)
         settings = {**settings, **pooled.settings}
         programs = [*pooled.programs,
-                    *plan_programs(role, layout, runtime_dir, environ, log, selection)]
+                    *plan_programs(role, layout, runtime_dir, environ, log, selection, policy,
+                                   settings)]
         programs = [dataclasses.replace(p, env={**_own_values(policy.program_env, p.name,
                                                               environ), **p.env})
                     for p in programs]
         env = child_environment(environ, {**settings, **policy.settings})
         supervisor = supervision.Supervisor(runtime_dir, programs, env, log, layout.crash_policy)
-        log.launcher(f"role {role}: starting {', '.join(p.name for p in programs)}")
+        log.launcher(f"role {role}: starting "
+                     f"{', '.join(p.name for p in programs if not p.on_demand)}")
         supervisor.start()
         log.launcher(f"supervisord config {supervisor.config_path}")
+        dispatcher = queue_dispatcher(programs, policy, env, supervisor, log)
         try:
             reason = supervisor.watch(stopping)
         finally:
+            if dispatcher is not None:
+                dispatcher.stop()
             if stopping.is_set():
-                log.launcher("stopping: SIGTERM to every program")
+                log.launcher("stopping: SIGTERM to every program at once")
             supervisor.stop()
         if reason:
             log.launcher(f"giving up so Heroku restarts the dyno: {reason}")
@@ -378,6 +420,27 @@ def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mappi
         return 0
     finally:
         shutil.rmtree(runtime_dir, ignore_errors=True)
+
+
+def queue_dispatcher(programs: list[processes.Program], policy: sizing.SizingPolicy,
+                     env: Mapping[str, str], supervisor: supervision.Supervisor,
+                     log: Log) -> dispatch.Dispatcher | None:
+    """The thread that starts on-demand queue workers, when this dyno has any. It reaches Redis
+    where Appwrite does (`_APP_REDIS_HOST/PORT`: the local bridge on a Heroku dyno)."""
+    on_demand = [p for p in programs if p.on_demand]
+    if not on_demand or policy.queue_slots is None:
+        return None
+    watched = {p.name: queues.queue_name(p.name, env) or p.name for p in on_demand}
+    lists = dispatch.RedisLists(env.get("_APP_REDIS_HOST") or "127.0.0.1",
+                                inputs.port(env.get("_APP_REDIS_PORT") or "6379",
+                                            "_APP_REDIS_PORT"))
+    control = dispatch.Supervisord(supervisor.socket_path,
+                                   {p.name: supervision.rpc_name(p) for p in on_demand})
+    dispatcher = dispatch.Dispatcher(
+        dispatch.Dispatch(watched, policy.queue_slots, policy.queue_options.idle_seconds),
+        lists, control, log.launcher)
+    dispatcher.start()
+    return dispatcher
 
 
 def _own_values(program_env: Mapping[str, dict[str, str]], program: str,

@@ -182,9 +182,10 @@ def command(binary: str, config: PoolerConfig) -> tuple[str, ...]:
 
 
 def program(binary: str, config: PoolerConfig) -> Program:
-    # Before Appwrite's processes (priority 200/300): they connect through it at boot.
+    # Before Appwrite's processes (priority 200/300): they connect through it at boot; and
+    # stopped after them, so a job a queue worker finishes at shutdown still reaches the database.
     return Program(name=PROGRAM_NAME, command=command(binary, config),
-                   directory=str(config.directory), startsecs=1, priority=50)
+                   directory=str(config.directory), startsecs=1, priority=50, stops_last=True)
 
 
 def appwrite_settings(listen_port: int) -> dict[str, str]:

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from ..config import budget
+from ..config import budget, queues
 from ..config.plans import DynoSize
 from ..config.wiring import DEFAULT_PLAN_LIMIT, MUX
 from ..errors import InputError
@@ -39,6 +39,9 @@ class SizingPolicy:
     bridge_ceiling: int | None = None  # multiplexed: this dyno's max_upstream
     db_plan_limit: int = DEFAULT_PLAN_LIMIT  # the database plan's connections, for PgBouncer
     dynos: int = 2  # dynos sharing the plan (the formation recorded in APPWRITE_LITE_PLANS)
+    queue_slots: int | None = None  # on-demand queue workers at once; None: all always on
+    queue_options: queues.QueueOptions = field(default_factory=queues.QueueOptions)
+    warnings: tuple[str, ...] = ()  # the user's queue knobs left at their defaults, and why
 
 
 def read_memory_limit(cgroup_root: Path) -> int | None:
@@ -102,6 +105,10 @@ def choose_policy(
     database plan, so the bridge, the pooler and Appwrite's knobs come from one budget."""
     assumed = limit_bytes is None
     limit_mib = (limit_bytes or DEFAULT_LIMIT) // MIB
+    # A bad queue knob must not stop the dyno: it is logged and left at its default.
+    options, warnings = queues.options_or_defaults(user_settings)
+    user_settings = {k: v for k, v in user_settings.items() if k not in queues.VARIABLES}
+    user_settings.update(_queue_values(options))
     setup, source = setup_for(user_settings, role, limit_mib)
     chosen = budget.choose(setup.specs, setup.redis_plan, setup.db_plan, background, mode,
                            user_settings=user_settings)
@@ -123,6 +130,9 @@ def choose_policy(
         f"{chosen.db_upstream()}/{chosen.db_limit} database, "
         f"{chosen.upstream()}/{chosen.redis_limit} Redis"
     )
+    if mine.slots is not None:
+        description += (f"; queues on demand, at most {mine.slots} at once, stopped after "
+                        f"{options.idle_seconds:g} s idle")
     if kept:
         description += f"; kept your own {', '.join(kept)}"
     advice = refusal = ""
@@ -136,4 +146,13 @@ def choose_policy(
                         bridge_mode=chosen.mode,
                         bridge_ceiling=(mine.ceiling(chosen.wiring)
                                         if chosen.mode == MUX else None),
-                        db_plan_limit=setup.db_plan.connections, dynos=chosen.dyno_count)
+                        db_plan_limit=setup.db_plan.connections, dynos=chosen.dyno_count,
+                        queue_slots=mine.slots, queue_options=options, warnings=tuple(warnings))
+
+
+def _queue_values(options: queues.QueueOptions) -> dict[str, str]:
+    """Checked queue knobs back as the variables the budget reads."""
+    values = {queues.MODE_VAR: options.mode}
+    if options.slots is not None:
+        values[queues.SLOTS_VAR] = str(options.slots)
+    return values

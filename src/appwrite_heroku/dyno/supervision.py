@@ -31,10 +31,19 @@ from ..config.processes import Program
 from ..errors import InputError
 from .router import render_template
 
-# Heroku sends SIGTERM and then SIGKILL 30 s later: every program gets TERM, then KILL after
-# this many seconds, and the launcher keeps a margin for supervisord itself.
-STOP_WAIT_SECONDS = 10
+# Heroku sends SIGTERM and then SIGKILL 30 s later. Every program gets TERM at once (one group:
+# supervisord stops groups one after another, waiting for each, which took the real worker dyno
+# 17-25 s), then KILL after this many seconds: a queue worker finishes its job in flight first
+# (utopia-php/queue 0.21.1 Adapter/Swoole.php:67-70 closes the consumer, :120 waits for running
+# jobs). The launcher keeps a margin for supervisord and PgBouncer, which stops after the rest.
+STOP_WAIT_SECONDS = 20
 SHUTDOWN_DEADLINE = 25.0
+# A queue worker the dispatcher stops (dyno/queues.py) finishes the jobs it holds however long
+# they take, within reason: killing it would leave its job in the processing list for good.
+# At the dyno's shutdown the launcher's deadline applies to everyone.
+ON_DEMAND_STOP_WAIT = 3600
+# The group every program but PgBouncer belongs to: signalled together at shutdown.
+GROUP = "appwrite"
 _MAX_PARTIAL_LINE = 16 * 1024
 
 
@@ -51,13 +60,13 @@ def program_section(program: Program, log_path: Path) -> str:
         f"[program:{program.name}]",
         f"command={shlex.join(program.command)}",
         f"directory={program.directory}",
-        "autostart=true",
+        f"autostart={'false' if program.on_demand else 'true'}",
         "autorestart=true",
         f"startsecs={program.startsecs}",
         "startretries=3",
         f"priority={program.priority}",
         "stopsignal=TERM",
-        f"stopwaitsecs={STOP_WAIT_SECONDS}",
+        f"stopwaitsecs={ON_DEMAND_STOP_WAIT if program.on_demand else STOP_WAIT_SECONDS}",
         "stopasgroup=true",
         "killasgroup=true",
         "redirect_stderr=true",
@@ -72,10 +81,29 @@ def program_section(program: Program, log_path: Path) -> str:
     return "\n".join(lines)
 
 
+def group_section(programs: Iterable[Program]) -> str:
+    """One group for every program that may stop together: supervisord's shutdown stops a
+    group's members at once (ProcessGroup.stop_all) but one group after another, waiting for
+    each. Its priority puts it after PgBouncer at start and before it at shutdown."""
+    members = [p.name for p in programs if not p.stops_last]
+    if not members:
+        return ""
+    return f"[group:{GROUP}]\nprograms={','.join(members)}\npriority=999"
+
+
+def rpc_name(program: Program) -> str:
+    """The name supervisord's XML-RPC knows the program by (`group:name`)."""
+    return program.name if program.stops_last else f"{GROUP}:{program.name}"
+
+
 def render_supervisord(runtime_dir: Path, programs: Iterable[Program]) -> str:
+    programs = list(programs)
     sections = [
         program_section(program, log_fifo(runtime_dir, program.name)) for program in programs
     ]
+    group = group_section(programs)
+    if group:
+        sections.append(group)
     return render_template("supervisord.conf.tmpl", {
         "RUNTIME": str(runtime_dir),
         "PROGRAMS": "\n\n" + "\n\n".join(sections) + "\n",
@@ -166,6 +194,7 @@ class LogPump:
 
 
 _SPAWNED = re.compile(r"spawned: '(?P<name>[^']+)' with pid (?P<pid>\d+)")
+_STOPPED = re.compile(r"stopped: (?P<name>\S+) \(")
 _GAVE_UP = re.compile(r"gave up: (?P<name>\S+) entered FATAL state")
 
 
@@ -175,7 +204,13 @@ class CrashWatch:
     def __init__(self, policy: CrashPolicy) -> None:
         self._policy = policy
         self._starts: dict[str, deque[float]] = {}
-        self.pids: set[int] = set()
+        self._asked: set[str] = set()  # stopped on request: its next start is not a restart
+        self._pids: dict[str, int] = {}
+
+    @property
+    def pids(self) -> set[int]:
+        """The latest pid of every program (each leads its own process group)."""
+        return set(self._pids.values())
 
     def observe(self, line: str, now: float) -> str | None:
         """The reason to give up, or None while everything is healthy."""
@@ -183,14 +218,21 @@ class CrashWatch:
         if gave_up:
             return (f"{gave_up['name']} kept exiting right after start and supervisord gave "
                     "up on it")
+        stopped = _STOPPED.search(line)
+        if stopped:
+            self._asked.add(stopped["name"])
+            return None
         spawned = _SPAWNED.search(line)
         if not spawned:
             return None
         name = spawned["name"]
-        self.pids.add(int(spawned["pid"]))
-        if name not in self._starts:
-            self._starts[name] = deque()
-            return None  # the first start is not a restart
+        self._pids[name] = int(spawned["pid"])
+        if name not in self._starts or name in self._asked:
+            # The first start, and a start after a requested stop (the queue dispatcher's),
+            # are not restarts.
+            self._starts.setdefault(name, deque())
+            self._asked.discard(name)
+            return None
         starts = self._starts[name]
         starts.append(now)
         while starts and now - starts[0] > self._policy.window:

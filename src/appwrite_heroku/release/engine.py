@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from ..clock import SYSTEM, Clock, poll
-from ..config import addons, appetite, inputs, plans
+from ..config import addons, appetite, inputs, plans, queues
 from ..config import budget as budget_model
 from ..config import settings as settings_engine
 from ..config.heroku_types import PROCESS_TYPES, Formation, Release
@@ -223,7 +223,8 @@ def small_dynos(formation: Sequence[Formation], config: Mapping[str, str] | None
     model, the launcher's own), each with the size that would hold them."""
     config = config or {}
     specs, _unknown_sizes = budget_model.dyno_specs(formation, appetite.runs_all_in_web(config))
-    return budget_model.too_small(specs, appetite.background_for(config))
+    return budget_model.too_small(specs, appetite.background_for(config),
+                                  queues.options_from(config))
 
 
 # -- the engine ---------------------------------------------------------------------------------

@@ -118,9 +118,58 @@ def worker(name: str) -> None:
         print(f"{name}: reached redis without a password", flush=True)
     if name in os.environ.get("STANDIN_PG_CHECK", "").split(","):
         print(f"{name}: {postgres_check()}", flush=True)
+    if name.startswith("worker-"):
+        consume(name)
+        return
     print(f"{name}: consuming", flush=True)
     while True:
         time.sleep(3600)
+
+
+def queue_of(name: str) -> str:
+    """The queue app/worker.php:62-66 (Appwrite 1.9.6) gives `bin/worker-NAME`."""
+    worker = name.removeprefix("worker-")
+    override = os.environ.get("_APP_QUEUE_NAME", "")
+    if override:
+        return override
+    return "database_db_main" if worker.startswith("databases") else f"v1-{worker.lower()}"
+
+
+def consume(name: str) -> None:
+    """What a utopia-php/queue 0.21.1 consumer does (src/Queue/Broker/Redis.php:50-111,
+    Adapter/Swoole.php:67-120): BRPOP the queue with a 2 s timeout, store the job and push its
+    pid to the processing list, run it, then drop both; on SIGTERM finish the job in hand and
+    leave after the pop in progress returns. A job's payload may ask it to work `seconds`.
+    Every job done and every start and exit are recorded in Redis for the tests."""
+    import signal
+
+    import redis
+
+    queue = queue_of(name)
+    client = redis.Redis(host=os.environ["_APP_REDIS_HOST"],
+                         port=int(os.environ["_APP_REDIS_PORT"]))
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+    client.rpush("standin.events", json.dumps({"event": "start", "worker": name,
+                                               "at": time.time()}))
+    print(f"{name}: consuming {queue}", flush=True)
+    while not stopping:
+        item = client.brpop([f"utopia-queue.queue.{queue}"], timeout=2)
+        if item is None:
+            continue
+        job = json.loads(item[1])
+        pid = job["pid"]
+        client.set(f"utopia-queue.jobs.{queue}.{pid}", item[1])
+        client.lpush(f"utopia-queue.processing.{queue}", pid)
+        time.sleep(float(job.get("payload", {}).get("seconds", 0)))  # the job's own work
+        client.rpush("standin.done", json.dumps({"pid": pid, "queue": queue, "worker": name,
+                                                 "at": time.time()}))
+        client.delete(f"utopia-queue.jobs.{queue}.{pid}")
+        client.lrem(f"utopia-queue.processing.{queue}", 1, pid)
+        print(f"{name}: done {pid}", flush=True)
+    client.rpush("standin.events", json.dumps({"event": "exit", "worker": name,
+                                               "at": time.time()}))
+    print(f"{name}: stopped", flush=True)
 
 
 def task(name: str) -> None:
