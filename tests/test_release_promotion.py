@@ -180,6 +180,16 @@ def test_refused_when_staging_last_release_failed(env: Env, source: Path) -> Non
     assert [r.method for r in env.standin.requests[before:]] == ["GET"] * result.api_requests
 
 
+@pytest.fixture
+def three_modelled_versions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if the tool had modelled 1.9.5 and 1.9.7 beside 1.9.6 (today it knows only 1.9.6):
+    what is tested is how promotion orders the two apps' versions."""
+    from appwrite_heroku.config import versions
+
+    monkeypatch.setattr(versions, "modelled", lambda: ("1.9.5", "1.9.6", "1.9.7"))
+
+
+@pytest.mark.usefixtures("three_modelled_versions")
 def test_refused_when_staging_runs_an_older_appwrite_than_production(env: Env,
                                                                     source: Path) -> None:
     staging = make_appwrite_app(env.standin, "stg")
@@ -195,6 +205,7 @@ def test_refused_when_staging_runs_an_older_appwrite_than_production(env: Env,
     assert writes_to(env, production, requests_before) == []
 
 
+@pytest.mark.usefixtures("three_modelled_versions")
 def test_an_upgrade_runs_production_release_phase_and_waits_for_the_new_version(
         env: Env, source: Path) -> None:
     staging = make_appwrite_app(env.standin, "stg")
