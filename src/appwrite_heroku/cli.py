@@ -20,12 +20,12 @@ from .errors import AppwriteHerokuError
 
 # Imported lazily so that `launch` in a dyno does not pay for the release side's imports.
 _COMMAND_MODULES = (
-    "appwrite_heroku.config.env_command",  # env
+    "appwrite_heroku.commands.env",  # env
     "appwrite_heroku.release.engine",  # deploy, plan
     "appwrite_heroku.dyno.bridge",  # redis-bridge
     "appwrite_heroku.dyno.launcher",  # launch
     "appwrite_heroku.dyno.patches",  # patch-appwrite
-    "appwrite_heroku.config.budget",  # budget
+    "appwrite_heroku.commands.budget",  # budget
 )
 
 
