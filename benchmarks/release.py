@@ -62,7 +62,7 @@ class Bench:
                 "HEROKU_ROUTER_URL": self.standin.router_url}
 
     def app(self, prefix: str) -> str:
-        # The Deploy button's plans and sizes (budget.py's default profile).
+        # The Deploy button's plans and sizes (the budget's default profile).
         return make_appwrite_app(self.standin, prefix)
 
     def push(self, app: str, marker: str, tag: str | None) -> None:

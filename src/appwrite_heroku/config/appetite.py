@@ -3,7 +3,7 @@
 Every Appwrite process keeps pools of its own, sized by a handful of `_APP_*` knobs; queue
 consumers and publishers open their own Redis connections; Swoole forks workers per server. This
 module says, for each process a dyno runs, the most database and Redis connections it can hold
-and the memory it needs, for given knobs. budget.py adds them up against the plans' limits.
+and the memory it needs, for given knobs. The budget adds them up against the plans' limits.
 
 Every number is read from Appwrite 1.9.6 and the libraries its composer.lock pins
 (utopia-php/pools 1.0.5, utopia-php/queue 0.21.1, utopia-php/database 6.0.0, utopia-php/abuse

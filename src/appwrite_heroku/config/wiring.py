@@ -31,7 +31,7 @@ DEFAULT_MODE = PLAIN  # the standalone `redis-bridge`; dynos multiplex (budget.C
 
 def shared_for(max_upstream: int, shared: int = DEFAULT_SHARED) -> int:
     """Shared connections under a ceiling: at most ``shared``, a quarter of the ceiling, at
-    least one; the rest is left for dedicated needs (budget.py sizes ceilings from this)."""
+    least one; the rest is left for dedicated needs (the budget sizes ceilings from this)."""
     return max(1, min(shared, max_upstream // 4))
 
 

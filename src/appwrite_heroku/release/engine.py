@@ -219,7 +219,7 @@ def hostname_of(web_url: str | None) -> str | None:
 
 def small_dynos(formation: Sequence[Formation], config: Mapping[str, str] | None = None,
                 ) -> list[str]:
-    """Dynos too small for their processes even at the smallest sizing (budget.py's memory
+    """Dynos too small for their processes even at the smallest sizing (the budget's memory
     model, the launcher's own), each with the size that would hold them."""
     config = config or {}
     specs, _unknown_sizes = budget_model.dyno_specs(formation, appetite.runs_all_in_web(config))
