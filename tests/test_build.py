@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from appwrite_heroku.errors import InputError, ReleaseFailed
+from appwrite_heroku.errors import InputError, PlatformError, ReleaseFailed
 from appwrite_heroku.release import build as builder
 from appwrite_heroku.release.engine import DeployOptions, deploy
 from appwrite_heroku.release.heroku_api import HerokuClient
@@ -28,6 +28,7 @@ from helpers import (
 )
 from services import Registry as RegistryServer
 from services import have
+from standins.clock import SkippingClock
 from standins.heroku import HerokuStandIn
 
 V2S2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -216,3 +217,20 @@ def test_docker_build_without_buildx_or_daemon_is_a_clear_refusal(source: Path) 
         builder.build_docker(app="a-app", registry=Registry("http://127.0.0.1:9"),
                              api_key=CANARY_API_KEY, source_dir=str(source),
                              appwrite_version="1.9.6", on_line=lambda line: None)
+
+
+def test_a_failed_push_is_retried_after_waits_on_the_clock(tmp_path: Path) -> None:
+    """A real command that fails twice, then succeeds: three runs, and the two waits between
+    them (2 s, then 4 s) taken on the injected clock, none slept for real."""
+    tries = tmp_path / "tries"
+    argv = ["sh", "-c", f'echo x >> "{tries}"; [ "$(wc -l < "{tries}")" -ge 3 ]']
+    clock, lines = SkippingClock(), list[str]()
+    builder._push_with_retries(argv, kind="web", on_line=lines.append, clock=clock.clock)
+    assert tries.read_text().count("x") == 3
+    assert lines == ["push of web failed (exit 1); retrying"] * 2
+    assert clock.skipped == 6
+    clock = SkippingClock()
+    with pytest.raises(PlatformError, match="failed 3 times"):
+        builder._push_with_retries(["false"], kind="worker", on_line=lines.append,
+                                   clock=clock.clock)
+    assert clock.skipped == 6

@@ -22,7 +22,6 @@ import os
 import subprocess
 import tarfile
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -113,7 +112,7 @@ def buildah_push_argv(*, local_tag: str, destination: str, authfile: str, insecu
 def build_buildah(*, app: str, registry: Registry, api_key: str, source_dir: str,
                   appwrite_version: str, on_line: Callable[[str], None],
                   storage_dir: str | None = None, run: CommandRunner = spawn,
-                  record: str = "") -> None:
+                  record: str = "", clock: Clock = SYSTEM) -> None:
     check_source(source_dir)
     storage: list[str] = []
     if storage_dir:
@@ -136,12 +135,12 @@ def build_buildah(*, app: str, registry: Registry, api_key: str, source_dir: str
             _push_with_retries(buildah_push_argv(
                 local_tag=local_tag, destination=registry.image(app, kind),
                 authfile=str(authfile), insecure=registry.insecure, storage=storage),
-                kind=kind, on_line=on_line, run=run)
+                kind=kind, on_line=on_line, run=run, clock=clock)
 
 
 def _push_with_retries(argv: list[str], *, kind: str, on_line: Callable[[str], None],
                        env: Mapping[str, str] | None = None, attempts: int = 3,
-                       run: CommandRunner = spawn) -> None:
+                       run: CommandRunner = spawn, clock: Clock = SYSTEM) -> None:
     """A push that fails midway is retried; layers already sent are skipped by the registry."""
     for attempt in range(1, attempts + 1):
         status = run(argv, on_line=on_line, env=env)
@@ -149,7 +148,7 @@ def _push_with_retries(argv: list[str], *, kind: str, on_line: Callable[[str], N
             return
         if attempt < attempts:
             on_line(f"push of {kind} failed (exit {status}); retrying")
-            time.sleep(2 * attempt)
+            clock.sleep(2 * attempt)
     raise PlatformError(f"pushing the {kind} image to the registry failed {attempts} times: "
                         "check HEROKU_API_KEY and https://status.heroku.com, then run again")
 

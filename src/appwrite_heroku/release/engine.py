@@ -657,7 +657,7 @@ def _build_and_push(run: _Run, client: HerokuClient) -> dict[str, str]:
                                   source_dir=options.source_dir,
                                   appwrite_version=options.appwrite_version,
                                   on_line=run.reporter.info, storage_dir=options.buildah_storage,
-                                  run=run.runner, record=record)
+                                  run=run.runner, record=record, clock=run.clock)
         else:
             builder.build_docker(app=app, registry=registry, api_key=run.endpoints.api_key,
                                  source_dir=options.source_dir,
