@@ -1,7 +1,7 @@
 """The queue dispatcher: Appwrite's queue workers started when their list holds a job.
 
 Each queue worker holds ~60 MiB and waits on an empty Redis list almost all the time; a 512 MB
-worker dyno cannot hold nine of them (shared/facts/appwrite.md, Measured). So an on-demand
+worker dyno cannot hold nine of them (benchmarks/real_appwrite.py). So an on-demand
 worker (config/queues.py says which) is a supervisord program with autostart=false, and this
 thread in the launcher watches its two lists (LLEN, pipelined, every POLL_SECONDS, through the
 same local Redis bridge Appwrite uses), starts the worker when a job waits, and stops it once both

@@ -35,7 +35,6 @@ class SizingPolicy:
     fits: bool = True
     advice: str = ""  # when it does not fit: which plan or size would
     refusal: str = ""  # when it does not fit: the line plan/deploy would refuse with
-    bridge_mode: str = budget.CURRENT_MODE  # the Redis bridge's mode (the user's, if set)
     bridge_ceiling: int | None = None  # multiplexed: this dyno's max_upstream
     db_plan_limit: int = DEFAULT_PLAN_LIMIT  # the database plan's connections, for PgBouncer
     dynos: int = 2  # dynos sharing the plan (the formation recorded in APPWRITE_LITE_PLANS)
@@ -143,7 +142,6 @@ def choose_policy(
     return SizingPolicy(settings=settings, description=description,
                         program_env=mine.program_env, fits=chosen.fits, advice=advice,
                         refusal=refusal,
-                        bridge_mode=chosen.mode,
                         bridge_ceiling=(mine.ceiling(chosen.wiring)
                                         if chosen.mode == MUX else None),
                         db_plan_limit=setup.db_plan.connections, dynos=chosen.dyno_count,

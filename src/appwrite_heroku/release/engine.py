@@ -126,8 +126,6 @@ class DeployResult:
     rolled_back: bool = False
     healthy: bool | None = None
     summary: str = ""  # one line saying what happened
-    api_requests: int = 0  # Heroku Platform API requests this deploy made
-    registry_requests: int = 0  # requests to the registry, counted apart
     releases: list[int] = field(default_factory=list)  # versions of the releases it made
 
 
@@ -426,8 +424,6 @@ def deploy(options: DeployOptions, reporter: Reporter,
     try:
         _deploy(run, client)
     finally:
-        run.result.api_requests = client.request_count
-        run.result.registry_requests = client.host_requests[run.registry.host]
         client.close()
     return run.result
 

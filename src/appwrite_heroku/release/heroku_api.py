@@ -25,7 +25,6 @@ import json
 import random
 import re
 import uuid
-from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -211,9 +210,6 @@ class HerokuClient:
     timeout: float = 30.0
     retry: Retry = field(default_factory=make_retry)
     session: requests.Session = field(init=False)
-    request_count: int = field(init=False, default=0)  # Platform API requests
-    # Every request by host, retries not counted (the registry's count is reported apart).
-    host_requests: Counter[str] = field(init=False, default_factory=Counter)
     ratelimit_remaining: int | None = field(init=False, default=None)
     app: str | None = None  # named in error messages
     clock: Clock = SYSTEM  # every wait: retries, pacing, an output stream to appear and end
@@ -241,7 +237,6 @@ class HerokuClient:
         """One request (with retries) to any URL on the shared session; transport failures
         after retries become ``PlatformError``."""
         kwargs.setdefault("timeout", self.timeout)
-        self.host_requests[urlsplit(url).netloc] += 1
         headers = dict(kwargs.pop("headers", None) or {})
         headers.setdefault("Request-Id", str(uuid.uuid4()))
         try:
@@ -264,7 +259,6 @@ class HerokuClient:
             data = json.dumps(body)
         self._pace()
         response = self.raw(method, self.api_url + path, headers=headers, data=data)
-        self.request_count += 1
         remaining = response.headers.get("RateLimit-Remaining")
         if remaining is not None and whole_number(remaining.strip()):
             self.ratelimit_remaining = int(remaining)
@@ -344,11 +338,6 @@ class HerokuClient:
     def release(self, app: str, release_id: str) -> Release:
         result: Release = self.json(
             "GET", f"/apps/{self._app(app)}/releases/{quote(release_id, safe='')}")
-        return result
-
-    def release_config_vars(self, app: str, release_id: str) -> ConfigVars:
-        result: ConfigVars = self.json(
-            "GET", f"/apps/{self._app(app)}/releases/{quote(release_id, safe='')}/config-vars")
         return result
 
     def rollback(self, app: str, release_id: str) -> Release:

@@ -406,9 +406,10 @@ def formation_text(specs: Sequence[DynoSpec]) -> str:
 
 def tier_problem(specs: Sequence[DynoSpec]) -> str | None:
     """The refusal of a formation whose sizes mix tiers (plans.accepted), None if it has none."""
-    tiers = plan_table.tiers_of(s.size for s in specs)
-    if len(tiers) <= 1:
+    sizes = [s.size for s in specs]
+    if plan_table.accepted(sizes):
         return None
+    tiers = plan_table.tiers_of(sizes)
     return (f"{formation_text(specs)} mixes the {' and '.join(tiers)} tiers, "
             f"{plan_table.MIX_REFUSAL}")
 
