@@ -56,6 +56,7 @@ from .registry import (
     CopyCount,
     Manifest,
     Registry,
+    check_access,
     copy_image,
     image_ids,
     image_label,
@@ -648,6 +649,7 @@ def _build_and_push(run: _Run, client: HerokuClient) -> dict[str, str]:
     if options.build in ("buildah", "docker"):
         assert run.endpoints.api_key is not None
         run.reporter.step(f"Build and push ({options.build})")
+        check_access(client, registry)
         if options.build == "buildah":
             builder.build_buildah(app=app, registry=registry, api_key=run.endpoints.api_key,
                                   source_dir=options.source_dir,
