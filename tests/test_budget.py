@@ -203,6 +203,7 @@ def test_every_figure_names_its_basis() -> None:
         assert size.basis and size.memory_mib >= 512
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not MIRROR.is_dir(), reason="the Appwrite mirror is a workstation copy")
 def test_numbers_match_the_1_9_6_sources() -> None:
     def show(path: str) -> str:
@@ -470,6 +471,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_cli_fits_is_exit_0_and_prints_every_process() -> None:
     done = cli("--formation", "web=standard-1x,worker=standard-2x", "--redis-plan",
                "heroku-redis:mini", "--db-plan", "heroku-postgresql:essential-0")
@@ -486,6 +488,7 @@ def test_cli_fits_is_exit_0_and_prints_every_process() -> None:
     assert "worker-stats-resources" in stats.stdout and " stats-resources " in stats.stdout
 
 
+@pytest.mark.slow
 def test_cli_misfit_is_exit_1_with_advice() -> None:
     done = cli("--formation", "web=basic,worker=basic", "--redis-plan", "heroku-redis:mini",
                "--db-plan", "jawsdb-maria:kitefin")
@@ -493,6 +496,7 @@ def test_cli_misfit_is_exit_1_with_advice() -> None:
     assert "does not fit" in done.stdout and "choose " in done.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("args", "named"), [
     (("--formation", "web=basic", "--redis-plan", "heroku-redis:giant", "--db-plan",
       "jawsdb:kitefin"), "heroku-redis:giant"),
@@ -509,6 +513,7 @@ def test_cli_unknown_values_are_exit_2_in_one_line(args: tuple[str, ...], named:
     assert "known" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_cli_json_shape() -> None:
     done = cli("--profile", "minimal", "--json")
     assert done.returncode == 0, done.stderr
@@ -529,6 +534,7 @@ def test_cli_json_shape() -> None:
                                              for d in data["dynos"])
 
 
+@pytest.mark.slow
 def test_cli_bridge_option_judges_mini() -> None:
     done = cli("--profile", "default", "--bridge", "multiplex", "--json")
     assert done.returncode == 0
@@ -558,6 +564,7 @@ def plan_config(config: dict[str, str], tmp_path: Path,
     return done, [line for line in done.stderr.splitlines() if line.startswith("error: ")]
 
 
+@pytest.mark.slow
 def test_offline_plan_shows_the_default_profiles_budget() -> None:
     done = plan(EXAMPLE)
     assert done.returncode == 0, done.stderr
@@ -566,6 +573,7 @@ def test_offline_plan_shows_the_default_profiles_budget() -> None:
     assert "realtime worker" in done.stdout and "  fits" in done.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("var", "plan_name"), [("JAWSDB_MARIA_URL", "jawsdb-maria:kitefin"),
                                                 ("JAWSDB_URL", "jawsdb:kitefin")])
 def test_offline_plan_judges_the_database_the_config_names(tmp_path: Path, var: str,
@@ -580,6 +588,7 @@ def test_offline_plan_judges_the_database_the_config_names(tmp_path: Path, var: 
     assert "heroku-postgresql:essential-0 ($5/month) instead of " + plan_name in errors[0]
 
 
+@pytest.mark.slow
 def test_offline_plan_with_recorded_plans_that_cannot_fit_is_red(tmp_path: Path) -> None:
     config = json.loads(EXAMPLE.read_text())
     config[budget.PLANS_VAR] = ("redis=heroku-redis:mini,db=jawsdb-maria:kitefin,"

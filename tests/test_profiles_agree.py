@@ -161,6 +161,7 @@ def test_the_budget_figures_in_the_readme_are_the_models() -> None:
         assert f"`{command}`" in text
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not MIRROR.is_dir(), reason="the Appwrite mirror is a workstation copy")
 def test_the_readmes_installer_default_is_appwrites() -> None:
     text = " ".join(section("deploy-button").split())

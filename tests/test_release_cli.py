@@ -13,6 +13,8 @@ import pytest
 
 from helpers import CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
 
+pytestmark = pytest.mark.slow  # each test runs the command as a process
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "heroku-config.json"
 

@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from appwrite_heroku.clock import Clock
 from appwrite_heroku.config.processes import Program
 from appwrite_heroku.dyno.supervision import (
@@ -176,6 +178,7 @@ def _supervise(tmp_path: Path, step: float, then: str) -> Iterator[tuple[Supervi
         supervisor.stop(deadline=0.2)
 
 
+@pytest.mark.slow
 def test_restarts_are_timed_on_the_injected_clock(tmp_path: Path) -> None:
     """Five restarts a second apart on the supervisor's clock are a crash loop; the same lines
     a hundred seconds apart are not, and the stand-in's exit is what ends the watch."""
@@ -187,6 +190,7 @@ def test_restarts_are_timed_on_the_injected_clock(tmp_path: Path) -> None:
             "supervisord exited unexpectedly with status 0"
 
 
+@pytest.mark.slow
 def test_a_supervisord_that_ignores_term_is_killed_at_the_deadline(tmp_path: Path) -> None:
     with _supervise(tmp_path, 1.0, "wait") as (supervisor, children):
         assert supervisor.watch(threading.Event(), interval=0.01)
