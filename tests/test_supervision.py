@@ -26,6 +26,7 @@ from appwrite_heroku.dyno.supervision import (
     render_supervisord,
     rpc_name,
 )
+from waiting import wait_until
 
 
 def test_config_has_one_section_per_program_and_no_environment_secrets(tmp_path: Path) -> None:
@@ -122,14 +123,13 @@ def test_log_pump_prefixes_lines_and_survives_writer_restarts(tmp_path: Path) ->
     fifo = tmp_path / "api.fifo"
     pump = LogPump({"api": fifo}, lines.append)
     pump.start()
-    for text in (b"one\ntw", b"o\n", b"three\n"):
+    for count, text in enumerate((b"one\ntw", b"o\n", b"three\n"), start=1):
         writer = os.open(fifo, os.O_WRONLY)  # like a program restarted by supervisord
         os.write(writer, text)
         os.close(writer)
-        time.sleep(0.05)
-    deadline = time.monotonic() + 5
-    while len(lines) < 3 and time.monotonic() < deadline:
-        time.sleep(0.02)
+        # The pump has read this writer's bytes (one write under PIPE_BUF is read whole)
+        # before the next writer opens: each restart is seen on its own.
+        wait_until(f"line {count} from the pump", lambda count=count: len(lines) >= count)
     pump.stop()
     assert lines == ["[api] one", "[api] two", "[api] three"]
 
