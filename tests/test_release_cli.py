@@ -66,7 +66,7 @@ def test_plan_with_canary_config_prints_no_secret(tmp_path: Path) -> None:
     # JawsDB without a recorded plan is judged at its smallest plan, which Appwrite overruns:
     # the plan is shown, then refused in one line, and no secret appears in either.
     assert done.returncode == 1, done.stderr
-    assert "assumed jawsdb:kitefin" in done.stdout and "jawsdb:kitefin" in done.stderr
+    assert "jawsdb:kitefin for JAWSDB_URL (assumed: the smallest jawsdb plan)" in done.stderr
     assert "+ _APP_OPENSSL_KEY_V1=****" in done.stdout  # generated, masked
     assert "release record: tag=v1.0.0 appwrite=1.9.6 commit=abc1234 as the image label" \
         in done.stdout
