@@ -553,7 +553,7 @@ def compare(services: Services, args: argparse.Namespace) -> None:
     redis = services.stack.enter_context(stopping(redis_for_lite(services.work)))
     account = account_for(services)
     release_phase(services, account, redis)
-    lite = Lite(services, account, redis)
+    lite = Lite(services, account, redis, **dict(args.env))
     services.stack.callback(lite.stop)
     print(f"Lite sizing: {lite.sizing()}")
     environ = lite.api_environ()
@@ -619,7 +619,8 @@ class SweepRow:
 def sweep_one(services: Services, account: Any, redis: Any, workers: int,
               prepared: dict[str, Any], args: argparse.Namespace) -> SweepRow:
     steps = [int(s) for s in args.sweep_concurrency.split(",")]
-    lite = Lite(services, account, redis, _APP_CPU_NUM="1", _APP_WORKER_PER_CORE=str(workers))
+    lite = Lite(services, account, redis, **{**dict(args.env), "_APP_CPU_NUM": "1",
+                                             "_APP_WORKER_PER_CORE": str(workers)})
     try:
         if "script" not in prepared:
             key, ids = set_up(lite, services)
@@ -679,6 +680,13 @@ def stopping(server: Any) -> Iterator[Any]:
         server.stop()
 
 
+def _pair(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError("expected KEY=VALUE")
+    return key, value
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20, help="per step (default 20)")
@@ -689,6 +697,8 @@ def main() -> int:
                         "(the Lite alone; default: compare Lite and bare)")
     parser.add_argument("--sweep-concurrency", default="16,48",
                         help="concurrencies of the sweep (default 16,48)")
+    parser.add_argument("--env", action="append", default=[], type=_pair, metavar="KEY=VALUE",
+                        help="a config var of the Lite's app (bare gets what its API then sees)")
     args = parser.parse_args()
     reason = unavailable() or (None if shutil.which("wrk") else
                                "wrk is not installed (Debian's `wrk`, in .ci/run's apt list)")
