@@ -43,6 +43,7 @@ Where the real Appwrite or wrk is absent it says why and exits 0.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import json
 import os
@@ -420,9 +421,19 @@ def databases_worker(target: Target, tree: Any, work: Path) -> Iterator[None]:
         stop_group(proc)
 
 
-def set_up(target: Target, services: Services) -> tuple[str, list[str]]:
-    """Project, key, database, collection with a `title` attribute, 100 documents: (key, ids)."""
-    _, server = console_and_project(target.port)
+@dataclass
+class Prepared:
+    """What set-up made: the console session, the API key, the documents, the wrk script."""
+
+    console: Api
+    key: str
+    ids: list[str]
+    script: Path
+
+
+def set_up(target: Target, services: Services) -> Prepared:
+    """Project, key, database, collection with a `title` attribute, 100 documents."""
+    console, server = console_and_project(target.port)
     path = f"{COLLECTION}/attributes"
     with databases_worker(target, services.tree, services.work):
         server.expect(202, "POST", f"{path}/string", {"key": "title", "size": 64,
@@ -434,7 +445,39 @@ def set_up(target: Target, services: Services) -> tuple[str, list[str]]:
                          {"documentId": "unique()", "data": {"title": f"doc {n}"}})["$id"]
            for n in range(DOCUMENTS)]
     assert server.key is not None
-    return server.key, ids
+    script = services.work / f"mix-{target.name}.lua"
+    script.write_text(lua_script(ids, server.key))
+    return Prepared(console, server.key, ids, script)
+
+
+# What the console and a server do besides the document mix: every API worker that has served
+# these holds their code paths' memory (the broad warm-up of the sweep, before memory is read).
+CONSOLE_CALLS = ("/account", "/teams", "/projects", f"/projects/{PROJECT}",
+                 f"/projects/{PROJECT}/keys")
+SERVER_CALLS = ("/databases", "/databases/main", f"{COLLECTION}", f"{COLLECTION}/attributes",
+                f"{COLLECTION}/indexes", f"{COLLECTION}/documents")
+
+
+def broad_warm_up(port: int, prepared: Prepared, workers: int, passes: int = 4) -> None:
+    """Every console and server call above, 2 x `workers` at once, `passes` times: Appwrite's
+    dispatcher hands each to an idle worker, so every worker serves most of them. Any answer
+    but 200 fails the run."""
+    local = threading.local()
+
+    def calls(index: int) -> None:
+        if not hasattr(local, "apis"):
+            local.apis = (Api(port, cookie=prepared.console.cookie),
+                          Api(port, project=PROJECT, key=prepared.key))
+        console, server = local.apis
+        for path in CONSOLE_CALLS:
+            console.expect(200, "GET", path)
+        for path in SERVER_CALLS:
+            server.expect(200, "GET", path)
+        server.expect(201, "POST", f"{COLLECTION}/documents",
+                      {"documentId": "unique()", "data": {"title": "warm"}})
+
+    with concurrent.futures.ThreadPoolExecutor(2 * workers) as pool:
+        list(pool.map(calls, range(2 * workers * passes)))
 
 
 def one_step(target: Target, script: Path, concurrency: int, seconds: float) -> Result:
@@ -560,12 +603,7 @@ def compare(services: Services, args: argparse.Namespace) -> None:
     plain = services.stack.enter_context(stopping(start_redis(services.work / "redis-bare")))
     bare = Bare(services, environ, account_for(services, limit=-1), plain)
     services.stack.callback(bare.stop)
-    targets = []
-    for target in (lite, bare):
-        key, ids = set_up(target, services)
-        script = services.work / f"mix-{target.name}.lua"
-        script.write_text(lua_script(ids, key))
-        targets.append((target, script))
+    targets = [(target, set_up(target, services).script) for target in (lite, bare)]
     results = load_steps(targets, steps, args.seconds, args.rounds)
     knobs = " ".join(f"{k}={environ[k]}" for k in sorted(environ) if k in (
         "_APP_CPU_NUM", "_APP_WORKER_PER_CORE", "_APP_CONNECTIONS_MAX", "_APP_WORKERS_NUM",
@@ -622,14 +660,13 @@ def sweep_one(services: Services, account: Any, redis: Any, workers: int,
     lite = Lite(services, account, redis, **{**dict(args.env), "_APP_CPU_NUM": "1",
                                              "_APP_WORKER_PER_CORE": str(workers)})
     try:
-        if "script" not in prepared:
-            key, ids = set_up(lite, services)
-            prepared["script"] = services.work / "mix.lua"
-            prepared["script"].write_text(lua_script(ids, key))
+        if "set-up" not in prepared:
+            prepared["set-up"] = set_up(lite, services)
+        made: Prepared = prepared["set-up"]
         peaks = PeakConnections(prepared["probe"], services.postgres, account.user)
         peaks.start()
-        results = load_steps([(lite, prepared["script"])], steps, args.seconds,
-                             args.rounds)[lite.name]
+        broad_warm_up(lite.port, made, workers)
+        results = load_steps([(lite, made.script)], steps, args.seconds, args.rounds)[lite.name]
         redis_peak, db_peak = peaks.stop()
         table = lite.memory()
         kinds = lite.kinds()
