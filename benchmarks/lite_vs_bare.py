@@ -459,9 +459,10 @@ SERVER_CALLS = ("/databases", "/databases/main", f"{COLLECTION}", f"{COLLECTION}
 
 
 def broad_warm_up(port: int, prepared: Prepared, workers: int, passes: int = 4) -> None:
-    """Every console and server call above, 2 x `workers` at once, `passes` times: Appwrite's
+    """Every console and server call above and a team, a key and a collection created,
+    2 x `workers` at once, `passes` times: Appwrite's
     dispatcher hands each to an idle worker, so every worker serves most of them. Any answer
-    but 200 fails the run."""
+    but the expected one fails the run."""
     local = threading.local()
 
     def calls(index: int) -> None:
@@ -475,6 +476,12 @@ def broad_warm_up(port: int, prepared: Prepared, workers: int, passes: int = 4) 
             server.expect(200, "GET", path)
         server.expect(201, "POST", f"{COLLECTION}/documents",
                       {"documentId": "unique()", "data": {"title": "warm"}})
+        # What the console writes besides sign-up and project creation (once per app).
+        console.expect(201, "POST", "/teams", {"teamId": "unique()", "name": "Warm"})
+        console.expect(201, "POST", f"/projects/{PROJECT}/keys",
+                       {"keyId": "unique()", "name": "warm", "scopes": ["databases.read"]})
+        server.expect(201, "POST", "/databases/main/collections",
+                      {"collectionId": "unique()", "name": "Warm"})
 
     with concurrent.futures.ThreadPoolExecutor(2 * workers) as pool:
         list(pool.map(calls, range(2 * workers * passes)))
