@@ -30,9 +30,11 @@ was; then the Lite/bare ratios, and memory (PSS) per process kind after the load
 
 `--sweep 2,3,4,6,8`: the Lite alone, its web dyno restarted with each API worker count
 (`_APP_CPU_NUM=1`, `_APP_WORKER_PER_CORE=N`, set as a user would; the launcher keeps them), steps
-at `--sweep-concurrency` (16,48): throughput, p99, errors, PSS per API worker (what the budget's
-MEMORY_MIB["api-worker"] is), the add-ons' connections at their peak. The knee is where more
-workers stop adding throughput or start hurting p99.
+at `--sweep-concurrency` (16,48), after a broad warm-up (every worker serves console and server
+reads and writes): throughput, p95/p99, errors, each API worker's own memory (USS: what the
+budget's MEMORY_MIB["api-worker"] counts), the API server's PSS less its workers' USS
+(MEMORY_MIB["api-master"]), the dyno's PSS, the add-ons' connections at their peak. The knee is
+where more workers stop adding throughput or start hurting p99.
 
     python3 benchmarks/lite_vs_bare.py [--seconds 20] [--steps 4,16,48]
     python3 benchmarks/lite_vs_bare.py --sweep 2,3,4,6,8 [--sweep-concurrency 16,48]
@@ -691,16 +693,17 @@ def print_sweep(rows: list[SweepRow]) -> None:
     print("\n== API workers sweep (Lite web dyno, 512 MiB cgroup)")
     steps = [r.concurrency for r in rows[0].results]
     head = "".join(f" | c{c} req/s | c{c} p95 | c{c} p99 | c{c} errors" for c in steps)
-    print(f"| API workers{head} | API PSS MiB | per worker PSS / USS MiB | dyno PSS MiB | "
-          "Redis / Postgres peak |")
-    print("|---" * (1 + 4 * len(steps) + 4) + "|")
+    print(f"| API workers{head} | API PSS MiB | per worker PSS / USS MiB | API less workers' "
+          "USS MiB | dyno PSS MiB | Redis / Postgres peak |")
+    print("|---" * (1 + 4 * len(steps) + 5) + "|")
     for row in rows:
         cells = "".join(f" | {r.rate:.0f} | {r.p95:.0f} ms | {r.p99:.0f} ms | {r.errors}"
                         for r in row.results)
         pss = sum(row.worker_pss) / max(1, len(row.worker_pss))
         uss = sum(row.worker_uss) / max(1, len(row.worker_uss))
         print(f"| {row.workers}{cells} | {row.api_pss:.0f} | {pss:.1f} / {uss:.1f} | "
-              f"{row.dyno_pss:.0f} | {row.redis_peak} / {row.db_peak} |")
+              f"{row.api_pss - sum(row.worker_uss):.0f} | {row.dyno_pss:.0f} | "
+              f"{row.redis_peak} / {row.db_peak} |")
     for row in rows:
         print(f"  {row.workers} workers, launcher: {row.sizing}")
 

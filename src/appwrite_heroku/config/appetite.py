@@ -251,14 +251,14 @@ MEMORY_MIB: dict[str, tuple[int, str]] = {
                      "not: the dyno rows do not know the database, and 3 MiB is the safe side"),
     # The API server under the launcher, swept from 3 to 8 workers after every worker served
     # the console's and a server's calls, reads and writes, and the document mix (SWEEP): its
-    # PSS less its workers' own memory (USS) came out at 159-160 MiB on every row — master,
+    # PSS less its workers' own memory (USS) came out at 159-161 MiB on every row — master,
     # manager, task worker and the pages all of them share —, and each worker adds its USS.
-    "api-master": (160, f"measured: the API server's PSS less its workers' USS, 159-160 MiB "
+    "api-master": (160, f"measured: the API server's PSS less its workers' USS, 159-161 MiB "
                         f"with 3, 4, 5, 6 or 8 workers: master, manager, task worker and the "
                         f"pages they all share ({SWEEP})"),
     "api-task": (0, f"measured: inside the API master's 160 MiB ({SWEEP})"),
     "api-worker": (40, f"measured: a served API worker's own memory (USS): 24-29 MiB after "
-                       f"console and server reads and writes and the document mix, 38-40 MiB "
+                       f"console and server reads and writes and the document mix, 38-42 MiB "
                        f"where every worker also served the console's sign-up and project "
                        f"creation: the larger ({SWEEP}; one never hit costs almost nothing)"),
     # With one worker (`_APP_WORKERS_NUM=1`, what a web dyno runs) Swoole's base mode runs the

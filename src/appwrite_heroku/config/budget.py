@@ -435,9 +435,9 @@ def evaluate(specs: Sequence[DynoSpec], knobs: Mapping[str, DynoKnobs], redis_pl
 
 # --- choosing the knobs ------------------------------------------------------------------------
 
-# The knee: on the 2-CPU machine the sweep ran on (README, The web dyno against bare Appwrite),
-# 6 API workers served ~30 % more than 4 at concurrency 16 and 48, and 8 no more than 6, with a
-# worse p99 at 48. The tabled dynos have about that CPU (shared, or performance-m's 2 cores).
+# The knee: on the 2-CPU machine the sweeps ran on (README, The web dyno against bare
+# Appwrite), 5-6 API workers served the most at concurrency 16 and 48; 8 no more (or less),
+# with a worse p99. Heroku does not publish a shared dyno's CPU share; Fir sizes name 1-2 cores.
 MAX_API_WORKERS = 6
 # Judged like any size, never suggested: eco's $5 buys 1,000 hours a month shared by all of an
 # account's eco dynos, less than two dynos running all month.
