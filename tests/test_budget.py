@@ -1,4 +1,4 @@
-"""The connection and memory model (budget.py) and the plan table (plans.py): Appwrite 1.9.6's
+"""The connection and memory model (config/budget/) and the plan table (plans.py): Appwrite 1.9.6's
 formulas, the per-process figures, the choice of knobs, the profiles, and the `budget` command."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from appwrite_heroku.config import appetite, budget, wiring
 from appwrite_heroku.config import plans as plan_table
 from appwrite_heroku.config.appetite import Knobs, pool_size, pubsub_pool_size
-from appwrite_heroku.config.budget import MUX, PLAIN, DynoKnobs, DynoSpec
-from appwrite_heroku.config.wiring import shared_for
+from appwrite_heroku.config.budget import DynoKnobs, DynoSpec
+from appwrite_heroku.config.wiring import MUX, PLAIN, shared_for
 from appwrite_heroku.dyno.resp import Route, route_of
 from appwrite_heroku.errors import InputError
 

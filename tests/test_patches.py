@@ -214,7 +214,7 @@ def test_lite_image_patches_appwrite_at_build_time() -> None:
     from appwrite_heroku.dyno.launcher import Layout
 
     dockerfile = (ROOT / "Dockerfile.lite").read_text()
-    install = dockerfile.index("pip install --no-cache-dir /opt/appwrite-heroku/src")
+    install = dockerfile.index("pip install --no-cache-dir --no-deps /opt/appwrite-heroku/src")
     code_dir = Layout.from_env({}, "web").code_dir
     run = dockerfile.index(f"venv/bin/appwrite-heroku patch-appwrite {code_dir} ")
     assert install < run

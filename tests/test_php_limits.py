@@ -1,6 +1,6 @@
 """Connection budgets measured on real services, not only modelled.
 
-The model's worst case (budget.py, the default profile: a web and a worker dyno) opened by
+The model's worst case (config/budget/, the default profile: a web and a worker dyno) opened by
 Appwrite-shaped PHP processes, each dyno through its own multiplexed bridge (at the ceiling the
 budget chose) to a TLS Redis whose `maxclients` is Heroku Key-Value Store mini's 20, and through
 its own PgBouncer (pooler.py, at the budget's share) to a Heroku-shaped PostgreSQL whose role

@@ -3,12 +3,12 @@
 Every Appwrite process keeps pools of its own, sized by a handful of `_APP_*` knobs; queue
 consumers and publishers open their own Redis connections; Swoole forks workers per server. This
 module says, for each process a dyno runs, the most database and Redis connections it can hold
-and the memory it needs, for given knobs. budget.py adds them up against the plans' limits.
+and the memory it needs, for given knobs. The budget adds them up against the plans' limits.
 
 Every number is read from Appwrite 1.9.6 and the libraries its composer.lock pins
 (utopia-php/pools 1.0.5, utopia-php/queue 0.21.1, utopia-php/database 6.0.0, utopia-php/abuse
 1.4.1); each carries its file:line. Memory figures are measurements of the real Appwrite 1.9.6
-under the launcher (shared/facts/appwrite.md, Measured), each saying which; the connection
+under the launcher (benchmarks/real_appwrite.py), each saying which; the connection
 figures stay the worst case read from the sources. Pure data and functions.
 """
 
@@ -44,7 +44,7 @@ DEFAULT_WORKER_PER_CORE = 6  # app/init/registers.php:247; app/http.php:59
 DEFAULT_MAX_COROUTINES = 1  # app/init/registers.php:252; app/worker.php:80
 DEFAULT_QUEUE_WORKERS = 1  # app/worker.php:78 getEnv('_APP_WORKERS_NUM', 1)
 # `_APP_CPU_NUM` defaults to swoole_cpu_num() (registers.php:247, http.php:59,
-# realtime.php:362): the HOST's CPUs on a dyno (heroku.md: 8 on basic/standard, 96 on Fir).
+# realtime.php:362): the HOST's CPUs on a dyno (`nproc` reads 8 on basic/standard, 96 on Fir).
 HOST_CPUS_ON_A_DYNO = 8
 
 
@@ -234,7 +234,7 @@ UNKNOWN_TASK = _R(ALL_DB, ALL_REDIS, "not in the 1.9.6 table: every pool counted
 # PSS (a process tree's real share of RAM, what a dyno's limit counts) of each kind of process,
 # from the real Appwrite 1.9.6 run from its own sources under the launcher. A later benchmark
 # reproduces them; until then each names the measurement it comes from.
-MEASURED = "shared/facts/appwrite.md, Measured (real Appwrite 1.9.6 under the launcher)"
+MEASURED = "real Appwrite 1.9.6 under the launcher, 2026-12-07: benchmarks/real_appwrite.py"
 # The web dyno's API workers swept (README, The web dyno against bare Appwrite).
 SWEEP = ("benchmarks/lite_vs_bare.py --sweep (real Appwrite 1.9.6 under the launcher, the "
          "web dyno's API with 3-8 workers)")
@@ -286,8 +286,8 @@ MEMORY_MIB: dict[str, tuple[int, str]] = {
 
 # --- the process set ---------------------------------------------------------------------------
 
-# The entry points in 1.9.6's image that matter here (bin/ in the 1.9.6 tree; heroku.md and
-# appwrite.md list them): what `select_background` sees on a dyno.
+# The entry points in 1.9.6's image that matter here (bin/ in the 1.9.6 tree): what
+# `select_background` sees on a dyno.
 ENTRY_POINTS_1_9_6 = (
     "doctor", "install", "interval", "maintenance", "migrate", "realtime", "schedule-executions",
     "schedule-functions", "schedule-messages", "stats-resources", "upgrade", "worker-audits",

@@ -43,7 +43,7 @@ from typing import Any, cast
 
 import hiredis
 
-from ..cli import OneLineParser
+from ..arguments import OneLineParser
 from ..config.addons import RedisUpstream, parse_redis_url
 from ..config.inputs import whole_number
 from ..config.wiring import (
