@@ -42,3 +42,21 @@ def shared_file(*parts: str) -> Path:
         pytest.skip(why + ("; this CI declares it missing (APPWRITE_HEROKU_SHARED_MISSING)"
                            if declared else ""))
     return path
+
+
+def patchable_tree(code: Path) -> Path:
+    """An Appwrite code directory with what `patch-appwrite` touches: 1.9.6's own
+    constants.php from the shared tree, and an app/http.php holding only the text the
+    dispatcher patch expects (the project's patch data; Appwrite's file is not in shared/ and is
+    not copied into the project: test_patches.py checks the patch on the real one). Returns the
+    constants file."""
+    import shutil
+
+    from appwrite_heroku.dyno.patches import PATCHES
+
+    constants = code / "app" / "init" / "constants.php"
+    constants.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shared_file("appwrite", "constants-1.9.6.php"), constants)
+    dispatch = next(p for p in PATCHES if p.path == "app/http.php")
+    (code / "app" / "http.php").write_text(f"<?php\n{dispatch.expected}        }}\n")
+    return constants

@@ -123,7 +123,7 @@ def _result(**changes: object) -> DeployResult:
         exit_status=0, app_url="https://my-app.herokuapp.com/", release_version=7,
         image_ids={"web": "sha256:" + "a" * 64, "worker": "sha256:" + "b" * 64},
         changed_config_keys=["_APP_DOMAIN", "_APP_DB_PASS"], rolled_back=False, healthy=True,
-        summary="released v7", budget="fits: web basic 414 of 460 MiB; $22/month",
+        summary="released v7", budget="fits: web basic 452 of 460 MiB; $22/month",
     )
     for key, value in changes.items():
         setattr(base, key, value)
@@ -138,7 +138,7 @@ def test_summary_table_says_what_happened() -> None:
     assert "| Release | v7 |" in text
     assert "web `sha256:aaaaaaaaaaaa`" in text and "worker `sha256:bbbbbbbbbbbb`" in text
     assert "| Config vars changed | `_APP_DOMAIN`, `_APP_DB_PASS` (values ****) |" in text
-    assert "| Budget | fits: web basic 414 of 460 MiB; $22/month |" in text
+    assert "| Budget | fits: web basic 452 of 460 MiB; $22/month |" in text
     assert "| Health | healthy |" in text
     assert "| Rollback | no |" in text
 

@@ -193,7 +193,8 @@ def test_every_figure_names_its_basis() -> None:
         assert source_line.search(reach.basis), name
     for name, (mib, basis) in appetite.MEMORY_MIB.items():
         assert mib >= 0 and re.match(r"(measured|estimate)", basis), name
-        assert basis.startswith("estimate") or appetite.MEASURED in basis, name
+        assert basis.startswith("estimate") or appetite.MEASURED in basis \
+            or appetite.SWEEP in basis, name
     for dyno in (_dyno("web"), _dyno("worker"), _dyno("all")):
         for process in dyno.processes:
             assert "memory:" in process.basis, process.name
@@ -479,9 +480,9 @@ def test_cli_fits_is_exit_0_and_prints_every_process() -> None:
     assert done.returncode == 0, done.stderr
     for name in ("api worker", "realtime worker", "worker-stats-usage", "on-demand worker",
                  "settings: _APP_CONNECTIONS_MAX=", "dyno, upstream", "PgBouncer",
-                 "APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM=10 (2 shared + 8 dedicated",
-                 "database: Appwrite side 47, upstream 14", "redis: Appwrite side 84, upstream 17",
-                 "queues on demand, at most 7 at once (APPWRITE_LITE_QUEUE_SLOTS), the rest wait "
+                 "APPWRITE_REDIS_BRIDGE_MAX_UPSTREAM=9 (2 shared + 7 dedicated",
+                 "database: Appwrite side 44, upstream 14", "redis: Appwrite side 78, upstream 16",
+                 "queues on demand, at most 5 at once (APPWRITE_LITE_QUEUE_SLOTS), the rest wait "
                  "their turn: worker-audits, worker-certificates,", "fits"):
         assert name in done.stdout
     assert "stats-resources" not in done.stdout

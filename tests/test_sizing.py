@@ -31,7 +31,7 @@ def test_web_policy_matches_the_default_profile_budget() -> None:
     assert policy.settings == expected.settings
     # The bridge's ceiling and PgBouncer's share come from the same budget.
     assert f"({MUX} bridge, PgBouncer)" in policy.description
-    assert policy.bridge_ceiling == expected.ceiling(chosen.wiring) == 13
+    assert policy.bridge_ceiling == expected.ceiling(chosen.wiring) == 9
     assert (policy.db_plan_limit, policy.dynos) == (20, 2)
     assert policy.program_env == {"realtime": {"_APP_POOL_ADAPTER": "swoole"}}
     assert policy.fits
@@ -64,8 +64,9 @@ def test_all_role_on_a_big_dyno_fits_the_minimal_set() -> None:
     policy = choose_policy(1024 * MIB, "all", list(profile.background()), env)
     assert policy.fits, policy.description
     assert policy.program_env["realtime"]["_APP_WORKERS_NUM"] == "2"
-    assert policy.dynos == 1 and policy.bridge_ceiling == 16
-    assert policy.queue_slots == 1  # the API took the memory; queues still run, one at a time
+    assert policy.dynos == 1 and policy.bridge_ceiling == 15
+    assert policy.settings["_APP_WORKER_PER_CORE"] == "6"  # the knee (budget.MAX_API_WORKERS)
+    assert policy.queue_slots == 2  # what the API past its knee would not use: two queues
 
 
 def test_user_values_win_and_are_named() -> None:

@@ -26,6 +26,7 @@ from appwrite_heroku.dyno.supervision import (
     render_supervisord,
     rpc_name,
 )
+from helpers import CANARY_REDIS_PASSWORD
 from waiting import wait_until
 
 
@@ -132,6 +133,43 @@ def test_log_pump_prefixes_lines_and_survives_writer_restarts(tmp_path: Path) ->
         wait_until(f"line {count} from the pump", lambda count=count: len(lines) >= count)
     pump.stop()
     assert lines == ["[api] one", "[api] two", "[api] three"]
+
+
+def test_log_pump_emits_the_lines_of_one_read_at_once_in_order(tmp_path: Path) -> None:
+    """Appwrite prints a dozen lines per request: one emit (one masking pass, one write) per
+    read, every line still prefixed, none lost or reordered, a partial line kept for later."""
+    blocks: list[str] = []
+    fifo = tmp_path / "api.fifo"
+    pump = LogPump({"api": fifo}, blocks.append)
+    pump.start()
+    writer = os.open(fifo, os.O_WRONLY)
+    os.write(writer, b"".join(f"line {n}\n".encode() for n in range(12)) + b"half")
+    deadline = time.monotonic() + 5
+    while not blocks and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.write(writer, b" done\n")
+    os.close(writer)
+    while len(blocks) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    pump.stop()
+    assert blocks == ["\n".join(f"[api] line {n}" for n in range(12)), "[api] half done"]
+
+
+def test_a_block_of_lines_is_masked_as_its_lines_would_be(capsys: pytest.CaptureFixture[str],
+                                                         ) -> None:
+    from appwrite_heroku.dyno.launcher import Log
+    from appwrite_heroku.secrecy import Redactor
+
+    secret = "first-half-of-it\nsecond-half-of-it"
+    log = Log(Redactor([secret, CANARY_REDIS_PASSWORD]))
+    block = "\n".join(["[api] first-half-of-it", "[api] second-half-of-it",
+                       f"[api] url rediss://h:{CANARY_REDIS_PASSWORD}@host:1"])
+    log(block)
+    out = capsys.readouterr().out
+    for line in block.splitlines():
+        log(line)
+    assert capsys.readouterr().out == out
+    assert out == "[api] ****\n[api] ****\n[api] url rediss://h:****@host:1\n"
 
 
 # A stand-in for supervisord: its log lines for a program that keeps restarting (pids no

@@ -235,6 +235,9 @@ UNKNOWN_TASK = _R(ALL_DB, ALL_REDIS, "not in the 1.9.6 table: every pool counted
 # from the real Appwrite 1.9.6 run from its own sources under the launcher. A later benchmark
 # reproduces them; until then each names the measurement it comes from.
 MEASURED = "real Appwrite 1.9.6 under the launcher, 2026-12-07: benchmarks/real_appwrite.py"
+# The web dyno's API workers swept (README, The web dyno against bare Appwrite).
+SWEEP = ("benchmarks/lite_vs_bare.py --sweep (real Appwrite 1.9.6 under the launcher, the "
+         "web dyno's API with 3-8 workers)")
 # The real Appwrite 1.9.6 worker dyno (512 MB cgroup, on-demand queues) under the launcher with
 # every queue given jobs: benchmarks/real_appwrite.py ("every queue busy"), and the queues
 # helper's run of 15-25 jobs on each on-demand queue (README, Queue workers on demand).
@@ -246,14 +249,24 @@ MEMORY_MIB: dict[str, tuple[int, str]] = {
     "nginx": (3, f"measured: master + worker, 3 MiB ({MEASURED})"),
     "pgbouncer": (3, f"measured: 3 MiB ({MEASURED}); counted on every dyno, PostgreSQL or "
                      "not: the dyno rows do not know the database, and 3 MiB is the safe side"),
-    # The API server measured whole: 3 workers + master, manager and task worker 232 MiB after
-    # 240 requests at concurrency 6 (185 idle; 207-220 under the launcher), each worker that
-    # served requests ~50 MiB of its own: the rest, 82 MiB, is master + manager + task worker.
-    "api-master": (82, f"measured: the API server's 232 MiB with 3 served workers less 3 x 50 "
-                       f"MiB, master, manager and task worker together ({MEASURED})"),
-    "api-task": (0, f"measured: inside the API master's 82 MiB ({MEASURED})"),
-    "api-worker": (50, f"measured: an API worker that has served requests, ~50 MiB of its own "
-                       f"(USS; one never hit costs almost nothing) ({MEASURED})"),
+    # The API server under the launcher, swept from 3 to 8 workers after every worker served
+    # the console's and a server's calls, reads and writes, and the document mix (SWEEP): its
+    # PSS less its workers' own memory (USS) came out at 159-161 MiB on every row — master,
+    # manager, task worker and the pages all of them share —, and each worker adds its USS.
+    "api-master": (160, f"measured: the API server's PSS less its workers' USS, 159-161 MiB "
+                        f"with 3, 4, 5, 6 or 8 workers: master, manager, task worker and the "
+                        f"pages they all share ({SWEEP})"),
+    "api-task": (0, f"measured: inside the API master's 160 MiB ({SWEEP})"),
+    "api-worker": (40, f"measured: a served API worker's own memory (USS): 24-29 MiB after "
+                       f"console and server reads and writes and the document mix, 38-42 MiB "
+                       f"where every worker also served the console's sign-up and project "
+                       f"creation: the larger ({SWEEP}; one never hit costs almost nothing)"),
+    # With one worker (`_APP_WORKERS_NUM=1`, what a web dyno runs) Swoole's base mode runs the
+    # realtime server as one process (no manager): measured whole, the worker inside it.
+    "realtime-single": (48, f"measured: the realtime server with one worker, one process, "
+                            f"42-47 MiB PSS beside the loaded API, no websocket client ({SWEEP})"),
+    "realtime-inside": (0, f"measured: inside the one-process realtime server's 48 MiB "
+                           f"({SWEEP})"),
     "realtime-master": (38, f"measured: the realtime server with one worker, idle, 38 MiB "
                             f"(55 MiB alone, 4 processes) ({MEASURED})"),
     # Realtime's workers were measured idle only: each counts as a served API worker (both are
@@ -462,6 +475,9 @@ def _figure(name: str, program: str, kind: str, count: int, reach: Reach, knobs:
 def http_processes(knobs: Knobs, realtime_knobs: Knobs | None = None) -> list[ProcessFigure]:
     """The API server and the realtime server of a web (or all) dyno."""
     rt = realtime_knobs or knobs
+    # Realtime's connections are counted for its master and its workers alike (the safe side);
+    # its memory once when the server is one process (Swoole's base mode with one worker).
+    single = realtime_workers(rt) == 1
     return [
         _figure("api master+manager", "api", "api-master", 1, REACH["api-master"], knobs,
                 "api-master"),
@@ -469,9 +485,9 @@ def http_processes(knobs: Knobs, realtime_knobs: Knobs | None = None) -> list[Pr
                 knobs, "api-worker"),
         _figure("api task worker", "api", "api-task", 1, REACH["api-task"], knobs, "api-task"),
         _figure("realtime master+manager", "realtime", "realtime-master", 1,
-                REACH["realtime-master"], rt, "realtime-master"),
+                REACH["realtime-master"], rt, "realtime-single" if single else "realtime-master"),
         _figure("realtime worker", "realtime", "realtime-worker", realtime_workers(rt),
-                REACH["realtime-worker"], rt, "realtime-worker"),
+                REACH["realtime-worker"], rt, "realtime-inside" if single else "realtime-worker"),
     ]
 
 

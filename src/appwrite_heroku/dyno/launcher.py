@@ -136,7 +136,9 @@ def require_port(layout: Layout, role: str) -> int | None:
 
 
 class Log:
-    """Launcher output: one line at a time on stdout, every known secret masked."""
+    """Launcher output on stdout, every known secret masked: one line, or a block of whole
+    lines a program printed at once (LogPump), masked as its lines would be one by one (each
+    line of a multi-line secret is a form of its own, Redactor.add)."""
 
     def __init__(self, redactor: Redactor) -> None:
         self.redactor = redactor

@@ -11,25 +11,47 @@ from .. import plans as plan_table
 from .. import queues
 from ..appetite import KNOB_KEYS, MEMORY_MIB, WORKERS_NUM, Knobs, connections_max_for
 from ..plans import AddonPlan
-from .model import CURRENT_MODE, Budget, DynoKnobs, DynoSpec, Wiring, dyno_budget, evaluate
+from .model import (
+    CURRENT_MODE,
+    Budget,
+    DynoBudget,
+    DynoKnobs,
+    DynoSpec,
+    Wiring,
+    dyno_budget,
+    evaluate,
+)
 
-MAX_API_WORKERS = 16
+# The knee: on the 2-CPU machine the sweeps ran on (README, The web dyno against bare
+# Appwrite), 5-6 API workers served the most at concurrency 16 and 48; 8 no more (or less),
+# with a worse p99. Heroku does not publish a shared dyno's CPU share; Fir sizes name 1-2 cores.
+MAX_API_WORKERS = 6
 
 
 MAX_POOL = 3  # beyond three per pool a worker gains little; connections are dear
 
 
-def _swoole_room(spec: DynoSpec, background: Sequence[str], slots: int | None) -> int:
-    """How many Swoole workers (API + realtime) the dyno's memory holds beside the rest (one
-    on-demand queue worker at the least, when queues run on demand)."""
+def _swoole_room(spec: DynoSpec, background: Sequence[str],
+                 slots: int | None) -> tuple[int, int]:
+    """(API workers, realtime workers) the dyno's memory holds beside the rest (one on-demand
+    queue worker at the least, when queues run on demand); (0, 0) on a worker dyno. Realtime
+    takes a quarter of the Swoole workers at its own cost, the API as many as then fit at the
+    measured cost of each (appetite.MEMORY_MIB), at most MAX_API_WORKERS."""
     if spec.role == "worker":
-        return 0
-    floor = dyno_budget(spec, DynoKnobs(Knobs(cpu_num=1, worker_per_core=1, workers_num=1),
-                                        realtime_workers=1, slots=slots),
-                        background)
-    per = MEMORY_MIB["api-worker"][0]
+        return 0, 0
+
+    def memory(api: int, realtime: int) -> DynoBudget:
+        return dyno_budget(spec, DynoKnobs(Knobs(cpu_num=1, worker_per_core=api, workers_num=1),
+                                           realtime_workers=realtime, slots=slots), background)
+
+    floor = memory(1, 1)
     spare = floor.memory_usable_mib - floor.memory_mib
-    return 2 + max(0, spare // per)
+    realtime = max(1, (2 + spare // MEMORY_MIB["realtime-worker"][0]) // 4)
+    api = 1
+    while api < MAX_API_WORKERS and memory(api + 1, realtime).memory_mib <= \
+            floor.memory_usable_mib:
+        api += 1
+    return api, realtime
 
 
 def _knobs(shape: _Shape, pool: int, role: str) -> DynoKnobs:
@@ -63,10 +85,8 @@ def _slot_room(spec: DynoSpec, shape: _Shape, background: Sequence[str]) -> int:
 def _shape(spec: DynoSpec, background: Sequence[str], options: queues.QueueOptions) -> _Shape:
     """A dyno's starting point: as many workers and slots as its memory holds."""
     slots = options.slots if options.on_demand else None
-    room = _swoole_room(spec, background, slots or (1 if options.on_demand else None))
-    realtime = max(1, room // 4) if room else 1
-    api = min(MAX_API_WORKERS, max(1, room - realtime)) if room else 1
-    shape = _Shape(api, realtime, slots, fixed_slots=slots is not None)
+    api, realtime = _swoole_room(spec, background, slots or (1 if options.on_demand else None))
+    shape = _Shape(max(1, api), max(1, realtime), slots, fixed_slots=slots is not None)
     if spec.role != "web" and options.on_demand and slots is None:
         shape.slots = _slot_room(spec, shape, background)
     return shape
