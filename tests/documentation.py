@@ -46,7 +46,8 @@ def table_after(text: str, header_start: str) -> list[list[str]]:
 
 def headings(text: str) -> list[str]:
     """Markdown headings outside fenced code (a `# comment` in a shell block is none)."""
-    found, fence = [], False
+    found: list[str] = []
+    fence = False
     for line in text.splitlines():
         if line.startswith("```"):
             fence = not fence
@@ -59,7 +60,7 @@ def anchors(text: str) -> set[str]:
     """The fragment GitHub gives each heading: lower case, punctuation dropped, spaces as
     hyphens, a repeat numbered -1, -2, …"""
     seen: dict[str, int] = {}
-    result = set()
+    result: set[str] = set()
     for heading in headings(text):
         slug = re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-")
         count = seen.get(slug, 0)
