@@ -37,8 +37,8 @@ settings.load_profile("large" if os.environ.get("APPWRITE_HEROKU_FUZZ") == "larg
 
 # Fixtures that start a Debian-packaged service or tool (.ci/run installs them). A test using
 # one, or in a module marked `pytestmark = pytest.mark.services`, is marked `services`, and
-# every `services` test is `slow`: `python3 -m pytest -m "not slow"` (the fast lane, README:
-# Contributing) runs the rest with nothing but the Python packages (tests/lanes.py).
+# every `services` test is `slow`: `python3 -m pytest -m "not slow"` (the fast lane,
+# docs/contributing.md) runs the rest with nothing but the Python packages (tests/lanes.py).
 SERVICE_FIXTURES = frozenset({
     "redis_plain", "redis_password", "redis_tls_acl", "mariadb", "jawsdb_account",
     "postgresql", "heroku_postgres", "postgres_owner", "registry", "heroku_standin",
