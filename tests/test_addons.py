@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku.config import addons
-from appwrite_heroku.config.settings import RedisUpstream, parse_redis_url
+from appwrite_heroku.config import addons, redis
+from appwrite_heroku.config.redis import RedisUpstream, parse_redis_url
 from appwrite_heroku.errors import InputError, NotReadyError
 
 # --- Redis -------------------------------------------------------------------------------------
@@ -60,39 +60,39 @@ def test_redis_choice_order_and_warning() -> None:
         "HEROKU_REDIS_AMBER_URL": "redis://amber:1",
         "REDISCLOUD_URL": "redis://cloud:1",
     }
-    upstream, warnings = addons.choose_redis(config)
+    upstream, warnings = redis.choose_redis(config)
     assert upstream is not None and upstream.source == "REDISCLOUD_URL"
     assert len(warnings) == 1 and "using REDISCLOUD_URL" in warnings[0]
     assert "HEROKU_REDIS_AMBER_URL, HEROKU_REDIS_RED_URL" in warnings[0]
 
     config["REDIS_URL"] = "redis://main:1"
-    assert addons.choose_redis(config)[0].source == "REDIS_URL"  # type: ignore[union-attr]
+    assert redis.choose_redis(config)[0].source == "REDIS_URL"  # type: ignore[union-attr]
     config["APPWRITE_REDIS_URL"] = "redis://mine:1"
-    upstream, warnings = addons.choose_redis(config)
+    upstream, warnings = redis.choose_redis(config)
     assert upstream is not None and upstream.host == "mine"
     assert warnings == []  # the user chose explicitly
 
     colors_only = {"HEROKU_REDIS_RED_URL": "redis://red:1", "HEROKU_REDIS_AMBER_URL": "redis://a:1"}
-    assert addons.choose_redis(colors_only)[0].source == "HEROKU_REDIS_AMBER_URL"  # type: ignore[union-attr]
+    assert redis.choose_redis(colors_only)[0].source == "HEROKU_REDIS_AMBER_URL"  # type: ignore[union-attr]
 
 
 def test_same_redis_under_two_names_is_not_a_conflict_and_blanks_are_absent() -> None:
     config = {"REDIS_URL": "rediss://:pw@h:1", "HEROKU_REDIS_GOLD_URL": "rediss://:pw@h:1",
               "APPWRITE_REDIS_URL": "  "}
-    upstream, warnings = addons.choose_redis(config)
+    upstream, warnings = redis.choose_redis(config)
     assert upstream is not None and upstream.source == "REDIS_URL"
     assert warnings == []
-    assert addons.choose_redis({"REDIS_URL": ""}) == (None, [])
+    assert redis.choose_redis({"REDIS_URL": ""}) == (None, [])
 
 
 def test_redis_settings_bridge_or_direct() -> None:
     tls = parse_redis_url("rediss://:pw@h:12345", "REDIS_URL")
-    assert addons.redis_settings(tls, 6390) == {
+    assert redis.redis_settings(tls, 6390) == {
         "_APP_REDIS_HOST": "127.0.0.1", "_APP_REDIS_PORT": "6390",
         "_APP_REDIS_USER": "", "_APP_REDIS_PASS": "",
     }
     plain = parse_redis_url("redis://cache.internal:6380", "REDIS_URL")
-    assert addons.redis_settings(plain, 6390) == {
+    assert redis.redis_settings(plain, 6390) == {
         "_APP_REDIS_HOST": "cache.internal", "_APP_REDIS_PORT": "6380",
         "_APP_REDIS_USER": "", "_APP_REDIS_PASS": "",
     }

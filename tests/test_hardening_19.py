@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from appwrite_heroku.action import runner
-from appwrite_heroku.config import addons, inputs, settings
+from appwrite_heroku.config import addons, inputs, redis, settings
 from appwrite_heroku.config.user_config import parse_config
 from appwrite_heroku.dyno import bridge, launcher, migration
 from appwrite_heroku.errors import InputError
@@ -330,7 +330,7 @@ def test_a_process_type_twice_in_formation_is_refused() -> None:
 
 def test_a_password_in_a_redis_query_string_is_refused_not_ignored() -> None:
     with pytest.raises(InputError, match="query string"):
-        addons.parse_redis_url(f"rediss://h.example.com:1?password={CANARY_REDIS_PASSWORD}",
+        redis.parse_redis_url(f"rediss://h.example.com:1?password={CANARY_REDIS_PASSWORD}",
                                "REDIS_URL")
 
 
@@ -385,7 +385,7 @@ def test_an_ipv6_api_url_is_taken(url: str) -> None:
 
 def test_a_twenty_digit_redis_database_is_refused() -> None:
     with pytest.raises(InputError, match="0 to 15"):
-        addons.parse_redis_url("redis://h:1/" + "9" * 20, "REDIS_URL")
+        redis.parse_redis_url("redis://h:1/" + "9" * 20, "REDIS_URL")
 
 
 # -- 8. checked early, and a status that is the real one ----------------------------------------

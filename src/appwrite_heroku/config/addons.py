@@ -9,165 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from urllib.parse import SplitResult, quote, unquote, urlsplit
+from urllib.parse import unquote, urlsplit
 
 from ..errors import InputError, NotReadyError
-from . import inputs
-from .inputs import whole_number
-
-# --- Redis -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RedisUpstream:
-    """Where the real Redis is, as the bridge must reach it. Holds a secret: never print it."""
-
-    source: str  # the config var it came from, e.g. "REDIS_URL"
-    host: str
-    port: int
-    tls: bool
-    username: str | None
-    password: str | None
-    db: int
-
-    @property
-    def needs_bridge(self) -> bool:
-        """Appwrite 1.9.6 speaks neither TLS nor AUTH, so either one means a bridge."""
-        return self.tls or bool(self.password) or bool(self.username)
-
-    def url(self) -> str:
-        """The upstream as a URL with percent-encoded credentials (secret)."""
-        auth = ""
-        if self.password is not None or self.username:
-            user = quote(self.username or "", safe="")
-            auth = f"{user}:{quote(self.password or '', safe='')}@"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{'rediss' if self.tls else 'redis'}://{auth}{host}:{self.port}/{self.db}"
-
-
-def _split_url(url: str, source: str, kind: str,
-               expected: str) -> tuple[SplitResult, int | None, str | None]:
-    """urlsplit, with a bad port or host turned into our one-line error. urllib's own messages
-    can quote the URL (and so its password): they never reach the user."""
-    text = url
-    if len(text) > inputs.CONFIG_BYTES:
-        raise InputError(f"{source} is longer than {inputs.CONFIG_BYTES // 1024} KB, more than "
-                         f"Heroku holds for all of an app's config vars; {expected}")
-    # urlsplit silently drops tabs and line breaks anywhere in a URL (bpo-43882): a password
-    # with a raw newline would lose it. Refused here instead, as is any other control character
-    # and a space or line break around the URL (taken as it is, never stripped).
-    if any(char.isspace() or not char.isprintable() for char in text):
-        raise InputError(f"{source} holds a space, line break or control character (also at "
-                         f"its start or end); percent-encode it (%0A for a newline) or remove "
-                         f"it; {expected}")
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-        hostname = parts.hostname
-    except ValueError:
-        raise InputError(f"{source} is not a valid {kind} URL; {expected}") from None
-    if port == 0:
-        # `port or default` would quietly turn an explicit :0 into the default port.
-        raise InputError(f"{source} names port 0; {expected}")
-    return parts, port, hostname
-
-
-def parse_redis_url(url: str, source: str) -> RedisUpstream:
-    """`redis://` or `rediss://`, optional `user:password@` (percent-encoded), optional `/db`.
-
-    `source` names the variable for error messages; no part of the URL is ever echoed.
-    """
-    expected = "expected redis[s]://[user:password@]host:port[/db]"
-    parts, port, hostname = _split_url(url, source, "Redis", expected)
-    if parts.scheme.lower() not in ("redis", "rediss"):
-        raise InputError(f"{source} must start with redis:// or rediss://")
-    if not hostname:
-        raise InputError(f"{source} has no host; {expected}")
-    if parts.query or parts.fragment or url.endswith(("?", "#")):
-        # `?password=…` is how some clients take a password; the bridge would not send it.
-        raise InputError(f"{source} has a query string or fragment (?…, #…), which is not "
-                         f"read; give the password as user info; {expected}")
-    path = parts.path.strip("/")
-    if path and (not whole_number(path) or int(path) > REDIS_LAST_DB):
-        raise InputError(f"{source} has a database path that is not a number from 0 to "
-                         f"{REDIS_LAST_DB} (Redis has 16 databases unless told otherwise); "
-                         f"{expected}")
-    return RedisUpstream(
-        source=source,
-        host=hostname,
-        port=port if port is not None else 6379,
-        tls=parts.scheme.lower() == "rediss",
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password is not None else None,
-        db=int(path or 0),
-    )
-
-REDIS_LAST_DB = 15  # Redis's default `databases 16`; Heroku's Key-Value Store has only 0
-REDIS_OVERRIDE_VAR = "APPWRITE_REDIS_URL"
-_REDIS_FIXED_ORDER = (REDIS_OVERRIDE_VAR, "REDIS_URL", "REDISCLOUD_URL")
-_HEROKU_REDIS_COLOR = re.compile(r"^HEROKU_REDIS_[A-Z0-9]+_URL$")
-
-
-def present(config: Mapping[str, str], name: str) -> str | None:
-    """The value of `name` as it is, or None when unset or blank (app.json leaves blanks)."""
-    value = config.get(name)
-    if value is None or not value.strip():
-        return None
-    return value
-
-
-def exact(config: Mapping[str, str], name: str) -> str | None:
-    """An add-on's value as `present` gives it, refused when a space or line break surrounds
-    it: Heroku keeps a config var exactly as it was set, so a stray newline was pasted, and
-    quietly stripping it would leave the config saying one thing and Appwrite doing another."""
-    value = present(config, name)
-    if value is not None and value != value.strip():
-        raise InputError(f"{name} has a space or line break at its start or end; set it again "
-                         f"without (`heroku config:set {name}=...`)")
-    return value
-
-
-def redis_candidates(config: Mapping[str, str]) -> list[str]:
-    """Redis URL variables that are set, best first: our override, REDIS_URL, REDISCLOUD_URL,
-    then the `HEROKU_REDIS_<COLOR>_URL` ones alphabetically (a stable, documented choice)."""
-    colors = sorted(name for name in config if _HEROKU_REDIS_COLOR.match(name))
-    return [name for name in (*_REDIS_FIXED_ORDER, *colors) if present(config, name)]
-
-
-def choose_redis(config: Mapping[str, str]) -> tuple[RedisUpstream | None, list[str]]:
-    """The Redis the bridge (or Appwrite directly) must use, and a warning when several exist."""
-    names = redis_candidates(config)
-    if not names:
-        return None, []
-    chosen = names[0]
-    upstream = parse_redis_url(present(config, chosen) or "", chosen)
-    warnings: list[str] = []
-    others = [name for name in names[1:] if present(config, name) != present(config, chosen)]
-    if others and chosen != REDIS_OVERRIDE_VAR:
-        warnings.append(
-            f"several Redis URLs are set ({', '.join([chosen, *others])}); using {chosen}. "
-            f"Set {REDIS_OVERRIDE_VAR} to the one Appwrite must use"
-        )
-    return upstream, warnings
-
-
-def redis_settings(upstream: RedisUpstream, bridge_port: int) -> dict[str, str]:
-    """What Appwrite is told. Appwrite 1.9.6 speaks neither TLS nor AUTH on every connection,
-    so a TLS or password upstream is reached through the local bridge."""
-    if upstream.needs_bridge:
-        return {
-            "_APP_REDIS_HOST": "127.0.0.1",
-            "_APP_REDIS_PORT": str(bridge_port),
-            "_APP_REDIS_USER": "",
-            "_APP_REDIS_PASS": "",
-        }
-    return {
-        "_APP_REDIS_HOST": upstream.host,
-        "_APP_REDIS_PORT": str(upstream.port),
-        "_APP_REDIS_USER": "",
-        "_APP_REDIS_PASS": "",
-    }
-
+from .inputs import addon_vars, exact, present, service_url, whole_number
 
 # --- Database ----------------------------------------------------------------------------------
 
@@ -264,7 +109,7 @@ def parse_database_url(url: str, source: str) -> Database:
             f"{source} still holds JawsDB's placeholder: the database is being created; "
             "wait a few minutes, then restart the dynos (`heroku ps:restart`)"
         )
-    parts, port, hostname = _split_url(url, source, "database", expected)
+    parts, port, hostname = service_url(url, source, "database", expected)
     scheme = parts.scheme.lower()
     if scheme not in _ADAPTERS:
         raise InputError(
@@ -311,21 +156,11 @@ _S3_REGION_IN_HOST = re.compile(r"(?:^|\.)s3[.-]([a-z0-9-]+)\.amazonaws\.com$")
 _REGION = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-[0-9]")
 
 
-def _require_all(config: Mapping[str, str], names: tuple[str, ...], addon: str) -> dict[str, str]:
-    missing = [name for name in names if not present(config, name)]
-    if missing:
-        raise InputError(
-            f"the {addon} add-on's {', '.join(missing)} is missing; re-attach the add-on "
-            f"(`heroku addons:attach`) or unset its other variables"
-        )
-    return {name: exact(config, name) or "" for name in names}
-
-
 def bucketeer_settings(config: Mapping[str, str]) -> dict[str, str] | None:
     """Bucketeer is a plain AWS bucket: Appwrite's `s3` device without an endpoint."""
     if not any(present(config, name) for name in BUCKETEER_VARS):
         return None
-    values = _require_all(config, BUCKETEER_VARS, "Bucketeer")
+    values = addon_vars(config, BUCKETEER_VARS, "Bucketeer")
     region = values["BUCKETEER_AWS_REGION"]
     if not _REGION.fullmatch(region):
         raise InputError("BUCKETEER_AWS_REGION is not an AWS region name like us-east-1")
@@ -347,7 +182,7 @@ def cloudcube_settings(config: Mapping[str, str]) -> tuple[dict[str, str], list[
     """
     if not any(present(config, name) for name in CLOUDCUBE_VARS):
         return None
-    values = _require_all(config, CLOUDCUBE_VARS, "Cloudcube")
+    values = addon_vars(config, CLOUDCUBE_VARS, "Cloudcube")
     try:
         parts = urlsplit(values["CLOUDCUBE_URL"])
         host = (parts.hostname or "").lower()
@@ -399,7 +234,7 @@ def _smtp_port(value: str | None, source: str, default: int) -> int:
 def mailgun_settings(config: Mapping[str, str]) -> dict[str, str] | None:
     if not any(present(config, name) for name in (*MAILGUN_VARS, "MAILGUN_SMTP_PORT")):
         return None
-    values = _require_all(config, MAILGUN_VARS, "Mailgun")
+    values = addon_vars(config, MAILGUN_VARS, "Mailgun")
     port = _smtp_port(exact(config, "MAILGUN_SMTP_PORT"), "MAILGUN_SMTP_PORT", 587)
     login = values["MAILGUN_SMTP_LOGIN"]
     domain = exact(config, "MAILGUN_DOMAIN") or login.rpartition("@")[2]
@@ -441,20 +276,12 @@ def sendgrid_settings(config: Mapping[str, str]) -> tuple[dict[str, str], list[s
 
 __all__ = [
     "DATABASE_VARS",
-    "REDIS_OVERRIDE_VAR",
     "Database",
-    "RedisUpstream",
     "bucketeer_settings",
-    "choose_redis",
     "cloudcube_settings",
     "database_candidates",
-    "exact",
     "is_jawsdb_placeholder",
     "mailgun_settings",
     "parse_database_url",
-    "parse_redis_url",
-    "present",
-    "redis_candidates",
-    "redis_settings",
     "sendgrid_settings",
 ]

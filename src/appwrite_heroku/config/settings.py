@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError, NotReadyError
 from ..secrecy import config_secrets, is_secret
-from . import addons, inputs, plans
-from .addons import RedisUpstream, parse_redis_url
+from . import addons, inputs, plans, redis
+from .inputs import present
+from .redis import RedisUpstream
 from .variables import appwrite_variables
 
 DEFAULT_BRIDGE_PORT = 6379
@@ -196,7 +197,7 @@ def _database(config: Mapping[str, str], derivation: Derivation) -> dict[str, st
             f"(order: {', '.join(addons.DATABASE_VARS)})"
         )
     try:
-        database = addons.parse_database_url(addons.present(config, names[0]) or "", names[0])
+        database = addons.parse_database_url(present(config, names[0]) or "", names[0])
     except NotReadyError as error:
         derivation.not_ready.append(names[0])
         derivation.warnings.append(str(error))
@@ -251,10 +252,10 @@ def _domain(config: Mapping[str, str], hostname: str | None,
     domain: str | None = None
     if hostname is not None and hostname.strip():
         domain = _check_hostname(hostname, "the hostname")
-    elif addons.present(config, "HEROKU_APP_DEFAULT_DOMAIN_NAME"):
+    elif present(config, "HEROKU_APP_DEFAULT_DOMAIN_NAME"):
         domain = _check_hostname(config["HEROKU_APP_DEFAULT_DOMAIN_NAME"],
                                  "HEROKU_APP_DEFAULT_DOMAIN_NAME")
-    elif addons.present(config, "_APP_DOMAIN"):
+    elif present(config, "_APP_DOMAIN"):
         domain = _check_hostname(config["_APP_DOMAIN"], "_APP_DOMAIN")
     if domain is None:
         # Appwrite 1.9.6 answers 403 to any Host but _APP_DOMAIN while router protection is on.
@@ -269,26 +270,6 @@ def _domain(config: Mapping[str, str], hostname: str | None,
         "_APP_DOMAIN_TARGET_CNAME": domain,
         "_APP_OPTIONS_ROUTER_PROTECTION": "enabled",
     }
-
-
-def _redis(config: Mapping[str, str], bridge_port: int,
-           derivation: Derivation) -> dict[str, str]:
-    """The Redis settings (through the bridge when the add-on needs TLS or a password)."""
-    upstream, redis_warnings = addons.choose_redis(config)
-    derivation.warnings.extend(redis_warnings)
-    if upstream is None:
-        derivation.warnings.append(
-            "no Redis add-on is attached; Appwrite cannot start without one "
-            f"(`{plans.attach_command(plans.REDIS)}`)"
-        )
-        return {}
-    derivation.redis_upstream = upstream
-    if upstream.db and not upstream.needs_bridge:
-        derivation.warnings.append(
-            f"{upstream.source} names Redis database {upstream.db}, but Appwrite 1.9.6 "
-            "always uses database 0"
-        )
-    return addons.redis_settings(upstream, bridge_port)
 
 
 CONSOLE_EMAILS = "_APP_CONSOLE_WHITELIST_EMAILS"
@@ -366,7 +347,7 @@ def derive(
     derivation = Derivation(settings={}, redis_upstream=None)
     for name in _DOMAIN_KEYS:
         # Copied into other settings and printed at the start of plan lines: checked, always.
-        if addons.present(config, name):
+        if present(config, name):
             _check_hostname(config[name], name)
     ours, marker_warnings = managed_keys(config)
     derivation.warnings.extend(marker_warnings)
@@ -374,7 +355,9 @@ def derive(
                 if name.startswith("_APP_") and name not in ours}
 
     derived: dict[str, str] = dict(LITE_DEFAULTS)
-    derived.update(_redis(config, bridge_port, derivation))
+    redis_part, derivation.redis_upstream, redis_warnings = redis.derive(config, bridge_port)
+    derivation.warnings.extend(redis_warnings)
+    derived.update(redis_part)
     derived.update(_database(config, derivation))
     derived.update(_storage(config, hand_set, derivation))
     derived.update(_mail(config, derivation))
@@ -390,7 +373,7 @@ def derive(
     derivation.settings = {**derived, **hand_set}
     derivation.derived_keys = frozenset(set(derived) - set(hand_set))
     derivation.missing_secrets = [
-        name for name in GENERATED_SECRETS if not addons.present(derivation.settings, name)
+        name for name in GENERATED_SECRETS if not present(derivation.settings, name)
     ]
     for name in derivation.missing_secrets:
         if derivation.settings.pop(name, None) is not None:
@@ -458,7 +441,6 @@ __all__ = [
     "MARKER_VAR",
     "OPENSSL_KEY",
     "Derivation",
-    "RedisUpstream",
     "build_marker",
     "config_patch",
     "console_warnings",
@@ -466,6 +448,5 @@ __all__ = [
     "managed_keys",
     "marker_digest",
     "parse_marker",
-    "parse_redis_url",
     "protect_openssl_key",
 ]
