@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from appwrite_heroku.config import addons, redis
+from appwrite_heroku.config.database import is_jawsdb_placeholder, parse_database_url
 from appwrite_heroku.config.redis import RedisUpstream, parse_redis_url
 from appwrite_heroku.errors import InputError, NotReadyError
 
@@ -120,7 +121,7 @@ DATABASE_FORMS = [
                           "password"), DATABASE_FORMS)
 def test_database_url_forms(source: str, url: str, adapter: str, host: str, port: int,
                             schema: str, user: str, password: str) -> None:
-    database = addons.parse_database_url(url, source)
+    database = parse_database_url(url, source)
     assert database.settings() == {
         "_APP_DB_ADAPTER": adapter, "_APP_DB_HOST": host, "_APP_DB_PORT": str(port),
         "_APP_DB_SCHEMA": schema, "_APP_DB_USER": user, "_APP_DB_PASS": password,
@@ -134,7 +135,7 @@ def test_database_url_forms(source: str, url: str, adapter: str, host: str, port
 ])
 def test_malformed_database_urls_are_input_errors(url: str) -> None:
     with pytest.raises(InputError) as caught:
-        addons.parse_database_url(url, "CLEARDB_DATABASE_URL")
+        parse_database_url(url, "CLEARDB_DATABASE_URL")
     assert "CLEARDB_DATABASE_URL" in str(caught.value)
 
 
@@ -143,7 +144,7 @@ def test_password_appwrite_cannot_carry_is_a_clear_error(character: str) -> None
     password = f"Sekr{character}tValue99"
     url = f"mysql://user:{quote(password, safe='')}@h/db"
     with pytest.raises(InputError) as caught:
-        addons.parse_database_url(url, "JAWSDB_URL")
+        parse_database_url(url, "JAWSDB_URL")
     message = str(caught.value)
     assert "JAWSDB_URL" in message and "heroku addons:open jawsdb" in message
     assert password not in message and quote(password, safe="") not in message
@@ -152,7 +153,7 @@ def test_password_appwrite_cannot_carry_is_a_clear_error(character: str) -> None
 
 def test_postgres_fix_names_credential_rotation() -> None:
     with pytest.raises(InputError, match="pg:credentials:rotate"):
-        addons.parse_database_url("postgres://u:a%2Cb@h/d", "DATABASE_URL")
+        parse_database_url("postgres://u:a%2Cb@h/d", "DATABASE_URL")
 
 
 @pytest.mark.parametrize("value", [
@@ -161,9 +162,9 @@ def test_postgres_fix_names_credential_rotation() -> None:
     "pending",
 ])
 def test_jawsdb_placeholder_is_not_ready(value: str) -> None:
-    assert addons.is_jawsdb_placeholder(value)
+    assert is_jawsdb_placeholder(value)
     with pytest.raises(NotReadyError) as caught:
-        addons.parse_database_url(value, "JAWSDB_MARIA_URL")
+        parse_database_url(value, "JAWSDB_MARIA_URL")
     assert "JAWSDB_MARIA_URL" in str(caught.value)
 
 
@@ -175,12 +176,12 @@ def test_jawsdb_placeholder_is_not_ready(value: str) -> None:
     "not a url at all",
 ])
 def test_real_or_malformed_jawsdb_url_is_not_a_placeholder(value: str) -> None:
-    assert not addons.is_jawsdb_placeholder(value)
+    assert not is_jawsdb_placeholder(value)
 
 
 def test_placeholder_words_elsewhere_are_malformed_not_pending() -> None:
     with pytest.raises(InputError):
-        addons.parse_database_url("placeholder", "DATABASE_URL")
+        parse_database_url("placeholder", "DATABASE_URL")
 
 
 # --- property tests ----------------------------------------------------------------------------
@@ -213,7 +214,7 @@ def test_database_credentials_survive_round_trip_or_fail_cleanly(user: str, pass
     password += "Zq9Xw7Kp"  # a tail no message could contain by chance
     url = f"mysql://{quote(user, safe='')}:{quote(password, safe='')}@db.example.com:3306/s"
     try:
-        database = addons.parse_database_url(url, "DATABASE_URL")
+        database = parse_database_url(url, "DATABASE_URL")
     except InputError as error:
         assert any(c in "@:/?#[],=+%" or c.isspace() or not c.isprintable() for c in password)
         assert "Zq9Xw7Kp" not in str(error)
@@ -235,7 +236,7 @@ CANARY = "CanarySecretValue-93f1"
 def test_malformed_input_only_raises_our_error_without_the_secret(junk: str, position: int) -> None:
     # Put a canary password where a password may go, then mangle around it.
     url = junk[:position] + f":{CANARY}@" + junk[position:] if position else junk
-    for parse in (parse_redis_url, addons.parse_database_url):
+    for parse in (parse_redis_url, parse_database_url):
         try:
             parse(url, "DATABASE_URL")
         except (InputError, NotReadyError) as error:

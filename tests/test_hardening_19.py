@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from appwrite_heroku.action import runner
-from appwrite_heroku.config import addons, inputs, redis, settings
+from appwrite_heroku.config import database, inputs, redis, settings
 from appwrite_heroku.config.user_config import parse_config
 from appwrite_heroku.dyno import bridge, launcher, migration
 from appwrite_heroku.errors import InputError
@@ -160,7 +160,7 @@ def test_the_bridges_1_mb_upstream_url_is_refused_at_once() -> None:
 def test_quotes_and_backticks_in_a_database_name_are_refused(name: str) -> None:
     url = f"mysql://u:{CANARY_DB_PASSWORD}@h.rds.amazonaws.com:3306/{name}"
     with pytest.raises(InputError, match="JAWSDB_MARIA_URL has a host or database name") as caught:
-        addons.parse_database_url(url, "JAWSDB_MARIA_URL")
+        database.parse_database_url(url, "JAWSDB_MARIA_URL")
     assert CANARY_DB_PASSWORD not in str(caught.value) and name not in str(caught.value)
 
 

@@ -24,9 +24,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..errors import InputError, NotReadyError
+from ..errors import InputError
 from ..secrecy import config_secrets, is_secret
-from . import addons, inputs, plans, redis
+from . import addons, database, inputs, redis
 from .inputs import present
 from .redis import RedisUpstream
 from .variables import appwrite_variables
@@ -183,34 +183,6 @@ def _check_hostname(value: str, source: str) -> str:
     return inputs.hostname(value, source)
 
 
-def _database(config: Mapping[str, str], derivation: Derivation) -> dict[str, str]:
-    names = addons.database_candidates(config)
-    if not names:
-        derivation.warnings.append(
-            "no database add-on (JawsDB Maria, JawsDB, ClearDB or Heroku Postgres) is attached; "
-            f"Appwrite cannot start without one (`{plans.attach_command(plans.DATABASE)}`)"
-        )
-        return {}
-    if len(names) > 1:
-        derivation.warnings.append(
-            f"several database URLs are set ({', '.join(names)}); using {names[0]} "
-            f"(order: {', '.join(addons.DATABASE_VARS)})"
-        )
-    try:
-        database = addons.parse_database_url(present(config, names[0]) or "", names[0])
-    except NotReadyError as error:
-        derivation.not_ready.append(names[0])
-        derivation.warnings.append(str(error))
-        return {}
-    if database.adapter == "postgresql":
-        derivation.warnings.append(
-            f"{names[0]} is PostgreSQL: Appwrite 1.9.6 creates the extensions postgis, vector "
-            "and pg_trgm at its first boot; the release phase tries them first and names any "
-            "the database refuses (README: settings)"
-        )
-    return database.settings()
-
-
 def _storage(config: Mapping[str, str], hand_set: Mapping[str, str],
              derivation: Derivation) -> dict[str, str]:
     if "_APP_STORAGE_DEVICE" in hand_set:
@@ -358,7 +330,9 @@ def derive(
     redis_part, derivation.redis_upstream, redis_warnings = redis.derive(config, bridge_port)
     derivation.warnings.extend(redis_warnings)
     derived.update(redis_part)
-    derived.update(_database(config, derivation))
+    database_part, database_warnings, derivation.not_ready = database.derive(config)
+    derivation.warnings.extend(database_warnings)
+    derived.update(database_part)
     derived.update(_storage(config, hand_set, derivation))
     derived.update(_mail(config, derivation))
     derived.update(_domain(config, hostname, derivation))

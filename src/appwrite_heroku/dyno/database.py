@@ -269,7 +269,7 @@ def identifier(name: str, *, postgres: bool) -> str:
     database, schema, table or extension: MySQL/MariaDB between backticks, PostgreSQL between
     double quotes, the quote character itself doubled (both engines' own rule), so no name
     can end the quoting and be read as syntax. Names that hold a quote are also refused where
-    they enter (addons.parse_database_url); this is the second wall."""
+    they enter (config.database.parse_database_url); this is the second wall."""
     if "\0" in name:
         raise ValueError("an SQL identifier cannot hold a NUL character")
     quote = '"' if postgres else "`"
