@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku.config import addons, redis
+from appwrite_heroku.config import addons, redis, storage
 from appwrite_heroku.config.database import is_jawsdb_placeholder, parse_database_url
 from appwrite_heroku.config.redis import RedisUpstream, parse_redis_url
 from appwrite_heroku.errors import InputError, NotReadyError
@@ -253,20 +253,20 @@ BUCKETEER = {
 
 
 def test_bucketeer_is_the_s3_device_without_endpoint() -> None:
-    assert addons.bucketeer_settings(BUCKETEER) == {
+    assert storage.bucketeer_settings(BUCKETEER) == {
         "_APP_STORAGE_DEVICE": "s3", "_APP_STORAGE_S3_ACCESS_KEY": "AKIAEXAMPLE",
         "_APP_STORAGE_S3_SECRET": "s3cr3t", "_APP_STORAGE_S3_REGION": "eu-west-1",
         "_APP_STORAGE_S3_BUCKET": "bucketeer-1234",
     }
-    assert addons.bucketeer_settings({}) is None
+    assert storage.bucketeer_settings({}) is None
 
 
 def test_partial_bucketeer_names_what_is_missing() -> None:
     partial = {k: v for k, v in BUCKETEER.items() if k != "BUCKETEER_BUCKET_NAME"}
     with pytest.raises(InputError, match="BUCKETEER_BUCKET_NAME"):
-        addons.bucketeer_settings(partial)
+        storage.bucketeer_settings(partial)
     with pytest.raises(InputError, match="BUCKETEER_AWS_REGION"):
-        addons.bucketeer_settings({**BUCKETEER, "BUCKETEER_AWS_REGION": "mars"})
+        storage.bucketeer_settings({**BUCKETEER, "BUCKETEER_AWS_REGION": "mars"})
 
 
 @pytest.mark.parametrize(("url", "endpoint", "cube", "region", "warns"), [
@@ -279,7 +279,7 @@ def test_partial_bucketeer_names_what_is_missing() -> None:
 ])
 def test_cloudcube_puts_objects_under_the_cube_prefix(url: str, endpoint: str, cube: str,
                                                       region: str, warns: bool) -> None:
-    result = addons.cloudcube_settings({
+    result = storage.cloudcube_settings({
         "CLOUDCUBE_URL": url, "CLOUDCUBE_ACCESS_KEY_ID": "AKIACUBE",
         "CLOUDCUBE_SECRET_ACCESS_KEY": "cubesecret",
     })
@@ -298,7 +298,7 @@ def test_cloudcube_puts_objects_under_the_cube_prefix(url: str, endpoint: str, c
                                  "https://example.com/abc", "https://cloud-cube.s3.amazonaws.com/a/b"])
 def test_bad_cloudcube_url(url: str) -> None:
     with pytest.raises(InputError, match="CLOUDCUBE_URL"):
-        addons.cloudcube_settings({"CLOUDCUBE_URL": url, "CLOUDCUBE_ACCESS_KEY_ID": "k",
+        storage.cloudcube_settings({"CLOUDCUBE_URL": url, "CLOUDCUBE_ACCESS_KEY_ID": "k",
                                    "CLOUDCUBE_SECRET_ACCESS_KEY": "s"})
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError
 from ..secrecy import config_secrets, is_secret
-from . import addons, database, inputs, redis
+from . import addons, database, inputs, redis, storage
 from .inputs import present
 from .redis import RedisUpstream
 from .variables import appwrite_variables
@@ -183,21 +183,6 @@ def _check_hostname(value: str, source: str) -> str:
     return inputs.hostname(value, source)
 
 
-def _storage(config: Mapping[str, str], hand_set: Mapping[str, str],
-             derivation: Derivation) -> dict[str, str]:
-    if "_APP_STORAGE_DEVICE" in hand_set:
-        return {}  # the user configured storage by hand: add-ons do not mix into it
-    chosen = _prefer(addons.bucketeer_settings(config), addons.cloudcube_settings(config),
-                     "both Bucketeer and Cloudcube are attached; using Bucketeer", derivation)
-    if chosen is not None:
-        return chosen
-    derivation.warnings.append(
-        "no storage add-on (Bucketeer or Cloudcube) and no _APP_STORAGE_DEVICE: uploads are "
-        "kept on the dyno's disk and vanish at every dyno restart"
-    )
-    return {"_APP_STORAGE_DEVICE": "local"}
-
-
 def _mail(config: Mapping[str, str], derivation: Derivation) -> dict[str, str]:
     return _prefer(addons.mailgun_settings(config), addons.sendgrid_settings(config),
                    "both Mailgun and SendGrid are attached; using Mailgun", derivation) or {}
@@ -333,7 +318,9 @@ def derive(
     database_part, database_warnings, derivation.not_ready = database.derive(config)
     derivation.warnings.extend(database_warnings)
     derived.update(database_part)
-    derived.update(_storage(config, hand_set, derivation))
+    storage_part, storage_warnings = storage.derive(config, hand_set)
+    derivation.warnings.extend(storage_warnings)
+    derived.update(storage_part)
     derived.update(_mail(config, derivation))
     derived.update(_domain(config, hostname, derivation))
 
