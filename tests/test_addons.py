@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku.config import addons, redis, storage
+from appwrite_heroku.config import mail, redis, storage
 from appwrite_heroku.config.database import is_jawsdb_placeholder, parse_database_url
 from appwrite_heroku.config.redis import RedisUpstream, parse_redis_url
 from appwrite_heroku.errors import InputError, NotReadyError
@@ -315,7 +315,7 @@ MAILGUN = {
     ({"MAILGUN_DOMAIN": "mg.example.com"}, "587", "tls", "noreply@mg.example.com"),
 ])
 def test_mailgun(extra: dict[str, str], port: str, secure: str, sender: str) -> None:
-    assert addons.mailgun_settings({**MAILGUN, **extra}) == {
+    assert mail.mailgun_settings({**MAILGUN, **extra}) == {
         "_APP_SMTP_HOST": "smtp.mailgun.org", "_APP_SMTP_PORT": port, "_APP_SMTP_SECURE": secure,
         "_APP_SMTP_USERNAME": "postmaster@app123.mailgun.org", "_APP_SMTP_PASSWORD": "mgpw",
         "_APP_SYSTEM_EMAIL_ADDRESS": sender,
@@ -324,9 +324,9 @@ def test_mailgun(extra: dict[str, str], port: str, secure: str, sender: str) -> 
 
 def test_mailgun_bad_port_and_missing_password() -> None:
     with pytest.raises(InputError, match="MAILGUN_SMTP_PORT"):
-        addons.mailgun_settings({**MAILGUN, "MAILGUN_SMTP_PORT": "smtp"})
+        mail.mailgun_settings({**MAILGUN, "MAILGUN_SMTP_PORT": "smtp"})
     with pytest.raises(InputError, match="MAILGUN_SMTP_PASSWORD"):
-        addons.mailgun_settings({k: v for k, v in MAILGUN.items() if "PASSWORD" not in k})
+        mail.mailgun_settings({k: v for k, v in MAILGUN.items() if "PASSWORD" not in k})
 
 
 @pytest.mark.parametrize(("config", "user", "password"), [
@@ -337,7 +337,7 @@ def test_mailgun_bad_port_and_missing_password() -> None:
      "apikey", "SG.key"),
 ])
 def test_sendgrid(config: dict[str, str], user: str, password: str) -> None:
-    result = addons.sendgrid_settings(config)
+    result = mail.sendgrid_settings(config)
     assert result is not None
     settings_, warnings = result
     assert settings_ == {
@@ -349,6 +349,6 @@ def test_sendgrid(config: dict[str, str], user: str, password: str) -> None:
 
 def test_sendgrid_half_legacy_is_an_error_and_nothing_is_none() -> None:
     with pytest.raises(InputError, match="SENDGRID_PASSWORD"):
-        addons.sendgrid_settings({"SENDGRID_USERNAME": "u"})
-    assert addons.sendgrid_settings({}) is None
-    assert addons.mailgun_settings({}) is None
+        mail.sendgrid_settings({"SENDGRID_USERNAME": "u"})
+    assert mail.sendgrid_settings({}) is None
+    assert mail.mailgun_settings({}) is None

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 from ..errors import InputError
 from ..secrecy import config_secrets, is_secret
-from . import addons, database, inputs, redis, storage
+from . import database, inputs, mail, redis, storage
 from .inputs import present
 from .redis import RedisUpstream
 from .variables import appwrite_variables
@@ -183,25 +183,6 @@ def _check_hostname(value: str, source: str) -> str:
     return inputs.hostname(value, source)
 
 
-def _mail(config: Mapping[str, str], derivation: Derivation) -> dict[str, str]:
-    return _prefer(addons.mailgun_settings(config), addons.sendgrid_settings(config),
-                   "both Mailgun and SendGrid are attached; using Mailgun", derivation) or {}
-
-
-def _prefer(first: dict[str, str] | None, second: tuple[dict[str, str], list[str]] | None,
-            both: str, derivation: Derivation) -> dict[str, str] | None:
-    """Two add-ons for one service: the first wins, and attaching both is worth a warning."""
-    if first is not None:
-        if second is not None:
-            derivation.warnings.append(both)
-        return first
-    if second is not None:
-        settings, warnings = second
-        derivation.warnings.extend(warnings)
-        return settings
-    return None
-
-
 def _domain(config: Mapping[str, str], hostname: str | None,
             derivation: Derivation) -> dict[str, str]:
     """The caller's host name (the release engine knows `web_url`), else dyno metadata, else the
@@ -321,7 +302,9 @@ def derive(
     storage_part, storage_warnings = storage.derive(config, hand_set)
     derivation.warnings.extend(storage_warnings)
     derived.update(storage_part)
-    derived.update(_mail(config, derivation))
+    mail_part, mail_warnings = mail.derive(config)
+    derivation.warnings.extend(mail_warnings)
+    derived.update(mail_part)
     derived.update(_domain(config, hostname, derivation))
 
     unknown = sorted(set(derived) - appwrite_variables())

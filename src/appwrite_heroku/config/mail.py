@@ -1,7 +1,7 @@
-"""Heroku add-on config vars, one parser per add-on, each returning Appwrite `_APP_*` pieces.
+"""Mail: Mailgun or SendGrid as Appwrite's SMTP settings, and the choice between them.
 
-Pure functions over the config mapping. Messages name variables, never their values: add-on
-values carry credentials. The settings engine (`settings.derive`) combines the pieces.
+Pure functions over the config mapping. Messages name variables, never their values: the
+passwords and API keys are credentials.
 """
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ from collections.abc import Mapping
 
 from ..errors import InputError
 from .inputs import addon_vars, exact, present, whole_number
-
-# --- Mail --------------------------------------------------------------------------------------
 
 MAILGUN_VARS = ("MAILGUN_SMTP_SERVER", "MAILGUN_SMTP_LOGIN", "MAILGUN_SMTP_PASSWORD")
 SENDGRID_HOST = "smtp.sendgrid.net"
@@ -68,7 +66,20 @@ def sendgrid_settings(config: Mapping[str, str]) -> tuple[dict[str, str], list[s
     }, warnings
 
 
+def derive(config: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """The `_APP_SMTP_*` settings and warnings: Mailgun before SendGrid (attaching both is worth
+    a warning); none without either, and Appwrite sends no mail."""
+    mailgun, sendgrid = mailgun_settings(config), sendgrid_settings(config)
+    if mailgun is not None:
+        both = "both Mailgun and SendGrid are attached; using Mailgun"
+        return mailgun, [both] if sendgrid is not None else []
+    return sendgrid if sendgrid is not None else ({}, [])
+
+
 __all__ = [
+    "MAILGUN_VARS",
+    "SENDGRID_HOST",
+    "derive",
     "mailgun_settings",
     "sendgrid_settings",
 ]
