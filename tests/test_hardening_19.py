@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from appwrite_heroku.action import runner
-from appwrite_heroku.config import database, inputs, redis, settings
+from appwrite_heroku.config import database, inputs, marker, redis, settings
 from appwrite_heroku.config.user_config import parse_config
 from appwrite_heroku.dyno import bridge, launcher, migration
 from appwrite_heroku.errors import InputError
@@ -248,8 +248,8 @@ def test_a_bad_record_or_sizing_value_in_the_file_is_refused_before_the_plan(
 def test_the_reserved_names_are_the_engines_own() -> None:
     from appwrite_heroku.config.budget import PLANS_VAR
 
-    assert set(inputs.RESERVED) == {settings.MARKER_VAR, tag_guard.RELEASE_VAR, PLANS_VAR}
-    assert inputs.OPENSSL_KEY == settings.OPENSSL_KEY
+    assert set(inputs.RESERVED) == {marker.MARKER_VAR, tag_guard.RELEASE_VAR, PLANS_VAR}
+    assert inputs.OPENSSL_KEY == marker.OPENSSL_KEY
 
 
 # -- 5. one version rule -----------------------------------------------------------------------

@@ -50,7 +50,7 @@ HEADER_CHARS = 1024  # an API key or token (Heroku's are 36 to 70 characters)
 URL_CHARS = 2048  # an endpoint override
 
 # The release engine's own config vars: written by it, read back by it and by every dyno.
-# Setting one by hand would change what the engine believes (settings.MARKER_VAR,
+# Setting one by hand would change what the engine believes (marker.MARKER_VAR,
 # tag_guard.RELEASE_VAR, budget.PLANS_VAR; tests/test_hardening_19.py checks the names).
 RESERVED = {
     "APPWRITE_LITE_MANAGED": "it lists the settings the engine wrote (by digest); another value "

@@ -9,17 +9,19 @@ CONTRACT (used by the launcher, the release engine and the Action; keep these na
 `derive` raises ``InputError`` for malformed input (the message names the variable, never a
 secret) and reports a JawsDB placeholder as ``Derivation.not_ready`` rather than an error.
 
+Each add-on family (redis, database, storage, mail) detects, parses and chooses its own
+add-on and gives its `_APP_*` settings and warnings; `derive` composes them, top to bottom,
+with the defaults, the domain and the console's warnings.
+
 Precedence: the release engine writes derived `_APP_*` values into config vars together with the
-marker `APPWRITE_LITE_MANAGED` (``KEY:digest`` for each key it wrote). A key whose config value
-still matches its digest is ours and is derived afresh from the add-ons at every boot, so a
-rotated add-on URL takes effect at the next restart; any other `_APP_*` value was set by hand
-and wins.
+marker `APPWRITE_LITE_MANAGED` (``KEY:digest`` for each key it wrote; see marker.py). A key whose
+config value still matches its digest is ours and is derived afresh from the add-ons at every
+boot, so a rotated add-on URL takes effect at the next restart; any other `_APP_*` value was set
+by hand and wins.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,16 +30,19 @@ from ..errors import InputError
 from ..secrecy import config_secrets, is_secret
 from . import database, inputs, mail, redis, storage
 from .inputs import present
+from .marker import (
+    EXECUTOR_SECRET,
+    GENERATED_SECRETS,
+    MARKER_VAR,
+    OPENSSL_KEY,
+    build_marker,
+    managed_keys,
+    marker_key,
+)
 from .redis import RedisUpstream
 from .variables import appwrite_variables
 
 DEFAULT_BRIDGE_PORT = 6379
-
-MARKER_VAR = "APPWRITE_LITE_MANAGED"
-OPENSSL_KEY = "_APP_OPENSSL_KEY_V1"
-EXECUTOR_SECRET = "_APP_EXECUTOR_SECRET"  # noqa: S105 (a variable name)
-# Generated once by the release engine, never derived, never changed by us.
-GENERATED_SECRETS = (OPENSSL_KEY, EXECUTOR_SECRET)
 
 
 def protect_openssl_key(current: Mapping[str, str],
@@ -48,10 +53,6 @@ def protect_openssl_key(current: Mapping[str, str],
         return dict(patch)
     return {name: value for name, value in patch.items() if name != OPENSSL_KEY}
 
-
-_DIGEST_HEX = 16
-_MARKER_FALLBACK_KEY = b"appwrite-heroku managed marker v1"
-_MARKER_ENTRY = re.compile(rf"^(_APP_[A-Z0-9_]+):([0-9a-f]{{{_DIGEST_HEX}}})$")
 
 # What every Heroku dyno needs whatever the add-ons (Appwrite's code defaults differ).
 LITE_DEFAULTS: dict[str, str] = {
@@ -117,60 +118,6 @@ class Derivation:
         if self.redis_upstream is not None:
             values += [self.redis_upstream.password or "", self.redis_upstream.url()]
         return [value for value in values if value]
-
-
-# --- the marker --------------------------------------------------------------------------------
-
-
-def _marker_key(config: Mapping[str, str]) -> bytes:
-    """The HMAC key of the marker: the app's `_APP_OPENSSL_KEY_V1`.
-
-    It is stable by contract (generated once, never changed), and secret, so the marker (a config
-    var that tools may print) reveals nothing about the values it covers: no offline guessing of a
-    weak hand-made database password from a plain hash. The fallback only serves an app that has
-    no key yet, in which case the marker is rebuilt with the new key in the same PATCH.
-    """
-    key = (config.get(OPENSSL_KEY) or "").strip()
-    return key.encode() if key else _MARKER_FALLBACK_KEY
-
-
-def marker_digest(key: bytes, name: str, value: str) -> str:
-    """First 16 hex of HMAC-SHA256 over name and value: enough to tell any change apart."""
-    message = name.encode() + b"\0" + value.encode("utf-8", "surrogatepass")
-    return hmac.new(key, message, hashlib.sha256).hexdigest()[:_DIGEST_HEX]
-
-
-def build_marker(key: bytes, values: Mapping[str, str]) -> str:
-    return ",".join(f"{name}:{marker_digest(key, name, values[name])}" for name in sorted(values))
-
-
-def parse_marker(text: str) -> dict[str, str] | None:
-    """`KEY:digest,...` → {KEY: digest}; None when the text is not a marker we wrote."""
-    entries: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        match = _MARKER_ENTRY.match(item)
-        if not match:
-            return None
-        entries[match.group(1)] = match.group(2)
-    return entries
-
-
-def managed_keys(config: Mapping[str, str]) -> tuple[frozenset[str], list[str]]:
-    """Keys present in config whose value is still exactly what the release engine wrote."""
-    text = config.get(MARKER_VAR)
-    if text is None or not text.strip():
-        return frozenset(), []
-    entries = parse_marker(text)
-    if entries is None:
-        return frozenset(), [f"{MARKER_VAR} is not in the KEY:digest form this tool writes; "
-                             "every _APP_* config var is treated as set by hand"]
-    key = _marker_key(config)
-    ours = frozenset(
-        name for name, digest in entries.items()
-        if name in config and name not in GENERATED_SECRETS
-        and hmac.compare_digest(marker_digest(key, name, config[name]), digest)
-    )
-    return ours, []
 
 
 # --- derive ------------------------------------------------------------------------------------
@@ -369,7 +316,7 @@ def config_patch(
         if name not in derivation.settings and name not in GENERATED_SECRETS:
             patch[name] = None  # we wrote it, nothing derives it any more
 
-    marker = build_marker(_marker_key(key_source), written) if written else None
+    marker = build_marker(marker_key(key_source), written) if written else None
     if marker != (current.get(MARKER_VAR) or None):
         patch[MARKER_VAR] = marker
     for name in GENERATED_SECRETS:
@@ -380,17 +327,10 @@ def config_patch(
 
 __all__ = [
     "DEFAULT_BRIDGE_PORT",
-    "EXECUTOR_SECRET",
     "LITE_DEFAULTS",
-    "MARKER_VAR",
-    "OPENSSL_KEY",
     "Derivation",
-    "build_marker",
     "config_patch",
     "console_warnings",
     "derive",
-    "managed_keys",
-    "marker_digest",
-    "parse_marker",
     "protect_openssl_key",
 ]
