@@ -45,15 +45,6 @@ from .variables import appwrite_variables
 DEFAULT_BRIDGE_PORT = 6379
 
 
-def protect_openssl_key(current: Mapping[str, str],
-                        patch: Mapping[str, str | None]) -> dict[str, str | None]:
-    """`patch` minus any write to an existing `_APP_OPENSSL_KEY_V1` (present at all, even
-    blank, means existing: data may already be encrypted with it) — whatever asked for it."""
-    if OPENSSL_KEY not in current:
-        return dict(patch)
-    return {name: value for name, value in patch.items() if name != OPENSSL_KEY}
-
-
 # What every Heroku dyno needs whatever the add-ons (Appwrite's code defaults differ).
 LITE_DEFAULTS: dict[str, str] = {
     "_APP_ENV": "production",
@@ -121,6 +112,64 @@ class Derivation:
 
 
 # --- derive ------------------------------------------------------------------------------------
+
+
+def derive(
+    config: Mapping[str, str],
+    *,
+    hostname: str | None = None,
+    bridge_port: int = DEFAULT_BRIDGE_PORT,
+) -> Derivation:
+    """Appwrite's `_APP_*` settings for this app's config vars (see the module docstring)."""
+    if not 0 < bridge_port < 65536:
+        raise InputError("the Redis bridge port must be between 1 and 65535")
+    derivation = Derivation(settings={}, redis_upstream=None)
+    for name in _DOMAIN_KEYS:
+        # Copied into other settings and printed at the start of plan lines: checked, always.
+        if present(config, name):
+            _check_hostname(config[name], name)
+    ours, marker_warnings = managed_keys(config)
+    derivation.warnings.extend(marker_warnings)
+    hand_set = {name: value for name, value in config.items()
+                if name.startswith("_APP_") and name not in ours}
+
+    # Each add-on family in turn: its settings, and its warnings in this order.
+    redis_part, derivation.redis_upstream, redis_warnings = redis.derive(config, bridge_port)
+    database_part, database_warnings, derivation.not_ready = database.derive(config)
+    families = [(redis_part, redis_warnings), (database_part, database_warnings),
+                storage.derive(config, hand_set), mail.derive(config)]
+    derived: dict[str, str] = dict(LITE_DEFAULTS)
+    for part, warnings in families:
+        derived.update(part)
+        derivation.warnings.extend(warnings)
+    derived.update(_domain(config, hostname, derivation))
+
+    unknown = sorted(set(derived) - appwrite_variables())
+    if unknown:  # a bug in this module, not the user's input
+        raise AssertionError(f"derived names unknown to Appwrite: {', '.join(unknown)}")
+
+    derivation.warnings.extend(_hand_set_warnings(hand_set, derived))
+    derivation.warnings.extend(console_warnings(config))
+
+    derivation.settings = {**derived, **hand_set}
+    derivation.derived_keys = frozenset(set(derived) - set(hand_set))
+    derivation.missing_secrets = [
+        name for name in GENERATED_SECRETS if not present(derivation.settings, name)
+    ]
+    for name in derivation.missing_secrets:
+        if derivation.settings.pop(name, None) is not None:
+            derivation.warnings.append(
+                f"{name} is set but blank; set it by hand (a release never replaces an "
+                "existing value, as that would make encrypted data unreadable)"
+            )
+    derivation.secret_keys = frozenset(
+        name for name, value in derivation.settings.items()
+        if name in _ALWAYS_SECRET or is_secret(name, value)
+    )
+    return derivation
+
+
+# --- its parts: the domain, the console, hand-set values -------------------------------------
 
 
 _DOMAIN_KEYS = ("_APP_DOMAIN", "_APP_DOMAIN_TARGET", "_APP_DOMAIN_TARGET_CNAME")
@@ -220,65 +269,6 @@ def _hand_set_warnings(hand_set: Mapping[str, str], derived: Mapping[str, str]) 
     return warnings
 
 
-def derive(
-    config: Mapping[str, str],
-    *,
-    hostname: str | None = None,
-    bridge_port: int = DEFAULT_BRIDGE_PORT,
-) -> Derivation:
-    """Appwrite's `_APP_*` settings for this app's config vars (see the module docstring)."""
-    if not 0 < bridge_port < 65536:
-        raise InputError("the Redis bridge port must be between 1 and 65535")
-    derivation = Derivation(settings={}, redis_upstream=None)
-    for name in _DOMAIN_KEYS:
-        # Copied into other settings and printed at the start of plan lines: checked, always.
-        if present(config, name):
-            _check_hostname(config[name], name)
-    ours, marker_warnings = managed_keys(config)
-    derivation.warnings.extend(marker_warnings)
-    hand_set = {name: value for name, value in config.items()
-                if name.startswith("_APP_") and name not in ours}
-
-    derived: dict[str, str] = dict(LITE_DEFAULTS)
-    redis_part, derivation.redis_upstream, redis_warnings = redis.derive(config, bridge_port)
-    derivation.warnings.extend(redis_warnings)
-    derived.update(redis_part)
-    database_part, database_warnings, derivation.not_ready = database.derive(config)
-    derivation.warnings.extend(database_warnings)
-    derived.update(database_part)
-    storage_part, storage_warnings = storage.derive(config, hand_set)
-    derivation.warnings.extend(storage_warnings)
-    derived.update(storage_part)
-    mail_part, mail_warnings = mail.derive(config)
-    derivation.warnings.extend(mail_warnings)
-    derived.update(mail_part)
-    derived.update(_domain(config, hostname, derivation))
-
-    unknown = sorted(set(derived) - appwrite_variables())
-    if unknown:  # a bug in this module, not the user's input
-        raise AssertionError(f"derived names unknown to Appwrite: {', '.join(unknown)}")
-
-    derivation.warnings.extend(_hand_set_warnings(hand_set, derived))
-    derivation.warnings.extend(console_warnings(config))
-
-    derivation.settings = {**derived, **hand_set}
-    derivation.derived_keys = frozenset(set(derived) - set(hand_set))
-    derivation.missing_secrets = [
-        name for name in GENERATED_SECRETS if not present(derivation.settings, name)
-    ]
-    for name in derivation.missing_secrets:
-        if derivation.settings.pop(name, None) is not None:
-            derivation.warnings.append(
-                f"{name} is set but blank; set it by hand (a release never replaces an "
-                "existing value, as that would make encrypted data unreadable)"
-            )
-    derivation.secret_keys = frozenset(
-        name for name, value in derivation.settings.items()
-        if name in _ALWAYS_SECRET or is_secret(name, value)
-    )
-    return derivation
-
-
 # --- what the release engine writes ------------------------------------------------------------
 
 
@@ -323,6 +313,15 @@ def config_patch(
         if name in secrets_now:
             patch.pop(name, None)  # belt and braces: an existing key is never touched
     return patch
+
+
+def protect_openssl_key(current: Mapping[str, str],
+                        patch: Mapping[str, str | None]) -> dict[str, str | None]:
+    """`patch` minus any write to an existing `_APP_OPENSSL_KEY_V1` (present at all, even
+    blank, means existing: data may already be encrypted with it) — whatever asked for it."""
+    if OPENSSL_KEY not in current:
+        return dict(patch)
+    return {name: value for name, value in patch.items() if name != OPENSSL_KEY}
 
 
 __all__ = [
