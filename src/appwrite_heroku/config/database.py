@@ -1,6 +1,7 @@
 """The database: which add-on's URL the dyno uses (JawsDB Maria, JawsDB, ClearDB or Heroku
 Postgres), JawsDB's placeholder while it provisions, the URL parsed into Appwrite's adapter and
-`_APP_DB_*` settings, with every credential Appwrite 1.9.6 could not carry refused.
+`_APP_DB_*` settings, with every credential Appwrite 1.9.6 could not carry refused; and the
+database Appwrite keeps its tables in, as the Lite image's patch names it.
 
 Pure functions over the config mapping. Messages name variables, never their values: the URLs
 carry credentials.
@@ -176,9 +177,31 @@ def derive(config: Mapping[str, str]) -> tuple[dict[str, str], list[str], list[s
     return database.settings(), warnings, []
 
 
+# Appwrite 1.9.6's own default for APP_DATABASE (app/init/constants.php:181).
+APPWRITE_DEFAULT_DATABASE = "appwrite"
+# utopia-php/database 6.0.0 Adapter::filter (src/Database/Adapter.php:1328-1337), applied by
+# Adapter::setDatabase (Adapter.php:171-176) to the name before any SQL sees it.
+_ADAPTER_FILTER = re.compile(r"[^A-Za-z0-9_\-]")
+
+
+def appwrite_database(settings: Mapping[str, str]) -> str:
+    """The database (MySQL family) or schema (PostgreSQL) Appwrite keeps its tables in, in the
+    Lite image: the rule `patch-appwrite` puts into APP_DATABASE (see dyno/patches.py).
+
+    `System::getEnv('_APP_DB_SCHEMA', 'appwrite')` is `getenv() ?: 'appwrite'` (utopia-php/system
+    0.10.2 System.php:698-701), so unset, empty and "0" all mean `appwrite`; the adapter then
+    drops every character outside [A-Za-z0-9_-].
+    """
+    raw = settings.get("_APP_DB_SCHEMA", "")
+    name = raw if raw not in ("", "0") else APPWRITE_DEFAULT_DATABASE
+    return _ADAPTER_FILTER.sub("", name)
+
+
 __all__ = [
+    "APPWRITE_DEFAULT_DATABASE",
     "DATABASE_VARS",
     "Database",
+    "appwrite_database",
     "database_candidates",
     "derive",
     "is_jawsdb_placeholder",
