@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku.config.settings import parse_redis_url
+from appwrite_heroku.config.redis import parse_redis_url
 from appwrite_heroku.dyno.bridge import (
     UPSTREAM_ENV,
     AuthWatch,

@@ -24,7 +24,7 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku.config.settings import RedisUpstream, parse_redis_url
+from appwrite_heroku.config.redis import RedisUpstream, parse_redis_url
 from appwrite_heroku.dyno.bridge import (
     MAX_UPSTREAM_ENV,
     MODE_ENV,

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 
-from appwrite_heroku.config.settings import parse_redis_url
+from appwrite_heroku.config.redis import parse_redis_url
 from appwrite_heroku.config.wiring import DEFAULT_MAX_UPSTREAM
 from appwrite_heroku.dyno.bridge import BridgeThread
 from helpers import CANARY_REDIS_PASSWORD

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from appwrite_heroku.config.settings import RedisUpstream, parse_redis_url
+from appwrite_heroku.config.redis import RedisUpstream, parse_redis_url
 from appwrite_heroku.dyno.bridge import (
     MODE_ENV,
     UPSTREAM_ENV,
@@ -697,7 +697,7 @@ def test_bridge_thread_lines_reach_stderr_in_a_host_process() -> None:
     script = textwrap.dedent("""
         import os, redis
         from appwrite_heroku.dyno.bridge import BridgeThread
-        from appwrite_heroku.config.settings import parse_redis_url
+        from appwrite_heroku.config.redis import parse_redis_url
         upstream = parse_redis_url(os.environ["UPSTREAM"], "REDIS_URL")
         bridge = BridgeThread.start(upstream)
         try:

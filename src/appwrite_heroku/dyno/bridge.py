@@ -44,8 +44,8 @@ from typing import Any, cast
 import hiredis
 
 from ..arguments import OneLineParser
-from ..config.addons import RedisUpstream, parse_redis_url
 from ..config.inputs import whole_number
+from ..config.redis import RedisUpstream, parse_redis_url
 from ..config.wiring import (
     DEFAULT_MAX_UPSTREAM,
     DEFAULT_MODE,
