@@ -23,12 +23,16 @@ def drawn() -> dict[str, set[str]]:
     part = ""
     for line in tree.group(1).splitlines()[1:]:
         head = re.match(r"  (\w+)/", line)
+        sub = re.match(r"    (\w+)/", line)  # a package inside a part: part/sub
         if head:
             part = head.group(1)
             found[part] = set()
+        elif sub and part:
+            part = f"{part.split('/')[0]}/{sub.group(1)}"
+            found[part] = set()
         elif re.match(r"  \S", line):
             part = ""
-        words = line.split("  ", 2)[-1] if not head else line.split("/", 1)[1]
+        words = line.split("  ", 2)[-1] if not (head or sub) else line.split("/", 1)[1]
         if part == "":
             found[""] |= {m[:-3] for m in re.findall(r"\b\w+\.py\b", line)}
         else:
@@ -41,6 +45,9 @@ def actual() -> dict[str, set[str]]:
     modules = {"": {p.stem for p in PACKAGE.glob("*.py") if not p.stem.startswith("__")}}
     for part in PARTS:
         modules[part] = {p.stem for p in (PACKAGE / part).glob("*.py") if p.stem != "__init__"}
+        for package in (PACKAGE / part).glob("*/__init__.py"):
+            modules[f"{part}/{package.parent.name}"] = {
+                p.stem for p in package.parent.glob("*.py") if p.stem != "__init__"}
     return modules
 
 

@@ -12,9 +12,9 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
 from . import __version__
+from .arguments import OneLineParser
 from .display import safe_line
 from .errors import AppwriteHerokuError
 
@@ -27,19 +27,6 @@ _COMMAND_MODULES = (
     "appwrite_heroku.dyno.patches",  # patch-appwrite
     "appwrite_heroku.config.budget",  # budget
 )
-
-
-_LONGEST_MESSAGE = 400
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse prints usage plus the error; we promise one line and exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        # argparse quotes the value it refused: a 1 MB argument must not become a 1 MB line.
-        if len(message) > _LONGEST_MESSAGE:
-            message = f"{message[:_LONGEST_MESSAGE]}... ({len(message)} characters)"
-        self.exit(2, f"{self.prog}: error: {safe_line(message)} (see --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

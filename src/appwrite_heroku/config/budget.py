@@ -9,9 +9,9 @@ three profiles this project recommends, the record of an app's plans in one conf
 `budget` command. Pure functions over dataclasses; the only I/O is the command's output.
 
 Every figure comes twice: what Appwrite opens (to the bridge and to PgBouncer on 127.0.0.1) and
-what reaches the add-on ("upstream"). Redis: the multiplexed bridge (bridge_mux.py, the
+what reaches the add-on ("upstream"). Redis: the multiplexed bridge (dyno/redis/pool.py, the
 launcher's mode) shares a few upstream connections for ordinary commands and gives a connection
-that blocks, subscribes or opens MULTI one of its own while it needs it, under a ceiling this
+that blocks, subscribes or WATCHes one of its own while it needs it, under a ceiling this
 module chooses per dyno; the plain bridge opens one upstream per Appwrite connection.
 PostgreSQL: PgBouncer (pooler.py) on every dyno opens at most its share of the plan. MySQL-family
 add-ons get no pooler: Appwrite's own count reaches the add-on.
@@ -114,7 +114,7 @@ class Wiring:
 
 
 def ceiling_for(dedicated: int) -> int:
-    """The smallest ceiling whose dedicated part (the ceiling less bridge_mux's shared
+    """The smallest ceiling whose dedicated part (the ceiling less the bridge pool's shared
     connections) holds `dedicated` needs at once: nothing ever waits for a connection."""
     ceiling = max(2, dedicated + 1)
     while ceiling - shared_for(ceiling) < dedicated:
