@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 from .resp import error_reply
 
@@ -133,9 +134,9 @@ def without_credentials(args: list[bytes]) -> list[bytes]:
 # -- the connection state a client sets ----------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Session:
-    """What a connection answers in: its RESP version and its database."""
+class Session(NamedTuple):
+    """What a connection answers in: its RESP version and its database. A tuple, compared
+    with a shared link's ``tail`` before every command sent there."""
 
     protocol: int = 2
     db: int = 0

@@ -20,7 +20,7 @@ from .commands import Session
 from .events import Events
 from .resp import ProtocolError, ReplyScanner, encode_command
 from .subscriptions import Subscriptions
-from .upstream import WRITE_HIGH_WATER, Upstream
+from .upstream import Upstream
 
 UNKNOWN: tuple[int | None, int | None] = (None, None)  # a link whose session is not known
 _REPLY_KEPT = 64 * 1024  # of a dedicated link's reply in progress: enough for a confirmation
@@ -101,9 +101,9 @@ class SelectCheck:
 class Link:
     """One upstream connection in multiplexed mode (``UpstreamListener`` of an ``Upstream``)."""
 
-    __slots__ = ("blockers", "dead", "fifo", "flushing", "holder", "idle_since", "pending",
-                 "pool", "raw", "reply", "scanner", "shared", "skip", "stalled", "subs",
-                 "tail", "upstream")
+    __slots__ = ("blockers", "dead", "fifo", "flushing", "holder", "idle_since", "paused",
+                 "pending", "pool", "raw", "reply", "scanner", "shared", "skip", "stalled",
+                 "subs", "tail", "upstream")
 
     def __init__(self, pool: LinkPool, holder: LinkUser | None, tail: Session) -> None:
         self.pool = pool
@@ -122,7 +122,8 @@ class Link:
         self.stalled: set[LinkUser] = set()  # clients that stopped reading for our sake
         self.blockers: set[LinkUser] = set()  # clients too slow to take our replies
         self.idle_since = 0.0
-        self.tail: tuple[int | None, int | None] = (tail.protocol, tail.db)
+        self.paused = False  # the upstream's write buffer is full: senders stop reading
+        self.tail: tuple[int | None, int | None] = tail  # the session its next command runs in
 
     def users(self) -> list[ReplySink]:
         """Everyone waiting for a reply here, once each."""
@@ -144,7 +145,7 @@ class Link:
         (after ``skip`` replies that are dropped)."""
         fifo = self.fifo
         idle = not fifo
-        if self.tail != (session.protocol, session.db):
+        if self.tail != session:
             data = self._switch(session) + data
         if skip:
             fifo.extend([DISCARD] * skip)
@@ -152,7 +153,13 @@ class Link:
             fifo.append(sink)
         else:
             fifo.extend([sink] * count)
-        self._send(data, user, idle)
+        upstream = self.upstream
+        if upstream is None or self.flushing or not idle:
+            self._send(data, user, idle)
+            return
+        upstream.send(data)  # the common case, inlined: a lone command goes at once
+        if self.paused:
+            user.stall(self)  # until upstream_resumed
 
     def _switch(self, session: Session) -> bytes:
         """The commands that put this shared link in ``session``, their replies dropped."""
@@ -164,7 +171,7 @@ class Link:
         if db != session.db:
             out += encode_command(b"SELECT", b"%d" % session.db)
             self.fifo.append(SelectCheck(self))
-        self.tail = (session.protocol, session.db)
+        self.tail = session
         return out
 
     def prepare(self, session: Session) -> None:
@@ -180,7 +187,7 @@ class Link:
             self.subs.sent(command)
             self._send(encode_command(*command), None, True)
         self.skip += len(commands)
-        self.tail = (session.protocol, session.db)
+        self.tail = session
 
     def send_own(self, data: bytes, user: LinkUser) -> None:
         """Bytes of a dedicated link's holder."""
@@ -205,7 +212,7 @@ class Link:
             self.pending.append(data)
             self.flushing = True
             asyncio.get_running_loop().call_soon(self.flush)
-        if user is not None and upstream.buffered > WRITE_HIGH_WATER:
+        if user is not None and self.paused:
             user.stall(self)  # until upstream_resumed
 
     def flush(self) -> None:
@@ -242,10 +249,7 @@ class Link:
             return
         if holder is not None:
             self._dedicated(holder, data, ends)
-        else:
-            self._shared(data, ends)
-
-    def _shared(self, data: bytes, ends: list[int]) -> None:
+            return
         fifo, size, start, count, i = self.fifo, len(data), 0, len(ends), 0
         if len(fifo) < count + (ends[-1] < size if ends else 1):
             self.desync("answered more than was asked")  # never guess whose they are
@@ -324,9 +328,11 @@ class Link:
         self.holder = None
 
     def upstream_paused(self) -> None:
-        """The upstream buffer is full: ``_send`` makes each sender stop reading."""
+        """The upstream buffer is full: each sender stops reading after its send."""
+        self.paused = True
 
     def upstream_resumed(self) -> None:
+        self.paused = False
         for client in list(self.stalled):
             client.unstall(self)
 

@@ -74,6 +74,7 @@ class State(Enum):
 
 
 S = State
+_SHARED, _DRAINING, _CLOSED = S.SHARED, S.DRAINING, S.CLOSED  # read on every command
 TRANSITIONS: dict[State, frozenset[State]] = {
     S.SHARED: frozenset({S.QUEUEING, S.DRAINING, S.LEASING, S.CLOSED}),
     S.QUEUEING: frozenset({S.SHARED, S.LEASING, S.CLOSED}),
@@ -154,11 +155,12 @@ class MuxClient:
 
     __slots__ = ("_blocking", "_reading", "_slow_timer", "_stalled", "backlog", "conn", "link",
                  "multi", "name", "outstanding", "own", "pool", "queued", "queued_size",
-                 "reader", "session", "state", "watch")
+                 "reader", "session", "state", "transport", "watch")
 
     def __init__(self, pool: Pool, conn: ClientConnection) -> None:
         self.pool = pool
         self.conn: ClientConnection | None = conn
+        self.transport = conn.transport  # replies are written here directly: once per reply
         self.state = S.SHARED
         self.reader = CommandReader()
         self.session = pool.default_session
@@ -184,18 +186,20 @@ class MuxClient:
 
     # -- ClientRelay: reading commands
     def received(self, data: bytes) -> None:
-        if self.state is S.CLOSED:
+        state = self.state
+        if state is _CLOSED:
             return
+        reader = self.reader
         try:
-            commands = self.reader.feed(data)
+            commands = reader.feed(data)
         except ProtocolError as error:
             self.refuse(protocol_error_reply(error))
             return
         if not commands:
             return
         link = self.link
-        if (self.state is S.SHARED and self.reader.whole and not self.backlog
-                and link is not None and not link.dead):
+        if (state is _SHARED and reader.whole and not self.backlog and link is not None
+                and not link.dead):
             # The common case: whole ordinary commands for the shared link in use. They go
             # as the client sent them.
             for command in commands:
@@ -264,7 +268,7 @@ class MuxClient:
         on, moving to the best one when nothing is due on it."""
         link = self.link
         if link is None or link.dead or (not self.outstanding and (
-                link.fifo or link.tail != (self.session.protocol, self.session.db))):
+                link.fifo or link.tail != self.session)):
             link = self.link = self.pool.shared_link(self.session)
         self.outstanding += 1
         link.submit(data, sink, 1, self.session, self, skip)
@@ -435,18 +439,18 @@ class MuxClient:
 
     # -- LinkUser: replies
     def write(self, data: bytes) -> None:
-        conn = self.conn
-        if conn is not None:
-            conn.write(data)
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
 
     def deliver(self, data: bytes, replies: int) -> None:
         """Bytes of replies from a shared link; ``replies`` of them are now whole."""
-        conn = self.conn
-        if conn is not None:
-            conn.write(data)
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
         if replies:
             self.outstanding -= replies
-            if not self.outstanding and self.state is S.DRAINING:
+            if not self.outstanding and self.state is _DRAINING:
                 self._enter(S.SHARED)
                 self._pump()
 
@@ -500,6 +504,7 @@ class MuxClient:
                 link.holder = None  # what still comes is dropped with the connection
                 link.close()
         self.conn = None
+        self.transport = None
 
     # -- flow control
     def stall(self, link: Link) -> None:

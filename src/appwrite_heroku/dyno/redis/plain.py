@@ -43,11 +43,12 @@ class PlainRelay:
 class PlainClient:
     """A local client and its upstream connection. Reading waits for the upstream's login."""
 
-    __slots__ = ("_connecting", "_early", "_filter", "conn", "relay", "upstream")
+    __slots__ = ("_connecting", "_early", "_filter", "conn", "relay", "transport", "upstream")
 
     def __init__(self, relay: PlainRelay, conn: ClientConnection) -> None:
         self.relay = relay
         self.conn: ClientConnection | None = conn
+        self.transport = conn.transport  # replies are written here directly
         self.upstream: Upstream | None = None
         self._filter = CredentialFilter()
         self._early: list[bytes] = []  # bytes read before the upstream login finished
@@ -89,14 +90,18 @@ class PlainClient:
                 self._early.append(data)
                 self.conn.pause_reading()
             return
+        credentials = self._filter
+        if not credentials.active:
+            upstream.send(data)  # the common case: a client that sent no credentials
+            return
         try:
-            upstream.send(self._filter.feed(data))
+            upstream.send(credentials.feed(data))
         except ProtocolError as error:
             if self.conn is not None:
                 self.conn.refuse(error_reply(f"ERR Protocol error: {error}"))
 
     def closed(self) -> None:
-        self.conn = None
+        self.conn = self.transport = None
         if self._connecting is not None:
             self._connecting.cancel()
             self._connecting = None
@@ -115,8 +120,9 @@ class PlainClient:
 
     # -- UpstreamListener
     def upstream_data(self, data: bytes) -> None:
-        if self.conn is not None:
-            self.conn.write(data)
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
 
     def upstream_lost(self) -> None:
         """The upstream went away: close the client (after what it has been sent) so it

@@ -142,11 +142,10 @@ class Pool:
         """The shared connection with the fewest replies pending (in ``session`` already,
         of those), or a new one while that one is busy and the count allows."""
         best: Link | None = None
-        want = (session.protocol, session.db)
         for link in self.shared:
             if best is None or len(link.fifo) < len(best.fifo) or (
-                    len(link.fifo) == len(best.fifo) and link.tail == want
-                    and best.tail != want):
+                    len(link.fifo) == len(best.fifo) and link.tail == session
+                    and best.tail != session):
                 best = link
         if best is None or (best.fifo and len(self.shared) < self.shared_max):
             best = self._open(None)
@@ -156,8 +155,7 @@ class Pool:
     def lease(self, client: Lessee, session: Session) -> None:
         """Gives ``client`` a connection of its own now, or when one is free (bounded)."""
         if self.idle:
-            want = (session.protocol, session.db)
-            match = next((link for link in self.idle if link.tail == want), self.idle[-1])
+            match = next((link for link in self.idle if link.tail == session), self.idle[-1])
             self.idle.remove(match)
             match.holder = client
             client.leased(self._prepared(match, session))

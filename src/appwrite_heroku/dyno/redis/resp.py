@@ -13,7 +13,8 @@ so streams a 10 MB value through without holding it.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from collections.abc import Callable
+from typing import cast
 
 import hiredis
 
@@ -25,11 +26,13 @@ class ProtocolError(Exception):
     """Bytes that are not RESP: the text is a Redis-style message for the client."""
 
 
+# hiredis' stub types the tuple as a 1-tuple; it takes any length.
+_pack = cast(Callable[[tuple[bytes, ...]], bytes], hiredis.pack_command)
+
+
 def encode_command(*args: bytes) -> bytes:
     """One command as RESP: an array of bulk strings, what every Redis client sends."""
-    # hiredis' stub types the tuple as a 1-tuple; it takes any length.
-    packed: bytes = hiredis.pack_command(cast(Any, args))
-    return packed
+    return _pack(args)
 
 
 # --------------------------------------------------------------------------------------------
@@ -76,23 +79,11 @@ class CommandReader:
             if not data:
                 return commands
             began = False
-        self._read_resp(data, commands)
-        # Ended between commands: nothing held, and the chunk ends with the last command (a
-        # chunk ending inside a command ends with that command's first arguments instead).
-        self._between = bool(commands) and not self._reader.has_data() and data.endswith(
-            encode_command(*commands[-1]))
-        self.whole = began and self._between
-        return commands
-
-    def _read_resp(self, data: bytes, commands: list[list[bytes]]) -> None:
         reader = self._reader
         reader.feed(data)
         gets = reader.gets
         try:
-            while True:
-                command = gets()
-                if command is False:
-                    return
+            while (command := gets()) is not False:
                 if type(command) is not list:
                     if command is None:
                         continue  # ``*-1``: Redis ignores it, and answers nothing
@@ -104,6 +95,12 @@ class CommandReader:
                     commands.append(command)
         except hiredis.ProtocolError as error:
             raise ProtocolError(str(error)) from None
+        # Ended between commands: nothing held, and the chunk ends with the last command (a
+        # chunk ending inside a command ends with that command's first arguments instead).
+        self._between = bool(commands) and not reader.has_data() and data.endswith(
+            _pack(tuple(commands[-1])))
+        self.whole = began and self._between
+        return commands
 
     def _read_inline(self, data: bytes, commands: list[list[bytes]]) -> bytes:
         data = self._inline + data if self._inline else data
@@ -198,6 +195,12 @@ class ReplyScanner:
         return not (self._line or self._skip or self._stack)
 
     def feed(self, data: bytes) -> list[int]:
+        if self._skip or self._line:
+            return self._resume(data)
+        return self._scan(data, 0, 0, [])
+
+    def _resume(self, data: bytes) -> list[int]:
+        """A chunk that begins inside a reply: the rest of a bulk body, or of a header."""
         ends: list[int] = []
         size = len(data)
         pos = 0
@@ -212,55 +215,54 @@ class ReplyScanner:
         if self._line:  # (never together with a skip: a header is cut, or a body)
             base = len(self._line)
             data = self._line + data
-            size = len(data)
             self._line = b""
+        return self._scan(data, pos, base, ends)
+
+    def _scan(self, data: bytes, pos: int, base: int, ends: list[int]) -> list[int]:
+        find, stack, append, kinds, size = data.find, self._stack, ends.append, _KINDS, len(data)
         try:
-            self._scan(data, pos, size, base, ends)
+            while pos < size:
+                end = find(_CRLF, pos)
+                if end < 0:
+                    if size - pos > PROTO_INLINE_MAX:
+                        raise ProtocolError("reply header line too long")
+                    self._line = data[pos:]
+                    break
+                kind = kinds[data[pos]]
+                if kind == _BODY:
+                    length = int(data[pos + 1:end])
+                    pos = end + 2
+                    if length >= 0:
+                        pos += length + 2
+                        if pos > size:
+                            self._skip = pos - size
+                            break
+                elif kind == _LINE:
+                    pos = end + 2
+                else:
+                    count = int(data[pos + 1:end])
+                    if kind == _PUSH and not stack and not self.pushes:
+                        raise ProtocolError("a push message where none was expected")
+                    pos = end + 2
+                    if kind == _MAP:
+                        count *= 2
+                    elif kind == _ATTRIBUTE:
+                        count = count * 2 + 1  # the attribute's pairs, then what it annotates
+                    if count > 0:
+                        stack.append(count)
+                        continue
+                # One element is whole: it ends a reply unless an aggregate still wants more.
+                # (Inlined: this loop runs once per reply on the shared connections.)
+                while stack:
+                    stack[-1] -= 1
+                    if stack[-1]:
+                        break
+                    stack.pop()
+                else:
+                    append(pos - base)
         except (ValueError, KeyError):
             raise ProtocolError("invalid reply header") from None
         return ends
-
-    def _scan(self, data: bytes, pos: int, size: int, base: int, ends: list[int]) -> None:
-        find, stack, append, kinds = data.find, self._stack, ends.append, _KINDS
-        while pos < size:
-            end = find(_CRLF, pos)
-            if end < 0:
-                if size - pos > PROTO_INLINE_MAX:
-                    raise ProtocolError("reply header line too long")
-                self._line = data[pos:]
-                return
-            kind = kinds[data[pos]]
-            if kind == _BODY:
-                length = int(data[pos + 1:end])
-                pos = end + 2
-                if length >= 0:
-                    pos += length + 2
-                    if pos > size:
-                        self._skip = pos - size
-                        return
-            elif kind == _LINE:
-                pos = end + 2
-            else:
-                count = int(data[pos + 1:end])
-                if kind == _PUSH and not stack and not self.pushes:
-                    raise ProtocolError("a push message where none was expected")
-                pos = end + 2
-                if kind == _MAP:
-                    count *= 2
-                elif kind == _ATTRIBUTE:
-                    count = count * 2 + 1  # the attribute's pairs, then what it annotates
-                if count > 0:
-                    stack.append(count)
-                    continue
-            # One element is whole: it ends a reply unless an aggregate still wants more.
-            # (Inlined: this loop runs once per reply on the shared connections.)
-            while stack:
-                stack[-1] -= 1
-                if stack[-1]:
-                    break
-                stack.pop()
-            else:
-                append(pos - base)
 
     def _element_done(self) -> bool:
         stack = self._stack

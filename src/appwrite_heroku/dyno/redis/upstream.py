@@ -111,41 +111,63 @@ class Upstream(asyncio.Protocol):
             self._finish(None)
 
     def data_received(self, data: bytes) -> None:
-        tls = self.tls
+        tls, listener = self.tls, self.listener
         if tls is not None:
-            data = self._decrypt(tls, data)
+            if listener is None or not tls.established:
+                self._before_login(tls, data)
+                return
+            try:  # the common case, inlined: a reply, decrypted
+                data, reply, closed = tls.feed(data)
+            except ssl.SSLError:
+                self._broken(None)
+                return
+            if reply or closed:
+                self._tls_control(reply, closed)
             if not data:
                 return
-        listener = self.listener
         if listener is not None:
             listener.upstream_data(data)
         elif not self._done.done():
             self._login_replies(data)
         # else: logged in, listener not attached yet: Redis sends nothing unasked
 
-    def _decrypt(self, tls: Tls, data: bytes) -> bytes:
-        transport = self.transport
-        assert transport is not None
-        was_established = tls.established
+    def _before_login(self, tls: Tls, data: bytes) -> None:
+        """TLS while the bridge logs in: the handshake, then the replies to its login."""
         if not self.heard:
             self.heard = True
             if data and data[0] not in _TLS_RECORD_TYPES:  # e.g. "-ERR unknown command"
-                self._finish(NotTls("the server answered in plain text"))
-                transport.abort()
-                return b""
+                self._broken(NotTls("the server answered in plain text"))
+                return
+        was_established = tls.established
         try:
             data, reply, closed = tls.feed(data)
         except ssl.SSLError as error:
-            self._finish(error)
-            transport.abort()
-            return b""
-        if reply:
-            transport.write(reply)
+            self._broken(error)
+            return
+        self._tls_control(reply, closed)  # the handshake's last word before any data
         if not was_established and tls.established:
             self._login()
+        if data:
+            if self.listener is not None:
+                self.listener.upstream_data(data)
+            elif not self._done.done():
+                self._login_replies(data)
+
+    def _tls_control(self, reply: bytes, closed: bool) -> None:
+        """What TLS itself has to say back (a handshake message), or the peer's close."""
+        transport = self.transport
+        if transport is None:
+            return
+        if reply:
+            transport.write(reply)
         if closed:
             transport.close()
-        return data
+
+    def _broken(self, error: BaseException | None) -> None:
+        if error is not None:
+            self._finish(error)
+        if self.transport is not None:
+            self.transport.abort()
 
     def _login_replies(self, data: bytes) -> None:
         self.heard = True
@@ -258,14 +280,13 @@ class Tls:
         obj, incoming = self._obj, self._in
         chunks: list[bytes] = []
         closed = False
-        while True:
-            # Ask for no more than can be there: read(n) allocates n bytes first, and a
-            # fixed 64 KiB per small reply made each round trip cost page faults.
-            size = min(incoming.pending + obj.pending(), _TLS_RECORD)
-            if not size:
-                break
+        while incoming.pending:
+            # One record at a time, asking for no more than can be there (its ciphertext is
+            # longer than its plaintext, which is at most _TLS_RECORD): read(n) allocates n
+            # bytes first, and a fixed 64 KiB per small reply made each round trip cost page
+            # faults. A record decrypted is read whole, so nothing stays inside OpenSSL.
             try:
-                chunk = obj.read(size)
+                chunk = obj.read(min(incoming.pending, _TLS_RECORD))
             except ssl.SSLWantReadError:
                 break  # the rest of a record is still on its way
             except ssl.SSLZeroReturnError:
