@@ -657,6 +657,14 @@ def test_a_transaction_without_watch_runs_whole_on_a_shared_connection(
                        encode_command(b"EXEC")])
     reply = exchange(bridge, stream, b"+OK\r\n+QUEUED\r\n-EXECABORT")
     assert reply.startswith(b"+OK\r\n+QUEUED\r\n-EXECABORT Transaction discarded")
+    # SELECT inside: the transaction goes to a connection of its own, relayed unparsed from
+    # there on; the replies the bridge had given are not given twice.
+    fresh = key + b":fresh"
+    stream = b"".join([encode_command(b"MULTI"), encode_command(b"INCR", fresh),
+                       encode_command(b"SELECT", b"0"), encode_command(b"EXEC"),
+                       encode_command(b"ECHO", b"after")])
+    expected = b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:1\r\n+OK\r\n$5\r\nafter\r\n"
+    assert exchange(bridge, stream, expected) == expected
 
 
 def test_auth_on_a_relayed_connection_keeps_its_place_and_its_secret(

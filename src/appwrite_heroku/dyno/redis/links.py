@@ -239,7 +239,7 @@ class Link:
             if holder is None:  # idle, or its client has gone: nobody asked
                 self.close()
                 return
-            if self.raw:
+            if self.raw and not self.skip:  # (replies its holder had answered: framed first)
                 holder.write(data)
                 return
         try:
