@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from appwrite_heroku.config.settings import parse_redis_url
 from appwrite_heroku.dyno.bridge import UPSTREAM_ENV, parse_listen, upstream_from
+from appwrite_heroku.dyno.redis.commands import Hello, parse_hello, parse_select, valid_name
 from appwrite_heroku.dyno.redis.credentials import CredentialFilter
 from appwrite_heroku.dyno.redis.login import (
     HandshakeError,
@@ -268,3 +269,30 @@ def test_only_first_commands_with_credentials_keep_the_filter_on() -> None:
     assert feed([encode_command(b"HELLO", b"3", b"AUTH", b"u", b"p") + ping])[1].active
     assert not feed([encode_command(b"HELLO", b"3") + ping])[1].active
     assert feed([b"AUTH pw\r\nPING\r\n"])[1].active
+
+
+# -- the session a client sets (multiplexed mode keeps it per client) ---------------------------
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    ([b"HELLO"], Hello(None, None, [b"HELLO"])),
+    ([b"hello", b"3"], Hello(3, None, [b"HELLO", b"3"])),
+    ([b"HELLO", b"2", b"auth", b"u", b"p", b"SETNAME", b"app"],
+     Hello(2, b"app", [b"HELLO", b"2"])),
+    # Redis' own words (src/networking.c helloCommand); nothing changes with them
+    ([b"HELLO", b"x"], b"-ERR Protocol version is not an integer or out of range\r\n"),
+    ([b"HELLO", b"4"], b"-NOPROTO unsupported protocol version\r\n"),
+    ([b"HELLO", b"3", b"AUTH", b"u"], b"-ERR Syntax error in HELLO option 'AUTH'\r\n"),
+    ([b"HELLO", b"3", b"SETNAME", b"a b"],
+     b"-ERR Client names cannot contain spaces, newlines or special characters.\r\n"),
+])
+def test_hello_is_read_as_redis_reads_it(args: list[bytes], expected: object) -> None:
+    assert parse_hello(args) == expected
+
+
+def test_select_and_client_names() -> None:
+    assert parse_select([b"SELECT", b"3"]) == 3
+    for refused in ([b"SELECT"], [b"SELECT", b"x"], [b"SELECT", b"1", b"2"]):
+        assert parse_select(refused) is None  # forwarded for the upstream's own error
+    assert valid_name(b"app-1_x") and valid_name(b"")
+    assert not valid_name(b"a b") and not valid_name(b"a\nb") and not valid_name("é".encode())
