@@ -5,8 +5,9 @@ Runs the engine against the Heroku stand-in (50 ms added to every API request) a
 registry. Images are built with buildah (carrying the release-record label, as Dockerfile.lite's
 do) and pushed BEFORE each run, so the build is not counted or timed. Request and release counts
 come from a pass with the release phase on (the stand-in runs one whenever a release has a
-`release` image, as Heroku does); wall times from passes with it off (its length is Heroku's,
-not ours). Prints figures; asserts nothing.
+`release` image, as Heroku does), counted where they arrive: at the stand-in, and at a
+pass-through proxy in front of the registry; wall times from passes with it off (its length is
+Heroku's, not ours) and without the proxy. Prints figures; asserts nothing.
 
     python3 benchmarks/release.py [--latency 0.05] [--runs 3]
 
@@ -35,6 +36,7 @@ from appwrite_heroku.release.tag_guard import make_record
 from helpers import CANARY_API_KEY, make_appwrite_app, small_lite_dockerfile
 from services import start_registry
 from standins.heroku import HerokuStandIn
+from standins.registry_proxy import RegistryProxy
 
 CLI_CONTAINER_RELEASE_REQUESTS = 5
 COMMIT = "0123abc"
@@ -49,20 +51,28 @@ class Quiet:
 
 
 @dataclass
+class Run:
+    result: DeployResult
+    elapsed: float  # the engine's wall time
+    api_requests: int  # what reached the stand-in, retries included
+    registry_requests: int  # what reached the registry (counted only with the release phase)
+
+
+@dataclass
 class Bench:
     standin: HerokuStandIn
     registry_url: str
     source: Path
     storage: Path
+    proxy: RegistryProxy
 
-    @property
-    def env(self) -> dict[str, str]:
+    def env(self, registry_url: str) -> dict[str, str]:
         return {"HEROKU_API_KEY": CANARY_API_KEY, "HEROKU_API_URL": self.standin.url,
-                "HEROKU_REGISTRY_URL": self.registry_url,
+                "HEROKU_REGISTRY_URL": registry_url,
                 "HEROKU_ROUTER_URL": self.standin.router_url}
 
     def app(self, prefix: str) -> str:
-        # The Deploy button's plans and sizes (budget.py's default profile).
+        # The Deploy button's plans and sizes (the budget's default profile).
         return make_appwrite_app(self.standin, prefix)
 
     def push(self, app: str, marker: str, tag: str | None) -> None:
@@ -73,7 +83,7 @@ class Bench:
                               storage_dir=str(self.storage),
                               record=make_record(tag, "1.9.6", COMMIT).format())
 
-    def run(self, app: str, *, phase: bool, **options: object) -> tuple[DeployResult, float]:
+    def run(self, app: str, *, phase: bool, **options: object) -> Run:
         # off for timing; otherwise the stand-in decides like Heroku (a `release` image exists)
         for each in self.standin.apps.values():
             each.release_phase_enabled = None if phase else False
@@ -81,19 +91,22 @@ class Bench:
                                  release_timeout=120)
         for key, value in options.items():
             setattr(settings, key, value)
+        api, registry = len(self.standin.requests), len(self.proxy.requests)
         started = time.perf_counter()
-        result = deploy(settings, Quiet(), env=self.env)
+        result = deploy(settings, Quiet(),
+                        env=self.env(self.proxy.url if phase else self.registry_url))
         elapsed = time.perf_counter() - started
         assert result.exit_status == 0, result.summary
-        return result, elapsed
+        return Run(result, elapsed, len(self.standin.requests) - api,
+                   len(self.proxy.requests) - registry)
 
 
 SMTP = {"_APP_SMTP_HOST": "smtp.example.com"}
 
 
-def scenarios(bench: Bench, phase: bool, index: int) -> dict[str, tuple[DeployResult, float]]:
-    """Each scenario once, on fresh apps: name -> (result, engine wall time)."""
-    out: dict[str, tuple[DeployResult, float]] = {}
+def scenarios(bench: Bench, phase: bool, index: int) -> dict[str, Run]:
+    """Each scenario once, on fresh apps: name -> the run."""
+    out: dict[str, Run] = {}
     app = bench.app("bench")
     bench.push(app, f"first-{index}-{phase}", "v1.0.0")
     out["first deploy"] = bench.run(app, phase=phase, tag="v1.0.0")
@@ -125,10 +138,12 @@ def main() -> None:
     (source / "Dockerfile.lite").write_text(small_lite_dockerfile())
     standin = HerokuStandIn(api_key=CANARY_API_KEY, registry=registry).start()
     standin.latency = args.latency
-    bench = Bench(standin, registry.url, source, tmp / "buildah")
+    proxy = RegistryProxy(registry, mounts=True).start()
+    bench = Bench(standin, registry.url, source, tmp / "buildah", proxy)
     try:
         report(bench, args.latency, args.runs)
     finally:
+        proxy.stop()
         standin.stop()
         registry.stop()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -142,13 +157,13 @@ def report(bench: Bench, latency: float, runs: int) -> None:
     counted = scenarios(bench, phase=True, index=0)
     print("per deploy, release phase on: Platform API requests (the stand-in's count, "
           "retries included) / registry requests / releases made")
-    for name, (result, _) in counted.items():
-        print(f"  {result.api_requests:3d} API  {result.registry_requests:3d} registry  "
-              f"{len(result.releases)} release(s)  {name}")
+    for name, run in counted.items():
+        print(f"  {run.api_requests:3d} API  {run.registry_requests:3d} registry  "
+              f"{len(run.result.releases)} release(s)  {name}")
     timed: dict[str, list[float]] = {name: [] for name in counted}
     for index in range(1, runs + 1):
-        for name, (_, elapsed) in scenarios(bench, phase=False, index=index).items():
-            timed[name].append(elapsed)
+        for name, run in scenarios(bench, phase=False, index=index).items():
+            timed[name].append(run.elapsed)
     print()
     print(f"engine wall time per deploy (build and release phase excluded), {runs} runs, "
           "median / max:")

@@ -153,10 +153,10 @@ def heroku_standin(registry: Registry, skipping_clock: SkippingClock) -> Iterato
 
 
 @pytest.fixture
-def heroku_api_standin() -> Iterator[HerokuStandIn]:
+def heroku_api_standin(skipping_clock: SkippingClock) -> Iterator[HerokuStandIn]:
     """The same stand-in without a registry, for tests that push no image (only the schema's
     `sha256:<64 hex>` form of image IDs is checked)."""
-    with HerokuStandIn(api_key=CANARY_API_KEY) as standin:
+    with HerokuStandIn(api_key=CANARY_API_KEY, clock=skipping_clock.monotonic) as standin:
         yield standin
 
 

@@ -52,7 +52,7 @@ def small_lite_dockerfile(*, marker: bool = True, record: bool = True) -> str:
 
 def make_appwrite_app(standin: HerokuStandIn, prefix: str = "aw", **kwargs: object) -> str:
     """A container app on the stand-in with the Deploy button's add-on plans and dyno sizes
-    (the default profile of budget.py: plans whose limits Appwrite's worst case fits); a fresh
+    (the budget's default profile: plans whose limits Appwrite's worst case fits); a fresh
     name each call so tests never share state."""
     from appwrite_heroku.config.budget import DEFAULT_PROFILE
 

@@ -19,6 +19,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -163,7 +164,9 @@ def dyno_env(tree: Tree, work: Path, *, memory: int, addons: Mapping[str, str],
     env.update({
         "PATH": f"{PHP.parent}:{env.get('PATH', '/usr/bin:/bin')}",
         "APPWRITE_LITE_CGROUP_ROOT": str(cgroup),
-        "APPWRITE_LITE_RUNTIME_DIR": str(work),
+        # Short: supervisord's socket lives there, and an AF_UNIX path stops at 107 bytes,
+        # which pytest's own temp dirs (pytest-of-root/pytest-NNN/test_…) can pass.
+        "APPWRITE_LITE_RUNTIME_DIR": tempfile.gettempdir(),
         "APPWRITE_LITE_BRIDGE_PORT": str(bridge_port),
         "_APP_OPENSSL_KEY_V1": CANARY_OPENSSL_KEY,
         "_APP_EXECUTOR_SECRET": CANARY_EXECUTOR_SECRET,

@@ -51,7 +51,8 @@ def test_action_yml_matches_githubs_schema() -> None:
 
 def test_action_yml_declares_the_documented_interface() -> None:
     action = _action()
-    assert action["runs"] == {"using": "docker", "image": "Dockerfile"}
+    assert action["runs"]["using"] == "docker"
+    assert action["runs"]["image"].startswith("docker://ghcr.io/")  # tests/test_workflows.py
     assert set(action["branding"]) == {"icon", "color"}
     inputs = action["inputs"]
     assert {"heroku-api-key", "app", "appwrite-version", "tag-pattern", "build", "config",

@@ -4,20 +4,23 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import shutil
+import socket
 import subprocess
 import tarfile
+import threading
 from pathlib import Path
 
 import pytest
 
-from appwrite_heroku.errors import InputError, ReleaseFailed
+from appwrite_heroku.errors import InputError, PlatformError, ReleaseFailed
 from appwrite_heroku.release import build as builder
 from appwrite_heroku.release.engine import DeployOptions, deploy
 from appwrite_heroku.release.heroku_api import HerokuClient
-from appwrite_heroku.release.registry import Registry, config_digest, image_ids
+from appwrite_heroku.release.registry import Registry, check_access, config_digest, image_ids
 from helpers import (
     ADDON_POSTGRES_URL,
     ADDON_REDIS_URL,
@@ -28,6 +31,7 @@ from helpers import (
 )
 from services import Registry as RegistryServer
 from services import have
+from standins.clock import SkippingClock
 from standins.heroku import HerokuStandIn
 
 V2S2 = "application/vnd.docker.distribution.manifest.v2+json"
@@ -186,23 +190,79 @@ def test_build_on_heroku(heroku_api_standin: HerokuStandIn, source: Path) -> Non
     assert len(app.releases) == releases
 
 
-@pytest.mark.skipif(not have("docker"), reason="the docker CLI is not installed")
-def test_docker_login_takes_the_key_on_stdin(registry: RegistryServer, tmp_path: Path) -> None:
-    """`docker login` needs no daemon: it runs for real against the local registry."""
-    import os
-
+def test_a_key_the_registry_rejects_is_refused_before_building(registry: RegistryServer) -> None:
+    """What `docker login` used to prove: the real registry (htpasswd, Heroku-style) takes the
+    key, or the deploy stops with exit 2 before anything is built."""
     heroku_registry = Registry(registry.url)
-    env = dict(os.environ, DOCKER_CONFIG=str(tmp_path / "docker"))
-    runner = RecordingRunner()
-    lines: list[str] = []
-    builder.docker_login(heroku_registry, CANARY_API_KEY, env, lines.append, runner)
-    saved = json.loads((tmp_path / "docker" / "config.json").read_text())
-    assert heroku_registry.host in saved["auths"]
-    with pytest.raises(InputError, match=r"docker login .* failed"):
-        builder.docker_login(heroku_registry, "wrong-key-000", env, lines.append, runner)
-    assert len(runner.argvs) == 2
-    for argv in runner.argvs:
-        assert CANARY_API_KEY not in " ".join(argv) and "wrong-key-000" not in " ".join(argv)
+    check_access(HerokuClient(api_key=CANARY_API_KEY, api_url="http://127.0.0.1:9"),
+                 heroku_registry)
+    with pytest.raises(InputError, match="rejected HEROKU_API_KEY") as refused:
+        check_access(HerokuClient(api_key="wrong-key-000", api_url="http://127.0.0.1:9"),
+                     heroku_registry)
+    assert refused.value.exit_status == 2 and "wrong-key-000" not in str(refused.value)
+
+
+# A stand-in for the standalone buildx binary: `version` answers; `build` records its argv and
+# the registry login it finds in $DOCKER_CONFIG, as the real one would read it.
+FAKE_BUILDX = """#!/bin/sh
+[ "$1" = version ] && { echo "github.com/docker/buildx v0.30.1"; exit 0; }
+printf '%s\\n' "$@" > "$RECORD/argv"
+cp "$DOCKER_CONFIG/config.json" "$RECORD/config.json"
+stat -c %a "$DOCKER_CONFIG/config.json" > "$RECORD/mode"
+"""
+
+
+class PingServer:
+    """A Docker daemon's `GET /_ping` on a unix socket, the only call made before the build."""
+
+    def __init__(self, path: Path) -> None:
+        self.server = socket.socket(socket.AF_UNIX)
+        self.server.bind(str(path))
+        self.server.listen()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self.server.accept()
+                with conn:
+                    conn.recv(1024)
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")
+
+
+def test_standalone_buildx_builds_with_the_login_in_a_private_config(
+        source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the docker CLI is absent (the Action's image), the standalone buildx builds; it
+    finds the login in a 0600 config.json, never on an argv; no daemon is a clear refusal."""
+    tools, record = tmp_path / "bin", tmp_path / "record"
+    tools.mkdir()
+    record.mkdir()
+    (tools / "buildx").write_text(FAKE_BUILDX)
+    (tools / "buildx").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:/usr/bin:/bin")  # no docker CLI on it
+    monkeypatch.setenv("RECORD", str(record))
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/docker.sock")
+    runner, lines = RecordingRunner(), list[str]()
+    heroku_registry = Registry("https://registry.heroku.com")
+
+    def build() -> None:
+        builder.build_docker(app="a-app", registry=heroku_registry, api_key=CANARY_API_KEY,
+                             source_dir=str(source), appwrite_version="1.9.6",
+                             on_line=lines.append, run=runner)
+
+    with pytest.raises(InputError, match="no Docker daemon is reachable"):
+        build()
+    PingServer(tmp_path / "docker.sock")
+    build()
+    argv = (record / "argv").read_text().split()
+    assert argv[:3] == ["build", "--platform", "linux/amd64"] and "--provenance=false" in argv
+    assert runner.argvs[-1][0] == "buildx"
+    token = base64.b64encode(f"_:{CANARY_API_KEY}".encode()).decode()
+    assert json.loads((record / "config.json").read_text()) == \
+        {"auths": {"registry.heroku.com": {"auth": token}}}
+    assert (record / "mode").read_text().strip() == "600"
+    for seen in runner.argvs:
+        assert CANARY_API_KEY not in " ".join(seen) and token not in " ".join(seen)
     assert CANARY_API_KEY not in "\n".join(lines)
 
 
@@ -216,3 +276,20 @@ def test_docker_build_without_buildx_or_daemon_is_a_clear_refusal(source: Path) 
         builder.build_docker(app="a-app", registry=Registry("http://127.0.0.1:9"),
                              api_key=CANARY_API_KEY, source_dir=str(source),
                              appwrite_version="1.9.6", on_line=lambda line: None)
+
+
+def test_a_failed_push_is_retried_after_waits_on_the_clock(tmp_path: Path) -> None:
+    """A real command that fails twice, then succeeds: three runs, and the two waits between
+    them (2 s, then 4 s) taken on the injected clock, none slept for real."""
+    tries = tmp_path / "tries"
+    argv = ["sh", "-c", f'echo x >> "{tries}"; [ "$(wc -l < "{tries}")" -ge 3 ]']
+    clock, lines = SkippingClock(), list[str]()
+    builder._push_with_retries(argv, kind="web", on_line=lines.append, clock=clock.clock)
+    assert tries.read_text().count("x") == 3
+    assert lines == ["push of web failed (exit 1); retrying"] * 2
+    assert clock.skipped == 6
+    clock = SkippingClock()
+    with pytest.raises(PlatformError, match="failed 3 times"):
+        builder._push_with_retries(["false"], kind="worker", on_line=lines.append,
+                                   clock=clock.clock)
+    assert clock.skipped == 6

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ import pytest
 from appwrite_heroku.config.settings import derive
 from appwrite_heroku.dyno import database
 from services import APPWRITE_EXTENSIONS, MariaDBAccount, PostgresAccount, mariadb_root_sql
-from shared_tree import shared_file
+from shared_tree import patchable_tree, shared_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PHP_DIR = Path(__file__).parent / "php"
@@ -34,8 +33,7 @@ def constants(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Appwrite 1.9.6's constants.php as shipped and as the Lite image patches it."""
     pinned = shared_file("appwrite", "constants-1.9.6.php")
     code = tmp_path_factory.mktemp("appwrite") / "code"
-    (code / "app" / "init").mkdir(parents=True)
-    shutil.copyfile(pinned, code / "app" / "init" / "constants.php")
+    patchable_tree(code)
     subprocess.run([sys.executable, "-m", "appwrite_heroku", "patch-appwrite", str(code)],
                    check=True, capture_output=True)
     return {"shipped": pinned, "patched": code / "app" / "init" / "constants.php"}

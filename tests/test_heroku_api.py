@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from appwrite_heroku.clock import SYSTEM, Clock
 from appwrite_heroku.errors import EXIT_PLATFORM, EXIT_USAGE, InputError, PlatformError
-from appwrite_heroku.release.heroku_api import HerokuClient, make_retry
+from appwrite_heroku.release.heroku_api import TOKEN_REFILL_SECONDS, HerokuClient, make_retry
 from helpers import CANARY_API_KEY
+from standins.clock import SkippingClock
 from standins.heroku import HerokuStandIn
 
 APP = "api-test-app"
@@ -19,9 +21,10 @@ def standin(heroku_api_standin: HerokuStandIn) -> HerokuStandIn:
     return heroku_api_standin
 
 
-def client(standin: HerokuStandIn, key: str = CANARY_API_KEY, app: str = APP) -> HerokuClient:
+def client(standin: HerokuStandIn, key: str = CANARY_API_KEY, app: str = APP,
+           clock: Clock = SYSTEM) -> HerokuClient:
     return HerokuClient(api_key=key, api_url=standin.url, app=app, timeout=1.0,
-                        retry=make_retry(backoff_factor=0.01))
+                        retry=make_retry(backoff_factor=0.01), clock=clock)
 
 
 def test_headers_and_one_request_id_per_request(standin: HerokuStandIn) -> None:
@@ -89,14 +92,17 @@ def test_range_pagination_visits_every_release_once(standin: HerokuStandIn) -> N
     assert api.newest_release(APP)["version"] == versions[0]  # type: ignore[index]
 
 
-def test_429_is_retried_even_for_post_and_honours_retry_after(standin: HerokuStandIn) -> None:
-    api = client(standin)
+def test_429_is_retried_even_for_post_and_honours_retry_after(
+        standin: HerokuStandIn, skipping_clock: SkippingClock) -> None:
+    api = client(standin, clock=skipping_clock.clock)
     target = standin.app(APP).releases[0]["id"]
-    standin.inject("429", count=2, path=r"/releases$", method="POST", retry_after=0.1)
+    standin.inject("429", count=2, path=r"/releases$", method="POST", retry_after=7)
     release = api.rollback(APP, target)
     assert release["description"].startswith("Rollback to v1")
     posts = standin.api_requests("POST", r"/releases$")
     assert [r.status for r in posts] == [429, 429, 201]
+    # Both waits were Retry-After's 7 s, on the client's clock (so none was slept for real).
+    assert skipping_clock.skipped == pytest.approx(14)
 
 
 def test_post_is_not_retried_on_5xx_or_drops(standin: HerokuStandIn) -> None:
@@ -132,10 +138,14 @@ def test_rate_limit_exhausted_after_retries_is_a_platform_error(standin: HerokuS
     assert len(standin.requests) == 9  # the first try and 8 retries
 
 
-def test_empty_pool_paces_calls(standin: HerokuStandIn) -> None:
+def test_empty_pool_paces_calls(standin: HerokuStandIn, skipping_clock: SkippingClock) -> None:
     standin.set_rate_limit(size=2, refill_per_second=5)
-    api = client(standin)
+    api = client(standin, clock=skipping_clock.clock)
     for _ in range(6):
         api.config_vars(APP)
     statuses = [r.status for r in standin.requests]
     assert statuses.count(200) == 6
+    # Every call after the pool ran low waited one token's refill time, on the client's
+    # clock, and so never met a 429.
+    assert 429 not in statuses
+    assert skipping_clock.skipped == pytest.approx(5 * TOKEN_REFILL_SECONDS)

@@ -6,7 +6,6 @@ first-boot statements through PHP (tests/php/first_boot.php), not by hand."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,7 +18,7 @@ import pytest
 from helpers import CANARY_DB_PASSWORD
 from lite import dyno_env, make_root
 from services import MariaDBAccount, PostgresAccount, free_port
-from shared_tree import shared_file
+from shared_tree import patchable_tree
 
 ROOT = Path(__file__).resolve().parent.parent
 PHP_DIR = Path(__file__).parent / "php"
@@ -123,10 +122,8 @@ def test_failed_migrate_keeps_the_old_marker(tmp_path, addon, redis_plain) -> No
 def test_appwrite_booted_before_any_marker_is_migrated(tmp_path, addon, redis_plain) -> None:
     """Appwrite's own first boot (patched image, real PHP) made its tables; the release role
     finds them where they are and migrates to be safe."""
-    pinned = shared_file("appwrite", "constants-1.9.6.php")
     code = tmp_path / "code"
-    (code / "app" / "init").mkdir(parents=True)
-    shutil.copyfile(pinned, code / "app" / "init" / "constants.php")
+    patchable_tree(code)
     subprocess.run([sys.executable, "-m", "appwrite_heroku", "patch-appwrite", str(code)],
                    check=True, capture_output=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("_APP_")}

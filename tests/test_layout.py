@@ -1,18 +1,23 @@
 """The README's drawing of the package is the package: every module in it is named there,
-under its own part, and nothing named there is missing."""
+under its own part (or its package inside a part), and nothing named there is missing; and
+every top-level module sits in a layer of the import contract."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import tomllib
+
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "appwrite_heroku"
-PARTS = ("config", "dyno", "release", "action")
+PARTS = ("commands", "config", "dyno", "release", "action")
 
 
 def drawn() -> dict[str, set[str]]:
-    """Module names per part, as the development section's tree lists them."""
+    """Module names per package ("" the root, "config", "config/budget"), as the development
+    section's tree lists them: a package's head line is its name and a slash, indented two
+    spaces per level; the lines under it name its modules."""
     readme = (ROOT / "README.md").read_text()
     section = re.search(r"<!-- section:development -->(.*?)<!-- /section:development -->",
                         readme, re.S)
@@ -20,34 +25,32 @@ def drawn() -> dict[str, set[str]]:
     tree = re.search(r"```\n(appwrite_heroku/\n.*?)```", section.group(1), re.S)
     assert tree, "the development section draws no package tree"
     found: dict[str, set[str]] = {"": set()}
-    part = ""
+    path: list[str] = []
     for line in tree.group(1).splitlines()[1:]:
-        head = re.match(r"  (\w+)/", line)
-        sub = re.match(r"    (\w+)/", line)  # a package inside a part: part/sub
+        head = re.match(r"( +)(\w+)/", line)
         if head:
-            part = head.group(1)
-            found[part] = set()
-        elif sub and part:
-            part = f"{part.split('/')[0]}/{sub.group(1)}"
-            found[part] = set()
-        elif re.match(r"  \S", line):
-            part = ""
-        words = line.split("  ", 2)[-1] if not (head or sub) else line.split("/", 1)[1]
-        if part == "":
+            path = [*path[:len(head.group(1)) // 2 - 1], head.group(2)]
+            found["/".join(path)] = set()
+            words = line[head.end():]
+        else:
+            if re.match(r"  \S", line):
+                path = []
+            words = line
+        if not path:
             found[""] |= {m[:-3] for m in re.findall(r"\b\w+\.py\b", line)}
         else:
-            found[part] |= {w for w in re.findall(r"\b[a-z_]+\b", words)
-                            if (PACKAGE / part / f"{w}.py").exists()}
+            key = "/".join(path)
+            found[key] |= {w for w in re.findall(r"\b[a-z_]+\b", words)
+                           if (PACKAGE / key / f"{w}.py").exists()}
     return found
 
 
 def actual() -> dict[str, set[str]]:
     modules = {"": {p.stem for p in PACKAGE.glob("*.py") if not p.stem.startswith("__")}}
-    for part in PARTS:
-        modules[part] = {p.stem for p in (PACKAGE / part).glob("*.py") if p.stem != "__init__"}
-        for package in (PACKAGE / part).glob("*/__init__.py"):
-            modules[f"{part}/{package.parent.name}"] = {
-                p.stem for p in package.parent.glob("*.py") if p.stem != "__init__"}
+    for init in PACKAGE.glob("*/**/__init__.py"):
+        package = init.parent
+        modules[package.relative_to(PACKAGE).as_posix()] = {
+            p.stem for p in package.glob("*.py") if p.stem != "__init__"}
     return modules
 
 
@@ -62,3 +65,15 @@ def test_the_parts_are_the_ones_the_import_contracts_name() -> None:
         assert re.search(rf"\b{part}\b", contracts), f"{part} is in no import contract"
     assert {p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists()} \
         == set(PARTS)
+
+
+def test_every_top_level_module_is_in_a_layer() -> None:
+    """A module in no layer is checked by no contract: it could import anything, and anything
+    could import it (as the bridge once imported cli)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    top = next(c for c in config["contracts"]
+               if c["type"] == "layers" and c.get("containers") == ["appwrite_heroku"])
+    layered = {name.strip() for layer in top["layers"] for name in re.split(r"[|:]", layer)}
+    modules = {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
+    modules |= {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    assert modules == layered

@@ -131,7 +131,7 @@ def test_app_json_env_names_are_appwrite_variables_and_secrets_generated() -> No
 
 
 def test_addons_and_formation_are_the_default_profiles() -> None:
-    # budget.py's default profile: the plans and sizes Appwrite's worst case fits today.
+    # the budget's default profile: the plans and sizes Appwrite's worst case fits today.
     profile = DEFAULT_PROFILE.setup()
     assert APP_JSON["addons"] == [profile.redis_plan.name, profile.db_plan.name]
     assert APP_JSON["formation"] == {spec.role: {"quantity": spec.quantity,

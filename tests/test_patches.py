@@ -1,11 +1,14 @@
-"""`appwrite-heroku patch-appwrite` on Appwrite 1.9.6's own constants.php, checked by real PHP."""
+"""`appwrite-heroku patch-appwrite` on Appwrite 1.9.6's own constants.php, checked by real PHP,
+and on its app/http.php (the dispatcher), from the real tree or the Appwrite mirror where this
+machine has one. Elsewhere the tree's http.php is a stand-in holding only the text the patch
+expects (the project's own patch data: Appwrite's file is not copied into the project); what the
+patched dispatcher does is proven on the real Appwrite (test_real_appwrite.py)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,11 +17,17 @@ import pytest
 
 from appwrite_heroku.dyno.database import appwrite_database
 from appwrite_heroku.dyno.patches import PATCHES
-from shared_tree import shared_file
+from shared_tree import patchable_tree, shared_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PHP_DIR = Path(__file__).parent / "php"
 TARGET = "app/init/constants.php"
+HTTP = "app/http.php"
+DISPATCH = next(p for p in PATCHES if p.path == HTTP)
+MIRROR = Path("/work/.mirror/appwrite+appwrite/repo")
+REAL_TREE = Path(os.environ.get("APPWRITE_REAL_TREE", "/opt/appwrite"))
+BOTH = ("patched app/init/constants.php: APP_DATABASE from _APP_DB_SCHEMA (default appwrite)\n"
+        f"patched app/http.php: {DISPATCH.summary}\n")
 
 
 @pytest.fixture
@@ -31,9 +40,20 @@ def pinned() -> Path:
 def code_dir(tmp_path: Path, pinned: Path) -> Path:
     """A copy of the parts of Appwrite's tree the patches touch."""
     code = tmp_path / "code"
-    (code / "app" / "init").mkdir(parents=True)
-    shutil.copyfile(pinned, code / TARGET)
+    patchable_tree(code)
     return code
+
+
+@pytest.fixture
+def real_http() -> str:
+    """Appwrite 1.9.6's app/http.php: from the mirror, else the real tree (skips without)."""
+    if MIRROR.is_dir():
+        return subprocess.run(["git", "-C", str(MIRROR), "show", "1.9.6:app/http.php"],
+                              capture_output=True, text=True, check=True).stdout
+    if (REAL_TREE / HTTP).is_file():
+        return (REAL_TREE / HTTP).read_text()
+    pytest.skip("Appwrite 1.9.6's app/http.php is not on this machine (the mirror or the "
+                "real tree, README: Tests against the real Appwrite)")
 
 
 def patch(code: Path | str) -> subprocess.CompletedProcess[str]:
@@ -57,8 +77,7 @@ def php_app_database(constants: Path, schema: str | None) -> str:
 def test_patch_applies_and_php_accepts_the_file(code_dir: Path) -> None:
     done = patch(code_dir)
     assert done.returncode == 0, done.stderr
-    assert done.stdout == "patched app/init/constants.php: APP_DATABASE from _APP_DB_SCHEMA " \
-                          "(default appwrite)\n"
+    assert done.stdout == BOTH
     text = (code_dir / TARGET).read_text()
     assert "const APP_DATABASE = 'appwrite';" not in text
     assert text.count("System::getEnv('_APP_DB_SCHEMA', 'appwrite')") == 1
@@ -108,7 +127,8 @@ def test_second_run_leaves_the_file_byte_identical(code_dir: Path) -> None:
     mtime = (code_dir / TARGET).stat().st_mtime_ns
     again = patch(code_dir)
     assert again.returncode == 0, again.stderr
-    assert again.stdout.startswith("already patched app/init/constants.php")
+    assert again.stdout.splitlines() == [f"already {line}"
+                                         for line in BOTH.splitlines()]
     assert hashlib.sha256((code_dir / TARGET).read_bytes()).hexdigest() == first
     assert (code_dir / TARGET).stat().st_mtime_ns == mtime  # not even rewritten
 
@@ -143,6 +163,37 @@ def test_text_found_twice_is_refused(code_dir: Path) -> None:
     assert done.stderr.count("\n") == 1
 
 
+def test_dispatch_patch_changes_one_line_of_the_real_http_php(tmp_path: Path,
+                                                              real_http: str) -> None:
+    """On Appwrite 1.9.6's own dispatcher: the one `if ($risky)` line (app/http.php:143),
+    and the file stays valid PHP."""
+    code = tmp_path / "code"
+    (code / "app" / "init").mkdir(parents=True)
+    (code / TARGET).write_text("<?php\nconst APP_DATABASE = 'appwrite';\n")
+    (code / HTTP).write_text(real_http)
+    done = patch(code)
+    assert done.returncode == 0, done.stderr
+    after = (code / HTTP).read_text().splitlines()
+    before = real_http.splitlines()
+    assert len(before) == len(after)
+    changed = [number for number, (old, new) in enumerate(zip(before, after), 1) if old != new]
+    assert changed == [143]
+    assert after[142].startswith("        if ($risky && $riskyWorkers < $totalWorkers) {")
+    lint = subprocess.run(["php", "-l", str(code / HTTP)], capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_dispatch_patch_needs_its_text(code_dir: Path) -> None:
+    """An Appwrite whose dispatcher changed fails the build naming http.php, and nothing is
+    written, constants.php included."""
+    (code_dir / HTTP).write_text("<?php\n        if ($isRisky) {\n        }\n")
+    before = (code_dir / TARGET).read_bytes()
+    done = patch(code_dir)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1
+    assert str(code_dir / HTTP) in done.stderr and "Traceback" not in done.stderr
+    assert (code_dir / TARGET).read_bytes() == before
+
+
 def test_tree_without_the_file_fails_naming_it(tmp_path: Path) -> None:
     (tmp_path / "app").mkdir()
     done = patch(tmp_path)
@@ -163,7 +214,7 @@ def test_lite_image_patches_appwrite_at_build_time() -> None:
     from appwrite_heroku.dyno.launcher import Layout
 
     dockerfile = (ROOT / "Dockerfile.lite").read_text()
-    install = dockerfile.index("pip install --no-cache-dir /opt/appwrite-heroku/src")
+    install = dockerfile.index("pip install --no-cache-dir --no-deps /opt/appwrite-heroku/src")
     code_dir = Layout.from_env({}, "web").code_dir
     run = dockerfile.index(f"venv/bin/appwrite-heroku patch-appwrite {code_dir} ")
     assert install < run

@@ -1,6 +1,6 @@
 """Connection budgets measured on real services, not only modelled.
 
-The model's worst case (budget.py, the default profile: a web and a worker dyno) opened by
+The model's worst case (config/budget/, the default profile: a web and a worker dyno) opened by
 Appwrite-shaped PHP processes, each dyno through its own multiplexed bridge (at the ceiling the
 budget chose) to a TLS Redis whose `maxclients` is Heroku Key-Value Store mini's 20, and through
 its own PgBouncer (pooler.py, at the budget's share) to a Heroku-shaped PostgreSQL whose role
@@ -493,7 +493,7 @@ def test_the_modelled_worst_case_fits_through_the_multiplexed_bridge_and_pgbounc
     chosen = modelled_budget()
     loads = modelled_worst_case(chosen)
     everything = [load for role in loads for load in loads[role]]
-    assert total(everything) == (chosen.db, chosen.redis) == (58, 79)
+    assert total(everything) == (chosen.db, chosen.redis) == (32, 54)
     assert sum(load.dedicated for load in everything) == sum(d.dedicated for d in chosen.dynos)
     rejected_before = rejected(redis_mini)
     with _postgres_watch(heroku_postgres) as seen, \
@@ -506,10 +506,10 @@ def test_the_modelled_worst_case_fits_through_the_multiplexed_bridge_and_pgbounc
     for dyno in chosen.dynos:
         role = dyno.spec.role
         assert dyno.dedicated < peaks[role] <= modelled_dynos[role].ceiling
-    assert redis_seen <= sum(peaks.values()) <= chosen.upstream() == 16
+    assert redis_seen <= sum(peaks.values()) <= chosen.upstream() == 12
     assert redis_seen > sum(d.dedicated for d in chosen.dynos)
     assert rejected(redis_mini) == rejected_before
-    # PostgreSQL: 58 Appwrite connections, never more than the two pools on the server.
+    # PostgreSQL: 32 Appwrite connections, never more than the two pools on the server.
     assert 1 <= seen.peak <= chosen.db_upstream() == 14
     assert all(seen.tls)
     assert "busy" not in caplog.text

@@ -1,5 +1,5 @@
 """One memory model, one set of defaults: the README's cost, profile and sizing tables, app.json,
-the engine's warning and the launcher's sizing all say what budget.py says."""
+the engine's warning and the launcher's sizing all say what the budget (config/budget/) says."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from appwrite_heroku.config import appetite, budget
 from appwrite_heroku.config import plans as plan_table
-from appwrite_heroku.config.wiring import shared_for
+from appwrite_heroku.config.wiring import MUX, PLAIN, shared_for
 from appwrite_heroku.dyno.sizing import MIB, choose_policy
 from appwrite_heroku.release.engine import missing_addons, small_dynos
 
@@ -74,7 +74,7 @@ def test_the_buttons_cost_table_is_the_default_profile_and_app_json() -> None:
         in redis_row[2]
     assert f"{chosen.db_upstream()} connections at worst through PgBouncer ({chosen.db} on " \
            f"Appwrite's side; essential-0 takes {setup.db_plan.connections})" in db_row[2]
-    assert chosen.mode == budget.MUX and chosen.pooled
+    assert chosen.mode == MUX and chosen.pooled
     queues = [n for n in profile.background() if n.startswith("worker-")]
     assert f"every queue worker Appwrite can use on Heroku ({len(queues)}) and " \
            f"{len(profile.background()) - len(queues)} tasks" in by_what["`worker` dyno"][0]
@@ -128,7 +128,7 @@ def test_the_budget_figures_in_the_readme_are_the_models() -> None:
     assert f"`minimal` runs fewer queues on the same dynos, at the same " \
            f"${budget.PROFILES['minimal'].budget().monthly_usd():g}" in text
     # The plain bridge's figure and the plan it needs.
-    plain = default.budget(budget.PLAIN)
+    plain = default.budget(PLAIN)
     assert not plain.fits
     assert f"the default's {plain.upstream()} clients at the smallest sizing want " \
            "`heroku-redis:premium-0`" in text

@@ -414,9 +414,7 @@ def test_launch_settings_stage_any_environment(case: tuple[dict[str, str], list[
                                                numbers: dict[str, str], role: str) -> None:
     config, secrets = case
     environ = {**config, **numbers}
-    redactor = Redactor()
-    for key, value in environ.items():
-        redactor.add_config(key, value)
+    redactor = Redactor(config_secrets(environ))  # as the launcher builds its own
     log = launcher.Log(redactor)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

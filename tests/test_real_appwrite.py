@@ -358,6 +358,31 @@ def test_chunked_upload_download_delete_through_port(app: App) -> None:
     app.done["upload"] = True
 
 
+def test_every_request_answered_once_the_apps_domain_is_synced(app: App) -> None:
+    """Issue 18: the first request to the app's domain creates its `api` rule
+    (app/controllers/general.php:1027-1118); within 30 s the API's task worker copies every
+    rule's domain into `riskyDomains` (app/http.php:640-702), after which every request through
+    nginx is "risky" to Appwrite's dispatcher (:116-128). With every worker safe
+    (`_APP_RISKY_WORKERS_PERCENT=100`) and all of them busy, 1.9.6 then picks
+    `rand(N, N - 1)` (:154): worker N half the time, which does not exist, and nginx answers
+    502. More requests at once than the dyno has API workers, after that sync: all answered."""
+    app.step("attribute")
+    web = app.dynos["web"]
+    web.wait_for_line("Sync domains tick:", timeout=90)  # the task worker's 30 s timer
+    local = threading.local()
+
+    def get(index: int) -> int:
+        if not hasattr(local, "api"):
+            local.api = Api(app.port, project=PROJECT, key=app.done["key"])
+        path = f"/databases/{DATABASE}/collections/{COLLECTION}"
+        return local.api.call("GET", path if index % 2 else f"{path}/documents").status_code
+
+    with concurrent.futures.ThreadPoolExecutor(16) as pool:
+        codes = list(pool.map(get, range(160)))
+    assert codes == [200] * len(codes), {code: codes.count(code) for code in set(codes)}
+    assert "invalid target worker-id" not in web.output
+
+
 def test_connections_stayed_within_the_plans(app: App) -> None:
     """Neither add-on refused a connection, and the peaks stayed under the plans' limits."""
     app.step("web")

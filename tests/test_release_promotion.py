@@ -121,11 +121,12 @@ def test_promotion_releases_staging_images_byte_for_byte(env: Env, source: Path)
     # staging was only read
     assert snapshot(env, staging) == staging_before
     assert writes_to(env, staging, requests_before) == []
-    assert len(env.standin.requests) - requests_before == result.api_requests <= 9
+    assert len(env.standin.requests) - requests_before <= 9
     # and promoting again is a green no-op
+    requests_before = len(env.standin.requests)
     again, reporter = promote(env, staging, production)
     assert again.exit_status == 0 and again.summary.startswith("no-op: production already runs")
-    assert again.api_requests <= 5 and again.releases == []
+    assert len(env.standin.requests) - requests_before <= 5 and again.releases == []
 
 
 def test_without_mounts_blobs_are_copied_and_the_ids_still_match(
@@ -139,7 +140,6 @@ def test_without_mounts_blobs_are_copied_and_the_ids_still_match(
     mounts = [seen for seen in proxy.requests if seen.method == "POST"]
     assert mounts and all("mount" not in seen.query for seen in mounts)  # the registry refused
     assert dict(env.standin.app(production).images) == dict(env.standin.app(staging).images)
-    assert result.registry_requests == len(proxy.requests)
 
 
 def test_failed_release_phase_on_production_rolls_back_production_only(
@@ -177,9 +177,19 @@ def test_refused_when_staging_last_release_failed(env: Env, source: Path) -> Non
     assert "failed" in result.summary
     assert [line for line in reporter.lines if line.startswith("error: ")] == [
         f"error: {result.summary.removeprefix('refused: ')}"]
-    assert [r.method for r in env.standin.requests[before:]] == ["GET"] * result.api_requests
+    assert {r.method for r in env.standin.requests[before:]} == {"GET"}
 
 
+@pytest.fixture
+def three_modelled_versions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if the tool had modelled 1.9.5 and 1.9.7 beside 1.9.6 (today it knows only 1.9.6):
+    what is tested is how promotion orders the two apps' versions."""
+    from appwrite_heroku.config import versions
+
+    monkeypatch.setattr(versions, "modelled", lambda: ("1.9.5", "1.9.6", "1.9.7"))
+
+
+@pytest.mark.usefixtures("three_modelled_versions")
 def test_refused_when_staging_runs_an_older_appwrite_than_production(env: Env,
                                                                     source: Path) -> None:
     staging = make_appwrite_app(env.standin, "stg")
@@ -195,6 +205,7 @@ def test_refused_when_staging_runs_an_older_appwrite_than_production(env: Env,
     assert writes_to(env, production, requests_before) == []
 
 
+@pytest.mark.usefixtures("three_modelled_versions")
 def test_an_upgrade_runs_production_release_phase_and_waits_for_the_new_version(
         env: Env, source: Path) -> None:
     staging = make_appwrite_app(env.standin, "stg")

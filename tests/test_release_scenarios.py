@@ -74,7 +74,7 @@ def test_first_deploy_then_same_tag_is_a_green_noop(env: Env, source: Path) -> N
     assert len(env.standin.app(app).releases) == releases_before
     writes = [r for r in env.standin.requests[requests_before:] if r.method != "GET"]
     assert writes == []
-    assert len(env.standin.requests) - requests_before == again.api_requests <= 3
+    assert len(env.standin.requests) - requests_before <= 3
     assert env.standin.app(app).config_vars["_APP_OPENSSL_KEY_V1"] == openssl_key
 
 
@@ -441,9 +441,8 @@ def test_each_deploy_costs_the_releases_and_requests_the_readme_gives(env: Env,
         releases, requests = len(heroku.releases), len(env.standin.requests)
         result, reporter = env.run(app, source, **kwargs)
         assert result.exit_status == 0, reporter.text
-        assert len(env.standin.requests) - requests == result.api_requests
         assert len(heroku.releases) - releases == len(result.releases)
-        return result, len(result.releases), result.api_requests
+        return result, len(result.releases), len(env.standin.requests) - requests
 
     _, made, _ = measured(tag="v1.0.0")
     assert made == 2  # the first deploy's settings, then its images

@@ -1,4 +1,4 @@
-"""Sizing policy: cgroup limit and the app's plans in, Appwrite's knobs out — from budget.py's
+"""Sizing policy: cgroup limit and the app's plans in, Appwrite's knobs out — from the budget's
 model, for the dyno sizes Heroku sells."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appwrite_heroku.config import appetite, budget
+from appwrite_heroku.config.wiring import MUX, PLAIN
 from appwrite_heroku.dyno.sizing import MIB, choose_policy, read_memory_limit, setup_for
 
 FULL = appetite.background_set(usage_stats=True)  # every queue, stats-resources too
@@ -29,8 +30,8 @@ def test_web_policy_matches_the_default_profile_budget() -> None:
     expected = next(d for d in chosen.dynos if d.spec.role == "web")
     assert policy.settings == expected.settings
     # The bridge's ceiling and PgBouncer's share come from the same budget.
-    assert policy.bridge_mode == budget.MUX
-    assert policy.bridge_ceiling == expected.ceiling(chosen.wiring) == 13
+    assert f"({MUX} bridge, PgBouncer)" in policy.description
+    assert policy.bridge_ceiling == expected.ceiling(chosen.wiring) == 9
     assert (policy.db_plan_limit, policy.dynos) == (20, 2)
     assert policy.program_env == {"realtime": {"_APP_POOL_ADAPTER": "swoole"}}
     assert policy.fits
@@ -49,7 +50,7 @@ def test_a_recorded_plan_that_cannot_fit_is_logged_with_advice() -> None:
     # Redis mini through the plain bridge (the user's choice): one upstream per connection.
     env = {budget.PLANS_VAR: RECORD_MINI, budget.MODE_VAR: "plain"}
     policy = choose_policy(512 * MIB, "web", FULL, env)
-    assert policy.bridge_mode == budget.PLAIN and policy.bridge_ceiling is None
+    assert f"({PLAIN} bridge" in policy.description and policy.bridge_ceiling is None
     assert not policy.fits
     assert "heroku-redis:premium-0" in policy.advice
     assert "does not fit" in policy.description
@@ -63,8 +64,9 @@ def test_all_role_on_a_big_dyno_fits_the_minimal_set() -> None:
     policy = choose_policy(1024 * MIB, "all", list(profile.background()), env)
     assert policy.fits, policy.description
     assert policy.program_env["realtime"]["_APP_WORKERS_NUM"] == "2"
-    assert policy.dynos == 1 and policy.bridge_ceiling == 16
-    assert policy.queue_slots == 1  # the API took the memory; queues still run, one at a time
+    assert policy.dynos == 1 and policy.bridge_ceiling == 15
+    assert policy.settings["_APP_WORKER_PER_CORE"] == "6"  # the knee (budget.MAX_API_WORKERS)
+    assert policy.queue_slots == 2  # what the API past its knee would not use: two queues
 
 
 def test_user_values_win_and_are_named() -> None:

@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import configparser
+import contextlib
 import os
+import signal
+import subprocess
+import sys
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from appwrite_heroku.clock import Clock
 from appwrite_heroku.config.processes import Program
 from appwrite_heroku.dyno.supervision import (
     CrashPolicy,
     CrashWatch,
     LogPump,
+    Supervisor,
     render_supervisord,
     rpc_name,
 )
+from helpers import CANARY_REDIS_PASSWORD
 
 
 def test_config_has_one_section_per_program_and_no_environment_secrets(tmp_path: Path) -> None:
@@ -121,3 +133,104 @@ def test_log_pump_prefixes_lines_and_survives_writer_restarts(tmp_path: Path) ->
         time.sleep(0.02)
     pump.stop()
     assert lines == ["[api] one", "[api] two", "[api] three"]
+
+
+def test_log_pump_emits_the_lines_of_one_read_at_once_in_order(tmp_path: Path) -> None:
+    """Appwrite prints a dozen lines per request: one emit (one masking pass, one write) per
+    read, every line still prefixed, none lost or reordered, a partial line kept for later."""
+    blocks: list[str] = []
+    fifo = tmp_path / "api.fifo"
+    pump = LogPump({"api": fifo}, blocks.append)
+    pump.start()
+    writer = os.open(fifo, os.O_WRONLY)
+    os.write(writer, b"".join(f"line {n}\n".encode() for n in range(12)) + b"half")
+    deadline = time.monotonic() + 5
+    while not blocks and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.write(writer, b" done\n")
+    os.close(writer)
+    while len(blocks) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    pump.stop()
+    assert blocks == ["\n".join(f"[api] line {n}" for n in range(12)), "[api] half done"]
+
+
+def test_a_block_of_lines_is_masked_as_its_lines_would_be(capsys: pytest.CaptureFixture[str],
+                                                         ) -> None:
+    from appwrite_heroku.dyno.launcher import Log
+    from appwrite_heroku.secrecy import Redactor
+
+    secret = "first-half-of-it\nsecond-half-of-it"
+    log = Log(Redactor([secret, CANARY_REDIS_PASSWORD]))
+    block = "\n".join(["[api] first-half-of-it", "[api] second-half-of-it",
+                       f"[api] url rediss://h:{CANARY_REDIS_PASSWORD}@host:1"])
+    log(block)
+    out = capsys.readouterr().out
+    for line in block.splitlines():
+        log(line)
+    assert capsys.readouterr().out == out
+    assert out == "[api] ****\n[api] ****\n[api] url rediss://h:****@host:1\n"
+
+
+# A stand-in for supervisord: its log lines for a program that keeps restarting (pids no
+# process can have, since the supervisor's last resort KILLs each program's group), then
+# either an exit or a wait for SIGKILL with SIGTERM ignored.
+STAND_IN = r"""
+import signal, sys
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+for pid in range(999999990, 999999996):
+    print(f"2026-12-08 17:30:01,109 INFO spawned: 'api' with pid {pid}", flush=True)
+if sys.argv[1] == "exit":
+    sys.exit(0)
+signal.pause()
+"""
+
+
+class Stepping:
+    """A clock whose every reading is `step` seconds after the one before."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step = 0.0, step
+
+    def monotonic(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+@contextlib.contextmanager
+def _supervise(tmp_path: Path, step: float, then: str) -> Iterator[tuple[Supervisor, list[Any]]]:
+    children: list[subprocess.Popen[bytes]] = []
+
+    def spawn(argv: list[str], **options: Any) -> subprocess.Popen[bytes]:
+        assert argv[1:4] == ["-m", "supervisor.supervisord", "-c"]
+        children.append(subprocess.Popen([sys.executable, "-c", STAND_IN, then], **options))
+        return children[-1]
+
+    clock = Clock(monotonic=Stepping(step).monotonic)
+    supervisor = Supervisor(tmp_path / "run", [], {}, lambda line: None,
+                            CrashPolicy(limit=5, window=60), spawn=spawn, clock=clock)
+    supervisor.start()
+    try:
+        yield supervisor, children
+    finally:
+        supervisor.stop(deadline=0.2)
+
+
+def test_restarts_are_timed_on_the_injected_clock(tmp_path: Path) -> None:
+    """Five restarts a second apart on the supervisor's clock are a crash loop; the same lines
+    a hundred seconds apart are not, and the stand-in's exit is what ends the watch."""
+    with _supervise(tmp_path / "near", 1.0, "wait") as (supervisor, _):
+        assert supervisor.watch(threading.Event(), interval=0.01) == \
+            "api restarted 5 times within 60 s"
+    with _supervise(tmp_path / "far", 100.0, "exit") as (supervisor, _):
+        assert supervisor.watch(threading.Event(), interval=0.01) == \
+            "supervisord exited unexpectedly with status 0"
+
+
+def test_a_supervisord_that_ignores_term_is_killed_at_the_deadline(tmp_path: Path) -> None:
+    with _supervise(tmp_path, 1.0, "wait") as (supervisor, children):
+        assert supervisor.watch(threading.Event(), interval=0.01)
+        started = time.monotonic()
+        supervisor.stop(deadline=0.2)
+        assert time.monotonic() - started < 5
+        assert children[0].returncode == -signal.SIGKILL

@@ -1,6 +1,4 @@
-"""Command-line parsing every entry point shares: the promise of one line and exit status 2
-for a bad argument (README, "Bad input"). A root module, so that the bridge's own entry
-(`python3 -m appwrite_heroku.dyno.bridge`) parses as the CLI does without importing it."""
+"""The command line's argument parser: one line on stderr and exit status 2 for every error."""
 
 from __future__ import annotations
 

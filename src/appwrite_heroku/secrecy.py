@@ -144,11 +144,6 @@ class Redactor:
             if maskable(piece):
                 self._forms.update(form for form in encodings(piece) if maskable(form))
 
-    def add_config(self, name: str, value: str | None) -> None:
-        """A config var or setting: registered when the one rule calls it secret."""
-        if value is not None and is_secret(name, value):
-            self.add(value)
-
     @property
     def secrets(self) -> frozenset[str]:
         return frozenset(self._secrets)

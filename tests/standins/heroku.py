@@ -34,7 +34,7 @@ import time
 import urllib.parse
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -159,14 +159,17 @@ class TokenBucket:
     size: float
     refill_per_second: float
     tokens: float = -1.0
-    stamp: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float] = time.monotonic  # the stand-in's: a skipped wait refills too
+    stamp: float = -1.0
 
     def __post_init__(self) -> None:
         if self.tokens < 0:
             self.tokens = self.size
+        if self.stamp < 0:
+            self.stamp = self.clock()
 
     def take(self) -> bool:
-        now = time.monotonic()
+        now = self.clock()
         self.tokens = min(self.size, self.tokens + (now - self.stamp) * self.refill_per_second)
         self.stamp = now
         if self.tokens >= 1:
@@ -199,7 +202,8 @@ class HerokuStandIn:
         self.latency = latency
         self.stall_seconds = stall_seconds
         self.clock = clock  # what releases, builds and streams run on (tests may skip time)
-        self.bucket = TokenBucket(rate_limit_size, rate_limit_refill_per_second)
+        self.bucket = TokenBucket(rate_limit_size, rate_limit_refill_per_second,
+                                  clock=clock)
         self.lock = threading.RLock()
         self.apps: dict[str, App] = {}
         self.requests: list[RecordedRequest] = []
@@ -285,7 +289,7 @@ class HerokuStandIn:
 
     def set_rate_limit(self, size: float, refill_per_second: float) -> None:
         with self.lock:
-            self.bucket = TokenBucket(size, refill_per_second)
+            self.bucket = TokenBucket(size, refill_per_second, clock=self.clock)
 
     def inject(
         self, kind: str, count: int = 1, path: str = ".*", method: str | None = None, *,

@@ -168,9 +168,6 @@ class ActionsReporter:
         self.errors.append(message)
         self._annotate("error", message, title or self._error_title)
 
-    def notice(self, message: str, title: str | None = None) -> None:
-        self._annotate("notice", message, title)
-
     def _annotate(self, kind: str, message: str, title: str | None) -> None:
         props = {"title": self.redactor.redact(title)} if title else {}
         self._print(command(kind, self.redactor.redact(message), **props))

@@ -3,12 +3,12 @@
 Every Appwrite process keeps pools of its own, sized by a handful of `_APP_*` knobs; queue
 consumers and publishers open their own Redis connections; Swoole forks workers per server. This
 module says, for each process a dyno runs, the most database and Redis connections it can hold
-and the memory it needs, for given knobs. budget.py adds them up against the plans' limits.
+and the memory it needs, for given knobs. The budget adds them up against the plans' limits.
 
 Every number is read from Appwrite 1.9.6 and the libraries its composer.lock pins
 (utopia-php/pools 1.0.5, utopia-php/queue 0.21.1, utopia-php/database 6.0.0, utopia-php/abuse
 1.4.1); each carries its file:line. Memory figures are measurements of the real Appwrite 1.9.6
-under the launcher (shared/facts/appwrite.md, Measured), each saying which; the connection
+under the launcher (benchmarks/real_appwrite.py), each saying which; the connection
 figures stay the worst case read from the sources. Pure data and functions.
 """
 
@@ -44,7 +44,7 @@ DEFAULT_WORKER_PER_CORE = 6  # app/init/registers.php:247; app/http.php:59
 DEFAULT_MAX_COROUTINES = 1  # app/init/registers.php:252; app/worker.php:80
 DEFAULT_QUEUE_WORKERS = 1  # app/worker.php:78 getEnv('_APP_WORKERS_NUM', 1)
 # `_APP_CPU_NUM` defaults to swoole_cpu_num() (registers.php:247, http.php:59,
-# realtime.php:362): the HOST's CPUs on a dyno (heroku.md: 8 on basic/standard, 96 on Fir).
+# realtime.php:362): the HOST's CPUs on a dyno (`nproc` reads 8 on basic/standard, 96 on Fir).
 HOST_CPUS_ON_A_DYNO = 8
 
 
@@ -234,7 +234,10 @@ UNKNOWN_TASK = _R(ALL_DB, ALL_REDIS, "not in the 1.9.6 table: every pool counted
 # PSS (a process tree's real share of RAM, what a dyno's limit counts) of each kind of process,
 # from the real Appwrite 1.9.6 run from its own sources under the launcher. A later benchmark
 # reproduces them; until then each names the measurement it comes from.
-MEASURED = "shared/facts/appwrite.md, Measured (real Appwrite 1.9.6 under the launcher)"
+MEASURED = "real Appwrite 1.9.6 under the launcher, 2026-12-07: benchmarks/real_appwrite.py"
+# The web dyno's API workers swept (README, The web dyno against bare Appwrite).
+SWEEP = ("benchmarks/lite_vs_bare.py --sweep (real Appwrite 1.9.6 under the launcher, the "
+         "web dyno's API with 3-8 workers)")
 # The real Appwrite 1.9.6 worker dyno (512 MB cgroup, on-demand queues) under the launcher with
 # every queue given jobs: benchmarks/real_appwrite.py ("every queue busy"), and the queues
 # helper's run of 15-25 jobs on each on-demand queue (README, Queue workers on demand).
@@ -246,14 +249,24 @@ MEMORY_MIB: dict[str, tuple[int, str]] = {
     "nginx": (3, f"measured: master + worker, 3 MiB ({MEASURED})"),
     "pgbouncer": (3, f"measured: 3 MiB ({MEASURED}); counted on every dyno, PostgreSQL or "
                      "not: the dyno rows do not know the database, and 3 MiB is the safe side"),
-    # The API server measured whole: 3 workers + master, manager and task worker 232 MiB after
-    # 240 requests at concurrency 6 (185 idle; 207-220 under the launcher), each worker that
-    # served requests ~50 MiB of its own: the rest, 82 MiB, is master + manager + task worker.
-    "api-master": (82, f"measured: the API server's 232 MiB with 3 served workers less 3 x 50 "
-                       f"MiB, master, manager and task worker together ({MEASURED})"),
-    "api-task": (0, f"measured: inside the API master's 82 MiB ({MEASURED})"),
-    "api-worker": (50, f"measured: an API worker that has served requests, ~50 MiB of its own "
-                       f"(USS; one never hit costs almost nothing) ({MEASURED})"),
+    # The API server under the launcher, swept from 3 to 8 workers after every worker served
+    # the console's and a server's calls, reads and writes, and the document mix (SWEEP): its
+    # PSS less its workers' own memory (USS) came out at 159-161 MiB on every row — master,
+    # manager, task worker and the pages all of them share —, and each worker adds its USS.
+    "api-master": (160, f"measured: the API server's PSS less its workers' USS, 159-161 MiB "
+                        f"with 3, 4, 5, 6 or 8 workers: master, manager, task worker and the "
+                        f"pages they all share ({SWEEP})"),
+    "api-task": (0, f"measured: inside the API master's 160 MiB ({SWEEP})"),
+    "api-worker": (40, f"measured: a served API worker's own memory (USS): 24-29 MiB after "
+                       f"console and server reads and writes and the document mix, 38-42 MiB "
+                       f"where every worker also served the console's sign-up and project "
+                       f"creation: the larger ({SWEEP}; one never hit costs almost nothing)"),
+    # With one worker (`_APP_WORKERS_NUM=1`, what a web dyno runs) Swoole's base mode runs the
+    # realtime server as one process (no manager): measured whole, the worker inside it.
+    "realtime-single": (48, f"measured: the realtime server with one worker, one process, "
+                            f"42-47 MiB PSS beside the loaded API, no websocket client ({SWEEP})"),
+    "realtime-inside": (0, f"measured: inside the one-process realtime server's 48 MiB "
+                           f"({SWEEP})"),
     "realtime-master": (38, f"measured: the realtime server with one worker, idle, 38 MiB "
                             f"(55 MiB alone, 4 processes) ({MEASURED})"),
     # Realtime's workers were measured idle only: each counts as a served API worker (both are
@@ -273,8 +286,8 @@ MEMORY_MIB: dict[str, tuple[int, str]] = {
 
 # --- the process set ---------------------------------------------------------------------------
 
-# The entry points in 1.9.6's image that matter here (bin/ in the 1.9.6 tree; heroku.md and
-# appwrite.md list them): what `select_background` sees on a dyno.
+# The entry points in 1.9.6's image that matter here (bin/ in the 1.9.6 tree): what
+# `select_background` sees on a dyno.
 ENTRY_POINTS_1_9_6 = (
     "doctor", "install", "interval", "maintenance", "migrate", "realtime", "schedule-executions",
     "schedule-functions", "schedule-messages", "stats-resources", "upgrade", "worker-audits",
@@ -462,6 +475,9 @@ def _figure(name: str, program: str, kind: str, count: int, reach: Reach, knobs:
 def http_processes(knobs: Knobs, realtime_knobs: Knobs | None = None) -> list[ProcessFigure]:
     """The API server and the realtime server of a web (or all) dyno."""
     rt = realtime_knobs or knobs
+    # Realtime's connections are counted for its master and its workers alike (the safe side);
+    # its memory once when the server is one process (Swoole's base mode with one worker).
+    single = realtime_workers(rt) == 1
     return [
         _figure("api master+manager", "api", "api-master", 1, REACH["api-master"], knobs,
                 "api-master"),
@@ -469,9 +485,9 @@ def http_processes(knobs: Knobs, realtime_knobs: Knobs | None = None) -> list[Pr
                 knobs, "api-worker"),
         _figure("api task worker", "api", "api-task", 1, REACH["api-task"], knobs, "api-task"),
         _figure("realtime master+manager", "realtime", "realtime-master", 1,
-                REACH["realtime-master"], rt, "realtime-master"),
+                REACH["realtime-master"], rt, "realtime-single" if single else "realtime-master"),
         _figure("realtime worker", "realtime", "realtime-worker", realtime_workers(rt),
-                REACH["realtime-worker"], rt, "realtime-worker"),
+                REACH["realtime-worker"], rt, "realtime-inside" if single else "realtime-worker"),
     ]
 
 

@@ -2,8 +2,8 @@
 
 A table, not a guess at run time: the release engine learns which plans an app has from the
 Platform API (`GET /apps/{app}/addons`), and this table says what those plans allow. Figures come
-from /work/shared/facts/heroku.md ("Dynos", "Add-on plan limits", researched 2026-11); a figure
-that research did not settle carries its basis in `basis` and, for prices, `price_verified=False`.
+from Heroku's Dev Center and the add-ons' pages (researched 2026-11, each named in `basis`); a
+figure that research did not settle says so in `basis` and, for prices, `price_verified=False`.
 Pure data and lookups; no I/O.
 """
 
@@ -18,8 +18,8 @@ REDIS = "redis"
 DATABASE = "database"
 
 
-# Dyno tiers (heroku.md, Dynos: "Dyno tiers do not mix in one app"): an app on eco dynos uses
-# only eco, one on basic only basic; standard-1x, standard-2x and performance-* are the
+# Dyno tiers (Dev Center, Dyno Types, "Mixing dyno types"): an app on eco dynos uses only eco,
+# one on basic only basic; standard-1x, standard-2x and performance-* are the
 # production tier and combine with each other. Fir sizes belong to another generation of the
 # platform (the Platform API schema's dyno-size `generation`: cedar or fir), and an app has one
 # generation, so they combine only with each other: a tier of their own here.
@@ -53,8 +53,9 @@ class AddonPlan:
     adapter: str | None = None  # database plans: Appwrite's `_APP_DB_ADAPTER` for it
 
 
-_DYNO_BASIS = "heroku.md, Dynos: memory per size and approximate monthly prices"
-# heroku.md, Dynos: eco's web dyno sleeps, and all of an account's eco dynos share one pool.
+_DYNO_TYPES = "Heroku Dev Center, Dyno Types (devcenter.heroku.com/articles/dyno-types)"
+_DYNO_BASIS = f"{_DYNO_TYPES}: memory per size and monthly prices"
+# Dev Center, Dyno Types: eco's web dyno sleeps, and all of an account's eco dynos share one pool.
 ECO_CAVEAT = ("eco: the web dyno sleeps after 30 min without traffic, and every eco dyno of "
               "the account draws on one 1,000-hour pool a month (two dynos all month need "
               "~1,460 h)")
@@ -64,37 +65,42 @@ DYNO_SIZES: dict[str, DynoSize] = {size.name: size for size in (
     DynoSize("basic", 512, 7.0, _DYNO_BASIS, BASIC, True),
     DynoSize("standard-1x", 512, 25.0, _DYNO_BASIS, PRODUCTION),
     DynoSize("standard-2x", 1024, 50.0, _DYNO_BASIS, PRODUCTION),
-    # Fir generation sizes (heroku.md, last line of the plan limits section); they run only in
-    # a Fir space, never on the Common Runtime where the Deploy button creates apps.
-    DynoSize("dyno-1c-0.5gb", 512, 25.0, "heroku.md, Fir sizes", FIR),
-    DynoSize("dyno-2c-1gb", 1024, 50.0, "heroku.md, Fir sizes", FIR),
+    # Fir generation sizes; they run only in a Fir space, never on the Common Runtime where
+    # the Deploy button creates apps.
+    DynoSize("dyno-1c-0.5gb", 512, 25.0, f"{_DYNO_TYPES}: Fir sizes", FIR),
+    DynoSize("dyno-2c-1gb", 1024, 50.0, f"{_DYNO_TYPES}: Fir sizes", FIR),
     DynoSize("performance-m", 2560, 250.0,
-             "memory: heroku.md, Dynos; price $250 is Heroku's list price as remembered, "
+             f"memory: {_DYNO_TYPES}; price $250 is Heroku's list price as remembered, "
              "not in the 2026-11 research", PRODUCTION),
 )}
 
-_H = "heroku.md, Add-on plan limits"
+# Each plan's limits as its provider publishes them (researched 2026-11).
+_REDIS = ("Heroku Dev Center, Heroku Key-Value Store plans "
+          "(devcenter.heroku.com/articles/heroku-redis)")
+_PG = ("Heroku Dev Center, Heroku Postgres plans "
+       "(devcenter.heroku.com/articles/heroku-postgres-plans)")
+_JAWSDB = "JawsDB's plan pages (elements.heroku.com/addons/jawsdb-maria, .../jawsdb)"
 ADDON_PLANS: dict[str, AddonPlan] = {plan.name: plan for plan in (
-    AddonPlan("heroku-redis:mini", REDIS, 20, 25, 3.0, True, _H),
+    AddonPlan("heroku-redis:mini", REDIS, 20, 25, 3.0, True, _REDIS),
     AddonPlan("heroku-redis:premium-0", REDIS, 40, 50, 15.0, False,
-              _H + " (limits); price $15 as remembered, the research left it open"),
+              _REDIS + " (limits); price $15 as remembered, the research left it open"),
     AddonPlan("heroku-redis:premium-1", REDIS, 80, 100, 30.0, False,
-              _H + " (limits); price $30 as remembered, the research left it open"),
-    AddonPlan("heroku-redis:premium-2", REDIS, 200, 250, 60.0, True, _H),
+              _REDIS + " (limits); price $30 as remembered, the research left it open"),
+    AddonPlan("heroku-redis:premium-2", REDIS, 200, 250, 60.0, True, _REDIS),
     AddonPlan("jawsdb-maria:kitefin", DATABASE, 10, 5, 0.0, True,
-              _H + " (third-party source for connections and queries)", 3600, "mariadb"),
+              _JAWSDB + " (third-party source for connections and queries)", 3600, "mariadb"),
     AddonPlan("jawsdb:kitefin", DATABASE, 10, 5, 0.0, True,
-              _H + " (third-party source for connections and queries)", 3600, "mysql"),
+              _JAWSDB + " (third-party source for connections and queries)", 3600, "mysql"),
     AddonPlan("jawsdb-maria:leopard", DATABASE, 15, 1024, 10.0, False,
-              _H + " (third-party source; one source says $50)", None, "mariadb"),
+              _JAWSDB + " (third-party source; one source says $50)", None, "mariadb"),
     AddonPlan("jawsdb:leopard", DATABASE, 15, 1024, 10.0, False,
-              _H + " (third-party source; one source says $50)", None, "mysql"),
-    AddonPlan("heroku-postgresql:essential-0", DATABASE, 20, 1024, 5.0, True, _H, None,
+              _JAWSDB + " (third-party source; one source says $50)", None, "mysql"),
+    AddonPlan("heroku-postgresql:essential-0", DATABASE, 20, 1024, 5.0, True, _PG, None,
               "postgresql"),
-    AddonPlan("heroku-postgresql:essential-1", DATABASE, 20, 10 * 1024, 9.0, True, _H, None,
+    AddonPlan("heroku-postgresql:essential-1", DATABASE, 20, 10 * 1024, 9.0, True, _PG, None,
               "postgresql"),
     AddonPlan("heroku-postgresql:essential-2", DATABASE, 40, 32 * 1024, 20.0, False,
-              _H + " (limits); price $20 as remembered, the research left it open", None,
+              _PG + " (limits); price $20 as remembered, the research left it open", None,
               "postgresql"),
 )}
 

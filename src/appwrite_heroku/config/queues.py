@@ -1,11 +1,11 @@
 """Appwrite's queues: which Redis lists each queue worker drains, and which workers run on demand.
 
-Nine queue workers and three tasks hold ~805 MiB on a worker dyno (shared/facts/appwrite.md,
-Measured), more than a 512 MB dyno has, yet each queue worker waits on an empty list almost all
-the time. So a queue's worker may stay stopped until its list holds a job: the dyno's dispatcher
+Nine queue workers and three tasks hold ~805 MiB on a worker dyno (benchmarks/real_appwrite.py),
+more than a 512 MB dyno has, yet each queue worker waits on an empty list almost all the time.
+So a queue's worker may stay stopped until its list holds a job: the dyno's dispatcher
 (dyno/queues.py) watches the lists named here and starts the worker, and the budget counts only
-as many on-demand workers at once as the dyno's memory holds ("slots"). Both read this module, so
-they cannot disagree about a queue's keys or a worker's kind. Pure functions and data.
+as many on-demand workers at once as the dyno's memory holds ("slots"). Both read this module,
+so they cannot disagree about a queue's keys or a worker's kind. Pure functions and data.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ SLOTS_VAR = "APPWRITE_LITE_QUEUE_SLOTS"
 IDLE_VAR = "APPWRITE_LITE_QUEUE_IDLE"
 VARIABLES = (MODE_VAR, SLOTS_VAR, IDLE_VAR)
 # How long a started worker stays after both its lists emptied. A real queue worker starts in
-# 0.31-0.40 s (appwrite.md, Measured): a minute keeps a busy queue's worker warm between bursts
-# without holding a slot long once its work is done.
+# 0.31-0.40 s (measured on Appwrite 1.9.6's mails, databases and webhooks workers): a minute
+# keeps a busy queue's worker warm between bursts without holding a slot long once it is done.
 DEFAULT_IDLE_SECONDS = 60.0
 MAX_SLOTS = 64
 

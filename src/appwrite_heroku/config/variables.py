@@ -26,7 +26,3 @@ def appwrite_variables(version: str = PINNED_APPWRITE_VERSION) -> frozenset[str]
     if document.get("appwrite_version") != version:
         raise LookupError(f"{name} does not describe Appwrite {version}")
     return frozenset(document["variables"])
-
-
-def is_appwrite_variable(name: str, version: str = PINNED_APPWRITE_VERSION) -> bool:
-    return name in appwrite_variables(version)

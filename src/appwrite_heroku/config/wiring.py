@@ -31,7 +31,7 @@ DEFAULT_MODE = PLAIN  # the standalone `redis-bridge`; dynos multiplex (budget.C
 
 def shared_for(max_upstream: int, shared: int = DEFAULT_SHARED) -> int:
     """Shared connections under a ceiling: at most ``shared``, a quarter of the ceiling, at
-    least one; the rest is left for dedicated needs (budget.py sizes ceilings from this)."""
+    least one; the rest is left for dedicated needs (the budget sizes ceilings from this)."""
     return max(1, min(shared, max_upstream // 4))
 
 
@@ -71,8 +71,8 @@ POOL_SIZE_VAR = "APPWRITE_LITE_PG_POOL_SIZE"
 MAX_POOL_SIZE = 1_000  # Heroku Postgres' largest plans admit 500 connections
 # The launcher passes the plan's own limit and the dyno count from the budget (the plans recorded
 # in APPWRITE_LITE_PLANS); without them, Heroku Postgres essential-0 and essential-1, the
-# smallest plans, admit 20 (shared/facts/heroku.md). `APPWRITE_LITE_PG_POOL_SIZE` sets the pool
-# by hand.
+# smallest plans, admit 20 (Heroku Dev Center, Heroku Postgres plans). `APPWRITE_LITE_PG_POOL_SIZE`
+# sets the pool by hand.
 DEFAULT_PLAN_LIMIT = 20
 # Kept free of the dynos' pools — the one database headroom, budget.HEADROOM_DB is this value:
 # one `heroku pg:psql` session, and the release phase, which runs while the old dynos still hold

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..clock import Clock
+from ..clock import SYSTEM, Clock
 from ..config import appetite, budget, inputs, processes, queues, wiring
 from ..config.wiring import UPSTREAM_ENV
 from ..display import quoted, safe_line
@@ -136,7 +136,9 @@ def require_port(layout: Layout, role: str) -> int | None:
 
 
 class Log:
-    """Launcher output: one line at a time on stdout, every known secret masked."""
+    """Launcher output on stdout, every known secret masked: one line, or a block of whole
+    lines a program printed at once (LogPump), masked as its lines would be one by one (each
+    line of a multi-line secret is a form of its own, Redactor.add)."""
 
     def __init__(self, redactor: Redactor) -> None:
         self.redactor = redactor
@@ -332,8 +334,10 @@ def plan_programs(role: str, layout: Layout, runtime_dir: Path, environ: Mapping
     return programs
 
 
-def run_role(role: str, environ: Mapping[str, str], log: Log,
-             stopping: threading.Event) -> int:
+def run_role(role: str, environ: Mapping[str, str], log: Log, stopping: threading.Event, *,
+             clock: Clock = SYSTEM, spawn: supervision.Spawn = subprocess.Popen) -> int:
+    """Runs `role` until `stopping` is set or a program fails. Time and child processes come
+    from `clock` and `spawn` (a test may pass its own); a signal cuts the database wait short."""
     layout = Layout.from_env(environ, role)
     require_port(layout, role)
     derivation = derive_settings(environ, layout, log)
@@ -347,18 +351,19 @@ def run_role(role: str, environ: Mapping[str, str], log: Log,
     database.wait_until_ready(
         target, attempts=layout.db_attempts, delay=layout.db_delay, log=log.launcher,
         not_ready_vars=list(derivation.not_ready),
-        clock=Clock(sleep=lambda seconds: _interruptible_sleep(seconds, stopping)),
+        clock=Clock(clock.monotonic, lambda seconds: _interruptible_sleep(seconds, stopping)),
         log_in=role == "release",  # the release role logs in anyway; the others stay lean
     )
     if role == "release":
         # The release phase's own bridge: the smallest ceiling, kept free by the budget.
         with redis_bridge(derivation, layout, log, environ, budget.RELEASE_BRIDGE_CEILING):
-            return release(layout, target, child_environment(environ, derivation.settings), log)
+            return release(layout, target, child_environment(environ, derivation.settings), log,
+                           spawn)
     selection = worker_selection(layout, environ, derivation.settings)
     policy = size_dyno(role, layout, environ, selection, log)
     with redis_bridge(derivation, layout, log, environ, policy.bridge_ceiling or 2):
         return serve(role, layout, environ, derivation.settings, log, stopping, policy,
-                     selection)
+                     selection, clock=clock, spawn=spawn)
 
 
 def size_dyno(role: str, layout: Layout, environ: Mapping[str, str],
@@ -383,7 +388,8 @@ def _interruptible_sleep(seconds: float, stopping: threading.Event) -> None:
 
 def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mapping[str, str],
           log: Log, stopping: threading.Event, policy: sizing.SizingPolicy,
-          selection: processes.Selection) -> int:
+          selection: processes.Selection, *, clock: Clock = SYSTEM,
+          spawn: supervision.Spawn = subprocess.Popen) -> int:
     runtime_dir = Path(tempfile.mkdtemp(prefix="appwrite-lite-", dir=layout.runtime_parent))
     try:
         # PostgreSQL: PgBouncer first, and Appwrite's processes connect through it on loopback;
@@ -399,12 +405,13 @@ def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mappi
                                                               environ), **p.env})
                     for p in programs]
         env = child_environment(environ, {**settings, **policy.settings})
-        supervisor = supervision.Supervisor(runtime_dir, programs, env, log, layout.crash_policy)
+        supervisor = supervision.Supervisor(runtime_dir, programs, env, log, layout.crash_policy,
+                                            spawn=spawn, clock=clock)
         log.launcher(f"role {role}: starting "
                      f"{', '.join(p.name for p in programs if not p.on_demand)}")
         supervisor.start()
         log.launcher(f"supervisord config {supervisor.config_path}")
-        dispatcher = queue_dispatcher(programs, policy, env, supervisor, log)
+        dispatcher = queue_dispatcher(programs, policy, env, supervisor, log, clock)
         try:
             reason = supervisor.watch(stopping)
         finally:
@@ -424,7 +431,7 @@ def serve(role: str, layout: Layout, environ: Mapping[str, str], settings: Mappi
 
 def queue_dispatcher(programs: list[processes.Program], policy: sizing.SizingPolicy,
                      env: Mapping[str, str], supervisor: supervision.Supervisor,
-                     log: Log) -> dispatch.Dispatcher | None:
+                     log: Log, clock: Clock = SYSTEM) -> dispatch.Dispatcher | None:
     """The thread that starts on-demand queue workers, when this dyno has any. It reaches Redis
     where Appwrite does (`_APP_REDIS_HOST/PORT`: the local bridge on a Heroku dyno)."""
     on_demand = [p for p in programs if p.on_demand]
@@ -438,7 +445,7 @@ def queue_dispatcher(programs: list[processes.Program], policy: sizing.SizingPol
                                    {p.name: supervision.rpc_name(p) for p in on_demand})
     dispatcher = dispatch.Dispatcher(
         dispatch.Dispatch(watched, policy.queue_slots, policy.queue_options.idle_seconds),
-        lists, control, log.launcher)
+        lists, control, log.launcher, clock)
     dispatcher.start()
     return dispatcher
 
@@ -452,7 +459,7 @@ def _own_values(program_env: Mapping[str, dict[str, str]], program: str,
 
 
 def release(layout: Layout, target: database.DatabaseTarget, env: Mapping[str, str],
-            log: Log) -> int:
+            log: Log, spawn: supervision.Spawn = subprocess.Popen) -> int:
     if not layout.appwrite_version:
         raise InputError("APPWRITE_LITE_APPWRITE_VERSION is not set: build the image from "
                          "Dockerfile.lite, which records the Appwrite version it is built on")
@@ -477,7 +484,7 @@ def release(layout: Layout, target: database.DatabaseTarget, env: Mapping[str, s
         if decision.action == migration.REFUSE:
             return 1
         if decision.action == migration.MIGRATE:
-            status = run_migrate(layout, env, log)
+            status = run_migrate(layout, env, log, spawn)
             if status != 0:
                 log.launcher(f"release: migrate failed with status {status}; the previous "
                              "release stays live")
@@ -489,11 +496,12 @@ def release(layout: Layout, target: database.DatabaseTarget, env: Mapping[str, s
         connection.close()
 
 
-def run_migrate(layout: Layout, env: Mapping[str, str], log: Log) -> int:
+def run_migrate(layout: Layout, env: Mapping[str, str], log: Log,
+                spawn: supervision.Spawn = subprocess.Popen) -> int:
     script = layout.bin_dir / "migrate"
     command = [str(script)] if os.access(script, os.X_OK) else [
         layout.php, "app/cli.php", "migrate"]
-    process = subprocess.Popen(
+    process = spawn(
         command, cwd=layout.code_dir, env=dict(env), stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
     )

@@ -5,7 +5,7 @@ found verbatim fails the image build (exit status 1, naming the file and the tex
 Appwrite version is looked at rather than shipped unpatched; a tree already patched is left
 byte-identical, so the command can run twice.
 
-Why the one patch today: Appwrite 1.9.6 keeps every table in a database it names itself.
+Why the first patch: Appwrite 1.9.6 keeps every table in a database it names itself.
 - app/init/constants.php:181 `const APP_DATABASE = 'appwrite';`, and every Database gets
   `->setDatabase(APP_DATABASE)` (src/Appwrite/Database/Factory.php:23,36,59,81,111;
   app/realtime.php:131,194; app/cli.php:93,195,222; Projects/Http/Projects/Create.php:192).
@@ -31,6 +31,21 @@ Not patched: with `_APP_DATABASE_SHARED_TABLES` set, Appwrite also names `'appwr
 literally (app/http.php:431, Projects/Http/Projects/Create.php:143-144,
 Organization/Http/Projects/Create.php:140-141, Databases/Http/Databases/Create.php:113-114).
 The Lite never sets it (a multi-tenant Cloud feature); its default is empty.
+
+Why the second: Appwrite 1.9.6's dispatcher (app/http.php:93-175) hands a "risky" request only
+to the workers numbered from floor(N x `_APP_RISKY_WORKERS_PERCENT`) up, and when none of them
+is idle to `rand(risky, N - 1)`. A request is risky when its Host is in the `riskyDomains` table
+(:128), and the task worker puts EVERY domain of the `rules` collection there every 30 s
+(:640-702) except the Functions/Sites ones — including the app's own domain, whose `api` rule
+the first request to it creates (app/controllers/general.php:1027-1118). From then on every API
+request through nginx is risky (nginx sends `Host` on the line the dispatcher reads, :116-121).
+The Lite runs every worker "safe" (`_APP_RISKY_WORKERS_PERCENT=100`, settings.py: with one API
+worker the safe fallback is `rand(0, -1)`), so the risky range is empty and the fallback is
+`rand(N, N - 1)` (:154), which PHP answers with N or N - 1: half the requests go to a worker
+that does not exist, Swoole drops them ("invalid target worker-id"), nginx answers 502. At
+Appwrite's default 80 % they would all queue on the last fifth of the workers instead. Functions
+cannot run on Heroku, so nothing is risky there: with no risky worker configured, a risky
+request is dispatched as any other (to an idle worker, else any worker).
 """
 
 from __future__ import annotations
@@ -63,6 +78,17 @@ PATCHES: tuple[Patch, ...] = (
             " // appwrite-heroku: the add-on's database, not one Appwrite may not create"
         ),
         summary="APP_DATABASE from _APP_DB_SCHEMA (default appwrite)",
+    ),
+    Patch(
+        path="app/http.php",
+        expected=("        if ($risky) {\n"
+                  "            // If risky request, only consider risky workers\n"),
+        replacement=(
+            "        if ($risky && $riskyWorkers < $totalWorkers) { // appwrite-heroku: no risky"
+            " worker, no risky branch\n"
+            "            // If risky request, only consider risky workers\n"
+        ),
+        summary="a risky request with no risky worker is dispatched as any other",
     ),
 )
 

@@ -1,7 +1,7 @@
 """The queue dispatcher: Appwrite's queue workers started when their list holds a job.
 
 Each queue worker holds ~60 MiB and waits on an empty Redis list almost all the time; a 512 MB
-worker dyno cannot hold nine of them (shared/facts/appwrite.md, Measured). So an on-demand
+worker dyno cannot hold nine of them (benchmarks/real_appwrite.py). So an on-demand
 worker (config/queues.py says which) is a supervisord program with autostart=false, and this
 thread in the launcher watches its two lists (LLEN, pipelined, every POLL_SECONDS, through the
 same local Redis bridge Appwrite uses), starts the worker when a job waits, and stops it once both
@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import time
 import xmlrpc.client
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from typing import Any
 
 import hiredis
 
+from ..clock import SYSTEM, Clock
 from ..config import queues
 from .redis.resp import encode_command
 
@@ -254,7 +254,7 @@ class Dispatcher:
     """The thread: look, decide, act, every POLL_SECONDS until stopped; every action logged."""
 
     def __init__(self, dispatch: Dispatch, lists: RedisLists, control: Supervisord,
-                 log: Callable[[str], None], clock: Callable[[], float] = time.monotonic,
+                 log: Callable[[str], None], clock: Clock = SYSTEM,
                  poll: float = POLL_SECONDS) -> None:
         self._dispatch, self._lists, self._control = dispatch, lists, control
         self._log, self._clock, self._poll = log, clock, poll
@@ -286,7 +286,7 @@ class Dispatcher:
         found = self._lists.lengths(keys)
         lists = {queue: Lists(found[2 * i], found[2 * i + 1])
                  for i, queue in enumerate(self._keys)}
-        actions = self._dispatch.tick(lists, self._control.states(), self._clock())
+        actions = self._dispatch.tick(lists, self._control.states(), self._clock.monotonic())
         for action in actions:
             verb = "starting" if action.kind == START else "stopping"
             self._log(f"queues: {verb} {action.program}: {action.reason}")

@@ -3,8 +3,8 @@
 Appwrite sizes its Swoole workers and pools from the *host's* CPU count (`_APP_CPU_NUM` defaults
 to it), which on a dyno is the whole machine's, times `_APP_WORKER_PER_CORE` (default 6): dozens
 of PHP workers on a 512 MB dyno, each with pools of its own. The policy here comes from the one
-model in budget.py: workers from the memory the dyno really has, then shrunk until every dyno's
-worst case of connections fits the Redis and database plans. Pure functions, except
+model in config/budget/: workers from the memory the dyno really has, then shrunk until every
+dyno's worst case of connections fits the Redis and database plans. Pure functions, except
 `read_memory_limit`, which reads two small cgroup files.
 """
 
@@ -35,7 +35,6 @@ class SizingPolicy:
     fits: bool = True
     advice: str = ""  # when it does not fit: which plan or size would
     refusal: str = ""  # when it does not fit: the line plan/deploy would refuse with
-    bridge_mode: str = budget.CURRENT_MODE  # the Redis bridge's mode (the user's, if set)
     bridge_ceiling: int | None = None  # multiplexed: this dyno's max_upstream
     db_plan_limit: int = DEFAULT_PLAN_LIMIT  # the database plan's connections, for PgBouncer
     dynos: int = 2  # dynos sharing the plan (the formation recorded in APPWRITE_LITE_PLANS)
@@ -98,7 +97,7 @@ def choose_policy(
     user_settings: Mapping[str, str],
     mode: str = budget.CURRENT_MODE,
 ) -> SizingPolicy:
-    """The knobs for this dyno from the connection and memory model (budget.py), judged with
+    """The knobs for this dyno from the connection and memory model (config/budget/), judged with
     every dyno of the formation so that all of them together fit the plans. `background` are
     the queue workers and tasks a worker (or all) dyno runs. Values the user set always win.
     The policy also carries this dyno's Redis bridge ceiling and its PgBouncer's share of the
@@ -143,7 +142,6 @@ def choose_policy(
     return SizingPolicy(settings=settings, description=description,
                         program_env=mine.program_env, fits=chosen.fits, advice=advice,
                         refusal=refusal,
-                        bridge_mode=chosen.mode,
                         bridge_ceiling=(mine.ceiling(chosen.wiring)
                                         if chosen.mode == MUX else None),
                         db_plan_limit=setup.db_plan.connections, dynos=chosen.dyno_count,

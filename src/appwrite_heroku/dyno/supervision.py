@@ -21,12 +21,13 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO, Protocol
 
+from ..clock import SYSTEM, Clock
 from ..config.processes import Program
 from ..errors import InputError
 from .router import render_template
@@ -45,6 +46,28 @@ ON_DEMAND_STOP_WAIT = 3600
 # The group every program but PgBouncer belongs to: signalled together at shutdown.
 GROUP = "appwrite"
 _MAX_PARTIAL_LINE = 16 * 1024
+
+
+class Child(Protocol):
+    """What the launcher uses of a child process: `subprocess.Popen`'s shape."""
+
+    stdout: IO[bytes] | None
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def send_signal(self, sig: int) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+# Starts a child as `subprocess.Popen(argv, **options)` would: the launcher's one way to spawn,
+# so that a test can stand a small program of its own in for supervisord or `migrate`.
+Spawn = Callable[..., Child]
 
 
 @dataclass(frozen=True)
@@ -115,7 +138,8 @@ def log_fifo(runtime_dir: Path, name: str) -> Path:
 
 
 class LogPump:
-    """Reads every program's FIFO and writes `[name] line` to `emit`.
+    """Reads every program's FIFO and writes `[name] line` to `emit`, the lines of one read
+    joined by newlines in one call.
 
     A thread with `selectors` rather than a reader per program: one thread keeps the launcher's
     memory flat however many programs run. The launcher also holds each FIFO's write end open so
@@ -170,12 +194,15 @@ class LogPump:
             rest = b""
         self._partial[name] = rest
         handler = self._handlers.get(name)
-        for line in lines:
-            text = line.decode("utf-8", "replace").rstrip()
-            if handler is not None:
+        texts = [line.decode("utf-8", "replace").rstrip() for line in lines]
+        if handler is not None:
+            for text in texts:
                 handler(text)
-            else:
-                self._emit(f"[{name}] {text}")
+        elif texts:
+            # One emit (one masking pass, one write) per read rather than per line: Appwrite's
+            # API prints ~13 lines per request (its span of each), and the launcher's stdout
+            # shares the interpreter with the Redis bridge.
+            self._emit("\n".join(f"[{name}] {text}" for text in texts))
 
     def stop(self) -> None:
         """Drains what is buffered, then closes every FIFO end."""
@@ -243,7 +270,8 @@ class CrashWatch:
 
 
 class Supervisor:
-    """One supervisord child of the launcher: started, watched, stopped."""
+    """One supervisord child of the launcher: started, watched, stopped. `spawn` starts it and
+    `clock` times its restarts: a test may stand in a program of its own and a clock of its own."""
 
     def __init__(
         self,
@@ -252,13 +280,17 @@ class Supervisor:
         env: Mapping[str, str],
         emit: Callable[[str], None],
         policy: CrashPolicy | None = None,
+        *,
+        spawn: Spawn = subprocess.Popen,
+        clock: Clock = SYSTEM,
     ) -> None:
         self.runtime_dir = runtime_dir
         self.programs = programs
         self._env = dict(env)
         self._emit = emit
         self._watch = CrashWatch(policy or CrashPolicy())
-        self._process: subprocess.Popen[bytes] | None = None
+        self._spawn, self._clock = spawn, clock
+        self._process: Child | None = None
         self._pump: LogPump | None = None
         self._failure: str | None = None
         self._failed = threading.Event()
@@ -277,7 +309,7 @@ class Supervisor:
         self._pump = LogPump(
             {p.name: log_fifo(self.runtime_dir, p.name) for p in self.programs}, self._emit,
         )
-        self._process = subprocess.Popen(
+        self._process = self._spawn(
             [sys.executable, "-m", "supervisor.supervisord", "-c", str(self.config_path)],
             env=self._env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -290,7 +322,7 @@ class Supervisor:
         self._emit(f"[supervisord] {line}")
         if "supervisord started with pid" in line:
             self._wake()
-        reason = self._watch.observe(line, time.monotonic())
+        reason = self._watch.observe(line, self._clock.monotonic())
         if reason and self._failure is None:
             self._failure = reason
             self._failed.set()
@@ -329,5 +361,6 @@ class Supervisor:
                         os.killpg(pid, signal.SIGKILL)
         if self._pump is not None:
             self._pump.stop()
+            self._pump = None  # a second stop() finds nothing left to do
         if process is not None and process.stdout is not None:
             process.stdout.close()

@@ -1,11 +1,12 @@
 """Building the Lite image and pushing it to Heroku's registry, or building on Heroku.
 
-* ``buildah`` (no daemon: CI containers, this kind of machine) and ``docker`` buildx (GitHub
-  runners) both build ``Dockerfile.lite`` for linux/amd64 as Docker v2 schema 2 with no
-  provenance/SBOM, with timestamps pinned so that an identical source gives an identical image
-  ID (then Heroku makes no new release, which the engine reports as a clean no-op).
-* The registry password (the API key) never reaches an argv: buildah reads a 0600 auth file,
-  docker ``login --password-stdin`` writes into a temporary ``DOCKER_CONFIG``.
+* ``buildah`` (no daemon: CI containers, this kind of machine) and buildx (GitHub runners:
+  ``docker buildx`` where the docker CLI is installed, else the standalone ``buildx`` binary the
+  Action's image carries) both build ``Dockerfile.lite`` for linux/amd64 as Docker v2 schema 2
+  with no provenance/SBOM, with timestamps pinned so that an identical source gives an identical
+  image ID (then Heroku makes no new release, which the engine reports as a clean no-op).
+* The registry password (the API key) never reaches an argv: both read a 0600 auth file in a
+  private directory (buildah's ``--authfile``, buildx's ``$DOCKER_CONFIG/config.json``).
 * ``heroku``: the git-tracked files are tarred, uploaded through the Sources API and built by
   the Build API from ``heroku.yml``.
 
@@ -19,14 +20,15 @@ import base64
 import io
 import json
 import os
+import socket
 import subprocess
 import tarfile
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from ..clock import SYSTEM, Clock, poll
 from ..config.heroku_types import PROCESS_TYPES, Build
@@ -88,6 +90,15 @@ def _private_dir() -> Iterator[Path]:
         yield Path(name)
 
 
+def write_auth(path: Path, registry: Registry, api_key: str) -> None:
+    """The registry login as buildah's authfile and docker's config.json both read it (user
+    `_`, the API key as password), in a new file only its owner may read."""
+    token = base64.b64encode(f"_:{api_key}".encode()).decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"auths": {registry.host: {"auth": token}}}, handle)
+
+
 def record_args(record: str) -> list[str]:
     """The release record (tag, Appwrite version, commit) as the build argument that
     Dockerfile.lite turns into the image's label: what runs is read back from the image."""
@@ -113,7 +124,7 @@ def buildah_push_argv(*, local_tag: str, destination: str, authfile: str, insecu
 def build_buildah(*, app: str, registry: Registry, api_key: str, source_dir: str,
                   appwrite_version: str, on_line: Callable[[str], None],
                   storage_dir: str | None = None, run: CommandRunner = spawn,
-                  record: str = "") -> None:
+                  record: str = "", clock: Clock = SYSTEM) -> None:
     check_source(source_dir)
     storage: list[str] = []
     if storage_dir:
@@ -128,20 +139,17 @@ def build_buildah(*, app: str, registry: Registry, api_key: str, source_dir: str
                             "was released — see the build output above")
     with _private_dir() as private:
         authfile = private / "auth.json"
-        token = base64.b64encode(f"_:{api_key}".encode()).decode()
-        fd = os.open(authfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"auths": {registry.host: {"auth": token}}}, handle)
+        write_auth(authfile, registry, api_key)
         for kind in PROCESS_TYPES:
             _push_with_retries(buildah_push_argv(
                 local_tag=local_tag, destination=registry.image(app, kind),
                 authfile=str(authfile), insecure=registry.insecure, storage=storage),
-                kind=kind, on_line=on_line, run=run)
+                kind=kind, on_line=on_line, run=run, clock=clock)
 
 
 def _push_with_retries(argv: list[str], *, kind: str, on_line: Callable[[str], None],
                        env: Mapping[str, str] | None = None, attempts: int = 3,
-                       run: CommandRunner = spawn) -> None:
+                       run: CommandRunner = spawn, clock: Clock = SYSTEM) -> None:
     """A push that fails midway is retried; layers already sent are skipped by the registry."""
     for attempt in range(1, attempts + 1):
         status = run(argv, on_line=on_line, env=env)
@@ -149,45 +157,75 @@ def _push_with_retries(argv: list[str], *, kind: str, on_line: Callable[[str], N
             return
         if attempt < attempts:
             on_line(f"push of {kind} failed (exit {status}); retrying")
-            time.sleep(2 * attempt)
+            clock.sleep(2 * attempt)
     raise PlatformError(f"pushing the {kind} image to the registry failed {attempts} times: "
                         "check HEROKU_API_KEY and https://status.heroku.com, then run again")
 
 
+DOCKER_BUILDX: tuple[str, ...] = ("docker", "buildx")  # the docker CLI's plugin
+STANDALONE_BUILDX: tuple[str, ...] = ("buildx",)  # the same program alone (the Action's image)
+
+
 def docker_build_argv(*, source_dir: str, appwrite_version: str, destinations: Sequence[str],
-                      insecure: bool, record: str = "") -> list[str]:
+                      insecure: bool, record: str = "",
+                      buildx: Sequence[str] = DOCKER_BUILDX) -> list[str]:
     """Pure: one buildx build that pushes every process type's tag, v2s2 media types, no
     attestations (Heroku answers 405 to them), timestamps rewritten to SOURCE_DATE_EPOCH."""
     names = ",".join(destinations)
     output = (f'type=image,"name={names}",push=true,oci-mediatypes=false,'
               "rewrite-timestamp=true" + (",registry.insecure=true" if insecure else ""))
-    return ["docker", "buildx", "build", "--platform", PLATFORM, "--provenance=false",
+    return [*buildx, "build", "--platform", PLATFORM, "--provenance=false",
             "--sbom=false", "--build-arg", f"APPWRITE_VERSION={appwrite_version}",
             *record_args(record), "--build-arg", "SOURCE_DATE_EPOCH=0",
             "-f", str(Path(source_dir) / DOCKERFILE), "--output", output, source_dir]
 
 
-def docker_login(registry: Registry, api_key: str, env: Mapping[str, str],
-                 on_line: Callable[[str], None], run: CommandRunner = spawn) -> None:
-    """The key goes in on stdin, and lands in the temporary ``DOCKER_CONFIG`` of ``env``."""
-    status = run(["docker", "login", "--username", "_", "--password-stdin", registry.host],
-                 on_line=on_line, env=env, stdin=api_key)
-    if status != 0:
-        raise InputError(f"docker login to {registry.host} failed: check HEROKU_API_KEY "
-                         "(`heroku authorizations:create`)")
+def _answers(argv: list[str], env: Mapping[str, str], run: CommandRunner) -> bool:
+    """Whether a command runs and succeeds (quietly); a program not installed does not."""
+    try:
+        return run(argv, on_line=lambda line: None, env=env) == 0
+    except InputError:  # spawn's "is not installed"
+        return False
 
 
-def _docker_ready(env: Mapping[str, str], on_line: Callable[[str], None],
-                  run: CommandRunner) -> None:
-    """A clear refusal where docker cannot build (no daemon, no buildx), before logging in."""
-    quiet: list[str] = []
-    if run(["docker", "buildx", "version"], on_line=quiet.append, env=env) != 0:
+def daemon_answers(env: Mapping[str, str], timeout: float = 5.0) -> bool:
+    """Whether the Docker daemon standalone buildx talks to answers `GET /_ping`: DOCKER_HOST
+    (unix:// or tcp://), else the socket a GitHub runner mounts. A TLS or ssh:// daemon is left
+    for buildx to judge (True)."""
+    host = urlsplit(env.get("DOCKER_HOST") or "unix:///var/run/docker.sock")
+    if host.scheme not in ("unix", "tcp") or env.get("DOCKER_TLS_VERIFY"):
+        return True
+    try:
+        if host.scheme == "unix":
+            conn = socket.socket(socket.AF_UNIX)
+            conn.settimeout(timeout)
+            conn.connect(host.path)
+        else:
+            conn = socket.create_connection((host.hostname or "", host.port or 2375), timeout)
+        with conn:
+            conn.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+            return conn.recv(64).split(b" ")[1:2] == [b"200"]
+    except (OSError, IndexError):
+        return False
+
+
+def buildx_for(env: Mapping[str, str], run: CommandRunner = spawn) -> tuple[str, ...]:
+    """The buildx to build with, or a clear refusal where none can (no buildx, no daemon),
+    before anything is built: the docker CLI's plugin (whose `docker info` follows the user's
+    docker context), else the standalone binary (the Action's image: the docker CLI would add
+    40 MB to it) against DOCKER_HOST or the runner's socket."""
+    if _answers([*DOCKER_BUILDX, "version"], env, run):
+        daemon = _answers(["docker", "info", "--format", "{{.ServerVersion}}"], env, run)
+        buildx = DOCKER_BUILDX
+    elif _answers([*STANDALONE_BUILDX, "version"], env, run):
+        daemon, buildx = daemon_answers(env), STANDALONE_BUILDX
+    else:
         raise InputError("docker buildx is not available here: install the buildx plugin, or "
                          "deploy with --build buildah (no daemon needed) or --build heroku")
-    if run(["docker", "info", "--format", "{{.ServerVersion}}"], on_line=quiet.append,
-           env=env) != 0:
+    if not daemon:
         raise InputError("no Docker daemon is reachable: start one, or deploy with "
                          "--build buildah (no daemon needed) or --build heroku")
+    return buildx
 
 
 def build_docker(*, app: str, registry: Registry, api_key: str, source_dir: str,
@@ -196,11 +234,12 @@ def build_docker(*, app: str, registry: Registry, api_key: str, source_dir: str,
     check_source(source_dir)
     with _private_dir() as private:
         env = dict(os.environ, DOCKER_CONFIG=str(private), SOURCE_DATE_EPOCH="0")
-        _docker_ready(env, on_line, run)
-        docker_login(registry, api_key, env, on_line, run)
+        buildx = buildx_for(env, run)
+        write_auth(private / "config.json", registry, api_key)
         argv = docker_build_argv(
             source_dir=source_dir, appwrite_version=appwrite_version, insecure=registry.insecure,
-            destinations=[registry.image(app, kind) for kind in PROCESS_TYPES], record=record)
+            destinations=[registry.image(app, kind) for kind in PROCESS_TYPES], record=record,
+            buildx=buildx)
         status = run(argv, on_line=on_line, env=env)
         if status != 0:
             raise ReleaseFailed(f"docker buildx could not build or push {DOCKERFILE} "

@@ -56,6 +56,7 @@ from .registry import (
     CopyCount,
     Manifest,
     Registry,
+    check_access,
     copy_image,
     image_ids,
     image_label,
@@ -126,8 +127,6 @@ class DeployResult:
     rolled_back: bool = False
     healthy: bool | None = None
     summary: str = ""  # one line saying what happened
-    api_requests: int = 0  # Heroku Platform API requests this deploy made
-    registry_requests: int = 0  # requests to the registry, counted apart
     releases: list[int] = field(default_factory=list)  # versions of the releases it made
 
 
@@ -219,7 +218,7 @@ def hostname_of(web_url: str | None) -> str | None:
 
 def small_dynos(formation: Sequence[Formation], config: Mapping[str, str] | None = None,
                 ) -> list[str]:
-    """Dynos too small for their processes even at the smallest sizing (budget.py's memory
+    """Dynos too small for their processes even at the smallest sizing (the budget's memory
     model, the launcher's own), each with the size that would hold them."""
     config = config or {}
     specs, _unknown_sizes = budget_model.dyno_specs(formation, appetite.runs_all_in_web(config))
@@ -426,8 +425,6 @@ def deploy(options: DeployOptions, reporter: Reporter,
     try:
         _deploy(run, client)
     finally:
-        run.result.api_requests = client.request_count
-        run.result.registry_requests = client.host_requests[run.registry.host]
         client.close()
     return run.result
 
@@ -652,12 +649,13 @@ def _build_and_push(run: _Run, client: HerokuClient) -> dict[str, str]:
     if options.build in ("buildah", "docker"):
         assert run.endpoints.api_key is not None
         run.reporter.step(f"Build and push ({options.build})")
+        check_access(client, registry)
         if options.build == "buildah":
             builder.build_buildah(app=app, registry=registry, api_key=run.endpoints.api_key,
                                   source_dir=options.source_dir,
                                   appwrite_version=options.appwrite_version,
                                   on_line=run.reporter.info, storage_dir=options.buildah_storage,
-                                  run=run.runner, record=record)
+                                  run=run.runner, record=record, clock=run.clock)
         else:
             builder.build_docker(app=app, registry=registry, api_key=run.endpoints.api_key,
                                  source_dir=options.source_dir,

@@ -24,12 +24,10 @@ from __future__ import annotations
 import json
 import random
 import re
-import time
 import uuid
-from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 import requests
@@ -42,6 +40,9 @@ from ..clock import SYSTEM, Clock, poll
 from ..config.heroku_types import AddOn, App, Build, ConfigVars, Formation, Release, Source
 from ..config.inputs import whole_number
 from ..errors import InputError, PlatformError
+
+if TYPE_CHECKING:
+    from typing import Self
 
 ACCEPT = "application/vnd.heroku+json; version=3"
 ACCEPT_DOCKER_RELEASES = "application/vnd.heroku+json; version=3.docker-releases"
@@ -73,9 +74,24 @@ class ApiPlatformError(PlatformError):
 
 class HerokuRetry(Retry):
     """urllib3's Retry, changed only where Heroku needs it: 429 is retried for every method,
-    ``Retry-After`` is capped, and an empty rate-limit pool waits for a token to refill."""
+    ``Retry-After`` is capped, and an empty rate-limit pool waits for a token to refill. Its
+    waits go through the client's clock (urllib3's own call ``time.sleep``), so a test's
+    skipping clock sees, and skips, every one."""
 
     RETRY_AFTER_CAP = 60.0
+    clock: Clock = SYSTEM
+
+    def using(self, clock: Clock) -> Self:
+        """This policy, waiting on `clock`."""
+        retry = self.new()
+        retry.clock = clock
+        return retry
+
+    def new(self, **kw: Any) -> Self:
+        # urllib3 makes a new Retry for every attempt from its constructor's arguments only.
+        retry = super().new(**kw)
+        retry.clock = self.clock
+        return retry
 
     def is_retry(self, method: str, status_code: int, has_retry_after: bool = False) -> bool:
         if status_code == 429 and self.total is not None and self.total > 0:
@@ -98,6 +114,13 @@ class HerokuRetry(Retry):
         seconds = super().get_retry_after(response)
         return None if seconds is None else min(seconds, self.RETRY_AFTER_CAP)
 
+    def sleep_for_retry(self, response: BaseHTTPResponse) -> bool:
+        retry_after = self.get_retry_after(response)
+        if retry_after:
+            self.clock.sleep(retry_after)
+            return True
+        return False
+
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         if response is not None and self.respect_retry_after_header:
             if self.sleep_for_retry(response):
@@ -108,7 +131,7 @@ class HerokuRetry(Retry):
             if remaining is not None and remaining.strip() == "0":
                 backoff = max(backoff, TOKEN_REFILL_SECONDS * (0.5 + random.random()))  # noqa: S311
         if backoff > 0:
-            time.sleep(backoff)
+            self.clock.sleep(backoff)
 
 
 def make_retry(*, total: int = 8, backoff_factor: float = 0.5, backoff_max: float = 20.0) -> Retry:
@@ -187,15 +210,14 @@ class HerokuClient:
     timeout: float = 30.0
     retry: Retry = field(default_factory=make_retry)
     session: requests.Session = field(init=False)
-    request_count: int = field(init=False, default=0)  # Platform API requests
-    # Every request by host, retries not counted (the registry's count is reported apart).
-    host_requests: Counter[str] = field(init=False, default_factory=Counter)
     ratelimit_remaining: int | None = field(init=False, default=None)
     app: str | None = None  # named in error messages
-    clock: Clock = SYSTEM  # the waits for an output stream to appear and to end
+    clock: Clock = SYSTEM  # every wait: retries, pacing, an output stream to appear and end
 
     def __post_init__(self) -> None:
         self.api_url = self.api_url.rstrip("/")
+        if isinstance(self.retry, HerokuRetry):
+            self.retry = self.retry.using(self.clock)
         session = requests.Session()
         # The environment must not add proxies, a netrc login or CA overrides to Heroku calls.
         session.trust_env = False
@@ -215,7 +237,6 @@ class HerokuClient:
         """One request (with retries) to any URL on the shared session; transport failures
         after retries become ``PlatformError``."""
         kwargs.setdefault("timeout", self.timeout)
-        self.host_requests[urlsplit(url).netloc] += 1
         headers = dict(kwargs.pop("headers", None) or {})
         headers.setdefault("Request-Id", str(uuid.uuid4()))
         try:
@@ -238,7 +259,6 @@ class HerokuClient:
             data = json.dumps(body)
         self._pace()
         response = self.raw(method, self.api_url + path, headers=headers, data=data)
-        self.request_count += 1
         remaining = response.headers.get("RateLimit-Remaining")
         if remaining is not None and whole_number(remaining.strip()):
             self.ratelimit_remaining = int(remaining)
@@ -250,7 +270,7 @@ class HerokuClient:
         """Near an empty pool, space calls out by one token's refill time instead of running
         into a 429 storm."""
         if self.ratelimit_remaining is not None and self.ratelimit_remaining < 3:
-            time.sleep(TOKEN_REFILL_SECONDS)
+            self.clock.sleep(TOKEN_REFILL_SECONDS)
 
     def _error(self, response: requests.Response) -> ApiInputError | ApiPlatformError:
         try:
@@ -318,11 +338,6 @@ class HerokuClient:
     def release(self, app: str, release_id: str) -> Release:
         result: Release = self.json(
             "GET", f"/apps/{self._app(app)}/releases/{quote(release_id, safe='')}")
-        return result
-
-    def release_config_vars(self, app: str, release_id: str) -> ConfigVars:
-        result: ConfigVars = self.json(
-            "GET", f"/apps/{self._app(app)}/releases/{quote(release_id, safe='')}/config-vars")
         return result
 
     def rollback(self, app: str, release_id: str) -> Release:

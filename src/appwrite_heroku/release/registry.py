@@ -100,6 +100,12 @@ def _get(client: HerokuClient, registry: Registry, path: str, accept: str) -> Re
                       headers={"Accept": accept, "Authorization": basic_auth(client.api_key)})
 
 
+def check_access(client: HerokuClient, registry: Registry) -> None:
+    """The registry's API root with the key, as `docker login` asks it: a rejected key is
+    refused (exit 2) before minutes of building, not at the push after them."""
+    _refuse_status(_get(client, registry, "", "application/json"), "its API root")
+
+
 def _refuse_status(response: Response, what: str) -> None:
     """One line for a registry answer the caller cannot use (404 is the caller's to judge)."""
     if response.status_code == 401:

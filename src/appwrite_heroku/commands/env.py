@@ -14,12 +14,12 @@ import sys
 from collections.abc import Mapping
 from typing import TextIO
 
+from ..config import inputs
+from ..config.appetite import checked_skip
+from ..config.settings import DEFAULT_BRIDGE_PORT, Derivation, derive
 from ..display import safe_line, shell_text
 from ..errors import EXIT_FAILED, EXIT_OK, AppwriteHerokuError, InputError
 from ..secrecy import MASK, Redactor, config_secrets, is_secret
-from . import inputs
-from .appetite import checked_skip
-from .settings import DEFAULT_BRIDGE_PORT, Derivation, derive
 
 
 def config_redactor(config: Mapping[str, str], derivation: Derivation | None = None) -> Redactor:
