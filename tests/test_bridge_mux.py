@@ -405,8 +405,11 @@ def test_blocked_pops_hold_connections_to_the_ceiling_then_the_next_waits_and_is
     # A waiting need is served as soon as a connection comes back.
     late: list[object] = []
     waiter = threading.Thread(target=lambda: late.append(local(bridge).blpop([queue + "2"], 20)))
+    m = bridge.bridge.mux
+    assert m is not None
+    waits = bridge.call(lambda: m.waits)
     waiter.start()
-    time.sleep(0.3)
+    wait_until(lambda: bridge.call(lambda: m.waits) == waits + 1)  # it waits for a connection
     producer.lpush(queue, "job")  # one worker returns, its connection goes to the waiter
     wait_until(lambda: server.client().info("clients")["blocked_clients"] == 3)  # type: ignore[attr-defined]
     producer.lpush(queue + "2", "late-job")
@@ -469,9 +472,10 @@ def test_an_upstream_connection_lost_mid_flight_closes_its_clients_and_only_them
     try:
         for i, sock in enumerate(socks):
             sock.sendall(encode_command(b"ECHO", b"for-%d" % i))
-        time.sleep(0.3)
         m = bridge.bridge.mux
         assert m is not None
+        # All five sent on the shared connection, their replies awaited.
+        wait_until(lambda: bridge.call(lambda: len(m.shared[0].fifo)) == len(socks))
         bridge.call(lambda: m.shared[0].upstream.abort())  # type: ignore[union-attr]
     finally:
         os.kill(server.proc.pid, signal.SIGCONT)
@@ -817,7 +821,7 @@ def test_many_clients_mixing_every_kind_of_command_get_what_a_connection_of_thei
             burst = rng.randint(1, 8)
             sock.sendall(b"".join(stream[i:i + burst]))
             i += burst
-            time.sleep(rng.random() * 0.002)
+            time.sleep(rng.random() * 0.002)  # jitter, to vary the interleaving: waits for nothing
         while not got.endswith(ending):
             chunk = sock.recv(1 << 16)
             assert chunk, f"closed after {got[-200:]!r}"
@@ -873,7 +877,8 @@ def test_a_client_that_stops_reading_holds_up_a_shared_connection_only_for_a_whi
     with socket.create_connection(("127.0.0.1", bridge.port)) as stuck:
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         stuck.sendall(encode_command(b"GET", key.encode()) * 20)  # 20 MB it does not read
-        time.sleep(0.3)
+        # The shared connection stops reading for it (its slow-reader timer starts then).
+        wait_until(lambda: bridge.call(lambda: bool(m.shared[0].blockers)))
         started = time.monotonic()
         assert other.echo("behind it") == b"behind it"  # queued behind those replies...
         waited = time.monotonic() - started
@@ -947,7 +952,7 @@ def test_clients_vanishing_at_random_points_disturb_no_one_and_leak_nothing(
                     cut = rng.randint(1, len(stream))
                     sock.sendall(stream[:cut])  # perhaps half a command
                     if rng.random() < 0.5:
-                        time.sleep(rng.random() * 0.02)
+                        time.sleep(rng.random() * 0.02)  # jitter: leaves before or after
         except BaseException as error:
             errors.append(error)
 
@@ -983,7 +988,8 @@ def test_an_upstream_idle_timeout_closes_idle_clients_only_when_plain(
         with socket.create_connection(("127.0.0.1", bridge.port), timeout=10) as sock:
             sock.sendall(encode_command(b"ECHO", b"one"))
             assert sock.recv(100) == b"$3\r\none\r\n"
-            time.sleep(2.5)  # the server drops the idle upstream connection meanwhile
+            # The server drops the idle upstream connection, and the bridge sees it go.
+            wait_until(lambda: not bridge.call(bridge.bridge.upstreams))
             try:
                 sock.sendall(encode_command(b"ECHO", b"two"))
                 reply = sock.recv(100)

@@ -197,7 +197,9 @@ def test_brpop_hands_work_between_connections(redis_tls_acl: RedisServer,
         thread.start()
     producer = client(bridge.port)
     wait_until(lambda: producer.info("clients")["blocked_clients"] >= 5)
-    time.sleep(0.3)  # they stay blocked: nothing times out or is answered early
+    # A window that proves a negative (not a wait for an event): they stay blocked, nothing
+    # times out or is answered early.
+    time.sleep(0.3)
     assert results == []
     for i in range(5):
         producer.lpush(queue, f"job-{i}")
@@ -228,7 +230,14 @@ def test_a_slow_reader_does_not_make_the_bridge_buffer_everything(
     with socket.create_connection(("127.0.0.1", bridge.port)) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         sock.sendall(encode_command(b"GET", key.encode()) * 8)  # 80 MB of replies
-        time.sleep(1.5)  # read nothing for a while
+
+        def upstream_paused() -> bool:
+            return any(u.transport is not None and not u.transport.is_reading()
+                       for u in bridge.bridge.upstreams())
+
+        # Reading nothing, the client pushes back: the bridge stops reading the upstream (if it
+        # never did, this times out), and holds what it had read by then, no more.
+        wait_until(lambda: bridge.call(upstream_paused))
 
         def buffered() -> int:
             return sum(conn.transport.get_write_buffer_size()
@@ -498,7 +507,9 @@ def test_a_thousand_connect_disconnect_cycles_leave_nothing_behind(
         bridge = RedisBridge(upstream_of(redis_tls_acl), **mode_options(mode))  # type: ignore[arg-type]
         await bridge.start()
         await ping(bridge.port)  # warm up whatever the loop allocates once
-        await asyncio.sleep(0.1)
+        deadline = time.monotonic() + 10
+        while bridge.active and time.monotonic() < deadline:  # the warm-up client is gone
+            await asyncio.sleep(0.01)
         fds, tasks = fd_count(), len(asyncio.all_tasks())
         for i in range(1000):
             # Every third client leaves without waiting for its reply, every seventh right
