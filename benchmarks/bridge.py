@@ -2,6 +2,7 @@
 
     python3 benchmarks/bridge.py [--requests N] [--rounds R] [--only appwrite,pipelined,memory]
                                  [--clients 1,16,64] [--baseline SRC] [--save F] [--compare F]
+    python3 benchmarks/bridge.py --table BEFORE.json AFTER.json
 
 One TLS + password redis-server (self-signed, like Heroku's Key-Value Store) is measured with
 `redis-benchmark` through (a) the bridge (`appwrite-heroku redis-bridge`, no password on the
@@ -34,7 +35,10 @@ rate limiter's five round trips timed by phpredis itself (`bridge_ratelimit.php`
 `--baseline SRC` adds the bridge run from another source tree (e.g. `git archive` of an older
 commit unpacked, its `src/`) as further targets, measured interleaved with this checkout's in
 the same run, so a change is compared on the same machine load. `--save F` writes the medians
-as JSON; `--compare F` prints them beside this run's.
+as JSON; `--compare F` prints them beside this run's. `--table BEFORE AFTER` runs nothing:
+it prints two saved runs side by side for each bridge mode (the README's before/after table),
+with the BEFORE tree's figures from the AFTER run too when that run measured it as
+`--baseline`, which is the fairer comparison on a machine whose load changes.
 """
 
 from __future__ import annotations
@@ -121,9 +125,31 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
-def idle_rss(target: Target, password: str | None, admin: Any) -> float:
+def connections_to(pid: int, port: int) -> int:
+    """How many established TCP connections process ``pid`` holds to ``port`` on loopback: its
+    sockets' inodes, found in /proc/net/tcp with that remote port. The server's own count
+    would include the other targets' connections, which all run at once."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue  # closed meanwhile
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if remote_port == port and fields[3] == "01" and fields[9] in inodes:
+                count += 1
+    return count
+
+
+def idle_rss(target: Target, password: str | None, server_port: int) -> float:
     """RSS (MB) of the proxy with 500 client connections open and logged in, doing nothing;
-    also records how many connections the server holds meanwhile (less ``admin``'s own)."""
+    also records how many connections it holds to the server meanwhile."""
     assert target.pid is not None
     time.sleep(2)
     target.add("rss_idle", rss_kib(target.pid) / 1024)
@@ -145,7 +171,7 @@ def idle_rss(target: Target, password: str | None, admin: Any) -> float:
             if got != expected:
                 raise RuntimeError(f"{target.name} answered {got!r}")
         time.sleep(2)  # let the bridge trim its heap after the burst (it waits 0.5 s)
-        target.add("upstream", int(admin.info("clients")["connected_clients"]) - 1)
+        target.add("upstream", connections_to(target.pid, server_port))
         return rss_kib(target.pid) / 1024
     finally:
         for sock in sockets:
@@ -294,7 +320,13 @@ def main() -> int:
                         help="comma-separated target names to keep (default: all)")
     parser.add_argument("--save", type=Path, help="write the medians as JSON")
     parser.add_argument("--compare", type=Path, help="print them beside a saved run's")
+    parser.add_argument("--table", type=Path, nargs=2, metavar=("BEFORE", "AFTER"),
+                        help="print two saved runs side by side, measuring nothing")
     options = parser.parse_args()
+    if options.table:
+        before, after = (json.loads(path.read_text()) for path in options.table)
+        print_before_after(before, after)
+        return 0
     for tool in ("redis-server", "redis-benchmark", "stunnel4", "haproxy"):
         if not shutil.which(tool):
             print(f"{tool} is missing: run `bash .ci/run` (or apt-get install redis-server "
@@ -340,7 +372,7 @@ def main() -> int:
         if "memory" in only:
             for target in targets:
                 if target.pid is not None:
-                    target.add("rss", idle_rss(target, target.password, admin))
+                    target.add("rss", idle_rss(target, target.password, server.port))
         medians = {t.name: t.medians() for t in targets}
         if options.save:
             options.save.write_text(json.dumps({"about": about(options.rounds),
@@ -449,6 +481,49 @@ def print_pipelined(medians: dict[str, dict[str, float]], saved: dict[str, Any] 
         print(f"| {name} | {fmt(m.get('set_rps'), 0)} | {fmt(m.get('get_rps'), 0)} | "
               f"{fmt(m.get('cpu_us'), 2)} | {fmt(m.get('p50'))} | {fmt(m.get('rss'), 1)} | "
               f"{fmt(m.get('upstream'), 0)} |" + extra)
+
+
+# The before/after table's rows: (label, key in a run's medians, digits).
+BEFORE_AFTER_ROWS = [
+    ("1 connection: p50 ms", "c1_p50", 3),
+    ("1 connection: CPU µs/command", "c1_cpu_us", 1),
+    ("16 connections: p50 ms", "c16_p50", 3),
+    ("16 connections: p99 ms", "c16_p99", 3),
+    ("16 connections: HGET req/s", "c16_rps", 0),
+    ("16 connections: CPU µs/command", "c16_cpu_us", 1),
+    ("64 connections: p50 ms", "c64_p50", 3),
+    ("64 connections: p99 ms", "c64_p99", 3),
+    ("64 connections: HGET req/s", "c64_rps", 0),
+    ("64 connections: CPU µs/command", "c64_cpu_us", 1),
+    ("rate limiter, 1 client: p50 ms", "rl1_p50", 3),
+    ("rate limiter, 16 clients: p50 ms", "rl16_p50", 3),
+    ("pipelined: CPU µs/request", "cpu_us", 2),
+    (f"RSS MB, {IDLE_CONNECTIONS} idle connections", "rss", 1),
+    ("upstream connections for them", "upstream", 0),
+]
+
+
+def print_before_after(before: dict[str, Any], after: dict[str, Any]) -> None:
+    """Each bridge mode's figures in the BEFORE run, in the AFTER run (and the BEFORE tree's
+    in that same run, when it measured it as --baseline), and AFTER against the fairer of the
+    two BEFOREs."""
+    print(f"BEFORE: {before['about']}")
+    print(f"AFTER: {after['about']}")
+    for mode in ("bridge", "bridge multiplexed"):
+        old = before["medians"].get(mode, {})
+        new = after["medians"].get(mode, {})
+        rerun = after["medians"].get(f"{mode} (baseline)", {})
+        print()
+        print(f"| {'plain' if mode == 'bridge' else 'multiplexed'} | before | before, "
+              "re-run beside after | after | after / before |")
+        print("|---|---:|---:|---:|---:|")
+        for label, key, digits in BEFORE_AFTER_ROWS:
+            if key not in old and key not in new:
+                continue
+            base = rerun.get(key, old.get(key))
+            ratio = (f"{new[key] / base:.2f}x" if key in new and base else "n/a")
+            print(f"| {label} | {fmt(old.get(key), digits)} | {fmt(rerun.get(key), digits)} "
+                  f"| {fmt(new.get(key), digits)} | {ratio} |")
 
 
 def redis_version() -> str:
