@@ -36,9 +36,9 @@ rate limiter's five round trips timed by phpredis itself (`bridge_ratelimit.php`
 commit unpacked, its `src/`) as further targets, measured interleaved with this checkout's in
 the same run, so a change is compared on the same machine load. `--save F` writes the medians
 as JSON; `--compare F` prints them beside this run's. `--table BEFORE AFTER` runs nothing:
-it prints two saved runs side by side for each bridge mode (the README's before/after table),
-with the BEFORE tree's figures from the AFTER run too when that run measured it as
-`--baseline`, which is the fairer comparison on a machine whose load changes.
+it prints two saved runs side by side for each bridge mode (the before/after table of
+docs/redis-bridge.md), with the BEFORE tree's figures from the AFTER run too when that run
+measured it as `--baseline`, which is the fairer comparison on a machine whose load changes.
 """
 
 from __future__ import annotations

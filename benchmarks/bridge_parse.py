@@ -6,7 +6,7 @@ Prints µs per item for: splitting a pipeline of 16 commands (redis-benchmark's 
 -P 16) with hiredis (what redis/resp.CommandReader uses), with hiredis plus re-packing each command,
 and with a framer written in Python (the alternative hiredis replaced); and framing 16
 replies with resp.ReplyScanner. Compare with the bridge's whole CPU cost per pipelined
-request (~1.7 µs, README "Redis bridge"). Best of 5 runs of 20,000 rounds each.
+request (~1.7 µs, docs/redis-bridge.md). Best of 5 runs of 20,000 rounds each.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """What hostile sizes cost: each recogniser's time per MB of input, and how long each surface
-takes to refuse 1 MB (README, "Bad input"). Every recogniser must be linear: the figure at
+takes to refuse 1 MB (docs/bad-input.md). Every recogniser must be linear: the figure at
 1 MB and at 4 MB should differ about fourfold, never sixteenfold.
 
 Usage: python3 benchmarks/input_limits.py   (prints figures; asserts nothing)

@@ -42,7 +42,7 @@ settings.load_profile("large" if os.environ.get("APPWRITE_HEROKU_FUZZ") == "larg
 # Fixtures that start a Debian-packaged service or tool (.ci/run installs them). A test using
 # one, or in a module marked `pytestmark = pytest.mark.services`, is marked `services`:
 # `python3 -m pytest -m "not services"` runs the rest with nothing but the Python packages
-# (README, Contributing).
+# (docs/contributing.md).
 SERVICE_FIXTURES = frozenset({
     "redis_plain", "redis_password", "redis_tls_acl", "mariadb", "jawsdb_account",
     "postgresql", "heroku_postgres", "postgres_owner", "registry", "heroku_standin",

@@ -1,4 +1,4 @@
-"""The team's reference tree `shared/` (README, "Contributing"): Heroku's published Platform
+"""The team's reference tree `shared/` (docs/contributing.md): Heroku's published Platform
 API schema and Appwrite 1.9.6's variable list and constants.php, which some tests check the
 project against. It is not part of this repository; it sits beside the clone (`../shared`), or
 wherever `APPWRITE_HEROKU_SHARED` points.
@@ -35,7 +35,7 @@ def shared_file(*parts: str) -> Path:
     path = shared_path(*parts)
     if not path.is_file():
         why = (f"{path} is not on this machine: this test needs the team's reference tree "
-               "../shared (or APPWRITE_HEROKU_SHARED=DIR); see README, Contributing")
+               "../shared (or APPWRITE_HEROKU_SHARED=DIR); see docs/contributing.md")
         declared = "/".join(parts) in os.environ.get("APPWRITE_HEROKU_SHARED_MISSING", "").split()
         if os.environ.get("CI") and not declared:
             pytest.fail(f"{why}; CI must lay shared/ beside the clone")

@@ -47,7 +47,7 @@ from services import RedisServer, start_redis
 
 # -- replies: boundaries only ------------------------------------------------------------------
 
-# Nearly every test here runs a bridge against a real redis-server (README, Contributing).
+# Nearly every test here runs a bridge against a real redis-server (docs/contributing.md).
 pytestmark = pytest.mark.services
 REPLIES = [b"+OK\r\n", b"-ERR no\r\n", b":-5\r\n", b"$-1\r\n", b"*-1\r\n", b"*0\r\n",
            b"$0\r\n\r\n", b"$5\r\na\r\nb\r\r\n", b"*2\r\n$1\r\n*\r\n*1\r\n:1\r\n",

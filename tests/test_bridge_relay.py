@@ -41,7 +41,7 @@ from appwrite_heroku.dyno.redis.upstream import Upstream
 from helpers import CANARY_REDIS_PASSWORD
 from services import RedisServer, free_port, make_self_signed_cert, start_redis, wait_for_port
 
-# Nearly every test here runs a bridge against a real redis-server (README, Contributing).
+# Nearly every test here runs a bridge against a real redis-server (docs/contributing.md).
 pytestmark = pytest.mark.services
 WRONG_PASSWORD = "canary-wrong-Pw-91d0c4aa"
 

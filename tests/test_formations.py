@@ -22,6 +22,7 @@ from appwrite_heroku.config import plans as plan_table
 from appwrite_heroku.dyno.sizing import MIB, choose_policy
 from appwrite_heroku.errors import InputError
 from appwrite_heroku.release.engine import DeployOptions, deploy
+from documentation import docs_text, pages
 from helpers import (
     ADDON_POSTGRES_URL,
     ADDON_REDIS_URL,
@@ -95,13 +96,13 @@ _COMMAND = re.compile(r"heroku ps:(?:type|resize|scale) ((?:[a-z]+=[A-Za-z0-9.:-
 def test_every_command_the_docs_give_keeps_one_tier() -> None:
     """What users are told to run: each `heroku ps:type|resize|scale` names sizes of one tier,
     and every formation the docs recommend is accepted."""
-    for path in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
+    for path in pages():
         text = " ".join(path.read_text().split())
         for match in _COMMAND.finditer(text):
             named = [item.split("=")[1].split(":")[-1] for item in match.group(1).split()]
             named = [n for n in named if not n.isdigit()]
             assert plan_table.accepted(sizes(*named)), (path.name, match.group(0))
-    readme = " ".join((ROOT / "README.md").read_text().split())
+    readme = " ".join(docs_text().split())
     assert "an eco web dyno sleeps after 30 min without traffic" in readme
     assert "one 1,000-hour pool a month (two dynos all month need ~1,460 h)" in readme
 
@@ -117,7 +118,7 @@ def test_budget_refuses_a_mixed_formation_naming_a_valid_one_and_its_price() -> 
     data = json.loads(as_json.out)
     assert as_json.status == 1 and not data["fits"] and data["problems"] == [MIX_LINE]
     assert data["advice"] == VALID
-    readme = " ".join((ROOT / "README.md").read_text().split())
+    readme = " ".join(docs_text().split())
     command = f"appwrite-heroku budget --formation {MIXED} {' '.join(PLANS)}"
     assert f"(`{command}` answers `{VALID.split(' `heroku')[0]} …)`)" in readme
 

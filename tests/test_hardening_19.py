@@ -29,6 +29,7 @@ from appwrite_heroku.errors import InputError
 from appwrite_heroku.release import tag_guard
 from appwrite_heroku.release.engine import Endpoints
 from appwrite_heroku.secrecy import Redactor
+from documentation import README, docs_text, section
 from helpers import (
     ADDON_REDIS_URL,
     CANARY_API_KEY,
@@ -466,11 +467,8 @@ def test_the_budget_speaks_of_postgresql_dynos_and_prices_plainly() -> None:
 
 # -- 10. a newcomer's path ----------------------------------------------------------------------
 
-README = (ROOT / "README.md").read_text()
-
-
 def test_the_first_command_installs_into_a_virtual_environment() -> None:
-    first = re.search(r"## Try it.*?```sh\n(.*?)\n```", README, re.S)
+    first = re.search(r"## Quick start.*?```sh\n(.*?)\n```", README.read_text(), re.S)
     assert first and first.group(1).startswith("python3 -m venv .venv && . .venv/bin/activate")
 
 
@@ -482,15 +480,15 @@ def test_troubleshooting_names_only_options_that_exist() -> None:
         assert done.status in (0, 1), (line, done.err)
 
 
-def test_the_readme_does_not_say_plan_and_deploy_help_agree() -> None:
-    assert "prints the same list" not in README
+def test_the_docs_do_not_say_plan_and_deploy_help_agree() -> None:
+    assert "prints the same list" not in docs_text()
     assert run_cli(["plan", "--help"]).out != run_cli(["deploy", "--help"]).out
 
 
-def test_the_readme_tells_contributors_about_shared_and_a_fast_subset() -> None:
-    section = README[README.index("<!-- section:contributing -->"):]
-    assert "../shared" in section and 'pytest -m "not services"' in section
-    assert "APPWRITE_HEROKU_SHARED" in section
+def test_the_docs_tell_contributors_about_shared_and_a_fast_subset() -> None:
+    contributing = section("contributing")
+    assert "../shared" in contributing and 'pytest -m "not services"' in contributing
+    assert "APPWRITE_HEROKU_SHARED" in contributing
 
 
 def test_a_test_that_needs_shared_skips_with_its_reason_without_it(tmp_path: Path) -> None:

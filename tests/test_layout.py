@@ -1,6 +1,6 @@
-"""The README's drawing of the package is the package: every module in it is named there,
-under its own part (or its package inside a part), and nothing named there is missing; and
-every top-level module sits in a layer of the import contract."""
+"""The development guide's drawing of the package (docs/development.md) is the package: every
+module in it is named there, under its own part (or its package inside a part), and nothing
+named there is missing; and every top-level module sits in a layer of the import contract."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import re
 from pathlib import Path
 
 import tomllib
+
+from documentation import section
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "appwrite_heroku"
@@ -18,11 +20,7 @@ def drawn() -> dict[str, set[str]]:
     """Module names per package ("" the root, "config", "config/budget"), as the development
     section's tree lists them: a package's head line is its name and a slash, indented two
     spaces per level; the lines under it name its modules."""
-    readme = (ROOT / "README.md").read_text()
-    section = re.search(r"<!-- section:development -->(.*?)<!-- /section:development -->",
-                        readme, re.S)
-    assert section, "README has no development section"
-    tree = re.search(r"```\n(appwrite_heroku/\n.*?)```", section.group(1), re.S)
+    tree = re.search(r"```\n(appwrite_heroku/\n.*?)```", section("development"), re.S)
     assert tree, "the development section draws no package tree"
     found: dict[str, set[str]] = {"": set()}
     path: list[str] = []

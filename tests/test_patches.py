@@ -53,7 +53,7 @@ def real_http() -> str:
     if (REAL_TREE / HTTP).is_file():
         return (REAL_TREE / HTTP).read_text()
     pytest.skip("Appwrite 1.9.6's app/http.php is not on this machine (the mirror or the "
-                "real tree, README: Tests against the real Appwrite)")
+                "real tree, docs/real-appwrite.md)")
 
 
 def patch(code: Path | str) -> subprocess.CompletedProcess[str]:

@@ -1,4 +1,4 @@
-"""One memory model, one set of defaults: the README's cost, profile and sizing tables, app.json,
+"""One memory model, one set of defaults: the docs' cost, profile and sizing tables, app.json,
 the engine's warning and the launcher's sizing all say what the budget (config/budget/) says."""
 
 from __future__ import annotations
@@ -15,29 +15,11 @@ from appwrite_heroku.config import plans as plan_table
 from appwrite_heroku.config.wiring import MUX, PLAIN, shared_for
 from appwrite_heroku.dyno.sizing import MIB, choose_policy
 from appwrite_heroku.release.engine import missing_addons, small_dynos
+from documentation import section, table_after
 
 ROOT = Path(__file__).resolve().parent.parent
 MIRROR = Path("/work/.mirror/appwrite+appwrite/repo")
-README = (ROOT / "README.md").read_text()
 APP_JSON = json.loads((ROOT / "app.json").read_text())
-
-
-def section(name: str) -> str:
-    match = re.search(rf"<!-- section:{name} -->(.*?)<!-- /section:{name} -->", README, re.S)
-    assert match, name
-    return match.group(1)
-
-
-def table_after(text: str, header_start: str) -> list[list[str]]:
-    """The rows (cells stripped) of the markdown table whose header starts with the text."""
-    lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip().startswith(header_start))
-    rows = []
-    for line in lines[start + 2:]:
-        if not line.strip().startswith("|"):
-            break
-        rows.append([cell.strip() for cell in line.strip().strip("|").split("|")])
-    return rows
 
 
 def dollars(text: str) -> float:
@@ -84,6 +66,20 @@ def test_the_buttons_cost_table_is_the_default_profile_and_app_json() -> None:
                                      for s in setup.specs}
 
 
+
+def test_the_readmes_small_cost_table_is_the_buttons() -> None:
+    """The README's costs (section costs) are the deploy guide's table, row for row and price
+    for price: the model's, by the test above."""
+    full = {row[0].split(":")[0]: row for row in table_after(section("deploy-button"),
+                                                             "| What | Plan |")}
+    small = table_after(section("costs"), "| What | Plan | Per month |")
+    assert [row[0] for row in small] == ["`web` dyno", "`worker` dyno",
+                                         "Heroku Key-Value Store (`REDIS_URL`)",
+                                         "Heroku Postgres (`DATABASE_URL`)", "**Total**"]
+    for what, plan, price in small:
+        assert (full[what][1], dollars(full[what][3])) == (plan, dollars(price)), what
+    assert dollars(small[-1][2]) == budget.DEFAULT_PROFILE.budget().monthly_usd()
+
 @pytest.mark.parametrize("name", sorted(budget.PROFILES))
 def test_the_profiles_table_is_the_model(name: str) -> None:
     rows = {row[0].split()[0].strip("`"): row
@@ -102,12 +98,12 @@ def test_the_profiles_table_is_the_model(name: str) -> None:
     assert chosen.fits
 
 
-def test_the_profiles_skip_list_in_the_readme_is_the_models() -> None:
+def test_the_profiles_skip_list_in_the_docs_is_the_models() -> None:
     text = section("deploy-button")
     assert f"APPWRITE_LITE_SKIP={','.join(budget.MINIMAL_SKIP)}" in text
 
 
-def test_the_budget_figures_in_the_readme_are_the_models() -> None:
+def test_the_budget_figures_in_the_docs_are_the_models() -> None:
     text = " ".join(section("deploy-button").split())
     default = budget.DEFAULT_PROFILE
     setup = default.setup()
@@ -162,7 +158,7 @@ def test_the_budget_figures_in_the_readme_are_the_models() -> None:
 
 
 @pytest.mark.skipif(not MIRROR.is_dir(), reason="the Appwrite mirror is a workstation copy")
-def test_the_readmes_installer_default_is_appwrites() -> None:
+def test_the_docs_installer_default_is_appwrites() -> None:
     text = " ".join(section("deploy-button").split())
     cited = re.search(r"`(src/Appwrite/Platform/Tasks/Install\.php):(\d+)` at tag 1\.9\.6: "
                       r"`([^`]*)", text)

@@ -2,7 +2,7 @@
 stand-in), `launch` (settings stage), `redis-bridge` arguments and the Action's entrypoint with
 arbitrary `INPUT_*` values and `GITHUB_REF`.
 
-For any input: the exit status is one the README documents, nothing raises (no traceback),
+For any input: the exit status is one docs/reference.md documents, nothing raises (no traceback),
 no canary secret is printed outside `--reveal` (raw, repr, JSON or percent-encoded), and no
 line of output is a workflow command unless the Action wrote it.
 

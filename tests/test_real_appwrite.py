@@ -11,7 +11,7 @@ password and `maxclients 20` (Heroku Key-Value Store mini). Every request goes t
 
 The steps run in order and share one app; a step whose predecessor failed is skipped naming it.
 Skipped as a whole, with the reason, where the real tree is absent (a fresh CI machine): see
-`real_lite.unavailable` and the README's *Tests against the real Appwrite*.
+`real_lite.unavailable` and docs/real-appwrite.md.
 """
 
 from __future__ import annotations
@@ -261,8 +261,8 @@ def test_project_and_api_key_as_the_console_creates_them(app: App) -> None:
 
 
 def sdk_client(app: App) -> Any:
-    """Appwrite's own Python SDK (22.2.0, see the README) pointed at `$PORT` with the router's
-    headers and the project's API key."""
+    """Appwrite's own Python SDK (22.2.0, see docs/real-appwrite.md) pointed at `$PORT` with
+    the router's headers and the project's API key."""
     from appwrite.client import Client
 
     client = Client().set_endpoint(f"http://127.0.0.1:{app.port}/v1")

@@ -432,8 +432,8 @@ def test_unknown_plans_are_not_judged_but_said(env: Env, source: Path) -> None:
 
 # -- what each deploy costs, and apps deployed before the record moved into the image --------
 
-def test_each_deploy_costs_the_releases_and_requests_the_readme_gives(env: Env,
-                                                                     source: Path) -> None:
+def test_each_deploy_costs_the_releases_and_requests_the_docs_give(env: Env,
+                                                                   source: Path) -> None:
     app = make_app(env.standin)
     heroku = env.standin.app(app)
 

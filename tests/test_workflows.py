@@ -16,6 +16,7 @@ import pytest
 import tomllib
 import yaml
 
+from documentation import pages
 from services import have
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,7 +127,7 @@ def test_action_yml_names_the_image_its_tag_publishes() -> None:
 
 def test_the_same_repository_placeholder_everywhere() -> None:
     placeholder = _placeholder_repository()
-    for path in [ROOT / "README.md", ROOT / "action.yml", *sorted(
+    for path in [*pages(), ROOT / "action.yml", *sorted(
             (ROOT / "examples" / "workflows").glob("*.yml"))]:
         text = path.read_text()
         assert "<owner>" not in text and "OWNER/REPO" not in text.replace(

@@ -32,7 +32,7 @@ WORKERS_NUM = "_APP_WORKERS_NUM"
 MAX_COROUTINES = "_APP_WORKER_MAX_COROUTINES"
 POOL_ADAPTER = "_APP_POOL_ADAPTER"
 KNOB_KEYS = (CPU_NUM, WORKER_PER_CORE, WORKERS_NUM, CONNECTIONS_MAX, POOL_CLIENTS, MAX_COROUTINES)
-# The most each knob may be set to (README, "Bad input"): above anything a dyno can run — the
+# The most each knob may be set to (docs/bad-input.md): above anything a dyno can run — the
 # largest dyno host has 96 CPUs, MySQL caps max_connections at 100,000 — so that a value with a
 # few digits too many is a one-line refusal, not a budget of billions of processes.
 KNOB_HIGHEST = {CPU_NUM: 256, WORKER_PER_CORE: 256, WORKERS_NUM: 256, CONNECTIONS_MAX: 100_000,
@@ -235,14 +235,14 @@ UNKNOWN_TASK = _R(ALL_DB, ALL_REDIS, "not in the 1.9.6 table: every pool counted
 # from the real Appwrite 1.9.6 run from its own sources under the launcher. A later benchmark
 # reproduces them; until then each names the measurement it comes from.
 MEASURED = "real Appwrite 1.9.6 under the launcher, 2026-12-07: benchmarks/real_appwrite.py"
-# The web dyno's API workers swept (README, The web dyno against bare Appwrite).
+# The web dyno's API workers swept (docs/performance.md, The web dyno against bare Appwrite).
 SWEEP = ("benchmarks/lite_vs_bare.py --sweep (real Appwrite 1.9.6 under the launcher, the "
          "web dyno's API with 3-8 workers)")
 # The real Appwrite 1.9.6 worker dyno (512 MB cgroup, on-demand queues) under the launcher with
 # every queue given jobs: benchmarks/real_appwrite.py ("every queue busy"), and the queues
-# helper's run of 15-25 jobs on each on-demand queue (README, Queue workers on demand).
+# helper's run of 15-25 jobs on each on-demand queue (docs/launcher.md, Queue workers on demand).
 BUSY = ("real Appwrite 1.9.6 worker dyno, every queue busy: benchmarks/real_appwrite.py and "
-        "README, Queue workers on demand")
+        "docs/launcher.md, Queue workers on demand")
 MEMORY_MIB: dict[str, tuple[int, str]] = {
     "launcher": (23, f"measured: launcher with its Redis bridge thread, 23 MiB ({MEASURED})"),
     "supervisord": (15, f"measured: 15 MiB ({MEASURED})"),

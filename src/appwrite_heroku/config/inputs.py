@@ -39,7 +39,7 @@ TRUE = ("true", "True", "TRUE")  # the YAML 1.2 core booleans, as the actions to
 FALSE = ("false", "False", "FALSE")
 MAX_SECONDS = 86400.0
 
-# Upper bounds on sizes (README, "Bad input"). Heroku holds at most 32 KB of config vars per
+# Upper bounds on sizes (docs/bad-input.md). Heroku holds at most 32 KB of config vars per
 # app, names and values together (Dev Center, "Configuration and Config Vars"): no single value
 # and no config file can need more, and every recogniser then runs over at most that much.
 CONFIG_BYTES = 32 * 1024
@@ -132,7 +132,7 @@ def whole_number(text: str) -> bool:
 
 def whole(value: str | int, label: str, low: int, high: int, fix: str = "") -> int:
     """The one rule for counts and ports: a whole number of ASCII digits from `low` to `high`
-    (bounds a reader would call sane: README, "Bad input"); `fix` says what to do instead."""
+    (bounds a reader would call sane: docs/bad-input.md); `fix` says what to do instead."""
     text = str(value)
     if not whole_number(text) or not low <= int(text) <= high:
         raise InputError(f"{label} must be a whole number from {low} to {high}, not "

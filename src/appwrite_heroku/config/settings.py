@@ -205,7 +205,7 @@ def _database(config: Mapping[str, str], derivation: Derivation) -> dict[str, st
         derivation.warnings.append(
             f"{names[0]} is PostgreSQL: Appwrite 1.9.6 creates the extensions postgis, vector "
             "and pg_trgm at its first boot; the release phase tries them first and names any "
-            "the database refuses (README: settings)"
+            "the database refuses (docs/settings.md)"
         )
     return database.settings()
 

@@ -22,9 +22,10 @@ from .model import (
     evaluate,
 )
 
-# The knee: on the 2-CPU machine the sweeps ran on (README, The web dyno against bare
-# Appwrite), 5-6 API workers served the most at concurrency 16 and 48; 8 no more (or less),
-# with a worse p99. Heroku does not publish a shared dyno's CPU share; Fir sizes name 1-2 cores.
+# The knee: on the 2-CPU machine the sweeps ran on (docs/performance.md, The web dyno
+# against bare Appwrite), 5-6 API workers served the most at concurrency 16 and 48; 8 no more
+# (or less), with a worse p99. Heroku does not publish a shared dyno's CPU share; Fir sizes
+# name 1-2 cores.
 MAX_API_WORKERS = 6
 
 
