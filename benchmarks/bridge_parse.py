@@ -3,7 +3,7 @@
     python3 benchmarks/bridge_parse.py
 
 Prints µs per item for: splitting a pipeline of 16 commands (redis-benchmark's SET and GET at
--P 16) with hiredis (what resp.CommandReader uses), with hiredis plus re-packing each command,
+-P 16) with hiredis (what redis/resp.CommandReader uses), with hiredis plus re-packing each command,
 and with a framer written in Python (the alternative hiredis replaced); and framing 16
 replies with resp.ReplyScanner. Compare with the bridge's whole CPU cost per pipelined
 request (~1.7 µs, docs/redis-bridge.md). Best of 5 runs of 20,000 rounds each.
@@ -15,8 +15,7 @@ import sys
 import timeit
 from collections.abc import Callable
 
-from appwrite_heroku.dyno.bridge import encode_command
-from appwrite_heroku.dyno.resp import CommandReader, ReplyScanner, pack_command
+from appwrite_heroku.dyno.redis.resp import CommandReader, ReplyScanner, encode_command
 
 PIPELINE = 16
 SET = encode_command(b"SET", b"key:__rand_int__", b"xxx") * PIPELINE
@@ -53,7 +52,7 @@ def hiredis_reader(data: bytes) -> object:
 
 
 def hiredis_and_pack(data: bytes) -> object:
-    return [pack_command(c) for c in READER.feed(data)]
+    return [encode_command(*c) for c in READER.feed(data)]
 
 
 def scanner(data: bytes) -> object:

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from appwrite_heroku.cli import main as cli
-from appwrite_heroku.config import addons, inputs
+from appwrite_heroku.config import inputs, redis
 from appwrite_heroku.config.user_config import parse_config
 from appwrite_heroku.display import safe_line
 from appwrite_heroku.errors import InputError
@@ -58,7 +58,7 @@ def recognisers() -> dict[str, Callable[[str], object]]:
         "secret_parts": secret_parts,
         "Redactor.add + redact": redact,
         "safe_line": safe_line,
-        REDIS_RULE: refused(lambda value: addons.parse_redis_url(value, "R")),
+        REDIS_RULE: refused(lambda value: redis.parse_redis_url(value, "R")),
         "config value rule (refused at once)": refused(
             lambda value: inputs.config_value("N", value, "x")),
     }

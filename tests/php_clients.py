@@ -65,7 +65,7 @@ class ProcessLoad:
     redis_queue: int = 0
     # Of the Redis connections, those that need an upstream of their own from the multiplexed
     # bridge at once (a blocking receive, a subscription, a rate limiter's MULTI): each holds
-    # a WATCH, which the bridge routes like them (resp.Route.TRANSACTION), without blocking
+    # a WATCH, which the bridge routes like them (redis.commands.Route.WATCH), without blocking
     # the PHP process.
     dedicated: int = 0
 

@@ -1,5 +1,5 @@
-"""The bridge's pure parts: RESP encoding, the hidden login, the client's AUTH prefix, the
-listen address and the upstream URL source."""
+"""The bridge's pure parts: RESP encoding, the hidden login, the plain relay's filter of the
+client's own credentials, the listen address and the upstream URL source."""
 
 from __future__ import annotations
 
@@ -10,39 +10,31 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku.config.settings import parse_redis_url
-from appwrite_heroku.dyno.bridge import (
-    UPSTREAM_ENV,
-    AuthWatch,
+from appwrite_heroku.config.redis import parse_redis_url
+from appwrite_heroku.dyno.bridge import UPSTREAM_ENV, parse_listen, upstream_from
+from appwrite_heroku.dyno.redis.commands import Hello, parse_hello, parse_select, valid_name
+from appwrite_heroku.dyno.redis.credentials import CredentialFilter
+from appwrite_heroku.dyno.redis.login import (
     HandshakeError,
     NotTls,
     TlsClosed,
     TlsUnanswered,
     describe_failure,
-    encode_command,
     handshake_commands,
     parse_handshake_replies,
-    parse_listen,
-    scan_prefix,
     upstream_error_reply,
-    upstream_from,
 )
+from appwrite_heroku.dyno.redis.resp import encode_command
 from appwrite_heroku.errors import InputError
 from helpers import CANARY_REDIS_PASSWORD
 
+UNWATCH = encode_command(b"UNWATCH")
 
-def feed(chunks: list[bytes]) -> tuple[bytes, bytes, bytes]:
-    """What the client side does with each chunk it reads: (local replies, forwarded, kept)."""
-    scanning, pending, replies, forwarded = True, b"", b"", b""
-    for chunk in chunks:
-        if scanning:
-            scan = scan_prefix(pending + chunk)
-            pending, scanning = scan.pending, not scan.done
-            replies += scan.reply
-            forwarded += scan.forward
-        else:
-            forwarded += chunk
-    return replies, forwarded, pending
+
+def feed(chunks: list[bytes]) -> tuple[bytes, CredentialFilter]:
+    """What the plain relay sends upstream for each chunk a client sends, and the filter."""
+    credentials = CredentialFilter()
+    return b"".join(credentials.feed(chunk) for chunk in chunks), credentials
 
 
 # -- encoding and the login -------------------------------------------------------------------
@@ -78,54 +70,60 @@ def test_handshake_replies_complete_partial_and_refused() -> None:
 
 
 # -- the client's own AUTH / HELLO --------------------------------------------------------------
+# A well-formed AUTH goes upstream as UNWATCH, whose +OK (in the AUTH's place among the
+# replies) is what the client gets; the bridge's own login stays in force.
 
-def test_leading_auth_is_answered_locally_and_not_forwarded() -> None:
+def test_leading_auth_becomes_unwatch_and_a_client_with_credentials_stays_followed() -> None:
     stream = (encode_command(b"AUTH", b"client-pw") + encode_command(b"AUTH", b"u", b"p")
               + encode_command(b"GET", b"k") + encode_command(b"AUTH", b"late"))
-    scan = scan_prefix(stream)
-    assert scan.reply == b"+OK\r\n+OK\r\n"
-    # The prefix ends at GET: a later AUTH is relayed untouched (the documented trade-off).
-    assert scan.forward == encode_command(b"GET", b"k") + encode_command(b"AUTH", b"late")
-    assert scan.done and scan.pending == b""
+    forwarded, credentials = feed([stream])
+    assert forwarded == UNWATCH + UNWATCH + encode_command(b"GET", b"k") + UNWATCH
+    assert b"client-pw" not in forwarded and b"late" not in forwarded
+    assert credentials.active and credentials.credentials
 
 
-def test_auth_with_a_wrong_number_of_arguments_gets_redis_error() -> None:
-    scan = scan_prefix(encode_command(b"AUTH") + encode_command(b"auth", b"a", b"b", b"c"))
-    assert scan.reply == b"-ERR wrong number of arguments for 'auth' command\r\n" * 2
+def test_auth_with_a_wrong_number_of_arguments_gets_the_upstreams_error() -> None:
+    """It authenticates nothing: relayed for Redis' own arity error."""
+    stream = encode_command(b"AUTH") + encode_command(b"auth", b"a", b"b", b"c")
+    assert feed([stream])[0] == stream
 
 
 def test_hello_loses_its_auth_but_keeps_the_rest() -> None:
     hello = encode_command(b"HELLO", b"3", b"AUTH", b"user", b"pw", b"SETNAME", b"app")
-    scan = scan_prefix(hello + encode_command(b"PING"))
-    assert scan.reply == b""
-    assert scan.forward == encode_command(b"HELLO", b"3", b"SETNAME", b"app") + encode_command(
+    forwarded, credentials = feed([hello + encode_command(b"PING")])
+    assert forwarded == encode_command(b"HELLO", b"3", b"SETNAME", b"app") + encode_command(
         b"PING")
-    assert scan.done
+    assert credentials.credentials
     plain = encode_command(b"hello", b"2")
-    assert scan_prefix(plain).forward == plain
+    assert feed([plain])[0] == plain
 
 
-def test_inline_auth_is_answered_and_inline_commands_pass() -> None:
-    scan = scan_prefix(b"AUTH pw\r\nPING\r\n")
-    assert (scan.reply, scan.forward, scan.done) == (b"+OK\r\n", b"PING\r\n", True)
+def test_inline_auth_is_replaced_and_inline_commands_pass() -> None:
+    forwarded, _ = feed([b"AUTH pw\r\nPING\r\n"])
+    assert forwarded == UNWATCH + encode_command(b"PING")  # as RESP, which Redis takes too
 
 
 def test_an_incomplete_auth_waits_for_more_bytes() -> None:
     whole = encode_command(b"AUTH", b"secret")
-    scan = scan_prefix(whole[:7])
-    assert (scan.reply, scan.forward, scan.pending, scan.done) == (b"", b"", whole[:7], False)
+    credentials = CredentialFilter()
+    assert credentials.feed(whole[:7]) == b""
+    assert credentials.feed(whole[7:9]) == b""  # the name is whole: AUTH, still held
+    assert credentials.feed(whole[9:]) == UNWATCH
 
 
 def test_a_large_first_command_is_forwarded_at_once() -> None:
     big = encode_command(b"SET", b"k", b"x" * 200_000)
-    scan = scan_prefix(big[:1000])  # even before the rest of it arrived
-    assert scan.forward == big[:1000] and scan.done
+    forwarded, credentials = feed([big[:1000]])  # even before the rest of it arrived
+    assert forwarded == big[:1000] and not credentials.active
 
 
 def test_garbage_is_left_for_the_upstream_to_answer() -> None:
     for data in (b"*x\r\n", b"*1\r\n:5\r\n", b"*-1\r\n", b"*1\r\n$-3\r\n"):
-        scan = scan_prefix(data)
-        assert scan.forward == data and scan.done
+        forwarded, credentials = feed([data])
+        assert forwarded == data and not credentials.active
+    # After a credential too: what follows it, as it came.
+    auth = encode_command(b"AUTH", b"pw")
+    assert feed([auth, b"*1\r\n:5\r\n"])[0] == UNWATCH + b"*1\r\n:5\r\n"
 
 
 _word = st.binary(min_size=1, max_size=12).filter(lambda b: b.upper() not in (b"AUTH", b"HELLO"))
@@ -144,10 +142,8 @@ def test_any_split_of_the_stream_gives_the_same_result(
     stream = b"".join(auths) + b"".join(commands)
     points = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
     chunks = [stream[a:b] for a, b in itertools.pairwise(points)]
-    replies, forwarded, pending = feed(chunks)
-    assert replies == b"+OK\r\n" * len(auths)
-    assert forwarded == b"".join(commands)
-    assert pending == b""
+    forwarded, _ = feed(chunks)
+    assert forwarded == UNWATCH * len(auths) + b"".join(commands)
 
 
 # -- errors, addresses, configuration ---------------------------------------------------------
@@ -214,14 +210,15 @@ def test_upstream_comes_from_the_argument_or_the_environment() -> None:
     assert CANARY_REDIS_PASSWORD not in str(caught.value)
 
 
-# -- AUTH after the prefix ----------------------------------------------------------------------
-
-UNWATCH = encode_command(b"UNWATCH")
+# -- AUTH after the first commands ------------------------------------------------------------
 
 
-def watch(chunks: list[bytes]) -> bytes:
-    watcher = AuthWatch()
-    return b"".join(watcher.feed(chunk) for chunk in chunks)
+def followed(chunks: list[bytes]) -> bytes:
+    """What goes upstream for ``chunks`` from a client that authenticated first (phpredis:
+    AUTH at connect, then again on a pooled socket it hands out again)."""
+    credentials = CredentialFilter()
+    assert credentials.feed(encode_command(b"AUTH", b"pw")) == UNWATCH
+    return b"".join(credentials.feed(chunk) for chunk in chunks)
 
 
 def test_a_later_auth_becomes_unwatch_in_its_place() -> None:
@@ -229,18 +226,24 @@ def test_a_later_auth_becomes_unwatch_in_its_place() -> None:
     never reach the upstream and the stand-in's +OK comes in the AUTH's place."""
     echo, get = encode_command(b"ECHO", b"x"), encode_command(b"GET", b"k")
     auth = encode_command(b"auth", b"user", CANARY_REDIS_PASSWORD.encode())
-    assert watch([echo, auth + get]) == echo + UNWATCH + get
-    assert watch([echo + auth + get]) == echo + UNWATCH + get
-    out = watch([get[:5], get[5:] + auth])  # the first command began in an earlier read
+    assert followed([echo, auth + get]) == echo + UNWATCH + get
+    assert followed([echo + auth + get]) == echo + UNWATCH + get
+    out = followed([get[:5], get[5:] + auth])  # the first command began in an earlier read
     assert out == get + UNWATCH and CANARY_REDIS_PASSWORD.encode() not in out
+    # However the socket cuts a pipeline of large values around it (an AUTH in a read that
+    # begins and ends inside other commands): never relayed.
+    big = encode_command(b"SET", b"k", b"v" * 5000)
+    stream = big + auth + big
+    out = followed([stream[:100], stream[100:-100], stream[-100:]])
+    assert out == big + UNWATCH + big
 
 
 def test_a_later_hello_loses_its_auth_clause_and_bad_arity_auth_goes_as_is() -> None:
     hello = encode_command(b"HELLO", b"3", b"AUTH", b"u", b"p", b"SETNAME", b"n")
     ping = encode_command(b"PING")
-    assert watch([ping, hello]) == ping + encode_command(b"HELLO", b"3", b"SETNAME", b"n")
+    assert followed([ping, hello]) == ping + encode_command(b"HELLO", b"3", b"SETNAME", b"n")
     odd = encode_command(b"AUTH", b"a", b"b", b"c")
-    assert watch([ping, odd]) == ping + odd
+    assert followed([ping, odd]) == ping + odd
 
 
 @settings(max_examples=200, deadline=None)
@@ -254,14 +257,42 @@ def test_values_that_look_like_auth_are_never_touched(values: list[bytes], cuts:
     stream = b"".join(encode_command(b"SET", b"k", fake + v + fake) for v in values)
     points = sorted({min(c, len(stream)) for c in cuts} | {0, len(stream)})
     chunks = [stream[a:b] for a, b in itertools.pairwise(points)]
-    assert watch(chunks) == stream
+    assert followed(chunks) == stream
 
 
-def test_only_a_prefix_with_credentials_turns_the_watch_on() -> None:
-    """A client that never authenticates pays nothing for AuthWatch: its prefix says so."""
+def test_only_first_commands_with_credentials_keep_the_filter_on() -> None:
+    """A client that never authenticates pays nothing for the filter after its first
+    command: it is relayed without a look."""
     ping = encode_command(b"PING")
-    assert not scan_prefix(ping).credentials
-    assert scan_prefix(encode_command(b"AUTH", b"p") + ping).credentials
-    assert scan_prefix(encode_command(b"HELLO", b"3", b"AUTH", b"u", b"p") + ping).credentials
-    assert not scan_prefix(encode_command(b"HELLO", b"3") + ping).credentials
-    assert scan_prefix(b"AUTH pw\r\nPING\r\n").credentials
+    assert not feed([ping])[1].active
+    assert feed([encode_command(b"AUTH", b"p") + ping])[1].active
+    assert feed([encode_command(b"HELLO", b"3", b"AUTH", b"u", b"p") + ping])[1].active
+    assert not feed([encode_command(b"HELLO", b"3") + ping])[1].active
+    assert feed([b"AUTH pw\r\nPING\r\n"])[1].active
+
+
+# -- the session a client sets (multiplexed mode keeps it per client) ---------------------------
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    ([b"HELLO"], Hello(None, None, [b"HELLO"])),
+    ([b"hello", b"3"], Hello(3, None, [b"HELLO", b"3"])),
+    ([b"HELLO", b"2", b"auth", b"u", b"p", b"SETNAME", b"app"],
+     Hello(2, b"app", [b"HELLO", b"2"])),
+    # Redis' own words (src/networking.c helloCommand); nothing changes with them
+    ([b"HELLO", b"x"], b"-ERR Protocol version is not an integer or out of range\r\n"),
+    ([b"HELLO", b"4"], b"-NOPROTO unsupported protocol version\r\n"),
+    ([b"HELLO", b"3", b"AUTH", b"u"], b"-ERR Syntax error in HELLO option 'AUTH'\r\n"),
+    ([b"HELLO", b"3", b"SETNAME", b"a b"],
+     b"-ERR Client names cannot contain spaces, newlines or special characters.\r\n"),
+])
+def test_hello_is_read_as_redis_reads_it(args: list[bytes], expected: object) -> None:
+    assert parse_hello(args) == expected
+
+
+def test_select_and_client_names() -> None:
+    assert parse_select([b"SELECT", b"3"]) == 3
+    for refused in ([b"SELECT"], [b"SELECT", b"x"], [b"SELECT", b"1", b"2"]):
+        assert parse_select(refused) is None  # forwarded for the upstream's own error
+    assert valid_name(b"app-1_x") and valid_name(b"")
+    assert not valid_name(b"a b") and not valid_name(b"a\nb") and not valid_name("é".encode())

@@ -24,24 +24,23 @@ import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku.config.settings import RedisUpstream, parse_redis_url
+from appwrite_heroku.config.redis import RedisUpstream, parse_redis_url
 from appwrite_heroku.dyno.bridge import (
     MAX_UPSTREAM_ENV,
     MODE_ENV,
     BridgeOptions,
     BridgeThread,
     bridge_options,
-    encode_command,
 )
-from appwrite_heroku.dyno.bridge_mux import ceiling_reply
-from appwrite_heroku.dyno.resp import (
+from appwrite_heroku.dyno.redis.commands import Route, route_of
+from appwrite_heroku.dyno.redis.pool import ceiling_reply
+from appwrite_heroku.dyno.redis.resp import (
     CommandReader,
     ProtocolError,
     ReplyScanner,
-    Route,
-    Subscriptions,
-    route_of,
+    encode_command,
 )
+from appwrite_heroku.dyno.redis.subscriptions import Subscriptions
 from appwrite_heroku.errors import InputError
 from helpers import CANARY_REDIS_PASSWORD
 from services import RedisServer, start_redis
@@ -52,7 +51,12 @@ from services import RedisServer, start_redis
 pytestmark = pytest.mark.services
 REPLIES = [b"+OK\r\n", b"-ERR no\r\n", b":-5\r\n", b"$-1\r\n", b"*-1\r\n", b"*0\r\n",
            b"$0\r\n\r\n", b"$5\r\na\r\nb\r\r\n", b"*2\r\n$1\r\n*\r\n*1\r\n:1\r\n",
-           b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$3\r\nhi!\r\n", b"$13\r\n$3\r\nabc\r\n*1\r\n\r\n"]
+           b"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$3\r\nhi!\r\n", b"$13\r\n$3\r\nabc\r\n*1\r\n\r\n",
+           # RESP3: null, double, boolean, big number, verbatim and blob error, map, set, an
+           # attribute before the reply it annotates
+           b"_\r\n", b",1.5\r\n", b"#t\r\n", b"(12345678901234567890\r\n",
+           b"=7\r\ntxt:a\r\n\r\n", b"!5\r\nERR x\r\n", b"%2\r\n+a\r\n:1\r\n$1\r\nb\r\n*1\r\n_\r\n",
+           b"~2\r\n:1\r\n%0\r\n", b"|1\r\n+ttl\r\n:3\r\n$1\r\nv\r\n"]
 
 
 def scan(stream: bytes, cuts: list[int]) -> list[int]:
@@ -88,11 +92,17 @@ def test_a_big_bulk_streams_through_the_scanner_without_being_held() -> None:
     assert len(scanner._line) == 0 and scanner.idle
 
 
-def test_the_scanner_refuses_what_is_not_resp2() -> None:
-    with pytest.raises(ProtocolError):
-        ReplyScanner().feed(b"%1\r\n")  # a RESP3 map: such clients are relayed unparsed
+def test_the_scanner_refuses_what_is_not_resp() -> None:
     with pytest.raises(ProtocolError):
         ReplyScanner().feed(b"$x\r\n")
+    with pytest.raises(ProtocolError):
+        ReplyScanner().feed(b"?1\r\n")  # no such type
+    # A RESP3 push answers no command: where nothing subscribes (a shared connection), one
+    # would be taken for a reply, so it is refused; a dedicated connection passes it.
+    push = b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n"
+    with pytest.raises(ProtocolError):
+        ReplyScanner(pushes=False).feed(push)
+    assert ReplyScanner().feed(push) == [len(push)]
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -150,7 +160,8 @@ def test_empty_and_null_arrays_are_dropped_as_redis_does() -> None:
     ([b"get", b"k"], Route.SHARED),
     ([b"CLIENT", b"SETINFO", b"LIB-NAME", b"x"], Route.SHARED),
     ([b"client", b"id"], Route.SHARED),
-    ([b"CLIENT", b"setname", b"x"], Route.PINNED),
+    ([b"CLIENT", b"setname", b"x"], Route.NAME), ([b"client", b"GETNAME"], Route.NAME),
+    ([b"CLIENT", b"SETNAME"], Route.SHARED),  # the upstream's arity error
     ([b"CLIENT", b"REPLY", b"OFF"], Route.PINNED),
     ([b"CLIENT", b"TRACKING", b"on"], Route.PINNED),
     ([b"brpop", b"q", b"0"], Route.BLOCKING),
@@ -161,12 +172,12 @@ def test_empty_and_null_arrays_are_dropped_as_redis_does() -> None:
     ([b"XREAD", b"STREAMS", b"block", b"0"], Route.SHARED),  # a stream named "block"
     ([b"XREADGROUP", b"GROUP", b"g", b"c", b"block", b"10", b"STREAMS", b"s", b">"],
      Route.BLOCKING),
-    ([b"MULTI"], Route.TRANSACTION), ([b"watch", b"k"], Route.TRANSACTION),
+    ([b"MULTI"], Route.MULTI), ([b"watch", b"k"], Route.WATCH),
     ([b"EXEC"], Route.SHARED), ([b"UNWATCH"], Route.SHARED),
     ([b"SUBSCRIBE", b"c"], Route.SUBSCRIBE), ([b"ssubscribe", b"c"], Route.SUBSCRIBE),
     ([b"PSUBSCRIBE", b"c*"], Route.SUBSCRIBE), ([b"UNSUBSCRIBE"], Route.SHARED),
-    ([b"SELECT", b"1"], Route.PINNED), ([b"hello", b"3"], Route.PINNED),
-    ([b"RESET"], Route.PINNED), ([b"MONITOR"], Route.PINNED),
+    ([b"SELECT", b"1"], Route.SESSION), ([b"hello", b"3"], Route.SESSION),
+    ([b"RESET"], Route.RESET), ([b"RESET", b"x"], Route.SHARED), ([b"MONITOR"], Route.PINNED),
     ([b"auth", b"p"], Route.AUTH), ([b"QUIT"], Route.QUIT),
 ])
 def test_routes(command: list[bytes], route: Route) -> None:
@@ -350,8 +361,8 @@ def test_multi_mid_pipeline_keeps_order_and_gives_the_connection_back(
                 b"$1\r\n3\r\n+OK\r\n:4\r\n")
     stream = b"".join(encode_command(*c) for c in commands)
     assert exchange(bridge, stream, expected) == expected
-    wait_until(lambda: state(bridge) == (1, 1, 1))  # the transaction's connection is idle again
-    # WATCH holds a connection until UNWATCH; the next need reuses the idle one.
+    assert state(bridge) == (1, 0, 0)  # the transaction ran whole on the shared connection
+    # WATCH holds a connection of its own until EXEC; then it is kept idle for the next.
     c = local(bridge)
     with c.pipeline(transaction=True) as pipe:
         pipe.watch(key)
@@ -394,8 +405,11 @@ def test_blocked_pops_hold_connections_to_the_ceiling_then_the_next_waits_and_is
     # A waiting need is served as soon as a connection comes back.
     late: list[object] = []
     waiter = threading.Thread(target=lambda: late.append(local(bridge).blpop([queue + "2"], 20)))
+    m = bridge.bridge.mux
+    assert m is not None
+    waits = bridge.call(lambda: m.waits)
     waiter.start()
-    time.sleep(0.3)
+    wait_until(lambda: bridge.call(lambda: m.waits) == waits + 1)  # it waits for a connection
     producer.lpush(queue, "job")  # one worker returns, its connection goes to the waiter
     wait_until(lambda: server.client().info("clients")["blocked_clients"] == 3)  # type: ignore[attr-defined]
     producer.lpush(queue + "2", "late-job")
@@ -458,10 +472,11 @@ def test_an_upstream_connection_lost_mid_flight_closes_its_clients_and_only_them
     try:
         for i, sock in enumerate(socks):
             sock.sendall(encode_command(b"ECHO", b"for-%d" % i))
-        time.sleep(0.3)
         m = bridge.bridge.mux
         assert m is not None
-        bridge.call(lambda: m.shared[0].side.transport.abort())  # type: ignore[union-attr]
+        # All five sent on the shared connection, their replies awaited.
+        wait_until(lambda: bridge.call(lambda: len(m.shared[0].fifo)) == len(socks))
+        bridge.call(lambda: m.shared[0].upstream.abort())  # type: ignore[union-attr]
     finally:
         os.kill(server.proc.pid, signal.SIGCONT)
     for sock in socks:
@@ -496,9 +511,12 @@ def test_subscribers_keep_a_connection_until_unsubscribed_from_everything(
     sub.close()
 
 
-def test_connection_state_changes_keep_their_own_connection_for_life(
+def test_select_hello_and_client_names_keep_clients_on_shared_connections(
     server: RedisServer, mux: Callable[..., BridgeThread],
 ) -> None:
+    """A client's database, RESP version and name are the client's own: the shared
+    connection switches database and protocol before its commands, the bridge answers for
+    the name, and nothing pins a connection."""
     bridge = mux()
     key = f"db:{uuid.uuid4()}"
     selected = local(bridge, db=2)  # SELECT 2 on connect
@@ -506,29 +524,164 @@ def test_connection_state_changes_keep_their_own_connection_for_life(
     plain = local(bridge)
     assert plain.get(key) is None
     assert server.client(db=2).get(key) == b"in-2"  # type: ignore[attr-defined]
+    assert selected.client_info()["db"] == 2 and plain.client_info()["db"] == 0
     zero = local(bridge)
-    assert zero.execute_command("select", "0") is True  # where it is already: shared still
+    assert zero.execute_command("select", "0") is True
     assert zero.get(key) is None
-    assert state(bridge)[1] == 1
-    resp3 = redis.Redis(port=bridge.port, protocol=3, password="ignored")  # HELLO 3 AUTH ...
+    resp3 = redis.Redis(port=bridge.port, protocol=3, password="ignored",  # HELLO 3 AUTH ...
+                        client_name="resp3-app")  # HELLO 3 ... SETNAME
     assert resp3.get(key) is None and resp3.client_info()["user"] == "h"
-    assert state(bridge)[1] == 2
-    selected.close()
-    resp3.close()
-    wait_until(lambda: state(bridge)[1] == 0)  # closed with their clients, never reused
+    assert resp3.client_info()["resp"] == "3" and selected.client_info()["resp"] == "2"
+    def name(client: redis.Redis) -> object:  # redis-py decodes it in RESP2 only
+        got = client.client_getname()
+        return got.decode() if isinstance(got, bytes) else got
+
+    assert name(resp3) == "resp3-app" and name(selected) is None
+    assert selected.client_setname("mine") and name(selected) == "mine"
+    with pytest.raises(redis.ResponseError, match="cannot contain spaces"):
+        selected.client_setname("two words")
+    with pytest.raises(redis.ResponseError, match="DB index is out of range"):
+        selected.execute_command("SELECT", "99999")
+    assert selected.get(key) == b"in-2"  # still where it was
+    assert state(bridge) == (1, 0, 0)  # one shared connection, nothing dedicated
+    assert upstream_clients(server) == 1
+
+
+def test_sessions_interleaved_on_one_shared_connection_get_their_own_replies(
+    server: RedisServer, mux: Callable[..., BridgeThread],
+) -> None:
+    """Differential: RESP2 and RESP3 clients in databases 0, 1 and 3, each pipelining
+    commands whose replies differ by protocol and database, all at once over one shared
+    connection (max_upstream=2): each gets byte for byte what a connection of its own gets
+    (but for HELLO's reply, which names the connection)."""
+    import ssl
+
+    bridge = mux(max_upstream=2)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    sessions = [(protocol, db) for protocol in (2, 3) for db in (0, 1, 3)]
+    for db in (0, 1, 3):
+        seed = server.client(db=db)
+        seed.hset("h", mapping={"a": "1", "b": f"db{db}"})  # type: ignore[attr-defined]
+        seed.set("where", f"db{db}")  # type: ignore[attr-defined]
+
+    def script(protocol: int, db: int) -> bytes:
+        steps = [encode_command(b"HELLO", b"%d" % protocol),
+                 encode_command(b"SELECT", b"%d" % db)]
+        for i in range(60):
+            steps += [encode_command(b"GET", b"where"), encode_command(b"HGETALL", b"h"),
+                      encode_command(b"GET", b"nothing"), encode_command(b"ECHO", b"%d" % i)]
+        return b"".join(steps)
+
+    def run(sock: socket.socket, stream: bytes) -> bytes:
+        for start in range(0, len(stream), 977):  # cut anywhere, several commands a read
+            sock.sendall(stream[start:start + 977])
+        got = b""
+        while not got.endswith(b"$2\r\n59\r\n"):
+            chunk = sock.recv(1 << 16)
+            assert chunk, got[-200:]
+            got += chunk
+        return got[ReplyScanner().feed(got)[0]:]  # after HELLO's reply
+
+    expected = {}
+    for protocol, db in sessions:
+        with context.wrap_socket(socket.create_connection(("127.0.0.1", server.port))) as sock:
+            sock.sendall(encode_command(b"AUTH", b"h", CANARY_REDIS_PASSWORD.encode()))
+            assert sock.recv(5) == b"+OK\r\n"
+            expected[(protocol, db)] = run(sock, script(protocol, db))
+    got: dict[tuple[int, int], bytes] = {}
+    errors: list[BaseException] = []
+
+    def through_bridge(protocol: int, db: int) -> None:
+        try:
+            with socket.create_connection(("127.0.0.1", bridge.port), timeout=30) as sock:
+                got[(protocol, db)] = run(sock, script(protocol, db))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=through_bridge, args=s) for s in sessions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    for session in sessions:
+        assert got[session] == expected[session], session
+    assert expected[(3, 1)] != expected[(2, 1)] and expected[(3, 1)] != expected[(3, 3)]
+    assert bridge.bridge.mux.peak == 1 and state(bridge) == (1, 0, 0)  # type: ignore[union-attr]
+
+
+def test_a_transaction_without_watch_runs_whole_on_a_shared_connection(
+    server: RedisServer, mux: Callable[..., BridgeThread],
+) -> None:
+    """Appwrite's rate limiter (MULTI, INCR, EXPIRE, EXEC, each waiting for its reply) takes
+    no connection of its own: the bridge answers +OK and +QUEUED and sends the block at EXEC,
+    where Redis runs it in one piece among the other clients' commands."""
+    bridge = mux(max_upstream=2)  # one shared connection, one dedicated: none is leased
+    key = f"abuse:{uuid.uuid4()}".encode()
+    errors: list[BaseException] = []
+
+    def limiter(n: int) -> None:
+        mine = b"%s:%d" % (key, n)
+        try:
+            with socket.create_connection(("127.0.0.1", bridge.port), timeout=30) as sock:
+                for i in range(50):
+                    for command, reply in ((encode_command(b"MULTI"), b"+OK\r\n"),
+                                           (encode_command(b"INCR", mine), b"+QUEUED\r\n"),
+                                           (encode_command(b"EXPIRE", mine, b"60"),
+                                            b"+QUEUED\r\n")):
+                        sock.sendall(command)
+                        assert sock.recv(100) == reply
+                    sock.sendall(encode_command(b"EXEC"))
+                    want, got = b"*2\r\n:%d\r\n:1\r\n" % (i + 1), b""
+                    while len(got) < len(want):
+                        got += sock.recv(100)
+                    assert got == want
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=limiter, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert state(bridge) == (1, 0, 0)
+    # DISCARD is the bridge's; a command that must run on the transaction's own connection
+    # moves it there, queued commands first; an error at queueing reaches EXEC as Redis'
+    # EXECABORT (the one place the bridge's +QUEUED differs: Redis would answer the error).
+    stream = b"".join([encode_command(b"MULTI"), encode_command(b"INCR", key),
+                       encode_command(b"DISCARD"), encode_command(b"GET", key),
+                       encode_command(b"MULTI"), encode_command(b"INCR", key),
+                       encode_command(b"WATCH", key), encode_command(b"EXEC")])
+    expected = (b"+OK\r\n+QUEUED\r\n+OK\r\n$-1\r\n+OK\r\n+QUEUED\r\n"
+                b"-ERR WATCH inside MULTI is not allowed\r\n*1\r\n:1\r\n")
+    assert exchange(bridge, stream, expected) == expected
+    stream = b"".join([encode_command(b"MULTI"), encode_command(b"SET", key),
+                       encode_command(b"EXEC")])
+    reply = exchange(bridge, stream, b"+OK\r\n+QUEUED\r\n-EXECABORT")
+    assert reply.startswith(b"+OK\r\n+QUEUED\r\n-EXECABORT Transaction discarded")
+    # SELECT inside: the transaction goes to a connection of its own, relayed unparsed from
+    # there on; the replies the bridge had given are not given twice.
+    fresh = key + b":fresh"
+    stream = b"".join([encode_command(b"MULTI"), encode_command(b"INCR", fresh),
+                       encode_command(b"SELECT", b"0"), encode_command(b"EXEC"),
+                       encode_command(b"ECHO", b"after")])
+    expected = b"+OK\r\n+QUEUED\r\n+QUEUED\r\n*2\r\n:1\r\n+OK\r\n$5\r\nafter\r\n"
+    assert exchange(bridge, stream, expected) == expected
 
 
 def test_auth_on_a_relayed_connection_keeps_its_place_and_its_secret(
     server: RedisServer, mux: Callable[..., BridgeThread],
 ) -> None:
-    """After CLIENT SETNAME the client's connection is relayed as is: an AUTH there must
+    """After CLIENT REPLY the client's connection is relayed as is: an AUTH there must
     still not reach the upstream (a wrong password would be refused) and its +OK must come
     between the replies around it."""
     bridge = mux()
     stream = b"".join([
-        encode_command(b"CLIENT", b"SETNAME", b"pinned"), encode_command(b"SET", b"k", b"v"),
+        encode_command(b"CLIENT", b"REPLY", b"ON"), encode_command(b"SET", b"k", b"v"),
         encode_command(b"AUTH", b"someone", b"not-the-password"),
-        encode_command(b"GET", b"k"), encode_command(b"CLIENT", b"GETNAME"),
+        encode_command(b"GET", b"k"), encode_command(b"ECHO", b"pinned"),
     ])
     expected = b"+OK\r\n+OK\r\n+OK\r\n$1\r\nv\r\n$6\r\npinned\r\n"
     assert exchange(bridge, stream, expected) == expected
@@ -668,7 +821,7 @@ def test_many_clients_mixing_every_kind_of_command_get_what_a_connection_of_thei
             burst = rng.randint(1, 8)
             sock.sendall(b"".join(stream[i:i + burst]))
             i += burst
-            time.sleep(rng.random() * 0.002)
+            time.sleep(rng.random() * 0.002)  # jitter, to vary the interleaving: waits for nothing
         while not got.endswith(ending):
             chunk = sock.recv(1 << 16)
             assert chunk, f"closed after {got[-200:]!r}"
@@ -724,7 +877,8 @@ def test_a_client_that_stops_reading_holds_up_a_shared_connection_only_for_a_whi
     with socket.create_connection(("127.0.0.1", bridge.port)) as stuck:
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         stuck.sendall(encode_command(b"GET", key.encode()) * 20)  # 20 MB it does not read
-        time.sleep(0.3)
+        # The shared connection stops reading for it (its slow-reader timer starts then).
+        wait_until(lambda: bridge.call(lambda: bool(m.shared[0].blockers)))
         started = time.monotonic()
         assert other.echo("behind it") == b"behind it"  # queued behind those replies...
         waited = time.monotonic() - started
@@ -798,7 +952,7 @@ def test_clients_vanishing_at_random_points_disturb_no_one_and_leak_nothing(
                     cut = rng.randint(1, len(stream))
                     sock.sendall(stream[:cut])  # perhaps half a command
                     if rng.random() < 0.5:
-                        time.sleep(rng.random() * 0.02)
+                        time.sleep(rng.random() * 0.02)  # jitter: leaves before or after
         except BaseException as error:
             errors.append(error)
 
@@ -834,7 +988,8 @@ def test_an_upstream_idle_timeout_closes_idle_clients_only_when_plain(
         with socket.create_connection(("127.0.0.1", bridge.port), timeout=10) as sock:
             sock.sendall(encode_command(b"ECHO", b"one"))
             assert sock.recv(100) == b"$3\r\none\r\n"
-            time.sleep(2.5)  # the server drops the idle upstream connection meanwhile
+            # The server drops the idle upstream connection, and the bridge sees it go.
+            wait_until(lambda: not bridge.call(bridge.bridge.upstreams))
             try:
                 sock.sendall(encode_command(b"ECHO", b"two"))
                 reply = sock.recv(100)

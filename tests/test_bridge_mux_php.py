@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 
-from appwrite_heroku.config.settings import parse_redis_url
+from appwrite_heroku.config.redis import parse_redis_url
 from appwrite_heroku.config.wiring import DEFAULT_MAX_UPSTREAM
 from appwrite_heroku.dyno.bridge import BridgeThread
 from helpers import CANARY_REDIS_PASSWORD
@@ -190,6 +190,71 @@ def test_the_same_clients_through_the_plain_relay_overrun_the_twenty(
         assert all(e.startswith("ERR bridge: upstream unavailable") for e in refused), refused
         assert bridge.bridge.upstream_failures == 25 - MAXCLIENTS
     finally:
+        for process in processes:
+            process.stop()
+        bridge.stop()
+
+
+def test_resp3_and_select_clients_share_upstream_connections_under_a_mini_plan(
+    mini_redis: RedisServer,
+) -> None:
+    """Clients that change their connection's state without needing one of their own: 25
+    redis-py clients speaking RESP3 (HELLO 3 on every connection, redis-py 8's default) and
+    25 phpredis processes whose pool SELECTs database 1, all at once, with the rate
+    limiter's MULTI/EXEC in every round. They used to pin an upstream connection each (50 >
+    20); now they all fit the shared connections, far below the ceiling."""
+    ceiling = DEFAULT_MAX_UPSTREAM
+    bridge = BridgeThread.start(parse_redis_url(mini_redis.url, "REDIS_URL"), mode="multiplex",
+                                max_upstream=ceiling)
+    count = ClientCount(mini_redis)
+    prefix = f"sessions:{uuid.uuid4()}"
+    base = {"host": "127.0.0.1", "port": bridge.port, "prefix": prefix}
+    processes: list[PhpClient] = []
+    errors: list[BaseException] = []
+
+    def resp3_client(n: int) -> None:
+        try:
+            client = redis.Redis(port=bridge.port, protocol=3, client_name=f"app-{n}")
+            assert client.client_info()["resp"] == "3"
+            for i in range(60):
+                key = f"{prefix}:resp3:{n}"
+                client.hset(key, mapping={"i": i, "n": n})
+                assert client.hgetall(key) == {b"i": str(i).encode(), b"n": str(n).encode()}
+                with client.pipeline(transaction=True) as pipe:
+                    assert pipe.incr(f"{key}:limit").expire(f"{key}:limit", 60).execute() == [
+                        i + 1, True]
+            client.close()
+        except BaseException as error:
+            errors.append(error)
+
+    try:
+        caches = [PhpClient({**base, "role": "cache", "n": n, "requests": 60, "db": 1})
+                  for n in range(25)]
+        processes += caches
+        for cache in caches:
+            assert cache.event("ready")["ping"] is True
+        threads = [threading.Thread(target=resp3_client, args=(n,)) for n in range(25)]
+        for cache in caches:
+            cache.say("go")
+        for thread in threads:
+            thread.start()
+        done = [cache.event("done", timeout=120) for cache in caches]
+        for thread in threads:
+            thread.join(120)
+        most = count.stop()
+        pool = bridge.bridge.mux
+        assert pool is not None
+        print(f"\nRESP3 and SELECT clients: 25 + 25 clients, upstream clients at most {most} "
+              f"on the server (bridge peak {pool.peak}, ceiling {ceiling})")
+        assert errors == []
+        assert [d["wrong"] for d in done] == [0] * 25
+        assert most <= pool.shared_max and pool.peak <= pool.shared_max, count.client_list_at_most
+        assert pool.ceiling_refusals == 0 and pool.dedicated == 0
+        in_db1 = mini_redis.client(db=1, client_name="probe")
+        assert in_db1.exists(*(f"{prefix}:cache:{n}" for n in range(25))) == 25
+        assert probe(mini_redis).exists(f"{prefix}:cache:0") == 0  # not in database 0
+    finally:
+        count.stop()
         for process in processes:
             process.stop()
         bridge.stop()

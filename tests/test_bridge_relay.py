@@ -24,18 +24,20 @@ from pathlib import Path
 import pytest
 import redis
 
-from appwrite_heroku.config.settings import RedisUpstream, parse_redis_url
+from appwrite_heroku.config.redis import RedisUpstream, parse_redis_url
 from appwrite_heroku.dyno.bridge import (
     MODE_ENV,
     UPSTREAM_ENV,
     BridgeThread,
     RedisBridge,
-    _ClientSide,
-    _UpstreamSide,
-    encode_command,
     new_event_loop,
 )
-from appwrite_heroku.dyno.bridge_mux import _Link, _MuxClient
+from appwrite_heroku.dyno.redis.client import ClientConnection
+from appwrite_heroku.dyno.redis.links import Link
+from appwrite_heroku.dyno.redis.mux import MuxClient
+from appwrite_heroku.dyno.redis.plain import PlainClient
+from appwrite_heroku.dyno.redis.resp import encode_command
+from appwrite_heroku.dyno.redis.upstream import Upstream
 from helpers import CANARY_REDIS_PASSWORD
 from services import RedisServer, free_port, make_self_signed_cert, start_redis, wait_for_port
 
@@ -48,8 +50,8 @@ def upstream_of(server: RedisServer, db: int = 0) -> RedisUpstream:
     return parse_redis_url(f"{server.url}/{db}", "REDIS_URL")
 
 
-# Generous, so that these tests are about behaviour in both modes (redis-py 8 speaks RESP3,
-# whose clients keep a connection of their own); tests/test_bridge_mux.py holds the ceiling.
+# Generous, so that these tests are about behaviour in both modes (blocking pops and
+# subscribers keep a connection of their own); tests/test_bridge_mux.py holds the ceiling.
 MUX_CEILING = 300
 
 
@@ -195,7 +197,9 @@ def test_brpop_hands_work_between_connections(redis_tls_acl: RedisServer,
         thread.start()
     producer = client(bridge.port)
     wait_until(lambda: producer.info("clients")["blocked_clients"] >= 5)
-    time.sleep(0.3)  # they stay blocked: nothing times out or is answered early
+    # A window that proves a negative (not a wait for an event): they stay blocked, nothing
+    # times out or is answered early.
+    time.sleep(0.3)
     assert results == []
     for i in range(5):
         producer.lpush(queue, f"job-{i}")
@@ -226,11 +230,18 @@ def test_a_slow_reader_does_not_make_the_bridge_buffer_everything(
     with socket.create_connection(("127.0.0.1", bridge.port)) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
         sock.sendall(encode_command(b"GET", key.encode()) * 8)  # 80 MB of replies
-        time.sleep(1.5)  # read nothing for a while
+
+        def upstream_paused() -> bool:
+            return any(u.transport is not None and not u.transport.is_reading()
+                       for u in bridge.bridge.upstreams())
+
+        # Reading nothing, the client pushes back: the bridge stops reading the upstream (if it
+        # never did, this times out), and holds what it had read by then, no more.
+        wait_until(lambda: bridge.call(upstream_paused))
 
         def buffered() -> int:
-            return sum(link.transport.get_write_buffer_size()  # type: ignore[union-attr]
-                       for link in bridge.bridge._links if link.transport is not None)
+            return sum(conn.transport.get_write_buffer_size()
+                       for conn in bridge.bridge.clients.open if conn.transport is not None)
 
         held = bridge.call(buffered)
         assert held < 4 * 1024 * 1024, f"the bridge holds {held} bytes for a slow client"
@@ -485,7 +496,7 @@ LOOPS = [pytest.param(new_event_loop, id="uvloop-if-installed"),
 def test_a_thousand_connect_disconnect_cycles_leave_nothing_behind(
     redis_tls_acl: RedisServer, loop_factory: object, mode: str,
 ) -> None:
-    kinds = (_ClientSide, _UpstreamSide, _MuxClient, _Link)
+    kinds = (ClientConnection, PlainClient, Upstream, MuxClient, Link)
 
     def connection_objects() -> set[int]:
         return {id(o) for o in gc.get_objects() if isinstance(o, kinds)}
@@ -496,7 +507,9 @@ def test_a_thousand_connect_disconnect_cycles_leave_nothing_behind(
         bridge = RedisBridge(upstream_of(redis_tls_acl), **mode_options(mode))  # type: ignore[arg-type]
         await bridge.start()
         await ping(bridge.port)  # warm up whatever the loop allocates once
-        await asyncio.sleep(0.1)
+        deadline = time.monotonic() + 10
+        while bridge.active and time.monotonic() < deadline:  # the warm-up client is gone
+            await asyncio.sleep(0.01)
         fds, tasks = fd_count(), len(asyncio.all_tasks())
         for i in range(1000):
             # Every third client leaves without waiting for its reply, every seventh right
@@ -523,7 +536,7 @@ def test_a_thousand_connect_disconnect_cycles_leave_nothing_behind(
         kept = set()
         if bridge.mux is not None:
             assert 1 <= len(shared()) <= bridge.mux.shared_max and bridge.mux.dedicated == 0
-            kept = {id(x) for link in bridge.mux.shared for x in (link, link.side)}
+            kept = {id(x) for link in bridge.mux.shared for x in (link, link.upstream)}
         # Freed by reference counting alone, not waiting in cycles for the GC (which is off).
         assert connection_objects() - before == kept
         await bridge.close()
@@ -678,8 +691,8 @@ def test_upstream_connections_probe_a_silent_upstream(redis_tls_acl: RedisServer
 
     def options() -> list[tuple[int, int]]:
         found = []
-        for link in bridge.bridge._links:
-            sock = link.upstream.get_extra_info("socket")
+        for upstream in bridge.bridge.upstreams():
+            sock = upstream.socket
             found.append((sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
                           sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE)))
         return found
@@ -697,7 +710,7 @@ def test_bridge_thread_lines_reach_stderr_in_a_host_process() -> None:
     script = textwrap.dedent("""
         import os, redis
         from appwrite_heroku.dyno.bridge import BridgeThread
-        from appwrite_heroku.config.settings import parse_redis_url
+        from appwrite_heroku.config.redis import parse_redis_url
         upstream = parse_redis_url(os.environ["UPSTREAM"], "REDIS_URL")
         bridge = BridgeThread.start(upstream)
         try:
@@ -715,18 +728,26 @@ def test_bridge_thread_lines_reach_stderr_in_a_host_process() -> None:
 
 
 def test_upstream_client_limit_reaches_the_client_as_that_error(tmp_path: Path,
-                                                                bridge_to: object) -> None:
+                                                                bridge_to: object,
+                                                                mode: str) -> None:
     """Heroku's `mini` plan takes 20 connections: the 21st client must learn why, in words
-    the troubleshooting guide names, and the bridge keeps serving the others."""
+    the troubleshooting guide names, and the bridge keeps serving the others. Plain, each
+    client is an upstream connection; multiplexed, each one that WATCHes (the others share
+    one)."""
     server = start_redis(tmp_path / "redis", password=CANARY_REDIS_PASSWORD,
                          extra=["--maxclients", "2"])
     try:
         bridge = bridge_to(upstream_of(server))  # type: ignore[operator]
         first, second = client(bridge.port), client(bridge.port)
         assert first.ping() and second.ping()
+        one_more = "PING"
+        if mode == "multiplex":
+            assert first.execute_command("WATCH", "still")  # the second upstream connection
+            one_more = "WATCH"
         with pytest.raises(redis.ResponseError) as caught:
-            client(bridge.port).ping()
+            client(bridge.port).execute_command(one_more, *(["still"] if one_more == "WATCH"
+                                                            else []))
         assert "max number of clients reached" in str(caught.value)
-        assert first.set("still", "served")
+        assert first.set("still", "served") and second.ping()
     finally:
         server.stop()

@@ -18,7 +18,7 @@ from appwrite_heroku.config import plans as plan_table
 from appwrite_heroku.config.appetite import Knobs, pool_size, pubsub_pool_size
 from appwrite_heroku.config.budget import DynoKnobs, DynoSpec
 from appwrite_heroku.config.wiring import MUX, PLAIN, shared_for
-from appwrite_heroku.dyno.resp import Route, route_of
+from appwrite_heroku.dyno.redis.commands import Route, route_of
 from appwrite_heroku.errors import InputError
 from surfaces import Outcome, run_cli
 
@@ -125,7 +125,7 @@ def test_mux_upstream_is_the_ceiling_that_holds_every_dedicated_need() -> None:
         dyno = _dyno(role)
         dedicated = sum(p.total_dedicated for p in dyno.processes)
         ceiling = dyno.ceiling(MUX_WIRING)
-        # bridge_mux keeps shared_for(ceiling) shared connections; the rest serves dedicated
+        # the bridge's pool keeps shared_for(ceiling) shared connections; the rest serves dedicated
         # needs: every one of them at once, and no ceiling one smaller would.
         assert ceiling - shared_for(ceiling) >= dedicated
         assert ceiling - 1 - shared_for(ceiling - 1) < dedicated
@@ -134,14 +134,16 @@ def test_mux_upstream_is_the_ceiling_that_holds_every_dedicated_need() -> None:
 
 
 def test_dedicated_figures_follow_the_bridges_routing() -> None:
-    """appetite's `dedicated` per process against resp.route_of: a queue child's receive
-    (BRPOP, queue 0.21.1 Broker/Redis.php:57 via Connection/Redis.php:84), realtime's
-    SUBSCRIBE (realtime.php:628-633) and the rate limiter's MULTI (abuse 1.4.1
-    TimeLimit/Redis.php:72-75) need their own upstream; publishing, caching and locking run
-    on a shared one."""
+    """appetite's `dedicated` per process against the bridge's route_of: a queue child's
+    receive (BRPOP, queue 0.21.1 Broker/Redis.php:57 via Connection/Redis.php:84) and
+    realtime's SUBSCRIBE (realtime.php:628-633) need their own upstream; publishing, caching
+    and locking run on a shared one. The rate limiter's MULTI (abuse 1.4.1
+    TimeLimit/Redis.php:72-75) is queued by the bridge and sent whole on a shared one, unless
+    it holds a command that needs a connection of its own (never the limiter's): appetite
+    still counts it dedicated, the worst case."""
     assert route_of([b"BRPOP", b"q", b"2"]) is Route.BLOCKING
     assert route_of([b"SUBSCRIBE", b"c"]) is Route.SUBSCRIBE
-    assert route_of([b"MULTI"]) is Route.TRANSACTION
+    assert route_of([b"MULTI"]) is Route.MULTI
     for ordinary in ([b"LPUSH", b"q", b"v"], [b"PUBLISH", b"c", b"m"], [b"GET", b"k"],
                      [b"SET", b"k", b"v", b"NX"], [b"LREM", b"q", b"0", b"v"]):
         assert route_of(ordinary) is Route.SHARED

@@ -15,7 +15,7 @@ import pytest
 from appwrite_heroku.action import runner
 from appwrite_heroku.action.workflow import ActionsReporter, summary_markdown
 from appwrite_heroku.cli import build_parser
-from appwrite_heroku.config import addons, inputs, settings
+from appwrite_heroku.config import database, inputs, redis, settings
 from appwrite_heroku.config.user_config import parse_config
 from appwrite_heroku.errors import InputError
 from appwrite_heroku.release.engine import DeployResult
@@ -245,9 +245,9 @@ def test_unparseable_url_in_action_config_is_not_an_unexpected_error(tmp_path: P
 
 def test_newline_in_database_password_is_refused_not_dropped() -> None:
     with pytest.raises(InputError, match="line break"):
-        addons.parse_database_url("mysql://u:pa\nss@h.example.com:3306/db", "JAWSDB_URL")
+        database.parse_database_url("mysql://u:pa\nss@h.example.com:3306/db", "JAWSDB_URL")
     with pytest.raises(InputError, match="line break"):
-        addons.parse_redis_url("rediss://:pa\tss@h.example.com:1", "REDIS_URL")
+        redis.parse_redis_url("rediss://:pa\tss@h.example.com:1", "REDIS_URL")
 
 
 @pytest.mark.parametrize(("name", "url"), [("REDIS_URL", "redis://:pw@h.example.com:0"),

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from appwrite_heroku.action import runner
-from appwrite_heroku.config import addons, inputs, settings
+from appwrite_heroku.config import database, inputs, marker, redis, settings
 from appwrite_heroku.config.user_config import parse_config
 from appwrite_heroku.dyno import bridge, launcher, migration
 from appwrite_heroku.errors import InputError
@@ -165,7 +165,7 @@ def test_the_bridges_1_mb_upstream_url_is_refused_at_once() -> None:
 def test_quotes_and_backticks_in_a_database_name_are_refused(name: str) -> None:
     url = f"mysql://u:{CANARY_DB_PASSWORD}@h.rds.amazonaws.com:3306/{name}"
     with pytest.raises(InputError, match="JAWSDB_MARIA_URL has a host or database name") as caught:
-        addons.parse_database_url(url, "JAWSDB_MARIA_URL")
+        database.parse_database_url(url, "JAWSDB_MARIA_URL")
     assert CANARY_DB_PASSWORD not in str(caught.value) and name not in str(caught.value)
 
 
@@ -253,8 +253,8 @@ def test_a_bad_record_or_sizing_value_in_the_file_is_refused_before_the_plan(
 def test_the_reserved_names_are_the_engines_own() -> None:
     from appwrite_heroku.config.budget import PLANS_VAR
 
-    assert set(inputs.RESERVED) == {settings.MARKER_VAR, tag_guard.RELEASE_VAR, PLANS_VAR}
-    assert inputs.OPENSSL_KEY == settings.OPENSSL_KEY
+    assert set(inputs.RESERVED) == {marker.MARKER_VAR, tag_guard.RELEASE_VAR, PLANS_VAR}
+    assert inputs.OPENSSL_KEY == marker.OPENSSL_KEY
 
 
 # -- 5. one version rule -----------------------------------------------------------------------
@@ -335,7 +335,7 @@ def test_a_process_type_twice_in_formation_is_refused() -> None:
 
 def test_a_password_in_a_redis_query_string_is_refused_not_ignored() -> None:
     with pytest.raises(InputError, match="query string"):
-        addons.parse_redis_url(f"rediss://h.example.com:1?password={CANARY_REDIS_PASSWORD}",
+        redis.parse_redis_url(f"rediss://h.example.com:1?password={CANARY_REDIS_PASSWORD}",
                                "REDIS_URL")
 
 
@@ -390,7 +390,7 @@ def test_an_ipv6_api_url_is_taken(url: str) -> None:
 
 def test_a_twenty_digit_redis_database_is_refused() -> None:
     with pytest.raises(InputError, match="0 to 15"):
-        addons.parse_redis_url("redis://h:1/" + "9" * 20, "REDIS_URL")
+        redis.parse_redis_url("redis://h:1/" + "9" * 20, "REDIS_URL")
 
 
 # -- 8. checked early, and a status that is the real one ----------------------------------------

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from appwrite_heroku.dyno.database import appwrite_database
+from appwrite_heroku.config.database import appwrite_database
 from appwrite_heroku.dyno.patches import PATCHES
 from shared_tree import patchable_tree, shared_file
 

@@ -34,7 +34,7 @@ import pytest
 import redis
 
 from appwrite_heroku.config import budget, wiring
-from appwrite_heroku.config.settings import parse_redis_url
+from appwrite_heroku.config.redis import parse_redis_url
 from appwrite_heroku.dyno import pooler
 from appwrite_heroku.dyno.bridge import BridgeThread
 from helpers import CANARY_REDIS_PASSWORD

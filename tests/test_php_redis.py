@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from appwrite_heroku.config.settings import parse_redis_url
+from appwrite_heroku.config.redis import parse_redis_url
 from appwrite_heroku.dyno.bridge import BridgeThread
 from php_clients import PhpClients, by_event, wait_for
 from services import RedisServer

@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from appwrite_heroku.config.budget import DEFAULT_PROFILE, MINIMAL_SKIP
-from appwrite_heroku.config.settings import OPENSSL_KEY, derive
+from appwrite_heroku.config.marker import OPENSSL_KEY
+from appwrite_heroku.config.settings import derive
 from appwrite_heroku.errors import InputError
 from appwrite_heroku.release.engine import missing_addons, small_dynos
 from appwrite_heroku.release.plan import Plan, diff, full_patch, render

@@ -11,15 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appwrite_heroku.config.settings import (
-    LITE_DEFAULTS,
-    MARKER_VAR,
-    Derivation,
-    config_patch,
-    derive,
-    managed_keys,
-    parse_marker,
-)
+from appwrite_heroku.config.marker import MARKER_VAR, managed_keys, parse_marker
+from appwrite_heroku.config.settings import LITE_DEFAULTS, Derivation, config_patch, derive
 from appwrite_heroku.config.variables import appwrite_variables
 from appwrite_heroku.errors import InputError
 from helpers import CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD

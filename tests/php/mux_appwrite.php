@@ -13,8 +13,8 @@
  *   193-214), brPop with a 2 s timeout asked again when empty (Connection/Redis.php:82-91),
  *   the claim on `receive` and the ack on `commands` (Broker/Redis.php:95-111).
  * - subscriber: realtime's subscription (app/realtime.php:628-637) on a pooled connection.
- * - cache: a pooled connection (app/init/registers.php:323-330: pconnect, read timeout -1)
- *   doing what an API request does: cache hSet/hGet (utopia-php/cache 3.0.2
+ * - cache: a pooled connection (app/init/registers.php:323-330: pconnect, read timeout -1),
+ *   in database `db` if the configuration names one, doing what an API request does: cache hSet/hGet (utopia-php/cache 3.0.2
  *   src/Cache/Adapter/Redis.php:104,131), the rate limiter's MULTI/INCR/EXPIRE/EXEC
  *   (utopia-php/abuse 1.4.1 src/Abuse/Adapters/TimeLimit/Redis.php:72-75) and GET/SET.
  */
@@ -105,6 +105,9 @@ if ($role === 'subscriber') {
 
 if ($role === 'cache') {
     $redis = pooled($host, $port);
+    if (isset($config['db'])) {
+        $redis->select((int) $config['db']);  // a pool given a database (phpredis select())
+    }
     $me = $config['n'];
     $ping = $redis->ping();  // false, not an exception, on an error reply
     emit('ready', ['ping' => $ping, 'error' => $redis->getLastError()]);

@@ -15,7 +15,7 @@ import re
 import sys
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from ..display import quoted
 from ..errors import InputError
@@ -50,7 +50,7 @@ HEADER_CHARS = 1024  # an API key or token (Heroku's are 36 to 70 characters)
 URL_CHARS = 2048  # an endpoint override
 
 # The release engine's own config vars: written by it, read back by it and by every dyno.
-# Setting one by hand would change what the engine believes (settings.MARKER_VAR,
+# Setting one by hand would change what the engine believes (marker.MARKER_VAR,
 # tag_guard.RELEASE_VAR, budget.PLANS_VAR; tests/test_hardening_19.py checks the names).
 RESERVED = {
     "APPWRITE_LITE_MANAGED": "it lists the settings the engine wrote (by digest); another value "
@@ -325,6 +325,66 @@ def http_url(value: str, label: str, example: str = "https://api.heroku.com") ->
     if parts.netloc and not value.startswith(f"{parts.scheme}://{parts.netloc}"):
         raise wrong
     return value.rstrip("/")
+
+
+# --- an add-on's config vars (every service family reads them through these) ---------------
+
+
+def present(config: Mapping[str, str], name: str) -> str | None:
+    """The value of `name` as it is, or None when unset or blank (app.json leaves blanks)."""
+    value = config.get(name)
+    if value is None or not value.strip():
+        return None
+    return value
+
+
+def exact(config: Mapping[str, str], name: str) -> str | None:
+    """An add-on's value as `present` gives it, refused when a space or line break surrounds
+    it: Heroku keeps a config var exactly as it was set, so a stray newline was pasted, and
+    quietly stripping it would leave the config saying one thing and Appwrite doing another."""
+    value = present(config, name)
+    if value is not None and value != value.strip():
+        raise InputError(f"{name} has a space or line break at its start or end; set it again "
+                         f"without (`heroku config:set {name}=...`)")
+    return value
+
+
+def addon_vars(config: Mapping[str, str], names: tuple[str, ...], addon: str) -> dict[str, str]:
+    """All of an add-on's variables (each as `exact` gives it), or one line naming the missing."""
+    missing = [name for name in names if not present(config, name)]
+    if missing:
+        raise InputError(
+            f"the {addon} add-on's {', '.join(missing)} is missing; re-attach the add-on "
+            f"(`heroku addons:attach`) or unset its other variables"
+        )
+    return {name: exact(config, name) or "" for name in names}
+
+
+def service_url(url: str, source: str, kind: str,
+                expected: str) -> tuple[SplitResult, int | None, str | None]:
+    """urlsplit, with a bad port or host turned into our one-line error. urllib's own messages
+    can quote the URL (and so its password): they never reach the user."""
+    text = url
+    if len(text) > CONFIG_BYTES:
+        raise InputError(f"{source} is longer than {CONFIG_BYTES // 1024} KB, more than "
+                         f"Heroku holds for all of an app's config vars; {expected}")
+    # urlsplit silently drops tabs and line breaks anywhere in a URL (bpo-43882): a password
+    # with a raw newline would lose it. Refused here instead, as is any other control character
+    # and a space or line break around the URL (taken as it is, never stripped).
+    if any(char.isspace() or not char.isprintable() for char in text):
+        raise InputError(f"{source} holds a space, line break or control character (also at "
+                         f"its start or end); percent-encode it (%0A for a newline) or remove "
+                         f"it; {expected}")
+    try:
+        parts = urlsplit(text)
+        port_number = parts.port
+        hostname = parts.hostname
+    except ValueError:
+        raise InputError(f"{source} is not a valid {kind} URL; {expected}") from None
+    if port_number == 0:
+        # `port or default` would quietly turn an explicit :0 into the default port.
+        raise InputError(f"{source} names port 0; {expected}")
+    return parts, port_number, hostname
 
 
 def _ipv6(host: str) -> bool:

@@ -9,48 +9,41 @@ CONTRACT (used by the launcher, the release engine and the Action; keep these na
 `derive` raises ``InputError`` for malformed input (the message names the variable, never a
 secret) and reports a JawsDB placeholder as ``Derivation.not_ready`` rather than an error.
 
+Each add-on family (redis, database, storage, mail) detects, parses and chooses its own
+add-on and gives its `_APP_*` settings and warnings; `derive` composes them, top to bottom,
+with the defaults, the domain and the console's warnings.
+
 Precedence: the release engine writes derived `_APP_*` values into config vars together with the
-marker `APPWRITE_LITE_MANAGED` (``KEY:digest`` for each key it wrote). A key whose config value
-still matches its digest is ours and is derived afresh from the add-ons at every boot, so a
-rotated add-on URL takes effect at the next restart; any other `_APP_*` value was set by hand
-and wins.
+marker `APPWRITE_LITE_MANAGED` (``KEY:digest`` for each key it wrote; see marker.py). A key whose
+config value still matches its digest is ours and is derived afresh from the add-ons at every
+boot, so a rotated add-on URL takes effect at the next restart; any other `_APP_*` value was set
+by hand and wins.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ..errors import InputError, NotReadyError
+from ..errors import InputError
 from ..secrecy import config_secrets, is_secret
-from . import addons, inputs, plans
-from .addons import RedisUpstream, parse_redis_url
+from . import database, inputs, mail, redis, storage
+from .inputs import present
+from .marker import (
+    EXECUTOR_SECRET,
+    GENERATED_SECRETS,
+    MARKER_VAR,
+    OPENSSL_KEY,
+    build_marker,
+    managed_keys,
+    marker_key,
+)
+from .redis import RedisUpstream
 from .variables import appwrite_variables
 
 DEFAULT_BRIDGE_PORT = 6379
 
-MARKER_VAR = "APPWRITE_LITE_MANAGED"
-OPENSSL_KEY = "_APP_OPENSSL_KEY_V1"
-EXECUTOR_SECRET = "_APP_EXECUTOR_SECRET"  # noqa: S105 (a variable name)
-# Generated once by the release engine, never derived, never changed by us.
-GENERATED_SECRETS = (OPENSSL_KEY, EXECUTOR_SECRET)
-
-
-def protect_openssl_key(current: Mapping[str, str],
-                        patch: Mapping[str, str | None]) -> dict[str, str | None]:
-    """`patch` minus any write to an existing `_APP_OPENSSL_KEY_V1` (present at all, even
-    blank, means existing: data may already be encrypted with it) — whatever asked for it."""
-    if OPENSSL_KEY not in current:
-        return dict(patch)
-    return {name: value for name, value in patch.items() if name != OPENSSL_KEY}
-
-
-_DIGEST_HEX = 16
-_MARKER_FALLBACK_KEY = b"appwrite-heroku managed marker v1"
-_MARKER_ENTRY = re.compile(rf"^(_APP_[A-Z0-9_]+):([0-9a-f]{{{_DIGEST_HEX}}})$")
 
 # What every Heroku dyno needs whatever the add-ons (Appwrite's code defaults differ).
 LITE_DEFAULTS: dict[str, str] = {
@@ -118,61 +111,65 @@ class Derivation:
         return [value for value in values if value]
 
 
-# --- the marker --------------------------------------------------------------------------------
-
-
-def _marker_key(config: Mapping[str, str]) -> bytes:
-    """The HMAC key of the marker: the app's `_APP_OPENSSL_KEY_V1`.
-
-    It is stable by contract (generated once, never changed), and secret, so the marker (a config
-    var that tools may print) reveals nothing about the values it covers: no offline guessing of a
-    weak hand-made database password from a plain hash. The fallback only serves an app that has
-    no key yet, in which case the marker is rebuilt with the new key in the same PATCH.
-    """
-    key = (config.get(OPENSSL_KEY) or "").strip()
-    return key.encode() if key else _MARKER_FALLBACK_KEY
-
-
-def marker_digest(key: bytes, name: str, value: str) -> str:
-    """First 16 hex of HMAC-SHA256 over name and value: enough to tell any change apart."""
-    message = name.encode() + b"\0" + value.encode("utf-8", "surrogatepass")
-    return hmac.new(key, message, hashlib.sha256).hexdigest()[:_DIGEST_HEX]
-
-
-def build_marker(key: bytes, values: Mapping[str, str]) -> str:
-    return ",".join(f"{name}:{marker_digest(key, name, values[name])}" for name in sorted(values))
-
-
-def parse_marker(text: str) -> dict[str, str] | None:
-    """`KEY:digest,...` → {KEY: digest}; None when the text is not a marker we wrote."""
-    entries: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        match = _MARKER_ENTRY.match(item)
-        if not match:
-            return None
-        entries[match.group(1)] = match.group(2)
-    return entries
-
-
-def managed_keys(config: Mapping[str, str]) -> tuple[frozenset[str], list[str]]:
-    """Keys present in config whose value is still exactly what the release engine wrote."""
-    text = config.get(MARKER_VAR)
-    if text is None or not text.strip():
-        return frozenset(), []
-    entries = parse_marker(text)
-    if entries is None:
-        return frozenset(), [f"{MARKER_VAR} is not in the KEY:digest form this tool writes; "
-                             "every _APP_* config var is treated as set by hand"]
-    key = _marker_key(config)
-    ours = frozenset(
-        name for name, digest in entries.items()
-        if name in config and name not in GENERATED_SECRETS
-        and hmac.compare_digest(marker_digest(key, name, config[name]), digest)
-    )
-    return ours, []
-
-
 # --- derive ------------------------------------------------------------------------------------
+
+
+def derive(
+    config: Mapping[str, str],
+    *,
+    hostname: str | None = None,
+    bridge_port: int = DEFAULT_BRIDGE_PORT,
+) -> Derivation:
+    """Appwrite's `_APP_*` settings for this app's config vars (see the module docstring)."""
+    if not 0 < bridge_port < 65536:
+        raise InputError("the Redis bridge port must be between 1 and 65535")
+    derivation = Derivation(settings={}, redis_upstream=None)
+    for name in _DOMAIN_KEYS:
+        # Copied into other settings and printed at the start of plan lines: checked, always.
+        if present(config, name):
+            _check_hostname(config[name], name)
+    ours, marker_warnings = managed_keys(config)
+    derivation.warnings.extend(marker_warnings)
+    hand_set = {name: value for name, value in config.items()
+                if name.startswith("_APP_") and name not in ours}
+
+    # Each add-on family in turn: its settings, and its warnings in this order.
+    redis_part, derivation.redis_upstream, redis_warnings = redis.derive(config, bridge_port)
+    database_part, database_warnings, derivation.not_ready = database.derive(config)
+    families = [(redis_part, redis_warnings), (database_part, database_warnings),
+                storage.derive(config, hand_set), mail.derive(config)]
+    derived: dict[str, str] = dict(LITE_DEFAULTS)
+    for part, warnings in families:
+        derived.update(part)
+        derivation.warnings.extend(warnings)
+    derived.update(_domain(config, hostname, derivation))
+
+    unknown = sorted(set(derived) - appwrite_variables())
+    if unknown:  # a bug in this module, not the user's input
+        raise AssertionError(f"derived names unknown to Appwrite: {', '.join(unknown)}")
+
+    derivation.warnings.extend(_hand_set_warnings(hand_set, derived))
+    derivation.warnings.extend(console_warnings(config))
+
+    derivation.settings = {**derived, **hand_set}
+    derivation.derived_keys = frozenset(set(derived) - set(hand_set))
+    derivation.missing_secrets = [
+        name for name in GENERATED_SECRETS if not present(derivation.settings, name)
+    ]
+    for name in derivation.missing_secrets:
+        if derivation.settings.pop(name, None) is not None:
+            derivation.warnings.append(
+                f"{name} is set but blank; set it by hand (a release never replaces an "
+                "existing value, as that would make encrypted data unreadable)"
+            )
+    derivation.secret_keys = frozenset(
+        name for name, value in derivation.settings.items()
+        if name in _ALWAYS_SECRET or is_secret(name, value)
+    )
+    return derivation
+
+
+# --- its parts: the domain, the console, hand-set values -------------------------------------
 
 
 _DOMAIN_KEYS = ("_APP_DOMAIN", "_APP_DOMAIN_TARGET", "_APP_DOMAIN_TARGET_CNAME")
@@ -182,68 +179,6 @@ def _check_hostname(value: str, source: str) -> str:
     return inputs.hostname(value, source)
 
 
-def _database(config: Mapping[str, str], derivation: Derivation) -> dict[str, str]:
-    names = addons.database_candidates(config)
-    if not names:
-        derivation.warnings.append(
-            "no database add-on (JawsDB Maria, JawsDB, ClearDB or Heroku Postgres) is attached; "
-            f"Appwrite cannot start without one (`{plans.attach_command(plans.DATABASE)}`)"
-        )
-        return {}
-    if len(names) > 1:
-        derivation.warnings.append(
-            f"several database URLs are set ({', '.join(names)}); using {names[0]} "
-            f"(order: {', '.join(addons.DATABASE_VARS)})"
-        )
-    try:
-        database = addons.parse_database_url(addons.present(config, names[0]) or "", names[0])
-    except NotReadyError as error:
-        derivation.not_ready.append(names[0])
-        derivation.warnings.append(str(error))
-        return {}
-    if database.adapter == "postgresql":
-        derivation.warnings.append(
-            f"{names[0]} is PostgreSQL: Appwrite 1.9.6 creates the extensions postgis, vector "
-            "and pg_trgm at its first boot; the release phase tries them first and names any "
-            "the database refuses (docs/settings.md)"
-        )
-    return database.settings()
-
-
-def _storage(config: Mapping[str, str], hand_set: Mapping[str, str],
-             derivation: Derivation) -> dict[str, str]:
-    if "_APP_STORAGE_DEVICE" in hand_set:
-        return {}  # the user configured storage by hand: add-ons do not mix into it
-    chosen = _prefer(addons.bucketeer_settings(config), addons.cloudcube_settings(config),
-                     "both Bucketeer and Cloudcube are attached; using Bucketeer", derivation)
-    if chosen is not None:
-        return chosen
-    derivation.warnings.append(
-        "no storage add-on (Bucketeer or Cloudcube) and no _APP_STORAGE_DEVICE: uploads are "
-        "kept on the dyno's disk and vanish at every dyno restart"
-    )
-    return {"_APP_STORAGE_DEVICE": "local"}
-
-
-def _mail(config: Mapping[str, str], derivation: Derivation) -> dict[str, str]:
-    return _prefer(addons.mailgun_settings(config), addons.sendgrid_settings(config),
-                   "both Mailgun and SendGrid are attached; using Mailgun", derivation) or {}
-
-
-def _prefer(first: dict[str, str] | None, second: tuple[dict[str, str], list[str]] | None,
-            both: str, derivation: Derivation) -> dict[str, str] | None:
-    """Two add-ons for one service: the first wins, and attaching both is worth a warning."""
-    if first is not None:
-        if second is not None:
-            derivation.warnings.append(both)
-        return first
-    if second is not None:
-        settings, warnings = second
-        derivation.warnings.extend(warnings)
-        return settings
-    return None
-
-
 def _domain(config: Mapping[str, str], hostname: str | None,
             derivation: Derivation) -> dict[str, str]:
     """The caller's host name (the release engine knows `web_url`), else dyno metadata, else the
@@ -251,10 +186,10 @@ def _domain(config: Mapping[str, str], hostname: str | None,
     domain: str | None = None
     if hostname is not None and hostname.strip():
         domain = _check_hostname(hostname, "the hostname")
-    elif addons.present(config, "HEROKU_APP_DEFAULT_DOMAIN_NAME"):
+    elif present(config, "HEROKU_APP_DEFAULT_DOMAIN_NAME"):
         domain = _check_hostname(config["HEROKU_APP_DEFAULT_DOMAIN_NAME"],
                                  "HEROKU_APP_DEFAULT_DOMAIN_NAME")
-    elif addons.present(config, "_APP_DOMAIN"):
+    elif present(config, "_APP_DOMAIN"):
         domain = _check_hostname(config["_APP_DOMAIN"], "_APP_DOMAIN")
     if domain is None:
         # Appwrite 1.9.6 answers 403 to any Host but _APP_DOMAIN while router protection is on.
@@ -269,26 +204,6 @@ def _domain(config: Mapping[str, str], hostname: str | None,
         "_APP_DOMAIN_TARGET_CNAME": domain,
         "_APP_OPTIONS_ROUTER_PROTECTION": "enabled",
     }
-
-
-def _redis(config: Mapping[str, str], bridge_port: int,
-           derivation: Derivation) -> dict[str, str]:
-    """The Redis settings (through the bridge when the add-on needs TLS or a password)."""
-    upstream, redis_warnings = addons.choose_redis(config)
-    derivation.warnings.extend(redis_warnings)
-    if upstream is None:
-        derivation.warnings.append(
-            "no Redis add-on is attached; Appwrite cannot start without one "
-            f"(`{plans.attach_command(plans.REDIS)}`)"
-        )
-        return {}
-    derivation.redis_upstream = upstream
-    if upstream.db and not upstream.needs_bridge:
-        derivation.warnings.append(
-            f"{upstream.source} names Redis database {upstream.db}, but Appwrite 1.9.6 "
-            "always uses database 0"
-        )
-    return addons.redis_settings(upstream, bridge_port)
 
 
 CONSOLE_EMAILS = "_APP_CONSOLE_WHITELIST_EMAILS"
@@ -354,57 +269,6 @@ def _hand_set_warnings(hand_set: Mapping[str, str], derived: Mapping[str, str]) 
     return warnings
 
 
-def derive(
-    config: Mapping[str, str],
-    *,
-    hostname: str | None = None,
-    bridge_port: int = DEFAULT_BRIDGE_PORT,
-) -> Derivation:
-    """Appwrite's `_APP_*` settings for this app's config vars (see the module docstring)."""
-    if not 0 < bridge_port < 65536:
-        raise InputError("the Redis bridge port must be between 1 and 65535")
-    derivation = Derivation(settings={}, redis_upstream=None)
-    for name in _DOMAIN_KEYS:
-        # Copied into other settings and printed at the start of plan lines: checked, always.
-        if addons.present(config, name):
-            _check_hostname(config[name], name)
-    ours, marker_warnings = managed_keys(config)
-    derivation.warnings.extend(marker_warnings)
-    hand_set = {name: value for name, value in config.items()
-                if name.startswith("_APP_") and name not in ours}
-
-    derived: dict[str, str] = dict(LITE_DEFAULTS)
-    derived.update(_redis(config, bridge_port, derivation))
-    derived.update(_database(config, derivation))
-    derived.update(_storage(config, hand_set, derivation))
-    derived.update(_mail(config, derivation))
-    derived.update(_domain(config, hostname, derivation))
-
-    unknown = sorted(set(derived) - appwrite_variables())
-    if unknown:  # a bug in this module, not the user's input
-        raise AssertionError(f"derived names unknown to Appwrite: {', '.join(unknown)}")
-
-    derivation.warnings.extend(_hand_set_warnings(hand_set, derived))
-    derivation.warnings.extend(console_warnings(config))
-
-    derivation.settings = {**derived, **hand_set}
-    derivation.derived_keys = frozenset(set(derived) - set(hand_set))
-    derivation.missing_secrets = [
-        name for name in GENERATED_SECRETS if not addons.present(derivation.settings, name)
-    ]
-    for name in derivation.missing_secrets:
-        if derivation.settings.pop(name, None) is not None:
-            derivation.warnings.append(
-                f"{name} is set but blank; set it by hand (a release never replaces an "
-                "existing value, as that would make encrypted data unreadable)"
-            )
-    derivation.secret_keys = frozenset(
-        name for name, value in derivation.settings.items()
-        if name in _ALWAYS_SECRET or is_secret(name, value)
-    )
-    return derivation
-
-
 # --- what the release engine writes ------------------------------------------------------------
 
 
@@ -442,7 +306,7 @@ def config_patch(
         if name not in derivation.settings and name not in GENERATED_SECRETS:
             patch[name] = None  # we wrote it, nothing derives it any more
 
-    marker = build_marker(_marker_key(key_source), written) if written else None
+    marker = build_marker(marker_key(key_source), written) if written else None
     if marker != (current.get(MARKER_VAR) or None):
         patch[MARKER_VAR] = marker
     for name in GENERATED_SECRETS:
@@ -451,21 +315,21 @@ def config_patch(
     return patch
 
 
+def protect_openssl_key(current: Mapping[str, str],
+                        patch: Mapping[str, str | None]) -> dict[str, str | None]:
+    """`patch` minus any write to an existing `_APP_OPENSSL_KEY_V1` (present at all, even
+    blank, means existing: data may already be encrypted with it) — whatever asked for it."""
+    if OPENSSL_KEY not in current:
+        return dict(patch)
+    return {name: value for name, value in patch.items() if name != OPENSSL_KEY}
+
+
 __all__ = [
     "DEFAULT_BRIDGE_PORT",
-    "EXECUTOR_SECRET",
     "LITE_DEFAULTS",
-    "MARKER_VAR",
-    "OPENSSL_KEY",
     "Derivation",
-    "RedisUpstream",
-    "build_marker",
     "config_patch",
     "console_warnings",
     "derive",
-    "managed_keys",
-    "marker_digest",
-    "parse_marker",
-    "parse_redis_url",
     "protect_openssl_key",
 ]

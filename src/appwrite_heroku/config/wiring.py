@@ -14,7 +14,7 @@ from ..display import quoted
 from ..errors import InputError
 from . import inputs
 
-# -- the Redis bridge (dyno/bridge.py, dyno/bridge_mux.py) ---------------------------------------
+# -- the Redis bridge (dyno/bridge.py, dyno/redis/) ------------------------------------------------
 
 UPSTREAM_ENV = "APPWRITE_REDIS_BRIDGE_UPSTREAM"  # the Redis URL: its password stays out of argv
 MODE_ENV = "APPWRITE_REDIS_BRIDGE_MODE"  # plain | multiplex

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..clock import SYSTEM, Clock, poll
+from ..config.database import APPWRITE_DEFAULT_DATABASE, appwrite_database
 from ..errors import NotReadyError
 
 # A row the release role keeps beside Appwrite's tables: the Appwrite version last released
@@ -25,24 +26,6 @@ MARKER_TABLE = "appwrite_heroku_release"
 # utf8_ci_ai collation its tables need (Postgres.php:169-181).
 POSTGRES_MARKER_SCHEMA = "public"
 _MYSQL_ADAPTERS = ("mariadb", "mysql", "")
-# Appwrite 1.9.6's own default for APP_DATABASE (app/init/constants.php:181).
-APPWRITE_DEFAULT_DATABASE = "appwrite"
-# utopia-php/database 6.0.0 Adapter::filter (src/Database/Adapter.php:1328-1337), applied by
-# Adapter::setDatabase (Adapter.php:171-176) to the name before any SQL sees it.
-_ADAPTER_FILTER = re.compile(r"[^A-Za-z0-9_\-]")
-
-
-def appwrite_database(settings: Mapping[str, str]) -> str:
-    """The database (MySQL family) or schema (PostgreSQL) Appwrite keeps its tables in, in the
-    Lite image: the rule `patch-appwrite` puts into APP_DATABASE (see patches.py).
-
-    `System::getEnv('_APP_DB_SCHEMA', 'appwrite')` is `getenv() ?: 'appwrite'` (utopia-php/system
-    0.10.2 System.php:698-701), so unset, empty and "0" all mean `appwrite`; the adapter then
-    drops every character outside [A-Za-z0-9_-].
-    """
-    raw = settings.get("_APP_DB_SCHEMA", "")
-    name = raw if raw not in ("", "0") else APPWRITE_DEFAULT_DATABASE
-    return _ADAPTER_FILTER.sub("", name)
 
 
 @dataclass(frozen=True)
@@ -269,7 +252,7 @@ def identifier(name: str, *, postgres: bool) -> str:
     database, schema, table or extension: MySQL/MariaDB between backticks, PostgreSQL between
     double quotes, the quote character itself doubled (both engines' own rule), so no name
     can end the quoting and be read as syntax. Names that hold a quote are also refused where
-    they enter (addons.parse_database_url); this is the second wall."""
+    they enter (config.database.parse_database_url); this is the second wall."""
     if "\0" in name:
         raise ValueError("an SQL identifier cannot hold a NUL character")
     quote = '"' if postgres else "`"

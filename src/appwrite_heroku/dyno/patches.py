@@ -25,7 +25,7 @@ So APP_DATABASE is read from `_APP_DB_SCHEMA` (the add-on's own database), defau
 `appwrite`. utopia-php/system 0.10.2's `System::getEnv` is `getenv($name) ?: $default`
 (src/System/System.php:698-701): an unset, empty or "0" `_APP_DB_SCHEMA` gives `appwrite`,
 which is what Appwrite does today (PDO then connects without a default database).
-`database.appwrite_database` states the same rule for the launcher.
+`config.database.appwrite_database` states the same rule for the launcher.
 
 Not patched: with `_APP_DATABASE_SHARED_TABLES` set, Appwrite also names `'appwrite'`
 literally (app/http.php:431, Projects/Http/Projects/Create.php:143-144,

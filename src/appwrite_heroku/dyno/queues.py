@@ -35,7 +35,7 @@ import hiredis
 
 from ..clock import SYSTEM, Clock
 from ..config import queues
-from .resp import pack_command
+from .redis.resp import encode_command
 
 POLL_SECONDS = 0.5
 # How long a worker keeps its slot while other queues wait, before it yields it between jobs;
@@ -177,7 +177,7 @@ class RedisLists:
         if self._socket is None:
             self._socket = socket.create_connection(self._address, timeout=self._timeout)
         try:
-            self._socket.sendall(b"".join(pack_command((b"LLEN", key.encode())) for key in keys))
+            self._socket.sendall(b"".join(encode_command(b"LLEN", key.encode()) for key in keys))
             reader = hiredis.Reader()
             replies: list[object] = []
             while len(replies) < len(keys):

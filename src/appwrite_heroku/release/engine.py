@@ -31,7 +31,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from ..clock import SYSTEM, Clock, poll
-from ..config import addons, appetite, inputs, plans, queues
+from ..config import appetite, database, inputs, plans, queues, redis
 from ..config import budget as budget_model
 from ..config import settings as settings_engine
 from ..config.heroku_types import PROCESS_TYPES, Formation, Release
@@ -196,12 +196,13 @@ def check_promotion(options: DeployOptions, label: str = "--from") -> None:
 def missing_addons(config: Mapping[str, str]) -> list[str]:
     """The add-ons Appwrite cannot run without, judged from config vars already read."""
     missing = []
-    # The add-ons are found by the variables the dyno reads (addons.py), or set by hand; the
-    # hint names the plan the Deploy button attaches, as the settings engine's warning does.
-    has_redis = addons.redis_candidates(config) or config.get("_APP_REDIS_HOST")
+    # The add-ons are found by the variables the dyno reads (config/redis.py,
+    # config/database.py), or set by hand; the hint names the plan the Deploy button attaches,
+    # as the settings engine's warning does.
+    has_redis = redis.redis_candidates(config) or config.get("_APP_REDIS_HOST")
     if not has_redis:
         missing.append(f"a Redis add-on ({plans.attach_command(plans.REDIS)})")
-    if not (addons.database_candidates(config) or config.get("_APP_DB_HOST")):
+    if not (database.database_candidates(config) or config.get("_APP_DB_HOST")):
         missing.append(f"a database add-on ({plans.attach_command(plans.DATABASE)})")
     return missing
 

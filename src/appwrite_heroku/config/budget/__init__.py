@@ -14,9 +14,9 @@ judgement (the release engine's, before it writes) > heroku_app (an app as Herok
 does not fit). This package's namespace is their public names, which callers use.
 
 Every figure comes twice: what Appwrite opens (to the bridge and to PgBouncer on 127.0.0.1) and
-what reaches the add-on ("upstream"). Redis: the multiplexed bridge (bridge_mux.py, the
+what reaches the add-on ("upstream"). Redis: the multiplexed bridge (dyno/redis/pool.py, the
 launcher's mode) shares a few upstream connections for ordinary commands and gives a connection
-that blocks, subscribes or opens MULTI one of its own while it needs it, under a ceiling this
+that blocks, subscribes or WATCHes one of its own while it needs it, under a ceiling this
 module chooses per dyno; the plain bridge opens one upstream per Appwrite connection.
 PostgreSQL: PgBouncer (pooler.py) on every dyno opens at most its share of the plan. MySQL-family
 add-ons get no pooler: Appwrite's own count reaches the add-on.

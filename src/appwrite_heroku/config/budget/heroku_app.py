@@ -9,8 +9,8 @@ from typing import Any
 
 from ...errors import InputError
 from .. import plans as plan_table
-from ..addons import database_candidates
 from ..appetite import runs_all_in_web
+from ..database import database_candidates
 from ..heroku_types import RUNNING_TYPES
 from ..plans import AddonPlan
 from .model import ROLES, DynoSpec, formation_text
@@ -74,7 +74,7 @@ def setup_from_platform(addons: Sequence[Mapping[str, Any]],
 
 
 # Which add-on a database URL var comes from, and the plan `heroku addons:create SERVICE`
-# gives without one: the service's smallest. Which var the dyno uses is addons.py's choice.
+# gives without one: the service's smallest. Which var the dyno uses is database.py's choice.
 DB_URL_SERVICES = {"DATABASE_URL": ("heroku-postgresql", "heroku-postgresql:essential-0"),
                    "JAWSDB_MARIA_URL": ("jawsdb-maria", "jawsdb-maria:kitefin"),
                    "JAWSDB_URL": ("jawsdb", "jawsdb:kitefin")}

@@ -81,8 +81,8 @@ class Wiring:
 
 
 def ceiling_for(dedicated: int) -> int:
-    """The smallest ceiling whose dedicated part (the ceiling less bridge_mux's shared
-    connections) holds `dedicated` needs at once: nothing ever waits for a connection."""
+    """The smallest ceiling whose dedicated part (the ceiling less the bridge pool's
+    shared connections) holds `dedicated` needs at once: nothing ever waits for a connection."""
     ceiling = max(2, dedicated + 1)
     while ceiling - shared_for(ceiling) < dedicated:
         ceiling += 1
