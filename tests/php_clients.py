@@ -18,7 +18,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -231,11 +231,3 @@ def wait_for(condition: Callable[[], bool], timeout: float = 15.0,
             raise AssertionError(f"{what} not reached within {timeout}s")
         time.sleep(0.005)
 
-
-@pytest.fixture
-def php_clients() -> Iterator[PhpClients]:
-    clients = PhpClients(require_php())
-    try:
-        yield clients
-    finally:
-        clients.close()

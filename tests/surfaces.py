@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from appwrite_heroku import cli
 from appwrite_heroku.action import runner
+from appwrite_heroku.clock import SYSTEM, Clock
 
 
 @dataclass
@@ -134,9 +135,11 @@ class ActionOutcome:
     summary: str
 
 
-def run_action(env: Mapping[str, str], tmp: os.PathLike[str] | str) -> ActionOutcome:
+def run_action(env: Mapping[str, str], tmp: os.PathLike[str] | str,
+               clock: Clock = SYSTEM) -> ActionOutcome:
     """The Action's `runner.run(env)` in-process, as entrypoint.py starts it (env is the whole
-    environment; `$GITHUB_OUTPUT` and `$GITHUB_STEP_SUMMARY` live in `tmp`)."""
+    environment; `$GITHUB_OUTPUT` and `$GITHUB_STEP_SUMMARY` live in `tmp`). `clock`: the
+    engine's (a SkippingClock's, when no stand-in shares its time, skips every retry's wait)."""
     from pathlib import Path
 
     outputs, summary = Path(tmp) / "github_output", Path(tmp) / "step_summary"
@@ -145,7 +148,7 @@ def run_action(env: Mapping[str, str], tmp: os.PathLike[str] | str) -> ActionOut
     full = {**env, "GITHUB_OUTPUT": str(outputs), "GITHUB_STEP_SUMMARY": str(summary)}
     out = io.StringIO()
     with environment(full):
-        status = runner.run(full, out)
+        status = runner.run(full, out, clock)
     return ActionOutcome(status, out.getvalue(), outputs.read_text(), summary.read_text())
 
 

@@ -123,7 +123,7 @@ def _result(**changes: object) -> DeployResult:
         exit_status=0, app_url="https://my-app.herokuapp.com/", release_version=7,
         image_ids={"web": "sha256:" + "a" * 64, "worker": "sha256:" + "b" * 64},
         changed_config_keys=["_APP_DOMAIN", "_APP_DB_PASS"], rolled_back=False, healthy=True,
-        summary="released v7",
+        summary="released v7", budget="fits: web basic 452 of 460 MiB; $22/month",
     )
     for key, value in changes.items():
         setattr(base, key, value)
@@ -138,6 +138,7 @@ def test_summary_table_says_what_happened() -> None:
     assert "| Release | v7 |" in text
     assert "web `sha256:aaaaaaaaaaaa`" in text and "worker `sha256:bbbbbbbbbbbb`" in text
     assert "| Config vars changed | `_APP_DOMAIN`, `_APP_DB_PASS` (values ****) |" in text
+    assert "| Budget | fits: web basic 452 of 460 MiB; $22/month |" in text
     assert "| Health | healthy |" in text
     assert "| Rollback | no |" in text
 
@@ -151,6 +152,13 @@ def test_summary_of_a_failed_rolled_back_release() -> None:
     assert "| Rollback | rolled back |" in text
     assert "| Config vars changed | none |" in text
     assert "| Result | health \\| failed |" in text
+
+
+def test_summary_of_a_run_that_judged_no_budget_says_so() -> None:
+    for dry_run in (False, True):
+        text = summary_markdown("my-app", None, _result(budget="", summary="refused: bad key"),
+                                dry_run)
+        assert "| Budget | not checked |" in text
 
 
 def test_files_are_appended_and_redacted(tmp_path) -> None:

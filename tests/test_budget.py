@@ -20,6 +20,7 @@ from appwrite_heroku.config.budget import DynoKnobs, DynoSpec
 from appwrite_heroku.config.wiring import MUX, PLAIN, shared_for
 from appwrite_heroku.dyno.redis.commands import Route, route_of
 from appwrite_heroku.errors import InputError
+from surfaces import Outcome, run_cli
 
 MIRROR = Path("/work/.mirror/appwrite+appwrite/repo")
 FULL = appetite.background_set(usage_stats=True)  # every queue, stats-resources too
@@ -206,6 +207,7 @@ def test_every_figure_names_its_basis() -> None:
         assert size.basis and size.memory_mib >= 512
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not MIRROR.is_dir(), reason="the Appwrite mirror is a workstation copy")
 def test_numbers_match_the_1_9_6_sources() -> None:
     def show(path: str) -> str:
@@ -473,6 +475,7 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_cli_fits_is_exit_0_and_prints_every_process() -> None:
     done = cli("--formation", "web=standard-1x,worker=standard-2x", "--redis-plan",
                "heroku-redis:mini", "--db-plan", "heroku-postgresql:essential-0")
@@ -489,6 +492,7 @@ def test_cli_fits_is_exit_0_and_prints_every_process() -> None:
     assert "worker-stats-resources" in stats.stdout and " stats-resources " in stats.stdout
 
 
+@pytest.mark.slow
 def test_cli_misfit_is_exit_1_with_advice() -> None:
     done = cli("--formation", "web=basic,worker=basic", "--redis-plan", "heroku-redis:mini",
                "--db-plan", "jawsdb-maria:kitefin")
@@ -496,6 +500,7 @@ def test_cli_misfit_is_exit_1_with_advice() -> None:
     assert "does not fit" in done.stdout and "choose " in done.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("args", "named"), [
     (("--formation", "web=basic", "--redis-plan", "heroku-redis:giant", "--db-plan",
       "jawsdb:kitefin"), "heroku-redis:giant"),
@@ -512,6 +517,7 @@ def test_cli_unknown_values_are_exit_2_in_one_line(args: tuple[str, ...], named:
     assert "known" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_cli_json_shape() -> None:
     done = cli("--profile", "minimal", "--json")
     assert done.returncode == 0, done.stderr
@@ -532,6 +538,7 @@ def test_cli_json_shape() -> None:
                                              for d in data["dynos"])
 
 
+@pytest.mark.slow
 def test_cli_bridge_option_judges_mini() -> None:
     done = cli("--profile", "default", "--bridge", "multiplex", "--json")
     assert done.returncode == 0
@@ -542,31 +549,52 @@ def test_cli_bridge_option_judges_mini() -> None:
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
 
 
-# -- `plan` shows the same budget ---------------------------------------------------------------
+# -- `plan` shows the diff first, then the budget's verdict in one line -------------------------
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "heroku-config.json"
+ASSUMED_POSTGRES = ("the default profile's dynos and Redis plan with "
+                    "heroku-postgresql:essential-0 for DATABASE_URL (assumed: the smallest "
+                    "heroku-postgresql plan)")
 
 
-def plan(config: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "appwrite_heroku", "plan", "--config-from",
-                           str(config)], capture_output=True, text=True, timeout=60)
+def plan(config: Path, *flags: str) -> Outcome:
+    return run_cli(["plan", "--config-from", str(config), *flags])
 
 
-def plan_config(config: dict[str, str], tmp_path: Path,
-                ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+def plan_config(config: dict[str, str], tmp_path: Path) -> tuple[Outcome, list[str]]:
     """`plan` over this config, and its `error:` lines."""
     path = tmp_path / "config.json"
     path.write_text(json.dumps(config))
     done = plan(path)
-    return done, [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    return done, [line for line in done.err.splitlines() if line.startswith("error: ")]
 
 
-def test_offline_plan_shows_the_default_profiles_budget() -> None:
+def budget_lines(out: str) -> list[str]:
+    return [line for line in out.splitlines() if line.startswith("  budget")]
+
+
+def test_offline_plan_ends_with_the_budgets_verdict_in_one_line() -> None:
     done = plan(EXAMPLE)
-    assert done.returncode == 0, done.stderr
-    assert ("Budget (plans and dynos from the default profile; DATABASE_URL is set: assumed "
-            "heroku-postgresql:essential-0, the smallest heroku-postgresql plan") in done.stdout
-    assert "realtime worker" in done.stdout and "  fits" in done.stdout
+    assert done.status == 0, done.err
+    lines = done.out.splitlines()
+    # The diff and the images first; the verdict last, naming what it judged and assumed.
+    assert lines.index("  images (built with docker):") < len(lines) - 1
+    assert budget_lines(done.out) == [lines[-1]]
+    verdict = lines[-1]
+    assert verdict.startswith(f"  budget of {ASSUMED_POSTGRES}: fits: web basic ")
+    assert ", worker basic " in verdict and " of 17 clients (heroku-redis:mini), database " \
+        in verdict and " of 15 connections (heroku-postgresql:essential-0); $22/month" in verdict
+    assert verdict.endswith("(the table: plan --budget)")
+    assert "realtime worker" not in done.out  # the table is behind --budget
+
+
+def test_offline_plan_with_budget_prints_the_table_after_the_verdict() -> None:
+    done = plan(EXAMPLE, "--budget")
+    assert done.status == 0, done.err
+    lines = done.out.splitlines()
+    verdict = lines.index(budget_lines(done.out)[0])
+    assert lines[verdict + 1].startswith(f"Budget of {ASSUMED_POSTGRES} (multiplex bridge")
+    assert "realtime worker" in done.out and lines[-1] == "  fits"
 
 
 @pytest.mark.parametrize(("var", "plan_name"), [("JAWSDB_MARIA_URL", "jawsdb-maria:kitefin"),
@@ -577,9 +605,11 @@ def test_offline_plan_judges_the_database_the_config_names(tmp_path: Path, var: 
     config.pop("DATABASE_URL")
     config[var] = "mysql://exampleuser:examplepassw0rd1@db.example.com:3306/exampleschema"
     done, errors = plan_config(config, tmp_path)
-    assert done.returncode == 1
-    assert f"{var} is set: assumed {plan_name}" in done.stdout
-    assert len(errors) == 1
+    assert done.status == 1
+    # Not fitting, the verdict is the one error line: what was assumed, what to choose instead.
+    assert budget_lines(done.out) == [] and len(errors) == 1
+    assert f"does not fit the default profile's dynos and Redis plan with {plan_name} for " \
+        f"{var} (assumed: the smallest " in errors[0]
     assert "heroku-postgresql:essential-0 ($5/month) instead of " + plan_name in errors[0]
 
 
@@ -588,9 +618,9 @@ def test_offline_plan_with_recorded_plans_that_cannot_fit_is_red(tmp_path: Path)
     config[budget.PLANS_VAR] = ("redis=heroku-redis:mini,db=jawsdb-maria:kitefin,"
                                   "web=standard-1x,worker=standard-2x")
     done, errors = plan_config(config, tmp_path)
-    assert done.returncode == 1
-    assert f"from {budget.PLANS_VAR} in the config" in done.stdout
-    assert len(errors) == 1 and "heroku-postgresql:essential-0 ($5/month)" in errors[0]
+    assert done.status == 1
+    assert len(errors) == 1 and f"the dynos and plans {budget.PLANS_VAR} records" in errors[0]
+    assert "heroku-postgresql:essential-0 ($5/month)" in errors[0]
 
 
 def test_advice_never_suggests_eco() -> None:

@@ -68,6 +68,7 @@ def test_missing_dockerfile_is_bad_input(tmp_path: Path) -> None:
         builder.check_source(str(tmp_path))
 
 
+@pytest.mark.slow
 def test_source_tarball_holds_git_tracked_files_only(tmp_path: Path) -> None:
     (tmp_path / "heroku.yml").write_text("build:\n  docker:\n    web: Dockerfile.lite\n")
     (tmp_path / "Dockerfile.lite").write_text("FROM scratch\n")
@@ -151,7 +152,10 @@ def test_image_ids_are_config_digests_and_oci_is_refused(registry: RegistryServe
         image_ids(api, heroku_registry, "oci-app", ("worker",))
 
 
-def test_build_on_heroku(heroku_api_standin: HerokuStandIn, source: Path) -> None:
+def test_build_on_heroku(heroku_api_standin: HerokuStandIn, skipping_clock: SkippingClock,
+                         source: Path) -> None:
+    """The engine waits for the build, the release phase and health on the stand-in's clock,
+    which skips what it waits for."""
     standin = heroku_api_standin
     # Plans and dynos Appwrite fits: a deploy onto plans it cannot fit, or onto a formation
     # with no worker dyno (what Heroku leaves after a first container release), is refused.
@@ -167,7 +171,8 @@ def test_build_on_heroku(heroku_api_standin: HerokuStandIn, source: Path) -> Non
     reporter = RecordingReporter()
     result = deploy(DeployOptions(app="built-on-heroku", tag="v1.0.0", build="heroku",
                                   source_dir=str(source), health_timeout=5, release_timeout=30,
-                                  retry_backoff=0.05), reporter, env=env)
+                                  retry_backoff=0.05), reporter, env=env,
+                    clock=skipping_clock.clock)
     assert result.exit_status == 0, reporter.text
     assert result.healthy is True
     app = standin.app("built-on-heroku")
@@ -185,7 +190,7 @@ def test_build_on_heroku(heroku_api_standin: HerokuStandIn, source: Path) -> Non
     with pytest.raises(ReleaseFailed, match=r"the Heroku build failed") as failed:
         deploy(DeployOptions(app="built-on-heroku", tag="v1.1.0", build="heroku",
                              source_dir=str(source), health_timeout=5, release_timeout=30),
-               reporter, env=env)
+               reporter, env=env, clock=skipping_clock.clock)
     assert failed.value.exit_status == 1
     assert len(app.releases) == releases
 
@@ -230,6 +235,7 @@ class PingServer:
                     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nOK")
 
 
+@pytest.mark.slow
 def test_standalone_buildx_builds_with_the_login_in_a_private_config(
         source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where the docker CLI is absent (the Action's image), the standalone buildx builds; it
@@ -266,6 +272,7 @@ def test_standalone_buildx_builds_with_the_login_in_a_private_config(
     assert CANARY_API_KEY not in "\n".join(lines)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not have("docker"), reason="the docker CLI is not installed")
 def test_docker_build_without_buildx_or_daemon_is_a_clear_refusal(source: Path) -> None:
     ready = subprocess.run(["docker", "buildx", "version"], capture_output=True)
@@ -278,6 +285,7 @@ def test_docker_build_without_buildx_or_daemon_is_a_clear_refusal(source: Path) 
                              appwrite_version="1.9.6", on_line=lambda line: None)
 
 
+@pytest.mark.slow
 def test_a_failed_push_is_retried_after_waits_on_the_clock(tmp_path: Path) -> None:
     """A real command that fails twice, then succeeds: three runs, and the two waits between
     them (2 s, then 4 s) taken on the injected clock, none slept for real."""

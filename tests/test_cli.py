@@ -10,6 +10,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each test runs the command as a process, through a pipe
+
 COMMAND = shutil.which("appwrite-heroku") or ""
 # (arguments, exit status): argparse itself ignores a failed write of its help and exits 0.
 CASES = [(["budget", "--profile", "default"], 141), (["--help"], 0), (["plan", "--help"], 0)]

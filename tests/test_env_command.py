@@ -13,6 +13,8 @@ import pytest
 from helpers import CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
 from services import isolated_env
 
+pytestmark = pytest.mark.slow  # each test runs the command as a process
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "heroku-config.json"
 CANARIES = (CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD, CANARY_API_KEY,

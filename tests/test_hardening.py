@@ -21,6 +21,7 @@ from appwrite_heroku.errors import InputError
 from appwrite_heroku.release.engine import DeployResult
 from appwrite_heroku.secrecy import MASK, Redactor, is_secret
 from helpers import ADDON_POSTGRES_URL, ADDON_REDIS_URL, CANARY_API_KEY, make_appwrite_app
+from standins.clock import SkippingClock
 from standins.heroku import HerokuStandIn
 from surfaces import (
     OUR_COMMANDS,
@@ -70,6 +71,7 @@ def test_api_key_that_no_header_can_carry_is_one_line_exit_2(key: str) -> None:
     assert "HEROKU_API_KEY holds a character an HTTP header cannot carry" in done.err
 
 
+@pytest.mark.slow
 def test_api_key_with_newline_as_a_process_prints_no_traceback() -> None:
     key = "k\nx-canary-key-0001"
     done = subprocess.run([sys.executable, "-m", "appwrite_heroku", "plan", "-a", "myapp"],
@@ -150,7 +152,8 @@ def test_plan_masks_secrets_by_shape(tmp_path: Path) -> None:
 def test_action_masks_shaped_secrets_and_not_common_words(tmp_path: Path) -> None:
     config = "\n".join(f"{k}: '{v}'" for k, v in SHAPED.items())
     config += "\n_APP_SMTP_SECURE: tls\nFEATURE_FLAG: 'true'\nSHORT_TOKEN: ok\n"
-    done = run_action(action_env(config=config), tmp_path)
+    # The API refuses connections: the engine's retries wait on a clock that skips.
+    done = run_action(action_env(config=config), tmp_path, SkippingClock().clock)
     masked = [line.removeprefix("::add-mask::") for line in done.stdout.splitlines()
               if line.startswith("::add-mask::")]
     for secret in SHAPED_SECRETS:
@@ -179,6 +182,7 @@ def test_plan_prints_no_runner_command_from_config_values(tmp_path: Path) -> Non
     assert '+ MULTI="a\\n::error::forged\\nb"' in done.out
 
 
+@pytest.mark.slow
 def test_env_prints_no_runner_command_and_stays_shell_readable(tmp_path: Path) -> None:
     value = "x ##[error]forged\n::error::forged"
     done = run_cli(["env", "--from", write_config(tmp_path, {**GOOD_ADDONS,
@@ -217,6 +221,7 @@ def test_deeply_nested_json_is_bad_input(tmp_path: Path, command: list[str]) -> 
     one_line_exit_2(run_cli([*command, str(path)]))
 
 
+@pytest.mark.slow  # PyYAML composes 50,000 levels before refusing: seconds of CPU
 def test_deeply_nested_yaml_config_is_bad_input() -> None:
     with pytest.raises(InputError):
         parse_config("A: " + "[" * 50_000 + "]" * 50_000)
@@ -231,7 +236,7 @@ def test_unparseable_url_in_an_unrelated_var_is_harmless(tmp_path: Path) -> None
 
 def test_unparseable_url_in_action_config_is_not_an_unexpected_error(tmp_path: Path) -> None:
     done = run_action(action_env(config="SOME_WEBHOOK_URL: 'http://[::1'\n"),
-                      tmp_path)
+                      tmp_path, SkippingClock().clock)
     assert "unexpected" not in done.stdout + done.summary
     assert done.status == 3  # the API URL refuses connections: the run got past the config
 

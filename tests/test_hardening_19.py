@@ -94,6 +94,7 @@ def bad_input_annotation(stdout: str) -> list[str]:
 
 # -- 1. linear time on any input; sizes bounded at every surface ------------------------------
 
+@pytest.mark.slow
 def test_the_secret_shape_recogniser_answers_a_1_mb_value_at_once() -> None:
     """The URL-userinfo pattern was retried from every letter of a long run: 27 s at 100 KB."""
     code = ("from appwrite_heroku.secrecy import is_secret_value, secret_parts, Redactor\n"
@@ -104,6 +105,7 @@ def test_the_secret_shape_recogniser_answers_a_1_mb_value_at_once() -> None:
     assert within_deadline(["-c", code]).returncode == 0
 
 
+@pytest.mark.slow
 def test_env_from_dev_zero_answers_at_once_with_exit_2() -> None:
     done = within_deadline(["-m", "appwrite_heroku", "env", "--from", "/dev/zero"])
     assert done.returncode == 2, done.stderr[-500:]
@@ -118,6 +120,7 @@ def test_a_config_file_over_256_kb_is_refused_naming_it(tmp_path: Path,
     assert command[1] in line and "256 KB" in line
 
 
+@pytest.mark.slow
 def test_a_1_mb_config_value_is_refused_by_plan_at_once(tmp_path: Path) -> None:
     # Through a file of arguments: 1 MB is more than one argv string may be.
     code = ("import sys; from appwrite_heroku.cli import main\n"
@@ -134,6 +137,7 @@ def test_config_vars_over_32_kb_together_are_refused(tmp_path: Path) -> None:
     assert "32 KB" in line
 
 
+@pytest.mark.slow
 def test_the_actions_1_mb_config_input_is_bad_input_at_once(tmp_path: Path) -> None:
     code = ("import io, sys; from appwrite_heroku.action import runner\n"
             f"env = {action_env(config='NOTE=')!r}\n"
@@ -487,10 +491,13 @@ def test_the_docs_do_not_say_plan_and_deploy_help_agree() -> None:
 
 def test_the_docs_tell_contributors_about_shared_and_a_fast_subset() -> None:
     contributing = section("contributing")
-    assert "../shared" in contributing and 'pytest -m "not services"' in contributing
+    # The fast lane is what contributors are offered first, before CI's `bash .ci/run`.
+    assert "../shared" in contributing and 'python3 -m pytest -m "not slow"' in contributing
+    assert contributing.index('pytest -m "not slow"') < contributing.index("bash .ci/run")
     assert "APPWRITE_HEROKU_SHARED" in contributing
 
 
+@pytest.mark.slow
 def test_a_test_that_needs_shared_skips_with_its_reason_without_it(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "CI"}
     env["APPWRITE_HEROKU_SHARED"] = str(tmp_path / "nowhere")

@@ -119,6 +119,7 @@ def test_post_is_not_retried_on_5xx_or_drops(standin: HerokuStandIn) -> None:
     assert len(standin.api_requests("POST", r"/releases$")) == 2
 
 
+@pytest.mark.slow  # two stalls outlast the client's real socket timeout (1 s each)
 def test_idempotent_calls_survive_5xx_drops_and_stalls(standin: HerokuStandIn) -> None:
     api = client(standin)
     standin.inject("503", count=2, path=r"/config-vars$", method="PATCH")
@@ -130,12 +131,14 @@ def test_idempotent_calls_survive_5xx_drops_and_stalls(standin: HerokuStandIn) -
     assert standin.schema_violations == []
 
 
-def test_rate_limit_exhausted_after_retries_is_a_platform_error(standin: HerokuStandIn) -> None:
-    api = client(standin)
+def test_rate_limit_exhausted_after_retries_is_a_platform_error(
+        standin: HerokuStandIn, skipping_clock: SkippingClock) -> None:
+    api = client(standin, clock=skipping_clock.clock)
     standin.inject("429", count=100, path=r"^/apps/")
     with pytest.raises(PlatformError, match="rate limit"):
         api.get_app(APP)
     assert len(standin.requests) == 9  # the first try and 8 retries
+    assert skipping_clock.skipped > 0  # their backoff was waited on the client's clock
 
 
 def test_empty_pool_paces_calls(standin: HerokuStandIn, skipping_clock: SkippingClock) -> None:

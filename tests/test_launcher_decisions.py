@@ -70,6 +70,7 @@ def test_storage_check_creates_and_reports(tmp_path: Path) -> None:
 MIRROR = Path("/work/.mirror/appwrite+appwrite/repo")
 
 
+@pytest.mark.slow
 def test_storage_is_where_appwrite_writes(tmp_path: Path) -> None:
     """The check reads Appwrite's own constants; 1.9.6's list when the file is absent."""
     assert appwrite_storage(tmp_path) == APPWRITE_STORAGE_1_9_6

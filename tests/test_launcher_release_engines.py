@@ -138,6 +138,7 @@ def test_appwrite_booted_before_any_marker_is_migrated(tmp_path, addon, redis_pl
     assert addon.marker() == "1.9.6"
 
 
+@pytest.mark.slow
 def test_drivers_stay_out_of_the_long_lived_roles() -> None:
     """The web and worker roles never log in: neither driver is imported by the launcher."""
     code = ("import sys, appwrite_heroku.cli, appwrite_heroku.dyno.launcher, "

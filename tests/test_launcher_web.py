@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,12 +22,16 @@ from lite import (
     CANARY_EXECUTOR_SECRET,
     CANARY_OPENSSL_KEY,
     Launched,
+    command_lines,
     dyno_env,
     make_root,
     pids_alive,
     recorded_pids,
+    secrets_seen,
+    stand_in_programs,
 )
 from services import free_port, wait_for_port
+from waiting import wait_until
 
 IDLE = 2  # the proxy's websocket idle timer, shortened from an hour for the test
 
@@ -149,18 +155,43 @@ def test_logs_are_prefixed_per_program_and_free_of_secrets(web) -> None:
         assert secret not in launched.output
 
 
+SECRETS = (CANARY_DB_PASSWORD, CANARY_OPENSSL_KEY, CANARY_EXECUTOR_SECRET)
+
+
 def test_no_secret_on_any_command_line(web) -> None:
-    launched, _, _ = web
-    for pid in launched.session_pids():
-        try:
-            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        for secret in (CANARY_DB_PASSWORD, CANARY_OPENSSL_KEY, CANARY_EXECUTOR_SECRET):
-            assert secret not in argv
-    runtime = launched.wait_for_line("supervisord.conf").split("config ")[-1]
-    for config in Path(runtime).parent.rglob("*.conf"):
-        assert CANARY_DB_PASSWORD not in config.read_text()
+    launched, _, root = web
+    config = Path(launched.wait_for_line("supervisord config").split("config ")[-1])
+    argvs = command_lines(launched.session_pids())
+    files = {str(path): path.read_text() for path in config.parent.rglob("*.conf")}
+    # What was read: every Appwrite program's command line (each recorded its pid), nginx's
+    # and supervisord's; supervisord's config and nginx's.
+    running = recorded_pids(root / "records")
+    assert set(running) == stand_in_programs(config, root) == {"api", "realtime"}
+    assert set(running.values()) <= set(argvs)
+    assert [a for a in argvs.values() if "supervisord" in a]
+    assert [a for a in argvs.values() if a.startswith("nginx")]
+    assert str(config) in files and [name for name in files if "nginx" in name]
+    assert secrets_seen({**{f"pid {pid}": argv for pid, argv in argvs.items()}, **files},
+                        SECRETS) == []
+
+
+@pytest.mark.slow  # starts a process
+def test_the_check_for_secrets_sees_one_on_a_command_line_or_in_a_config(tmp_path: Path
+                                                                        ) -> None:
+    """The test above, against what it must catch: it cannot pass by reading nothing."""
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()",
+                               f"--password={CANARY_DB_PASSWORD}"], stdin=subprocess.PIPE)
+    try:
+        argvs = wait_until("the holder's command line", lambda: command_lines([holder.pid]))
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=10)
+    config = tmp_path / "nginx.conf"
+    config.write_text(f"env OPENSSL={CANARY_OPENSSL_KEY};\n")
+    assert secrets_seen({**{f"pid {pid}": argv for pid, argv in argvs.items()},
+                         str(config): config.read_text()}, SECRETS) == [
+        f"pid {holder.pid}: {CANARY_DB_PASSWORD}", f"{config}: {CANARY_OPENSSL_KEY}"]
 
 
 def test_all_role_runs_web_and_workers_and_sigterm_empties_the_dyno(
@@ -177,10 +208,15 @@ def test_all_role_runs_web_and_workers_and_sigterm_empties_the_dyno(
         launched.wait_for_line("api listening")
         status, _, _ = get(port, "/v1/health/version")
         assert status == 200
-        time.sleep(1)
-        children = [pid for name, pid in recorded_pids(tmp_path / "records").items()]
+        config = Path(launched.wait_for_line("supervisord config").split("config ")[-1])
+        programs = stand_in_programs(config, tmp_path)
+        assert len(programs) >= 10
+        recorded = wait_until("every Appwrite program has started",
+                              lambda: (found := recorded_pids(tmp_path / "records")).keys()
+                              >= programs and found)
+        children = [recorded[name] for name in programs]
         everyone = set(launched.session_pids()) - {launched.proc.pid}
-        assert len(children) >= 10 and set(children) <= everyone
+        assert set(children) <= everyone
         started = time.monotonic()
         launched.terminate()
         assert launched.wait(timeout=30) == 0

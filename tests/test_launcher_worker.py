@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import sys
-import time
 from pathlib import Path
 
 from helpers import CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
 from lite import Launched, dyno_env, make_root, pids_alive, recorded_pids
 from services import free_port
+from waiting import wait_until
 
 # With the Lite default _APP_USAGE_STATS=disabled: the stats-resources pair stays out. At boot
 # only the tasks and worker-stats-usage start; the other queue workers wait for a job.
@@ -94,8 +94,9 @@ def test_crash_loop_makes_the_launcher_exit_non_zero(tmp_path: Path, mariadb,
         assert "giving up so Heroku restarts the dyno: worker-mails" in launched.output
         assert "[worker-mails] worker-mails: crashing on purpose" in launched.output
         survivor = recorded_pids(tmp_path / "records")["worker-stats-usage"]
-        time.sleep(0.2)
-        assert pids_alive([survivor]) == []  # the healthy one is stopped too
+        # the healthy one is stopped too
+        wait_until("worker-stats-usage has stopped", lambda: pids_alive([survivor]) == [],
+                   timeout=5)
     finally:
         launched.kill_session()
 

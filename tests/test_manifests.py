@@ -46,6 +46,7 @@ def test_heroku_yml_validates() -> None:
     YML_SCHEMA.validate(HEROKU_YML)
 
 
+@pytest.mark.slow
 def test_check_jsonschema_cli_agrees() -> None:
     for schema, document in (("app-json.schema.json", "app.json"),
                              ("heroku-yml.schema.json", "heroku.yml")):
@@ -54,6 +55,7 @@ def test_check_jsonschema_cli_agrees() -> None:
         assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_yamllint_strict() -> None:
     done = subprocess.run(["yamllint", "-s", "heroku.yml"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
@@ -139,12 +141,14 @@ def test_addons_and_formation_are_the_default_profiles() -> None:
                                      for spec in profile.specs}
 
 
+@pytest.mark.slow
 def test_hadolint_clean() -> None:
     done = subprocess.run(["hadolint", "Dockerfile.lite"], cwd=ROOT, capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 def test_hadolint_can_fail(tmp_path: Path) -> None:
     """The lint really runs: an unpinned, cache-keeping apk line is reported."""
     bad = tmp_path / "Dockerfile"

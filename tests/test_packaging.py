@@ -206,6 +206,7 @@ def _python(code: str) -> subprocess.CompletedProcess[str]:
                           env=dict(os.environ), timeout=60)
 
 
+@pytest.mark.slow
 def test_launch_loads_nothing_of_the_release_side() -> None:
     done = _python(
         "import sys\n"
@@ -218,6 +219,7 @@ def test_launch_loads_nothing_of_the_release_side() -> None:
     assert done.stdout.strip() == ""
 
 
+@pytest.mark.slow
 def test_a_command_whose_side_is_not_installed_names_the_extra() -> None:
     """As in the Lite image, which has the dyno side only: the release side's commands refuse
     in one line (exit 2) with the extra to install; the others, and --help, work."""

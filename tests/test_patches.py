@@ -85,6 +85,7 @@ def test_patch_applies_and_php_accepts_the_file(code_dir: Path) -> None:
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
+@pytest.mark.slow
 def test_only_the_one_line_changes(code_dir: Path, pinned: Path) -> None:
     patch(code_dir)
     before, after = pinned.read_text().splitlines(), (code_dir / TARGET).read_text().splitlines()
@@ -121,6 +122,7 @@ def test_launcher_rule_drops_what_the_adapter_drops() -> None:
     assert appwrite_database({"_APP_DB_SCHEMA": "0"}) == "appwrite"  # PHP: "0" is falsy
 
 
+@pytest.mark.slow
 def test_second_run_leaves_the_file_byte_identical(code_dir: Path) -> None:
     assert patch(code_dir).returncode == 0
     first = hashlib.sha256((code_dir / TARGET).read_bytes()).hexdigest()
@@ -133,6 +135,7 @@ def test_second_run_leaves_the_file_byte_identical(code_dir: Path) -> None:
     assert (code_dir / TARGET).stat().st_mtime_ns == mtime  # not even rewritten
 
 
+@pytest.mark.slow
 def test_file_mode_survives_the_atomic_write(code_dir: Path) -> None:
     (code_dir / TARGET).chmod(0o640)
     patch(code_dir)
@@ -140,6 +143,7 @@ def test_file_mode_survives_the_atomic_write(code_dir: Path) -> None:
     assert [p.name for p in (code_dir / "app" / "init").iterdir()] == ["constants.php"]
 
 
+@pytest.mark.slow
 def test_changed_upstream_text_fails_naming_file_and_text(code_dir: Path) -> None:
     target = code_dir / TARGET
     target.write_text(target.read_text().replace("const APP_DATABASE = 'appwrite';",
@@ -155,6 +159,7 @@ def test_changed_upstream_text_fails_naming_file_and_text(code_dir: Path) -> Non
     assert target.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_text_found_twice_is_refused(code_dir: Path) -> None:
     target = code_dir / TARGET
     target.write_text(target.read_text() + "\nconst APP_DATABASE = 'appwrite';\n")
@@ -163,6 +168,7 @@ def test_text_found_twice_is_refused(code_dir: Path) -> None:
     assert done.stderr.count("\n") == 1
 
 
+@pytest.mark.services  # php -l
 def test_dispatch_patch_changes_one_line_of_the_real_http_php(tmp_path: Path,
                                                               real_http: str) -> None:
     """On Appwrite 1.9.6's own dispatcher: the one `if ($risky)` line (app/http.php:143),
@@ -183,6 +189,7 @@ def test_dispatch_patch_changes_one_line_of_the_real_http_php(tmp_path: Path,
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
+@pytest.mark.slow
 def test_dispatch_patch_needs_its_text(code_dir: Path) -> None:
     """An Appwrite whose dispatcher changed fails the build naming http.php, and nothing is
     written, constants.php included."""
@@ -194,6 +201,7 @@ def test_dispatch_patch_needs_its_text(code_dir: Path) -> None:
     assert (code_dir / TARGET).read_bytes() == before
 
 
+@pytest.mark.slow
 def test_tree_without_the_file_fails_naming_it(tmp_path: Path) -> None:
     (tmp_path / "app").mkdir()
     done = patch(tmp_path)
@@ -202,6 +210,7 @@ def test_tree_without_the_file_fails_naming_it(tmp_path: Path) -> None:
     assert PATCHES[0].expected in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_missing_directory_is_one_line_exit_2(tmp_path: Path) -> None:
     done = patch(tmp_path / "nowhere")
     assert done.returncode == 2

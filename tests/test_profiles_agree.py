@@ -157,6 +157,7 @@ def test_the_budget_figures_in_the_docs_are_the_models() -> None:
         assert f"`{command}`" in text
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not MIRROR.is_dir(), reason="the Appwrite mirror is a workstation copy")
 def test_the_docs_installer_default_is_appwrites() -> None:
     text = " ".join(section("deploy-button").split())

@@ -550,6 +550,7 @@ def test_action_any_inputs_and_ref(heroku_standin: HerokuStandIn, github: GitHub
 
 # -- a few runs as real processes (what the shell and the runner see) --------------------------
 
+@pytest.mark.slow
 @settings(max_examples=fuzz_examples(4))
 @given(config_with_canaries(), st.sampled_from(["env", "plan"]))
 def test_cli_as_a_process(case: tuple[dict[str, str], list[str]], command: str) -> None:

@@ -45,6 +45,7 @@ def test_queue_names_are_app_worker_phps() -> None:
                                             "utopia-queue.processing.v1-mails")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not APPWRITE.is_dir() or not QUEUE_LIB.is_dir(),
                     reason="the Appwrite and utopia-php/queue mirrors are a workstation copy")
 def test_names_and_keys_are_read_from_the_sources() -> None:
@@ -341,6 +342,7 @@ def test_random_long_run_keeps_every_promise() -> None:
     assert all(s == "STOPPED" for s in sim.state.values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "value"), [(queues.SLOTS_VAR, "many"),
                                              (queues.MODE_VAR, "lazy"),
                                              (queues.IDLE_VAR, "-5")])

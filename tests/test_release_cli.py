@@ -13,6 +13,8 @@ import pytest
 
 from helpers import CANARY_API_KEY, CANARY_DB_PASSWORD, CANARY_REDIS_PASSWORD
 
+pytestmark = pytest.mark.slow  # each test runs the command as a process
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "heroku-config.json"
 
@@ -64,7 +66,7 @@ def test_plan_with_canary_config_prints_no_secret(tmp_path: Path) -> None:
     # JawsDB without a recorded plan is judged at its smallest plan, which Appwrite overruns:
     # the plan is shown, then refused in one line, and no secret appears in either.
     assert done.returncode == 1, done.stderr
-    assert "assumed jawsdb:kitefin" in done.stdout and "jawsdb:kitefin" in done.stderr
+    assert "jawsdb:kitefin for JAWSDB_URL (assumed: the smallest jawsdb plan)" in done.stderr
     assert "+ _APP_OPENSSL_KEY_V1=****" in done.stdout  # generated, masked
     assert "release record: tag=v1.0.0 appwrite=1.9.6 commit=abc1234 as the image label" \
         in done.stdout

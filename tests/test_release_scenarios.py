@@ -396,11 +396,14 @@ def test_deploy_refused_before_any_write_when_nothing_fits(env: Env, source: Pat
     # Two basic dynos hold every queue (on demand): the dynos stay, only the plan changes.
     assert "ps:type" not in errors[0] and "standard" not in errors[0]
     assert result.summary.startswith("refused: ")
-    # Nothing written: only GETs, no new release, the plan's own figures were shown.
+    # Nothing written: only GETs, no new release. The plan was shown, its budget as the
+    # error line (the table only with --budget); the summary keeps the figures.
     assert all(r.method == "GET" for r in env.standin.requests)
     assert any(r.path.endswith("/addons") for r in env.standin.requests)
     assert len(env.standin.app("tight-app").releases) == releases_before
-    assert "on-demand worker" in reporter.text and "does not fit" in reporter.text
+    assert "info:   config vars" in reporter.text and "on-demand worker" not in reporter.text
+    assert not [line for line in reporter.lines if line.startswith("info:   budget")]
+    assert result.budget.startswith("does not fit: ") and "jawsdb-maria:kitefin" in result.budget
 
 
 def test_plans_are_recorded_once_and_the_plan_shows_the_budget(env: Env, source: Path) -> None:
@@ -410,8 +413,18 @@ def test_plans_are_recorded_once_and_the_plan_shows_the_budget(env: Env, source:
     record = DEFAULT_PROFILE.setup().record()
     assert f"+ {PLANS_VAR}={record[:40]}" in reporter.text  # long values are shortened
     assert PLANS_VAR in planned.planned_config_keys
-    assert "Budget (multiplex bridge, PgBouncer on every dyno" in reporter.text
-    assert "  fits" in reporter.text
+    # After the diff, the budget's verdict in one line, and no table.
+    verdicts = [line for line in reporter.lines if line.startswith("info:   budget")]
+    assert verdicts == [f"info:   budget: {planned.budget} (the table: plan --budget)"]
+    assert planned.budget.startswith("fits: web basic ") and "$22/month" in planned.budget
+    assert reporter.lines.index(verdicts[0]) > reporter.lines.index("info:   formation: one "
+                                                                      "docker-releases PATCH "
+                                                                      "for web, worker, release")
+    assert "Budget (multiplex bridge" not in reporter.text
+    planned, reporter = env.run(app, source, tag="v1.0.0", dry_run=True, build="none",
+                                budget_table=True)
+    assert "info: Budget (multiplex bridge, PgBouncer on every dyno" in reporter.text
+    assert reporter.lines[-1] == "info:   fits"
     result, _ = env.run(app, source, tag="v1.0.0")
     assert result.exit_status == 0, result.summary
     assert env.standin.app(app).config_vars[PLANS_VAR] == record

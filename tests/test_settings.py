@@ -505,6 +505,7 @@ def test_only_the_pinned_variable_list_is_packaged() -> None:
 APPWRITE_MIRROR = Path("/work/.mirror/appwrite+appwrite/repo")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not APPWRITE_MIRROR.is_dir(),
                     reason="the Appwrite mirror is a workstation copy")
 def test_the_installers_values_are_appwrites_own() -> None:

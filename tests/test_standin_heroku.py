@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from helpers import CANARY_API_KEY
+from standins.clock import SkippingClock
 from standins.heroku import HerokuStandIn
 
 ACCEPT = "application/vnd.heroku+json; version=3"
@@ -298,12 +299,15 @@ def _phase_app(standin: HerokuStandIn, outcome: str) -> Any:
 
 
 @pytest.mark.parametrize("outcome", ["succeed", "fail"])
-def test_release_phase_lifecycle(standin: HerokuStandIn, outcome: str) -> None:
+def test_release_phase_lifecycle(standin: HerokuStandIn, skipping_clock: SkippingClock,
+                                 outcome: str) -> None:
+    """The stand-in's phases last long in real time and are skipped on its clock: no state is
+    checked against a race with the machine's load."""
     app = _phase_app(standin, "succeed")
     app.release_phase_outcome = lambda release: outcome  # a rule per release, here fixed
+    app.stream_404_seconds = app.pending_linger_seconds = 600.0
     before = app.current_release()
     old_images = app.images
-    created = time.monotonic()
     api(standin, "PATCH", "/apps/my-app/config-vars", json={"X": "1"})
     release = api(standin, "GET", "/apps/my-app/releases",
                   headers={"Range": "version ..; max=1, order=desc"}).json()[0]
@@ -311,7 +315,7 @@ def test_release_phase_lifecycle(standin: HerokuStandIn, outcome: str) -> None:
     stream = release["output_stream_url"]
     assert stream.startswith(standin.url)
     assert requests.get(stream, timeout=5).status_code == 404, "not yet"
-    time.sleep(max(0.0, created + 0.35 - time.monotonic()))
+    skipping_clock.sleep(app.stream_404_seconds)  # the stream opens
     arrivals = []
     with requests.get(stream, stream=True, timeout=5) as response:
         assert response.status_code == 200
@@ -321,7 +325,7 @@ def test_release_phase_lifecycle(standin: HerokuStandIn, outcome: str) -> None:
     assert arrivals[-1][1] - arrivals[0][1] >= 0.15, "lines arrive over time"
     after_stream = api(standin, "GET", f"/apps/my-app/releases/{release['id']}").json()
     assert after_stream["status"] == "pending", "Heroku lingers in pending after the stream"
-    time.sleep(0.4)
+    skipping_clock.sleep(app.pending_linger_seconds)  # and then settles
     final = api(standin, "GET", f"/apps/my-app/releases/{release['id']}").json()
     if outcome == "succeed":
         assert final["status"] == "succeeded" and final["current"] is True
@@ -339,18 +343,16 @@ def test_fail_outcome_spares_a_release_image_that_passed_before(standin: HerokuS
     app.pending_linger_seconds = app.stream_404_seconds = 0.0
     app.line_interval = 0.0
     proven = app.current_release()
+    # With no time to any phase, a release settles as soon as anyone looks (App.settle).
     api(standin, "PATCH", "/apps/my-app/config-vars", json={"X": "1"})
-    time.sleep(0.05)
     assert app.releases[-1]["status"] == "succeeded", "same release image as the running one"
     with standin.lock:
         app.create_release("Deployed web, release",
                            images={"web": "sha256:" + "3" * 64, "release": "sha256:" + "4" * 64})
-    time.sleep(0.05)
     assert app.releases[-1]["status"] == "failed"
     rollback = api(standin, "POST", "/apps/my-app/releases", json={"release": proven["id"]})
     assert rollback.status_code == 201
     assert rollback.json()["description"] == f"Rollback to v{proven['version']}"
-    time.sleep(0.05)
     assert app.current_release()["id"] == rollback.json()["id"]
     assert app.images["release"] == "sha256:" + "2" * 64
 
@@ -394,7 +396,7 @@ def test_rollback_refuses_ineligible_releases(standin: HerokuStandIn) -> None:
 
 # ---- rate limit and faults ----------------------------------------------------------------
 
-def test_rate_limit_header_and_429(standin: HerokuStandIn) -> None:
+def test_rate_limit_header_and_429(standin: HerokuStandIn, skipping_clock: SkippingClock) -> None:
     standin.create_app("my-app")
     standin.set_rate_limit(3, 0.0)
     remaining = [api(standin, "GET", "/apps/my-app").headers["RateLimit-Remaining"]
@@ -407,7 +409,7 @@ def test_rate_limit_header_and_429(standin: HerokuStandIn) -> None:
     standin.set_rate_limit(2, 50.0)
     api(standin, "GET", "/apps/my-app")
     api(standin, "GET", "/apps/my-app")
-    time.sleep(0.1)
+    skipping_clock.sleep(0.1)  # on the stand-in's clock: 5 tokens at 50 a second
     assert api(standin, "GET", "/apps/my-app").status_code == 200, "the bucket refills"
 
 

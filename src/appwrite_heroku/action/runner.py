@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from ..clock import SYSTEM, Clock
 from ..config import inputs
 from ..config.user_config import parse_config
 from ..config.variables import PINNED_APPWRITE_VERSION
@@ -130,7 +131,8 @@ def outputs_of(result: DeployResult) -> dict[str, str]:
     }
 
 
-def run(env: Mapping[str, str], out: TextIO) -> int:
+def run(env: Mapping[str, str], out: TextIO, clock: Clock = SYSTEM) -> int:
+    """One run of the Action; `clock` keeps the engine's time (its waits and retries)."""
     reporter = ActionsReporter(out, error_title="Release failed")
     # Masks first: nothing, not even an input error, is printed before the runner knows them.
     reporter.secret(_input(env, "heroku-api-key"))
@@ -155,7 +157,7 @@ def run(env: Mapping[str, str], out: TextIO) -> int:
                 else f"(Appwrite {options.appwrite_version})")
         record.start(ref, parsed.environment, f"Appwrite Lite {ref} {what} to {options.app}")
     try:
-        result = deploy(options, reporter, env=engine_env)
+        result = deploy(options, reporter, env=engine_env, clock=clock)
     except AppwriteHerokuError as error:
         result = DeployResult(exit_status=error.exit_status, summary=str(error))
     except Exception as error:  # a defect: still one redacted line, a red step, a record

@@ -71,6 +71,7 @@ def summary_rows(app: str, tag: str | None, result: DeployResult,
     A dry run says what would happen, in words that cannot be read as a release."""
     outcome = result.summary or ("succeeded" if result.exit_status == 0 else "failed")
     app_cell = f"[{app}]({result.app_url})" if result.app_url else app
+    budget = ("Budget", result.budget or "not checked")  # the verdict line the log shows
     if dry_run:
         planned = ", ".join(f"`{key}`" for key in result.planned_config_keys)
         return [
@@ -79,6 +80,7 @@ def summary_rows(app: str, tag: str | None, result: DeployResult,
             ("Config vars that would change", f"{planned} (nothing written)" if planned
              else "none"),
             ("Written", "nothing: dry run (no build, no config change, no release)"),
+            budget,
             ("Result", outcome),
         ]
     health = {True: "healthy", False: "failed", None: "not checked"}[result.healthy]
@@ -92,6 +94,7 @@ def summary_rows(app: str, tag: str | None, result: DeployResult,
         ("Release", f"v{result.release_version}" if result.release_version else "none"),
         ("Images", images or "none pushed"),
         ("Config vars changed", f"{keys} (values {MASK})" if keys else "none"),
+        budget,
         ("Health", health),
         ("Rollback", "rolled back" if result.rolled_back else "no"),
         ("Result", outcome),

@@ -114,6 +114,7 @@ class DeployOptions:
     retry_backoff: float = 0.5  # base of the jittered exponential backoff (seconds)
     buildah_storage: str | None = None  # buildah --root/--runroot (vfs) instead of its default
     promote_from: str | None = None  # copy this (staging) app's running images; no build
+    budget_table: bool = False  # print the budget's table after the plan, not only its verdict
 
 
 @dataclass
@@ -127,6 +128,7 @@ class DeployResult:
     rolled_back: bool = False
     healthy: bool | None = None
     summary: str = ""  # one line saying what happened
+    budget: str = ""  # the budget's verdict in one line (fits or not, the figures, the price)
     releases: list[int] = field(default_factory=list)  # versions of the releases it made
 
 
@@ -308,7 +310,7 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     # is bad input is refused first, not after the plan it would have ended.
     setup, source = budget_model.offline_setup(merged)
     judged = (None if setup is None
-              else budget_model.judge_setup(setup, merged, plans="these plans"))
+              else budget_model.judge_setup(setup, merged, plans=source))
     reporter.step("Plan (offline, from a config file)")
     derivation, generated = _derive(run, merged, None)
     _check_ready(derivation)
@@ -322,10 +324,9 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
     refusal = None
     if judged is None:
         reporter.warning(source)
+        run.result.budget = f"not checked: {source}"
     else:
-        budget, refusal = judged
-        for line in budget_model.render(budget, f"Budget (plans and dynos from {source})"):
-            reporter.info(line)
+        refusal = _show_budget(run, *judged, judged_of=source)
     if refusal is not None:
         _refuse(run, refusal)
         return run.result
@@ -337,21 +338,36 @@ def plan_offline(options: DeployOptions, reporter: Reporter) -> DeployResult:
 def _judge_budget(run: _Run, client: HerokuClient, preflight: _Preflight
                   ) -> budget_model.Judgement:
     """The app's plans and dynos judged by the connection and memory model before anything is
-    written; its lines join the plan's output. The dynos come from the formation preflight
-    read, the plans from the newest release's `addon_plan_names`: no request of its own, except
-    `GET /addons` (the list a plan changed in place shows at once) before refusing."""
+    written. The dynos come from the formation preflight read, the plans from the newest
+    release's `addon_plan_names`: no request of its own, except `GET /addons` (the list a plan
+    changed in place shows at once) before refusing."""
     app = run.options.app
     addons = release_addons(preflight.captured)
     judgement = budget_model.judge(addons if addons is not None else client.addons(app),
                                    preflight.formation, run.config)
     if judgement.refusal is not None and addons is not None:
         judgement = budget_model.judge(client.addons(app), preflight.formation, run.config)
-    for warning in judgement.warnings:
-        run.reporter.warning(warning.replace("-a APP", f"-a {app}"))
-    if judgement.budget is not None:
-        for line in budget_model.render(judgement.budget):
-            run.reporter.info(line)
     return judgement
+
+
+# Where the whole budget is, said after its one-line verdict.
+TABLE_HINT = "the table: plan --budget"
+
+
+def _show_budget(run: _Run, budget: budget_model.Budget, refusal: str | None,
+                 judged_of: str | None = None) -> str | None:
+    """The budget after the plan, as its verdict in one line: `fits` with the figures that
+    matter, or nothing here when it does not fit (the refusal, naming what to choose and its
+    price, is the error line that ends the run). The table only with `--budget`. Returns the
+    refusal."""
+    run.result.budget = budget_model.verdict(budget)
+    of = f" of {judged_of}" if judged_of else ""
+    if refusal is None:
+        run.reporter.info(f"  budget{of}: {run.result.budget} ({TABLE_HINT})")
+    if run.options.budget_table:
+        for line in budget_model.render(budget, f"Budget{of}"):
+            run.reporter.info(line)
+    return refusal
 
 
 def _refuse(run: _Run, why: str) -> None:
@@ -614,7 +630,12 @@ def _plan(run: _Run, client: HerokuClient, preflight: _Preflight, config: dict[s
                 images=_planned_images(options, options.app), record=_record_note(options))
     for line in render(plan):
         run.reporter.info(line)
-    return patch, judgement.refusal
+    for warning in judgement.warnings:
+        run.reporter.warning(warning.replace("-a APP", f"-a {options.app}"))
+    if judgement.budget is None:
+        run.result.budget = "not checked: " + ("; ".join(judgement.warnings) or "unknown plans")
+        return patch, None
+    return patch, _show_budget(run, judgement.budget, judgement.refusal)
 
 
 def _release_via_build_api(run: _Run, client: HerokuClient, patch: dict[str, str | None],
@@ -1021,7 +1042,8 @@ def _options(args: argparse.Namespace, *, dry_run: bool) -> DeployOptions:
         release_timeout=getattr(args, "release_timeout", defaults.release_timeout),
         rollback=not getattr(args, "no_rollback", False),
         source_dir=getattr(args, "source_dir", defaults.source_dir),
-        promote_from=getattr(args, "promote_from", None))
+        promote_from=getattr(args, "promote_from", None),
+        budget_table=args.budget_table)
 
 
 def _run_command(args: argparse.Namespace, *, dry_run: bool) -> int:
@@ -1055,6 +1077,10 @@ def _record_arguments(parser: argparse.ArgumentParser, *, verb: str, plan: bool)
                         + ("release even the running or an older tag (default: off)"
                            if verb != "promoted" else "promote even another commit than "
                            "--commit, or a tag older than production's (default: off)"))
+    parser.add_argument("--budget", dest="budget_table", action="store_true",
+                        help="after the plan, the budget's table (what `appwrite-heroku "
+                             "budget` prints) as well as its verdict (default: the verdict, "
+                             "one line)")
 
 
 def _writing_arguments(parser: argparse.ArgumentParser, *, plan_name: str) -> None:

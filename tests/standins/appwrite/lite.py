@@ -7,13 +7,14 @@ entry point a wrapper around `entry.py`.
 
 from __future__ import annotations
 
+import configparser
 import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 ENTRY = Path(__file__).with_name("entry.py")
@@ -174,3 +175,33 @@ def pids_alive(pids: Iterable[int]) -> list[int]:
 
 def recorded_pids(records: Path) -> dict[str, int]:
     return {p.stem: int(p.read_text()) for p in records.glob("*.pid") if p.read_text().strip()}
+
+
+def stand_in_programs(supervisord_conf: Path, root: Path) -> set[str]:
+    """The supervisord programs that run the stand-in Appwrite laid out under `root` (each
+    records its pid when it starts): every program but the launcher's own (nginx, PgBouncer)."""
+    parser = configparser.RawConfigParser(strict=False)
+    parser.read(supervisord_conf)
+    return {section.removeprefix("program:") for section in parser.sections()
+            if section.startswith("program:")
+            and parser.get(section, "command", fallback="").startswith(str(root))}
+
+
+def command_lines(pids: Iterable[int]) -> dict[int, str]:
+    """Each process's command line, its arguments joined by spaces. Left out: a process gone
+    since, and one with none to read (a zombie; a child still between fork and exec)."""
+    found = {}
+    for pid in pids:
+        try:
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if raw:
+            found[pid] = raw.replace(b"\0", b" ").decode(errors="replace").strip()
+    return found
+
+
+def secrets_seen(texts: Mapping[str, str], secrets: Iterable[str]) -> list[str]:
+    """`where: secret` for each secret found in each text (named by where it was read)."""
+    return [f"{where}: {secret}" for where, text in texts.items() for secret in secrets
+            if secret in text]

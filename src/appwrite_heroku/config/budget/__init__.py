@@ -89,6 +89,7 @@ from .record import (
 )
 from .table import (
     render,
+    verdict,
 )
 
 __all__ = [
@@ -142,4 +143,5 @@ __all__ = [
     "tier_problem",
     "too_small",
     "user_knobs",
+    "verdict",
 ]

@@ -83,11 +83,12 @@ DB_URL_SERVICES = {"DATABASE_URL": ("heroku-postgresql", "heroku-postgresql:esse
 def offline_setup(config: Mapping[str, str]) -> tuple[Setup | None, str]:
     """For a plan without an account: the recorded APPWRITE_LITE_PLANS, else the default
     profile's dynos and Redis with the database the config names (its service's smallest plan,
-    said so: nothing offline tells the plan). None, with why, when the database is one this
-    table has no plans for: the budget is then not checked, as online."""
+    said so: nothing offline tells the plan), and what was judged, as a noun phrase ("does not
+    fit ..."). None, with why, when the database is one this table has no plans for: the
+    budget is then not checked, as online."""
     recorded = (config.get(PLANS_VAR) or "").strip()
     if recorded:
-        return parse_record(recorded), f"{PLANS_VAR} in the config"
+        return parse_record(recorded), f"the dynos and plans {PLANS_VAR} records"
     setup = replace(DEFAULT_PROFILE.setup(), specs=default_specs(runs_all_in_web(config)))
     chosen = next(iter(database_candidates(config)), None)
     if chosen not in DB_URL_SERVICES:
@@ -96,5 +97,5 @@ def offline_setup(config: Mapping[str, str]) -> tuple[Setup | None, str]:
                       "limit is unknown and the budget is not checked")
     service, plan = DB_URL_SERVICES[chosen]
     setup = replace(setup, db_plan=plan_table.addon_plan(plan, plan_table.DATABASE))
-    return setup, (f"the default profile; {chosen} is set: assumed {plan}, the smallest "
-                   f"{service} plan")
+    return setup, (f"the default profile's dynos and Redis plan with {plan} for {chosen} "
+                   f"(assumed: the smallest {service} plan)")

@@ -1,4 +1,5 @@
-"""The budget as lines of text, for the `budget` command, `plan` and `deploy`."""
+"""The budget as text: the table (the `budget` command; `plan --budget`) and the verdict in
+one line (what `plan` and `deploy` say after the diff)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,19 @@ def render(budget: Budget, title: str = "Budget") -> list[str]:
     problems = budget.problems()
     lines.append("  fits" if not problems else "  does not fit: " + "; ".join(problems))
     return lines
+
+
+def verdict(budget: Budget) -> str:
+    """The budget in one line: fits or not, each dyno's memory, the connections that reach
+    each plan against what it takes (headroom kept), the price."""
+    dynos = ", ".join(
+        f"{f'{d.spec.quantity} x ' if d.spec.quantity > 1 else ''}{d.spec.role} "
+        f"{d.spec.size.name} {d.memory_mib} of {d.memory_usable_mib} MiB" for d in budget.dynos)
+    problems = budget.problems()
+    return (("fits" if not problems else "does not fit: " + "; ".join(problems))
+            + f": {dynos}; Redis {budget.upstream()} of {budget.redis_limit} clients "
+            f"({budget.redis_plan.name}), database {budget.db_upstream()} of {budget.db_limit} "
+            f"connections ({budget.db_plan.name}); ${budget.monthly_usd():g}/month")
 
 
 def _size_line(budget: Budget) -> str:
