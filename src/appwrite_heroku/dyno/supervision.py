@@ -46,6 +46,8 @@ ON_DEMAND_STOP_WAIT = 3600
 # The group every program but PgBouncer belongs to: signalled together at shutdown.
 GROUP = "appwrite"
 _MAX_PARTIAL_LINE = 16 * 1024
+# How long the log pump lets programs' output gather after a read (see LogPump._run).
+GATHER_SECONDS = 0.05
 
 
 class Child(Protocol):
@@ -176,8 +178,15 @@ class LogPump:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for key, _ in self._selector.select(timeout=0.2):
+            ready = self._selector.select(timeout=0.2)
+            for key, _ in ready:
                 self._drain(key.fd, key.data)
+            if ready:
+                # Let output gather before the next read: Appwrite's API prints one span per
+                # request, and a wake-up per request cost this thread ~0.15 ms of CPU each and
+                # the Redis bridge, which shares the interpreter, a GIL hand-over each (issue 18,
+                # docs/performance.md). A FIFO holds 64 KiB, over 1 MB/s at this pause.
+                self._stop.wait(GATHER_SECONDS)
 
     def _drain(self, fd: int, name: str) -> None:
         try:
