@@ -148,8 +148,10 @@ class LogPump:
     that a restarting program never makes the read end hit end-of-file and spin.
     """
 
-    def __init__(self, fifos: Mapping[str, Path], emit: Callable[[str], None]) -> None:
+    def __init__(self, fifos: Mapping[str, Path], emit: Callable[[str], None],
+                 gather: float = GATHER_SECONDS) -> None:
         self._emit = emit
+        self._gather = gather
         self._selector = selectors.DefaultSelector()
         self._held: list[int] = []
         self._partial: dict[str, bytes] = {}
@@ -186,7 +188,7 @@ class LogPump:
                 # request, and a wake-up per request cost this thread ~0.15 ms of CPU each and
                 # the Redis bridge, which shares the interpreter, a GIL hand-over each (issue 18,
                 # docs/performance.md). A FIFO holds 64 KiB, over 1 MB/s at this pause.
-                self._stop.wait(GATHER_SECONDS)
+                self._stop.wait(self._gather)
 
     def _drain(self, fd: int, name: str) -> None:
         try:
