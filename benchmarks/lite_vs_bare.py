@@ -38,6 +38,12 @@ where more workers stop adding throughput or start hurting p99.
 
     python3 benchmarks/lite_vs_bare.py [--seconds 20] [--steps 4,16,48]
     python3 benchmarks/lite_vs_bare.py --sweep 2,3,4,6,8 [--sweep-concurrency 16,48]
+    python3 benchmarks/lite_vs_bare.py --count [--steps 4] [--seconds 10]
+
+`--count`: what one request makes the parts do, on each target in turn: the Redis commands its
+server saw (MONITOR), by name, per request; then the API workers' system calls per request
+(strace -c, which slows them: a count, not a timing); and which API environment variables
+differ between the two (names only).
 
 Where the real Appwrite or wrk is absent it says why and exits 0.
 """
@@ -45,6 +51,7 @@ Where the real Appwrite or wrk is absent it says why and exits 0.
 from __future__ import annotations
 
 import argparse
+import collections
 import concurrent.futures
 import contextlib
 import json
@@ -276,6 +283,9 @@ class Target:
     def api_environ(self) -> dict[str, str]:
         raise NotImplementedError
 
+    def api_workers(self) -> list[int]:
+        raise NotImplementedError
+
     def memory(self) -> dict[str, dict[str, int]]:
         raise NotImplementedError
 
@@ -316,6 +326,9 @@ class Lite(Target):
     def api_environ(self) -> dict[str, str]:
         master = next(pid for kind, pid in self.kinds() if kind == "api master")
         return read_environ(master)
+
+    def api_workers(self) -> list[int]:
+        return [pid for kind, pid in self.kinds() if kind == "api worker"]
 
     def memory(self) -> dict[str, dict[str, int]]:
         return memory_by_kind(self.dyno.proc.pid, self.dyno.programs())
@@ -378,6 +391,10 @@ class Bare(Target):
 
     def api_environ(self) -> dict[str, str]:
         return dict(self.env)
+
+    def api_workers(self) -> list[int]:
+        # Master, manager, task worker (forked first), then the event workers (see classify).
+        return [int(pid) for pid in tree_pids(self.proc.pid)[3:]]
 
     def memory(self) -> dict[str, dict[str, int]]:
         table: dict[str, dict[str, int]] = {}
@@ -626,6 +643,100 @@ def compare(services: Services, args: argparse.Namespace) -> None:
     print_memory("bare", bare.memory())
 
 
+# --- --count: what one API request makes each part do ------------------------------------------
+
+
+def redis_commands(redis: Any, port: int, script: Path, concurrency: int,
+                   seconds: float) -> tuple[int, collections.Counter[str]]:
+    """Requests served and the Redis commands the server saw meanwhile (MONITOR), by name."""
+    names: collections.Counter[str] = collections.Counter()
+    done = threading.Event()
+
+    def watch() -> None:
+        with redis.client().monitor() as monitor:
+            for event in monitor.listen():
+                if done.is_set():
+                    return
+                names[event["command"].split(" ", 1)[0].upper()] += 1
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    wait_until("MONITOR listening",
+               lambda: redis_clients(redis.client()).get("monitor", 0) >= 1, 10, every=0.05)
+    result, _ = run_wrk(port, script, concurrency, seconds)
+    done.set()
+    redis.client().ping()  # an event, so that the watcher sees `done`
+    watcher.join(timeout=10)
+    return result.requests, names
+
+
+def syscalls(pids: list[int], port: int, script: Path, concurrency: int,
+             seconds: float) -> tuple[int, dict[str, tuple[int, int]]]:
+    """Requests served and the system calls of `pids` meanwhile (strace -c): name → (calls,
+    errors). strace slows what it traces: count, do not time, with it."""
+    handle, name = tempfile.mkstemp(prefix="strace-", suffix=".txt")
+    os.close(handle)
+    out = Path(name)
+    command = ["strace", "-c", "-f", "-o", str(out), *(f"-p{pid}" for pid in pids)]
+    tracer = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until("strace attached", lambda: all(
+        f"TracerPid:\t{tracer.pid}" in Path(f"/proc/{pid}/status").read_text()
+        for pid in pids), 10, every=0.05)
+    result, _ = run_wrk(port, script, concurrency, seconds)
+    tracer.send_signal(signal.SIGINT)
+    tracer.wait(timeout=30)
+    table: dict[str, tuple[int, int]] = {}
+    for line in out.read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
+            errors = int(parts[4]) if len(parts) == 6 else 0
+            table[parts[-1]] = (int(parts[3]), errors)
+    out.unlink()
+    return result.requests, table
+
+
+def print_counts(target: Target, redis: Any, script: Path, args: argparse.Namespace) -> None:
+    concurrency = int(args.steps.split(",")[0])
+    requests, names = redis_commands(redis, target.port, script, concurrency, args.seconds)
+    total = sum(names.values())
+    print(f"\n== {target.name}, c{concurrency}: {total / requests:.2f} Redis commands per "
+          f"request ({requests} requests)")
+    print("    " + ", ".join(f"{n} {c / requests:.2f}" for n, c in names.most_common()))
+    if shutil.which("strace") is None:
+        print("    (no strace: system calls not counted)")
+        return
+    requests, table = syscalls(target.api_workers(), target.port, script, concurrency,
+                               args.seconds)
+    calls = sum(c for c, _ in table.values())
+    print(f"  the API workers' system calls: {calls / requests:.1f} per request ({requests} "
+          "requests, under strace)")
+    ordered = sorted(table.items(), key=lambda item: -item[1][0])
+    print("    " + ", ".join(f"{n} {c / requests:.1f}" + (f" ({e / requests:.1f} failed)" if e
+                                                           else "") for n, (c, e) in ordered
+                             if c / requests >= 0.5))
+
+
+def count(services: Services, args: argparse.Namespace) -> None:
+    """Redis commands and the API workers' system calls per request, Lite then bare."""
+    redis = services.stack.enter_context(stopping(redis_for_lite(services.work)))
+    account = account_for(services)
+    release_phase(services, account, redis)
+    lite = Lite(services, account, redis, **dict(args.env))
+    services.stack.callback(lite.stop)
+    environ = lite.api_environ()
+    plain = services.stack.enter_context(stopping(start_redis(services.work / "redis-bare")))
+    bare = Bare(services, environ, account_for(services, limit=-1), plain)
+    services.stack.callback(bare.stop)
+    scripts = [set_up(target, services).script for target in (lite, bare)]
+    same = sorted(k for k in set(environ) | set(bare.env) if environ.get(k) == bare.env.get(k))
+    differ = sorted(k for k in set(environ) | set(bare.env) if k not in same)
+    print(f"API environments: {len(same)} variables alike; differ (values not printed): "
+          f"{' '.join(differ)}")
+    for target, redis_server, script in ((lite, redis, scripts[0]), (bare, plain, scripts[1])):
+        run_wrk(target.port, script, 4, WARMUP_SECONDS)
+        print_counts(target, redis_server, script, args)
+
+
 class PeakConnections(threading.Thread):
     """The add-ons' connections at their peak while a step runs (Redis CLIENT LIST and
     pg_stat_activity of the owner), sampled every half second."""
@@ -744,6 +855,9 @@ def main() -> int:
                         "(the Lite alone; default: compare Lite and bare)")
     parser.add_argument("--sweep-concurrency", default="16,48",
                         help="concurrencies of the sweep (default 16,48)")
+    parser.add_argument("--count", action="store_true",
+                        help="instead of the load steps: Redis commands and the API workers' "
+                        "system calls per request, at the first of --steps for --seconds")
     parser.add_argument("--env", action="append", default=[], type=_pair, metavar="KEY=VALUE",
                         help="a config var of the Lite's app (bare gets what its API then sees)")
     args = parser.parse_args()
@@ -758,7 +872,7 @@ def main() -> int:
         postgres = start_postgresql()
         stack.callback(postgres.stop)
         services = Services(work, prepare_tree(work), postgres, stack)
-        (sweep if args.sweep else compare)(services, args)
+        (sweep if args.sweep else count if args.count else compare)(services, args)
     return 0
 
 

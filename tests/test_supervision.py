@@ -155,6 +155,33 @@ def test_log_pump_emits_the_lines_of_one_read_at_once_in_order(tmp_path: Path) -
     assert blocks == ["\n".join(f"[api] line {n}" for n in range(12)), "[api] half done"]
 
 
+def test_log_pump_gathers_what_arrives_while_it_pauses_and_stops_at_once(
+        tmp_path: Path) -> None:
+    """Appwrite prints a span per request: after a read the pump lets output gather, so that
+    writes in the pause leave as one block (one wake-up, one GIL hand-over); stopping does
+    not wait for the pause."""
+    blocks: list[str] = []
+    fifo = tmp_path / "api.fifo"
+    pump = LogPump({"api": fifo}, blocks.append, gather=30.0)
+    pump.start()
+    writer = os.open(fifo, os.O_WRONLY)
+    os.write(writer, b"first\n")
+    wait_until("the first line", lambda: blocks == ["[api] first"])
+    for n in range(3):  # three writes, as three requests' spans would come
+        os.write(writer, f"span {n}\n".encode())
+        # What is checked is that nothing happens (the pump reads no more while it pauses):
+        # no event to wait on, so a bounded look. Without the pause each span leaves here.
+        deadline = time.monotonic() + 0.2
+        while time.monotonic() < deadline:
+            assert blocks == ["[api] first"], "the pump read again during its pause"
+            time.sleep(0.01)
+    os.close(writer)
+    started = time.monotonic()
+    pump.stop()  # drains what the pause gathered
+    assert time.monotonic() - started < 5
+    assert blocks == ["[api] first", "[api] span 0\n[api] span 1\n[api] span 2"]
+
+
 def test_a_block_of_lines_is_masked_as_its_lines_would_be(capsys: pytest.CaptureFixture[str],
                                                          ) -> None:
     from appwrite_heroku.dyno.launcher import Log

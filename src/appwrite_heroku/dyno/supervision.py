@@ -46,6 +46,8 @@ ON_DEMAND_STOP_WAIT = 3600
 # The group every program but PgBouncer belongs to: signalled together at shutdown.
 GROUP = "appwrite"
 _MAX_PARTIAL_LINE = 16 * 1024
+# How long the log pump lets programs' output gather after a read (see LogPump._run).
+GATHER_SECONDS = 0.05
 
 
 class Child(Protocol):
@@ -146,8 +148,10 @@ class LogPump:
     that a restarting program never makes the read end hit end-of-file and spin.
     """
 
-    def __init__(self, fifos: Mapping[str, Path], emit: Callable[[str], None]) -> None:
+    def __init__(self, fifos: Mapping[str, Path], emit: Callable[[str], None],
+                 gather: float = GATHER_SECONDS) -> None:
         self._emit = emit
+        self._gather = gather
         self._selector = selectors.DefaultSelector()
         self._held: list[int] = []
         self._partial: dict[str, bytes] = {}
@@ -176,8 +180,15 @@ class LogPump:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for key, _ in self._selector.select(timeout=0.2):
+            ready = self._selector.select(timeout=0.2)
+            for key, _ in ready:
                 self._drain(key.fd, key.data)
+            if ready:
+                # Let output gather before the next read: Appwrite's API prints one span per
+                # request, and a wake-up per request cost this thread ~0.15 ms of CPU each and
+                # the Redis bridge, which shares the interpreter, a GIL hand-over each (issue 18,
+                # docs/performance.md). A FIFO holds 64 KiB, over 1 MB/s at this pause.
+                self._stop.wait(self._gather)
 
     def _drain(self, fd: int, name: str) -> None:
         try:
