@@ -32,6 +32,8 @@ from typing import Any
 
 import jsonschema
 
+from standins import loopback
+
 DEPLOYMENT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["ref"],
@@ -96,7 +98,6 @@ class GitHubStandIn:
         self._ids = itertools.count(1001)
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
     @property
@@ -110,18 +111,13 @@ class GitHubStandIn:
         class Handler(_Handler):
             owner = standin
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        # Polled every 50 ms, so that stop() (which waits for the next poll) is quick.
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True,
-                                        kwargs={"poll_interval": 0.05})
-        self._thread.start()
+        self._server = loopback.listen(Handler)
+        loopback.serve(self._server)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            loopback.close(self._server)
             self._server = None
 
     def __enter__(self) -> GitHubStandIn:

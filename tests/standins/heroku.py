@@ -41,6 +41,7 @@ from typing import Any, NamedTuple, Protocol
 
 import requests
 
+from standins import loopback
 from standins.heroku_schema import (
     DOCKER_RELEASES_VARIANT,
     PlatformSchema,
@@ -225,19 +226,16 @@ class HerokuStandIn:
         router = _server(_RouterHandler, self)
         self._servers = [api, router]
         self.url = f"http://127.0.0.1:{api.server_address[1]}"
-        self.router_url = f"http://127.0.0.1:{router.server_address[1]}"
         with self.lock:
             for app in self.apps.values():
                 app.base_url = self.url
-        for server in self._servers:
-            threading.Thread(target=server.serve_forever, daemon=True,
-                             kwargs={"poll_interval": 0.05}).start()
+        loopback.serve(api)
+        self.router_url = loopback.serve(router)
         return self
 
     def stop(self) -> None:
         for server in self._servers:
-            server.shutdown()
-            server.server_close()
+            loopback.close(server)
         self._servers = []
 
     def __enter__(self) -> HerokuStandIn:

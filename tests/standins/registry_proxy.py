@@ -10,12 +10,13 @@ every request is recorded, so a test sees which way each blob travelled.
 
 from __future__ import annotations
 
-import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple, Protocol
 
 import requests
+
+from standins import loopback
 
 
 class RegistryLike(Protocol):
@@ -73,17 +74,13 @@ class RegistryProxy:
 
             do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_GET
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        threading.Thread(target=self._server.serve_forever, daemon=True,
-                         kwargs={"poll_interval": 0.05}).start()
+        self._server = loopback.listen(Handler)
+        self.url = loopback.serve(self._server)
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            loopback.close(self._server)
             self._server = None
 
     def __enter__(self) -> RegistryProxy:
